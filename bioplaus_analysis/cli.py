@@ -1,0 +1,87 @@
+"""The `bioplaus` command. Bad input prints one line and exits with status 2, never a traceback."""
+
+import argparse
+import sys
+
+from trainers import BioplausError, TrainConfig, __version__, train
+from trainers.config import DEVICES, SCHEDULES
+from trainers.datasets import DATASETS
+from trainers.models import ARCHITECTURES
+from trainers.optim import OPTIMIZERS
+from trainers.rules import RULES
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line (exit 2), like every other bioplaus error."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _add_train(subparsers):
+    p = subparsers.add_parser("train", help="train one model with one learning rule into a run folder",
+                              description="Train one model with one learning rule; writes config.json, "
+                                          "metrics.csv and model.pt into --out after every epoch.")
+    p.add_argument("--model", default="cnn", help=f"one of {', '.join(ARCHITECTURES)} (default cnn)")
+    p.add_argument("--rule", default="bp", help=f"one of {', '.join(RULES)} (default bp)")
+    p.add_argument("--dataset", default="mnist-5k", help=f"one of {', '.join(DATASETS)} (default mnist-5k)")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0, help="fixes initial weights, feedback and batch order")
+    p.add_argument("--out", required=True, help="run folder to write (refused if it holds a run)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the rule's)")
+    p.add_argument("--optimizer", default=None, help=f"one of {', '.join(OPTIMIZERS)} (default: the rule's)")
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--schedule", default="onecycle", help=f"one of {', '.join(SCHEDULES)}")
+    p.add_argument("--feedback-optimizer", default="adam", help="DKP's feedback optimiser")
+    p.add_argument("--feedback-lr", type=float, default=1e-4, help="DKP's feedback learning rate")
+    p.add_argument("--feedback-weight-decay", type=float, default=1e-6)
+    p.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)} (auto: CUDA if present)")
+    p.add_argument("--data-dir", default=None, help="folder holding the files of mnist, fashion-mnist, cifar10")
+    p.add_argument("--limit-train", type=int, default=None, help="train on this many training images")
+    p.add_argument("--hidden", default=None, help="MLP hidden widths, e.g. 1000 or 1000,500")
+    p.add_argument("--channels", default=None, help="CNN conv channels, e.g. 32,32")
+    p.add_argument("--fc-width", type=int, default=None, help="CNN hidden fully connected width")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--force", action="store_true", help="overwrite the run in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
+    p.set_defaults(handler=_run_train)
+
+
+def _run_train(args) -> int:
+    options = {key: value for key, value in (("hidden", args.hidden), ("channels", args.channels),
+                                             ("fc_width", args.fc_width)) if value is not None}
+    config = TrainConfig(model=args.model, rule=args.rule, dataset=args.dataset, epochs=args.epochs,
+                         seed=args.seed, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
+                         momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
+                         feedback_optimizer=args.feedback_optimizer, feedback_lr=args.feedback_lr,
+                         feedback_weight_decay=args.feedback_weight_decay, device=args.device,
+                         data_dir=args.data_dir, limit_train=args.limit_train, model_options=options)
+    run_dir = train(config, args.out, resume=args.resume, force=args.force,
+                    progress=False if args.quiet else None)
+    print(f"run written to {run_dir}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="bioplaus", description="Train and dissect networks with biologically "
+                                                  "plausible learning rules.")
+    parser.add_argument("--version", action="version", version=f"bioplaus {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_train(subparsers)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run the command with `argv` (default: sys.argv[1:]); returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except BioplausError as exc:
+        print(f"bioplaus {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"bioplaus {args.command}: interrupted; finished epochs are saved, continue with --resume",
+              file=sys.stderr)
+        return 130

@@ -1,0 +1,88 @@
+"""`TrainConfig`: every option of a training run, validated, with the rule's defaults filled in."""
+
+from dataclasses import asdict, dataclass, field, fields, replace
+
+from .datasets import dataset_spec
+from .errors import ConfigError, unknown_name
+from .models import ARCHITECTURES, MODEL_OPTIONS
+from .optim import OPTIMIZERS
+from .rules import get_rule
+
+SCHEDULES = ("onecycle", "constant")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. `optimizer`/`lr` of None mean the rule's defaults (see `resolved`)."""
+    model: str = "cnn"
+    rule: str = "bp"
+    dataset: str = "mnist-5k"
+    epochs: int = 3
+    seed: int = 0
+    batch_size: int = 32
+    optimizer: str | None = None
+    lr: float | None = None
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "onecycle"
+    feedback_optimizer: str = "adam"
+    feedback_lr: float = 1e-4
+    feedback_weight_decay: float = 1e-6
+    device: str = "auto"
+    data_dir: str | None = None
+    limit_train: int | None = None
+    cos_batch: int = 256
+    model_options: dict = field(default_factory=dict)
+
+    def resolved(self) -> "TrainConfig":
+        """A validated copy with the rule's default optimiser and learning rate filled in."""
+        self.validate()
+        defaults = get_rule(self.rule).defaults
+        return replace(self, optimizer=self.optimizer or defaults["optimizer"],
+                       lr=self.lr if self.lr is not None else defaults["lr"])
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first invalid option and what to pass instead."""
+        if self.model not in ARCHITECTURES:
+            raise unknown_name("model", self.model, ARCHITECTURES)
+        extra = set(self.model_options) - MODEL_OPTIONS[self.model]
+        if extra:
+            raise ConfigError(f"model {self.model!r} takes options {sorted(MODEL_OPTIONS[self.model])}, "
+                              f"not {sorted(extra)}")
+        get_rule(self.rule)
+        dataset_spec(self.dataset)
+        for name in ("epochs", "batch_size", "cos_batch"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{_flag(name)} must be a positive integer, got {value!r}")
+        if self.limit_train is not None and self.limit_train < 1:
+            raise ConfigError(f"--limit-train must be a positive integer, got {self.limit_train}")
+        for name in ("lr", "feedback_lr"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ConfigError(f"{_flag(name)} must be a positive number, got {value}")
+        for name in ("momentum", "weight_decay", "feedback_weight_decay"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"{_flag(name)} must be zero or positive, got {getattr(self, name)}")
+        for name in ("optimizer", "feedback_optimizer"):
+            value = getattr(self, name)
+            if value is not None and value not in OPTIMIZERS:
+                raise unknown_name("optimizer", value, OPTIMIZERS)
+        if self.schedule not in SCHEDULES:
+            raise unknown_name("schedule", self.schedule, SCHEDULES)
+        if self.device not in DEVICES:
+            raise unknown_name("device", self.device, DEVICES)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        """Rebuild from a config.json dict, ignoring the provenance keys written beside the options."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")

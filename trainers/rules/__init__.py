@@ -1,0 +1,62 @@
+"""Learning-rule registry and the gradients analyses ask for: the rule's update and the true BP gradient.
+
+Adding a rule is one file with a `Rule` subclass and one line in `RULES`.
+"""
+
+from contextlib import contextmanager
+
+import torch
+
+from ..errors import unknown_name
+from .base import Objective, Rule, output_error
+from .bp import BP
+from .dfa import DFA
+from .dkp import DKP
+from .fa import FA
+
+RULES = {rule.name: rule for rule in (BP(), FA(), DFA(), DKP())}
+
+
+def get_rule(name: str) -> Rule:
+    """The rule registered under `name`, or a ConfigError listing the valid names."""
+    if name not in RULES:
+        raise unknown_name("rule", name, RULES)
+    return RULES[name]
+
+
+@contextmanager
+def buffers_restored(model):
+    """Leave the model's buffers (BatchNorm running statistics) as they were on entry."""
+    saved = [b.detach().clone() for b in model.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buffer, value in zip(model.buffers(), saved):
+                buffer.copy_(value)
+
+
+def _gradients(model, rule, images, labels, include_feedback):
+    params = [(n, p) for n, p in model.named_parameters()
+              if p.requires_grad and (include_feedback or not n.startswith("feedback."))]
+    with buffers_restored(model):
+        objective = rule.objective(model, images, labels)
+        grads = torch.autograd.grad(objective.surrogate, [p for _, p in params], allow_unused=True)
+    return {n: torch.zeros_like(p) if g is None else g.detach() for (n, p), g in zip(params, grads)}
+
+
+def rule_update(model, images, labels) -> dict[str, torch.Tensor]:
+    """The model's rule's update direction (as a gradient) for every trainable parameter, feedback included.
+
+    Runs in the model's current mode (train: batch statistics) and leaves buffers and weights unchanged.
+    """
+    return _gradients(model, get_rule(model.rule), images, labels, include_feedback=True)
+
+
+def bp_gradient(model, images, labels) -> dict[str, torch.Tensor]:
+    """The true gradient of the loss for every forward parameter, at the same weights and batch."""
+    return _gradients(model, RULES["bp"], images, labels, include_feedback=False)
+
+
+__all__ = ["RULES", "Objective", "Rule", "bp_gradient", "buffers_restored", "get_rule",
+           "output_error", "rule_update"]

@@ -1,0 +1,38 @@
+"""What every learning rule provides: feedback state and a surrogate objective.
+
+A rule's update is the gradient of its surrogate objective, built with stop-gradients, so one
+ordinary `backward()` yields it (DESIGN.md, "Learning rules: one mechanism").
+"""
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+
+class Objective(NamedTuple):
+    """`surrogate` is what to differentiate; `loss` and `logits` are what to report."""
+    surrogate: torch.Tensor
+    loss: torch.Tensor
+    logits: torch.Tensor
+
+
+def output_error(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """e = dL/dlogits for the batch-mean cross-entropy: (softmax − one-hot) / N, detached."""
+    probs = torch.softmax(logits.detach(), dim=1)
+    onehot = F.one_hot(labels, logits.shape[1]).to(probs.dtype)
+    return (probs - onehot) / logits.shape[0]  # (N, K)
+
+
+class Rule:
+    """Base learning rule: no feedback, optimiser defaults used when the user gives none."""
+
+    name = ""
+    trainable_feedback = False
+    defaults = {"optimizer": "adam", "lr": 1e-3}
+
+    def init_feedback(self, model) -> None:
+        """Create the rule's feedback matrices in `model.feedback` (uses the current torch RNG)."""
+
+    def objective(self, model, images, labels) -> Objective:
+        raise TypeError(f"{type(self).__name__} must define objective()")

@@ -1,0 +1,114 @@
+"""The run directory, the contract between stages: config.json, metrics.csv, model.pt.
+
+Every write is atomic (temporary file in the same folder, then rename), so an interrupted write
+never leaves a half-written file and never destroys the previous good one.
+"""
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .build import build_model
+from .errors import RunDirError
+
+CONFIG, METRICS, CHECKPOINT = "config.json", "metrics.csv", "model.pt"
+RUN_FILES = (CONFIG, METRICS, CHECKPOINT)
+CHECKPOINT_FORMAT = "bioplaus-checkpoint-1"
+
+
+def atomic_write(path, data: bytes | str) -> None:
+    """Write `data` to `path` so that readers see either the old file or the whole new one."""
+    path = Path(path)
+    payload = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_config(run_dir, config: dict) -> None:
+    atomic_write(Path(run_dir) / CONFIG, json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def read_config(run_dir) -> dict:
+    """config.json of a run as a dict; RunDirError if it is missing or unreadable."""
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        raise RunDirError(f"{run_dir} is not a run directory: {CONFIG} is missing; "
+                          "pass a folder written by `bioplaus train`")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunDirError(f"{path} is not valid JSON ({exc}); retrain the run with --force") from None
+
+
+def write_metrics(run_dir, rows: list[dict]) -> None:
+    """metrics.csv: one row per epoch, columns in the order of the first row."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
+    atomic_write(Path(run_dir) / METRICS, buffer.getvalue())
+
+
+def read_metrics(run_dir) -> list[dict]:
+    """metrics.csv as a list of dicts with numbers parsed (epoch as int, the rest as float)."""
+    path = Path(run_dir) / METRICS
+    if not path.is_file():
+        return []
+    with path.open(newline="") as handle:
+        return [{k: int(v) if k == "epoch" else float(v) for k, v in row.items()}
+                for row in csv.DictReader(handle)]
+
+
+def save_checkpoint(run_dir, state: dict) -> None:
+    buffer = io.BytesIO()
+    torch.save(dict(state, format=CHECKPOINT_FORMAT), buffer)
+    atomic_write(Path(run_dir) / CHECKPOINT, buffer.getvalue())
+
+
+def load_checkpoint(run_dir, device="cpu") -> dict:
+    """model.pt of a run, loaded with weights_only=True; RunDirError if missing, truncated or foreign."""
+    path = Path(run_dir) / CHECKPOINT
+    if not path.is_file():
+        raise RunDirError(f"{path} is missing; the run never finished an epoch, retrain it")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # torch raises many types for bad files; all mean the same here
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RunDirError(f"{path} is truncated or not a checkpoint ({reason}); "
+                          "retrain the run with --force") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise RunDirError(f"{path} was not written by bioplaus; retrain the run with --force")
+    return state
+
+
+def load_run(run_dir, device="cpu"):
+    """Rebuild a trained run's model (eval mode, on `device`) from its files: (model, config dict)."""
+    config = read_config(run_dir)
+    try:
+        model = build_model(config["model"], config["rule"], config["input_shape"], config["num_classes"],
+                            seed=config["seed"], mean=config["mean"], std=config["std"],
+                            **config["model_options"])
+    except KeyError as exc:
+        raise RunDirError(f"{Path(run_dir) / CONFIG} lacks {exc}; it was not written by bioplaus") from None
+    state = load_checkpoint(run_dir, device)
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, KeyError) as exc:
+        first = str(exc).splitlines()[0][:200]
+        raise RunDirError(f"{Path(run_dir) / CHECKPOINT} does not match its {CONFIG} ({first}); "
+                          "it comes from another model or rule") from None
+    return model.to(device).eval(), config

@@ -1,0 +1,203 @@
+"""The training loop: one rule's surrogate objective, one backward, one step; run files every epoch."""
+
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import __version__
+from .alignment import block_cosines
+from .build import build_model
+from .config import TrainConfig
+from .datasets import channel_stats, dataset_spec, load_dataset, stratified_sample
+from .errors import ConfigError, DivergenceError, RunDirError
+from .optim import make_optimizer
+from .rules import get_rule
+from .runfiles import (CONFIG, RUN_FILES, load_checkpoint, read_config, read_metrics, save_checkpoint,
+                       write_config, write_metrics)
+
+# Options that may differ between a run and its resumption: where it runs and reads data from.
+_RESUMABLE_DIFFERENCES = {"device", "data_dir"}
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' → CUDA when available, else CPU; 'cuda' without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but no CUDA GPU is available; pass --device cpu")
+    return torch.device(name)
+
+
+def _prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> bool:
+    """Make `run_dir` ready; True when it holds a run to resume."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"--out {run_dir} is a file, not a folder; pass a folder path")
+    existing = [name for name in RUN_FILES if (run_dir / name).exists()]
+    if existing and resume:
+        return True
+    if existing and not force:
+        raise RunDirError(f"{run_dir} already holds a run ({', '.join(existing)}); "
+                          "pass --resume to continue it or --force to overwrite it")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".bioplaus-write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise RunDirError(f"cannot write to --out {run_dir} ({exc.strerror}); pass a writable folder") from None
+    for name in existing:  # --force: the user asked to replace these
+        (run_dir / name).unlink()
+    return False
+
+
+def _check_same_run(stored: dict, config: TrainConfig, run_dir: Path) -> None:
+    differences = [f"{key}: {stored.get(key)!r} in the run, {value!r} now"
+                   for key, value in config.to_dict().items()
+                   if key not in _RESUMABLE_DIFFERENCES and stored.get(key) != value]
+    if differences:
+        raise RunDirError(f"cannot resume {run_dir} with different options ({'; '.join(differences)}); "
+                          "pass the original options, or --force to start over")
+
+
+def _load_data(config: TrainConfig, device):
+    x_train, y_train = load_dataset(config.dataset, "train", config.data_dir)
+    x_test, y_test = load_dataset(config.dataset, "test", config.data_dir)
+    if config.limit_train is not None and config.limit_train < len(x_train):
+        keep = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(0))[:config.limit_train]
+        x_train, y_train = x_train[keep], y_train[keep]
+    return [t.to(device) for t in (x_train, y_train, x_test, y_test)]
+
+
+def _alignment_batch(x_test, y_test, size: int, num_classes: int):
+    """A fixed class-balanced held-out batch on which cos_bp is measured every epoch."""
+    smallest = int(torch.bincount(y_test.cpu(), minlength=num_classes).min())
+    per_class = max(1, min(size // num_classes, smallest))
+    idx = stratified_sample(y_test.cpu(), per_class, seed=0).to(x_test.device)
+    return x_test[idx], y_test[idx]
+
+
+@torch.no_grad()
+def evaluate(model, images, labels, batch_size: int = 1000) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of `model` in eval mode."""
+    was_training = model.training
+    model.eval()
+    loss, correct = torch.zeros((), device=images.device), torch.zeros((), device=images.device)
+    for start in range(0, len(images), batch_size):
+        logits = model(images[start:start + batch_size])
+        target = labels[start:start + batch_size]
+        loss += F.cross_entropy(logits, target, reduction="sum")
+        correct += (logits.argmax(1) == target).sum()
+    model.train(was_training)
+    return loss.item() / len(images), correct.item() / len(images)
+
+
+def _epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
+    """The shuffle of one epoch depends on (seed, epoch) only, so a resumed run sees the same batches."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+
+
+def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False,
+          progress: bool | None = None) -> Path:
+    """Train one run into the folder `out` and return its path (see DESIGN.md for the files).
+
+    `resume` continues the run in `out` from its last checkpoint and reproduces the uninterrupted
+    run on CPU; `force` replaces a run already there; `progress` shows tqdm bars (None: on a terminal).
+    """
+    config = config.resolved()
+    run_dir = Path(out)
+    device = resolve_device(config.device)
+    resuming = _prepare_run_dir(run_dir, resume, force)
+    stored = read_config(run_dir) if resuming else None
+    if stored is not None:
+        _check_same_run(stored, config, run_dir)
+    x_train, y_train, x_test, y_test = _load_data(config, device)
+    spec = dataset_spec(config.dataset)
+    mean, std = (stored["mean"], stored["std"]) if stored else channel_stats(x_train.cpu())
+    model = build_model(config.model, config.rule, spec.input_shape, spec.num_classes, seed=config.seed,
+                        mean=mean, std=std, **config.model_options).to(device)
+    rule = get_rule(config.rule)
+    forward = [p for n, p in model.named_parameters() if not n.startswith("feedback.")]
+    optimizer = make_optimizer(config.optimizer, forward, config.lr, config.momentum, config.weight_decay)
+    feedback_optimizer = (make_optimizer(config.feedback_optimizer, model.feedback.parameters(),
+                                         config.feedback_lr, config.momentum, config.feedback_weight_decay)
+                          if rule.trainable_feedback else None)
+    steps_per_epoch = -(-len(x_train) // config.batch_size)
+    scheduler = (torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, pct_start=0.15,
+                                                     total_steps=config.epochs * steps_per_epoch)
+                 if config.schedule == "onecycle" else None)
+
+    rows, first_epoch = [], 1
+    if resuming and (run_dir / "model.pt").exists():
+        state = load_checkpoint(run_dir, device)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if feedback_optimizer is not None:
+            feedback_optimizer.load_state_dict(state["feedback_optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        first_epoch = state["epoch"] + 1
+        rows = [row for row in read_metrics(run_dir) if row["epoch"] < first_epoch]
+    elif not resuming:
+        write_config(run_dir, dict(config.to_dict(), input_shape=list(spec.input_shape),
+                                   num_classes=spec.num_classes, mean=mean, std=std,
+                                   device_used=str(device), bioplaus_version=__version__,
+                                   torch_version=torch.__version__,
+                                   parameters=sum(p.numel() for p in forward)))
+
+    x_align, y_align = _alignment_batch(x_test, y_test, config.cos_batch, spec.num_classes)
+    disable_bar = None if progress is None else not progress  # None: tqdm shows bars on a terminal only
+    for epoch in range(first_epoch, config.epochs + 1):
+        started = time.perf_counter()
+        model.train()
+        order = _epoch_order(config.seed, epoch, len(x_train)).to(device)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device)
+        bar = tqdm(range(steps_per_epoch), desc=f"{config.rule} epoch {epoch}/{config.epochs}",
+                   unit="batch", leave=False, disable=disable_bar)
+        for step in bar:
+            idx = order[step * config.batch_size:(step + 1) * config.batch_size]
+            images, labels = x_train[idx], y_train[idx]
+            objective = rule.objective(model, images, labels)
+            optimizer.zero_grad(set_to_none=True)
+            if feedback_optimizer is not None:
+                feedback_optimizer.zero_grad(set_to_none=True)
+            objective.surrogate.backward()
+            optimizer.step()
+            if feedback_optimizer is not None:
+                feedback_optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            loss_sum += objective.loss.detach() * len(idx)
+            correct += (objective.logits.detach().argmax(1) == labels).sum()
+            if step % 25 == 0 or step == steps_per_epoch - 1:
+                seen = min((step + 1) * config.batch_size, len(x_train))
+                mean_loss = loss_sum.item() / seen
+                if not torch.isfinite(torch.tensor(mean_loss)):
+                    bar.close()
+                    kept = (f"the checkpoint of epoch {epoch - 1} is kept in {run_dir}" if epoch > 1
+                            else f"no epoch finished, so {run_dir} holds only {CONFIG}")
+                    raise DivergenceError(f"training diverged: the loss became {mean_loss} in epoch {epoch} "
+                                          f"(step {step + 1}); {kept}; lower --lr (now {config.lr})")
+                bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{correct.item() / seen:.3f}")
+        bar.close()
+        test_loss, test_acc = evaluate(model, x_test, y_test)
+        cosines = block_cosines(model, x_align, y_align)
+        rows.append({"epoch": epoch, "train_loss": loss_sum.item() / len(x_train),
+                     "train_acc": correct.item() / len(x_train), "test_loss": test_loss,
+                     "test_acc": test_acc, "seconds": time.perf_counter() - started,
+                     **{f"cos_bp/{name}": value for name, value in cosines.items()}})
+        write_metrics(run_dir, rows)
+        save_checkpoint(run_dir, {
+            "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "feedback_optimizer": None if feedback_optimizer is None else feedback_optimizer.state_dict(),
+            "scheduler": None if scheduler is None else scheduler.state_dict(),
+            "rng": torch.get_rng_state()})
+        if progress is not False:
+            tqdm.write(f"{run_dir.name}: epoch {epoch}/{config.epochs} train_loss {rows[-1]['train_loss']:.4f} "
+                       f"train_acc {rows[-1]['train_acc']:.4f} test_acc {test_acc:.4f} "
+                       f"({rows[-1]['seconds']:.1f} s)")
+    return run_dir
