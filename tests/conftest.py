@@ -1,0 +1,57 @@
+"""Shared fixtures: tiny files in the real dataset formats, written independently of the readers."""
+
+import gzip
+import pickle
+import struct
+
+import numpy as np
+import pytest
+
+IDX_CODES = {np.uint8: 0x08, np.int32: 0x0C, np.float32: 0x0D}
+
+
+def write_idx(path, array, compress=None):
+    """Write `array` as an IDX file (big-endian header and data), gzip-compressed if the name ends .gz."""
+    array = np.asarray(array)
+    header = bytes([0, 0, IDX_CODES[array.dtype.type], array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    payload = header + array.astype(array.dtype.newbyteorder(">")).tobytes()
+    if compress if compress is not None else str(path).endswith(".gz"):
+        payload = gzip.compress(payload)
+    path.write_bytes(payload)
+    return path
+
+
+def write_mnist_like(folder, n_train=20, n_test=10, seed=0, gz=True):
+    """A tiny MNIST in IDX format; returns the arrays written as {split: (images, labels)}."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    out, ext = {}, ".gz" if gz else ""
+    for split, prefix, n in (("train", "train", n_train), ("test", "t10k", n_test)):
+        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        write_idx(folder / f"{prefix}-images-idx3-ubyte{ext}", images)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte{ext}", labels)
+        out[split] = (images, labels)
+    return out
+
+
+def write_cifar_like(folder, per_batch=4, seed=0):
+    """A tiny CIFAR-10 python version (data_batch_1..5, test_batch); returns {split: (data, labels)}."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {"train": ([], []), "test": ([], [])}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        data = rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8)
+        labels = list(rng.integers(0, 10, size=per_batch))
+        with open(folder / name, "wb") as handle:
+            pickle.dump({b"data": data, b"labels": [int(v) for v in labels]}, handle)
+        split = "test" if name == "test_batch" else "train"
+        out[split][0].append(data)
+        out[split][1].extend(labels)
+    return {k: (np.concatenate(v[0]), np.array(v[1])) for k, v in out.items()}
+
+
+@pytest.fixture
+def mnist_dir(tmp_path):
+    folder = tmp_path / "data"
+    return folder, write_mnist_like(folder)

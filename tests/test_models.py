@@ -1,0 +1,38 @@
+import pytest
+import torch
+
+from trainers import ConfigError, build_model
+from trainers.models import block_output_shapes
+
+
+@pytest.mark.parametrize("shape, flat", [((1, 8, 8), 32 * 2 * 2), ((1, 28, 28), 32 * 12 * 12),
+                                         ((3, 32, 32), 32 * 14 * 14)])
+def test_cnn_is_sized_from_the_input(shape, flat):
+    model = build_model("cnn", "bp", shape, 10)
+    assert list(model.blocks) == ["conv1", "conv2", "fc1", "out"]
+    assert model.blocks.fc1[1].in_features == flat
+    assert model(torch.rand(2, *shape)).shape == (2, 10)
+
+
+def test_mlp_depth_and_width_are_configurable():
+    model = build_model("mlp", "dfa", (1, 28, 28), 10, hidden="1000,250")
+    assert list(model.blocks) == ["fc1", "fc2", "out"]
+    assert block_output_shapes(model) == {"fc1": (1000,), "fc2": (250,), "out": (10,)}
+    assert model.feedback["fc2"].shape == (250, 10)
+
+
+def test_normalisation_is_the_first_layer():
+    model = build_model("mlp", "bp", (2, 1, 1), 3, mean=[0.5, 0.25], std=[2.0, 0.5], hidden=[4])
+    x = torch.tensor([[[[1.5]], [[0.75]]]])
+    torch.testing.assert_close(model.norm(x).flatten(), torch.tensor([0.5, 1.0]))
+
+
+def test_bad_model_options():
+    with pytest.raises(ConfigError, match="unknown model 'resnet'; choose one of: cnn, mlp"):
+        build_model("resnet", "bp", (1, 8, 8), 10)
+    with pytest.raises(ConfigError, match=r"model 'cnn' takes options \['channels', 'fc_width'\], not \['hidden'\]"):
+        build_model("cnn", "bp", (1, 8, 8), 10, hidden="10")
+    with pytest.raises(ConfigError, match="too small for the CNN"):
+        build_model("cnn", "bp", (1, 4, 4), 10)
+    with pytest.raises(ConfigError, match="hidden must be positive integers"):
+        build_model("mlp", "bp", (1, 8, 8), 10, hidden="100,0")
