@@ -2,13 +2,15 @@
 
 import argparse
 import sys
+from pathlib import Path
 
-from trainers import BioplausError, TrainConfig, __version__, train
+from trainers import BioplausError, RunDirError, TrainConfig, __version__, train
 from trainers.config import DEVICES, SCHEDULES
 from trainers.datasets import DATASETS
 from trainers.models import ARCHITECTURES
 from trainers.optim import OPTIMIZERS
 from trainers.rules import RULES
+from trainers.runfiles import read_config, read_metrics
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,12 +66,32 @@ def _run_train(args) -> int:
     return 0
 
 
+def _add_summary(subparsers):
+    p = subparsers.add_parser("summary", help="print the final accuracy of runs as a table",
+                              description="Print one line per run: model, rule, dataset, seed, epochs "
+                                          "done and the last epoch's test accuracy.")
+    p.add_argument("runs", nargs="+", help="run folders written by `bioplaus train`")
+    p.set_defaults(handler=_run_summary)
+
+
+def _run_summary(args) -> int:
+    print(f"{'run':<28} {'model':<5} {'rule':<4} {'dataset':<13} {'seed':>4} {'epochs':>6} {'test_acc':>8}")
+    for run in args.runs:
+        config, rows = read_config(run), read_metrics(run)
+        if not rows:
+            raise RunDirError(f"{run} has no finished epoch yet; train it first")
+        print(f"{Path(run).name:<28} {config['model']:<5} {config['rule']:<4} {config['dataset']:<13} "
+              f"{config['seed']:>4} {rows[-1]['epoch']:>3}/{config['epochs']:<2} {rows[-1]['test_acc']:>8.2%}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bioplaus", description="Train and dissect networks with biologically "
                                                   "plausible learning rules.")
     parser.add_argument("--version", action="version", version=f"bioplaus {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_train(subparsers)
+    _add_summary(subparsers)
     return parser
 
 

@@ -93,3 +93,13 @@ def test_python_dash_m_runs_the_same_command(tmp_path):
     done = subprocess.run([sys.executable, "-m", "bioplaus_analysis", "train", "--dataset", "digits",
                            "--rule", "bogus", "--out", str(tmp_path / "r")], capture_output=True, text=True)
     assert done.returncode == 2 and "unknown rule 'bogus'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_summary_prints_final_accuracy(tmp_path, capsys):
+    run = tmp_path / "cnn-dfa-s0"
+    assert _run(capsys, "train", "--dataset", "digits", "--rule", "dfa", "--epochs", "2", "--out", str(run))[0] == 0
+    code, out, _ = _run(capsys, "summary", str(run))
+    last = (run / "metrics.csv").read_text().splitlines()[-1].split(",")
+    assert code == 0 and "cnn-dfa-s0" in out and f"{float(last[4]):.2%}" in out and "2/2" in out
+    code, _, err = _run(capsys, "summary", str(tmp_path))
+    assert code == 2 and "config.json is missing" in err

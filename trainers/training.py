@@ -99,6 +99,19 @@ def _epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
 
 
+def train_step(rule, model, optimizer, feedback_optimizer, images, labels):
+    """One update: the rule's surrogate objective, one backward, a step of each optimiser."""
+    objective = rule.objective(model, images, labels)
+    optimizer.zero_grad(set_to_none=True)
+    if feedback_optimizer is not None:
+        feedback_optimizer.zero_grad(set_to_none=True)
+    objective.surrogate.backward()
+    optimizer.step()
+    if feedback_optimizer is not None:
+        feedback_optimizer.step()
+    return objective
+
+
 def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False,
           progress: bool | None = None) -> Path:
     """Train one run into the folder `out` and return its path (see DESIGN.md for the files).
@@ -161,14 +174,7 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
         for step in bar:
             idx = order[step * config.batch_size:(step + 1) * config.batch_size]
             images, labels = x_train[idx], y_train[idx]
-            objective = rule.objective(model, images, labels)
-            optimizer.zero_grad(set_to_none=True)
-            if feedback_optimizer is not None:
-                feedback_optimizer.zero_grad(set_to_none=True)
-            objective.surrogate.backward()
-            optimizer.step()
-            if feedback_optimizer is not None:
-                feedback_optimizer.step()
+            objective = train_step(rule, model, optimizer, feedback_optimizer, images, labels)
             if scheduler is not None:
                 scheduler.step()
             loss_sum += objective.loss.detach() * len(idx)

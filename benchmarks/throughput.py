@@ -1,0 +1,75 @@
+"""Training throughput per learning rule, as a ratio to BP on the same model and batch.
+
+Every rule runs the trainer's own `train_step`; rules are interleaved in each repeat so that
+machine load affects them alike, and the median over repeats is reported.
+
+    python benchmarks/throughput.py [--batch-size 128] [--steps 20] [--repeats 5] [--device auto]
+"""
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from trainers import build_model
+from trainers.optim import make_optimizer
+from trainers.rules import get_rule
+from trainers.training import resolve_device, train_step
+
+RULE_NAMES = ("bp", "fa", "dfa", "dkp")
+MODELS = {"cnn 28x28": ("cnn", (1, 28, 28), {}), "mlp 784-1000-10": ("mlp", (1, 28, 28), {"hidden": "1000"})}
+
+
+def _setup(kind, shape, options, rule_name, batch_size, device):
+    model = build_model(kind, rule_name, shape, 10, seed=0, **options).to(device).train()
+    rule = get_rule(rule_name)
+    forward = [p for n, p in model.named_parameters() if not n.startswith("feedback.")]
+    optimizer = make_optimizer(rule.defaults["optimizer"], forward, rule.defaults["lr"])
+    feedback = (make_optimizer("adam", model.feedback.parameters(), 1e-4, weight_decay=1e-6)
+                if rule.trainable_feedback else None)
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(batch_size, *shape, generator=g).to(device)
+    labels = torch.randint(0, 10, (batch_size,), generator=g).to(device)
+    return lambda: train_step(rule, model, optimizer, feedback, images, labels)
+
+
+def _seconds(step, steps, device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+    device = resolve_device(args.device)
+    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"batch {args.batch_size}, {args.steps} steps x {args.repeats} repeats (median)")
+    print(f"{'model':<16} {'rule':<4} {'samples/s':>10} {'time vs BP':>10}")
+    for label, (kind, shape, options) in MODELS.items():
+        steps = {r: _setup(kind, shape, options, r, args.batch_size, device) for r in RULE_NAMES}
+        for step in steps.values():
+            _seconds(step, 3, device)  # warm-up: allocator, optimiser state
+        times = {r: [] for r in RULE_NAMES}
+        for repeat in range(args.repeats):
+            order = RULE_NAMES[repeat % 4:] + RULE_NAMES[:repeat % 4]
+            for rule in order:
+                times[rule].append(_seconds(steps[rule], args.steps, device))
+        median = {r: statistics.median(t) for r, t in times.items()}
+        for rule in RULE_NAMES:
+            rate = args.batch_size * args.steps / median[rule]
+            print(f"{label:<16} {rule:<4} {rate:>10.0f} {median[rule] / median['bp']:>10.2f}")
+
+
+if __name__ == "__main__":
+    main()
