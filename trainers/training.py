@@ -151,7 +151,7 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
             feedback_optimizer.load_state_dict(state["feedback_optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
+        torch.set_rng_state(state["rng"].cpu())
         first_epoch = state["epoch"] + 1
         rows = [row for row in read_metrics(run_dir) if row["epoch"] < first_epoch]
     elif not resuming:
