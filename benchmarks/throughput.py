@@ -12,8 +12,8 @@ import time
 
 import torch
 
-from trainers import build_model
-from trainers.optim import make_optimizer
+from trainers import TrainConfig, build_model
+from trainers.optim import make_optimizers
 from trainers.rules import get_rule
 from trainers.training import resolve_device, train_step
 
@@ -24,14 +24,12 @@ MODELS = {"cnn 28x28": ("cnn", (1, 28, 28), {}), "mlp 784-1000-10": ("mlp", (1, 
 def _setup(kind, shape, options, rule_name, batch_size, device):
     model = build_model(kind, rule_name, shape, 10, seed=0, **options).to(device).train()
     rule = get_rule(rule_name)
-    forward = [p for n, p in model.named_parameters() if not n.startswith("feedback.")]
-    optimizer = make_optimizer(rule.defaults["optimizer"], forward, rule.defaults["lr"])
-    feedback = (make_optimizer("adam", model.feedback.parameters(), 1e-4, weight_decay=1e-6)
-                if rule.trainable_feedback else None)
+    config = TrainConfig(rule=rule_name, schedule="constant").resolved()
+    optimizers = make_optimizers(config, model, rule.trainable_feedback, steps_per_epoch=1)
     g = torch.Generator().manual_seed(0)
     images = torch.rand(batch_size, *shape, generator=g).to(device)
     labels = torch.randint(0, 10, (batch_size,), generator=g).to(device)
-    return lambda: train_step(rule, model, optimizer, feedback, images, labels)
+    return lambda: train_step(rule, model, optimizers, images, labels)
 
 
 def _seconds(step, steps, device):

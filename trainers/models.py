@@ -66,6 +66,11 @@ class Network(nn.Module):
         return h
 
 
+def forward_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
+    """(name, parameter) of the forward network: everything but the rule's feedback matrices."""
+    return [(n, p) for n, p in model.named_parameters() if not n.startswith("feedback.")]
+
+
 def weight_layer(block: nn.Sequential) -> nn.Module:
     """The one conv or linear layer of a block."""
     return next(m for m in block if isinstance(m, (nn.Conv2d, nn.Linear)))

@@ -1,8 +1,11 @@
 """Optimisers by name, for the forward weights and (DKP) the feedback matrices."""
 
+from dataclasses import dataclass
+
 import torch
 
 from .errors import unknown_name
+from .models import forward_parameters
 
 OPTIMIZERS = ("sgd", "nesterov", "adam", "adamw")
 
@@ -19,3 +22,44 @@ def make_optimizer(name: str, params, lr: float, momentum: float = 0.9, weight_d
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     raise unknown_name("optimizer", name, OPTIMIZERS)
+
+
+@dataclass
+class Optimizers:
+    """The forward optimiser, DKP's feedback optimiser and the learning-rate schedule, stepped together."""
+    forward: torch.optim.Optimizer
+    feedback: torch.optim.Optimizer | None = None
+    schedule: torch.optim.lr_scheduler.LRScheduler | None = None
+
+    def zero_grad(self) -> None:
+        for optimizer in (self.forward, self.feedback):
+            if optimizer is not None:
+                optimizer.zero_grad(set_to_none=True)
+
+    def step(self) -> None:
+        for stepper in (self.forward, self.feedback, self.schedule):
+            if stepper is not None:
+                stepper.step()
+
+    def state_dict(self) -> dict:
+        return {name: None if part is None else part.state_dict()
+                for name, part in (("optimizer", self.forward), ("feedback_optimizer", self.feedback),
+                                   ("scheduler", self.schedule))}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, part in (("optimizer", self.forward), ("feedback_optimizer", self.feedback),
+                           ("scheduler", self.schedule)):
+            if part is not None:
+                part.load_state_dict(state[name])
+
+
+def make_optimizers(config, model, feedback_trainable: bool, steps_per_epoch: int) -> Optimizers:
+    """The optimisers a TrainConfig asks for: forward weights, feedback (if trainable), one-cycle schedule."""
+    forward = [p for _, p in forward_parameters(model)]
+    optimizer = make_optimizer(config.optimizer, forward, config.lr, config.momentum, config.weight_decay)
+    feedback = (make_optimizer(config.feedback_optimizer, model.feedback.parameters(), config.feedback_lr,
+                               config.momentum, config.feedback_weight_decay) if feedback_trainable else None)
+    schedule = (torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, pct_start=0.15,
+                                                    total_steps=config.epochs * steps_per_epoch)
+                if config.schedule == "onecycle" else None)
+    return Optimizers(optimizer, feedback, schedule)

@@ -1,5 +1,6 @@
 """The training loop: one rule's surrogate objective, one backward, one step; run files every epoch."""
 
+import math
 import time
 from pathlib import Path
 
@@ -13,7 +14,8 @@ from .build import build_model
 from .config import TrainConfig
 from .datasets import channel_stats, dataset_spec, load_dataset, stratified_sample
 from .errors import ConfigError, DivergenceError, RunDirError
-from .optim import make_optimizer
+from .models import forward_parameters
+from .optim import Optimizers, make_optimizers
 from .rules import get_rule
 from .runfiles import (CONFIG, RUN_FILES, load_checkpoint, read_config, read_metrics, save_checkpoint,
                        write_config, write_metrics)
@@ -99,16 +101,12 @@ def _epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
 
 
-def train_step(rule, model, optimizer, feedback_optimizer, images, labels):
-    """One update: the rule's surrogate objective, one backward, a step of each optimiser."""
+def train_step(rule, model, optimizers: Optimizers, images, labels):
+    """One update: the rule's surrogate objective, one backward, a step of every optimiser."""
     objective = rule.objective(model, images, labels)
-    optimizer.zero_grad(set_to_none=True)
-    if feedback_optimizer is not None:
-        feedback_optimizer.zero_grad(set_to_none=True)
+    optimizers.zero_grad()
     objective.surrogate.backward()
-    optimizer.step()
-    if feedback_optimizer is not None:
-        feedback_optimizer.step()
+    optimizers.step()
     return objective
 
 
@@ -132,25 +130,14 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
     model = build_model(config.model, config.rule, spec.input_shape, spec.num_classes, seed=config.seed,
                         mean=mean, std=std, **config.model_options).to(device)
     rule = get_rule(config.rule)
-    forward = [p for n, p in model.named_parameters() if not n.startswith("feedback.")]
-    optimizer = make_optimizer(config.optimizer, forward, config.lr, config.momentum, config.weight_decay)
-    feedback_optimizer = (make_optimizer(config.feedback_optimizer, model.feedback.parameters(),
-                                         config.feedback_lr, config.momentum, config.feedback_weight_decay)
-                          if rule.trainable_feedback else None)
     steps_per_epoch = -(-len(x_train) // config.batch_size)
-    scheduler = (torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, pct_start=0.15,
-                                                     total_steps=config.epochs * steps_per_epoch)
-                 if config.schedule == "onecycle" else None)
+    optimizers = make_optimizers(config, model, rule.trainable_feedback, steps_per_epoch)
 
     rows, first_epoch = [], 1
     if resuming and (run_dir / "model.pt").exists():
         state = load_checkpoint(run_dir, device)
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if feedback_optimizer is not None:
-            feedback_optimizer.load_state_dict(state["feedback_optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(state["scheduler"])
+        optimizers.load_state_dict(state)
         torch.set_rng_state(state["rng"].cpu())
         first_epoch = state["epoch"] + 1
         rows = [row for row in read_metrics(run_dir) if row["epoch"] < first_epoch]
@@ -159,7 +146,7 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
                                    num_classes=spec.num_classes, mean=mean, std=std,
                                    device_used=str(device), bioplaus_version=__version__,
                                    torch_version=torch.__version__,
-                                   parameters=sum(p.numel() for p in forward)))
+                                   parameters=sum(p.numel() for _, p in forward_parameters(model))))
 
     x_align, y_align = _alignment_batch(x_test, y_test, config.cos_batch, spec.num_classes)
     disable_bar = None if progress is None else not progress  # None: tqdm shows bars on a terminal only
@@ -174,15 +161,13 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
         for step in bar:
             idx = order[step * config.batch_size:(step + 1) * config.batch_size]
             images, labels = x_train[idx], y_train[idx]
-            objective = train_step(rule, model, optimizer, feedback_optimizer, images, labels)
-            if scheduler is not None:
-                scheduler.step()
+            objective = train_step(rule, model, optimizers, images, labels)
             loss_sum += objective.loss.detach() * len(idx)
             correct += (objective.logits.detach().argmax(1) == labels).sum()
             if step % 25 == 0 or step == steps_per_epoch - 1:
                 seen = min((step + 1) * config.batch_size, len(x_train))
                 mean_loss = loss_sum.item() / seen
-                if not torch.isfinite(torch.tensor(mean_loss)):
+                if not math.isfinite(mean_loss):
                     bar.close()
                     kept = (f"the checkpoint of epoch {epoch - 1} is kept in {run_dir}" if epoch > 1
                             else f"no epoch finished, so {run_dir} holds only {CONFIG}")
@@ -197,11 +182,8 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
                      "test_acc": test_acc, "seconds": time.perf_counter() - started,
                      **{f"cos_bp/{name}": value for name, value in cosines.items()}})
         write_metrics(run_dir, rows)
-        save_checkpoint(run_dir, {
-            "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "feedback_optimizer": None if feedback_optimizer is None else feedback_optimizer.state_dict(),
-            "scheduler": None if scheduler is None else scheduler.state_dict(),
-            "rng": torch.get_rng_state()})
+        save_checkpoint(run_dir, {"epoch": epoch, "model": model.state_dict(), "rng": torch.get_rng_state(),
+                                  **optimizers.state_dict()})
         if progress is not False:
             tqdm.write(f"{run_dir.name}: epoch {epoch}/{config.epochs} train_loss {rows[-1]['train_loss']:.4f} "
                        f"train_acc {rows[-1]['train_acc']:.4f} test_acc {test_acc:.4f} "

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import torch
 
 from ..errors import unknown_name
+from ..models import forward_parameters
 from .base import Objective, Rule, output_error
 from .bp import BP
 from .dfa import DFA
@@ -37,8 +38,8 @@ def buffers_restored(model):
 
 
 def _gradients(model, rule, images, labels, include_feedback):
-    params = [(n, p) for n, p in model.named_parameters()
-              if p.requires_grad and (include_feedback or not n.startswith("feedback."))]
+    params = model.named_parameters() if include_feedback else forward_parameters(model)
+    params = [(n, p) for n, p in params if p.requires_grad]
     with buffers_restored(model):
         objective = rule.objective(model, images, labels)
         grads = torch.autograd.grad(objective.surrogate, [p for _, p in params], allow_unused=True)
