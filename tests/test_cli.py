@@ -41,6 +41,7 @@ def test_train_writes_a_run(tmp_path, capsys):
     (["--batch-size", "-4"], "--batch-size must be a positive integer, got -4"),
     (["--lr", "-0.1"], "--lr must be a positive number, got -0.1"),
     (["--limit-train", "0"], "--limit-train must be a positive integer, got 0"),
+    (["--rule", "dkp", "--momentum", "0"], "the nesterov optimizer needs --momentum above 0"),
     (["--hidden", "10"], "model 'cnn' takes options ['channels', 'fc_width'], not ['hidden']"),
     (["--dataset", "mnist", "--data-dir", "EMPTY"], "train-images-idx3-ubyte[.gz] not found in"),
 ])

@@ -38,9 +38,15 @@ class TrainConfig:
     def resolved(self) -> "TrainConfig":
         """A validated copy with the rule's default optimiser and learning rate filled in."""
         self.validate()
-        defaults = get_rule(self.rule).defaults
-        return replace(self, optimizer=self.optimizer or defaults["optimizer"],
-                       lr=self.lr if self.lr is not None else defaults["lr"])
+        rule = get_rule(self.rule)
+        config = replace(self, optimizer=self.optimizer or rule.defaults["optimizer"],
+                         lr=self.lr if self.lr is not None else rule.defaults["lr"])
+        nesterov = config.optimizer == "nesterov" or (rule.trainable_feedback
+                                                      and config.feedback_optimizer == "nesterov")
+        if nesterov and config.momentum == 0:
+            raise ConfigError("the nesterov optimizer needs --momentum above 0; pass e.g. --momentum 0.9 "
+                              "or --optimizer sgd")
+        return config
 
     def validate(self) -> None:
         """Raise ConfigError naming the first invalid option and what to pass instead."""
