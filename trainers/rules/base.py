@@ -19,9 +19,8 @@ class Objective(NamedTuple):
 
 def output_error(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """e = dL/dlogits for the batch-mean cross-entropy: (softmax − one-hot) / N, detached."""
-    probs = torch.softmax(logits.detach(), dim=1)
-    onehot = F.one_hot(labels, logits.shape[1]).to(probs.dtype)
-    return (probs - onehot) / logits.shape[0]  # (N, K)
+    probs = torch.softmax(logits.detach(), dim=1)  # (N, K), a new tensor: safe to modify in place
+    return probs.sub_(F.one_hot(labels, logits.shape[1])).div_(logits.shape[0])
 
 
 class Rule:
