@@ -1,6 +1,8 @@
 import pickle
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import pytest
 
 from trainers.errors import DataError
@@ -73,3 +75,13 @@ def test_cifar_wrong_shape(tmp_path):
     path.write_bytes(pickle.dumps({b"data": np.zeros((2, 10), np.uint8), b"labels": [0, 1]}))
     with pytest.raises(DataError, match=r"expected \(N, 3072\)"):
         read_cifar_batch(path)
+
+
+@settings(max_examples=25, deadline=None)
+@given(shape=st.lists(st.integers(0, 5), min_size=1, max_size=4),
+       dtype=st.sampled_from([np.uint8, np.int32, np.float32]), gz=st.booleans(), seed=st.integers(0, 99))
+def test_idx_round_trip_any_shape(tmp_path_factory, shape, dtype, gz, seed):
+    rng = np.random.default_rng(seed)
+    array = (rng.integers(0, 255, size=shape) if dtype == np.uint8 else rng.normal(size=shape) * 1e4).astype(dtype)
+    path = tmp_path_factory.mktemp("idx") / ("a.gz" if gz else "a")
+    np.testing.assert_array_equal(read_idx(write_idx(path, array)), array)
