@@ -29,7 +29,7 @@ def test_every_rule_learns_digits_with_its_defaults(tmp_path, rule):
 def test_run_files_and_reload_give_identical_predictions(tmp_path):
     run = train(_config(rule="dkp"), tmp_path / "run", progress=False)
     config = json.loads((run / "config.json").read_text())
-    assert config["rule"] == "dkp" and config["optimizer"] == "nesterov" and config["lr"] == 2e-3
+    assert config["rule"] == "dkp" and config["optimizer"] == "nesterov" and config["lr"] == 1e-3
     assert config["input_shape"] == [1, 8, 8] and config["device_used"] == "cpu"
     header = (run / "metrics.csv").read_text().splitlines()[0]
     assert header == ("epoch,train_loss,train_acc,test_loss,test_acc,seconds,"

@@ -29,12 +29,16 @@ class DFA(Rule):
         hidden = []
         for name in model.hidden_names:
             h = model.blocks[name](h.detach())
-            hidden.append((name, h))
+            hidden.append((name, h.flatten(1)))  # (N, D_l)
         logits = model.blocks[list(model.blocks)[-1]](h.detach())
         loss = F.cross_entropy(logits, labels)
         e = output_error(logits, labels)  # (N, K)
-        surrogate = loss
+        surrogate = loss + self.feedback_objective(model, hidden, e)
         for name, h in hidden:
-            # d/dh = e Bᵀ (the DFA signal); d/dB = hᵀ e (Kolen–Pollack, used when B is a parameter).
-            surrogate = surrogate + (h.flatten(1) * (e @ model.feedback[name].T)).sum()
+            # Gradient with respect to h_l is e B_lᵀ, the projected error; autograd adds ⊙ f'(a_l).
+            surrogate = surrogate + (h * (e @ model.feedback[name].detach().T)).sum()
         return Objective(surrogate, loss, logits)
+
+    def feedback_objective(self, model, hidden, e):
+        """The part of the objective that trains the feedback matrices: none, they are fixed."""
+        return 0.0
