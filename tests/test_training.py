@@ -10,6 +10,8 @@ from trainers import DivergenceError, RunDirError, TrainConfig, evaluate, load_d
 from trainers.rules import RULES
 from trainers.runfiles import load_checkpoint, read_metrics
 
+from conftest import write_cifar_like
+
 
 def _config(**overrides):
     return TrainConfig(**dict(dict(dataset="digits", epochs=2, batch_size=64), **overrides))
@@ -72,7 +74,8 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, monkeypatch):
 
 def test_resume_refuses_different_options(tmp_path):
     train(_config(epochs=1), tmp_path / "run", progress=False)
-    with pytest.raises(RunDirError, match=r"cannot resume .* with different options \(lr: 0.001 in the run, 0.01 now\)"):
+    expected = r"cannot resume .* with different options \(lr: 0.001 in the run, 0.01 now\)"
+    with pytest.raises(RunDirError, match=expected):
         train(_config(epochs=1, lr=0.01), tmp_path / "run", resume=True, progress=False)
 
 
@@ -128,3 +131,12 @@ def test_limit_train_and_mlp(tmp_path):
                 tmp_path / "run", progress=False)
     model, config = load_run(run)
     assert config["limit_train"] == 200 and list(model.blocks) == ["fc1", "out"]
+
+
+def test_cifar10_files_train_the_cnn_sized_for_32x32(tmp_path):
+    write_cifar_like(tmp_path / "cifar-10-batches-py", per_batch=8)
+    run = train(_config(dataset="cifar10", data_dir=str(tmp_path), epochs=1, rule="fa"), tmp_path / "run",
+                progress=False)
+    model, config = load_run(run)
+    assert config["input_shape"] == [3, 32, 32] and len(config["mean"]) == 3
+    assert model.blocks.fc1[1].in_features == 32 * 14 * 14

@@ -51,8 +51,9 @@ def _find(folders, stem, dataset):
             if (folder / name).is_file():
                 return folder / name
     where = ", ".join(str(f) for f in folders) or "(no folder given)"
+    debian = " or apt-get install dataset-fashion-mnist" if dataset == "fashion-mnist" else ""
     raise DataError(f"{dataset}: {stem}[.gz] not found in {where}; put the standard files there "
-                    f"or pass --data-dir DIR (the folder holding them)")
+                    f"or pass --data-dir DIR (the folder holding them){debian}")
 
 
 def _idx_reader(dataset, default_folder=None):
