@@ -1,11 +1,13 @@
 # Two commands: `make demo` (set up + main job) and `make test` (set up + tests).
 # torch==2.13.0 is installed first where that version is available (a local CPU wheel on the
-# project's machines); override it, e.g. `make demo TORCH=torch` or `TORCH="torch==2.5.1"`.
+# project's machines); override it, e.g. `make demo TORCH=torch` or `TORCH="torch==2.5.1"` (it applies
+# when the virtual environment has no torch yet).
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 RUNS ?= runs/demo
+SPEC := .
 
 .PHONY: setup demo test benchmark clean
 
@@ -15,15 +17,15 @@ $(BIN)/python:
 setup: $(BIN)/python
 	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH)" || \
 		{ echo "$(TORCH) is not available here; installing the newest torch"; $(BIN)/pip install -q torch; }
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e "$(SPEC)"
 
 demo: setup
 	$(BIN)/bioplaus train --model cnn --rule bp --dataset mnist-5k --epochs 3 --seed 0 --out $(RUNS)/cnn-bp-s0 --resume
 	$(BIN)/bioplaus train --model cnn --rule dfa --dataset mnist-5k --epochs 3 --seed 0 --out $(RUNS)/cnn-dfa-s0 --resume
 	$(BIN)/bioplaus summary $(RUNS)/cnn-bp-s0 $(RUNS)/cnn-dfa-s0
 
+test: SPEC := .[test]
 test: setup
-	$(BIN)/pip install -q -e ".[test]"
 	$(BIN)/python -m pytest tests
 
 benchmark: setup

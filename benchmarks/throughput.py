@@ -27,7 +27,7 @@ def _setup(kind, shape, options, rule_name, batch_size, device):
     rule = get_rule(rule_name)
     # One forward optimiser for every rule, so that the ratios measure the rules, not the optimisers.
     config = TrainConfig(rule=rule_name, optimizer="adam", lr=1e-3, schedule="constant").resolved()
-    optimizers = make_optimizers(config, model, rule.trainable_feedback, steps_per_epoch=1)
+    optimizers = make_optimizers(config, model, steps_per_epoch=1)
     g = torch.Generator().manual_seed(0)
     images = torch.rand(batch_size, *shape, generator=g).to(device)
     labels = torch.randint(0, 10, (batch_size,), generator=g).to(device)

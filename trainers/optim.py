@@ -41,24 +41,25 @@ class Optimizers:
             if stepper is not None:
                 stepper.step()
 
+    def _parts(self):
+        return (("optimizer", self.forward), ("feedback_optimizer", self.feedback), ("scheduler", self.schedule))
+
     def state_dict(self) -> dict:
-        return {name: None if part is None else part.state_dict()
-                for name, part in (("optimizer", self.forward), ("feedback_optimizer", self.feedback),
-                                   ("scheduler", self.schedule))}
+        return {name: None if part is None else part.state_dict() for name, part in self._parts()}
 
     def load_state_dict(self, state: dict) -> None:
-        for name, part in (("optimizer", self.forward), ("feedback_optimizer", self.feedback),
-                           ("scheduler", self.schedule)):
+        for name, part in self._parts():
             if part is not None:
                 part.load_state_dict(state[name])
 
 
-def make_optimizers(config, model, feedback_trainable: bool, steps_per_epoch: int) -> Optimizers:
-    """The optimisers a TrainConfig asks for: forward weights, feedback (if trainable), one-cycle schedule."""
+def make_optimizers(config, model, steps_per_epoch: int) -> Optimizers:
+    """The optimisers a TrainConfig asks for: forward weights, feedback (if it has parameters), schedule."""
     forward = [p for _, p in forward_parameters(model)]
     optimizer = make_optimizer(config.optimizer, forward, config.lr, config.momentum, config.weight_decay)
-    feedback = (make_optimizer(config.feedback_optimizer, model.feedback.parameters(), config.feedback_lr,
-                               config.momentum, config.feedback_weight_decay) if feedback_trainable else None)
+    feedback_params = list(model.feedback.parameters())  # DKP's B; FA and DFA hold theirs as buffers
+    feedback = (make_optimizer(config.feedback_optimizer, feedback_params, config.feedback_lr,
+                               config.momentum, config.feedback_weight_decay) if feedback_params else None)
     schedule = (torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, pct_start=0.15,
                                                     total_steps=config.epochs * steps_per_epoch)
                 if config.schedule == "onecycle" else None)

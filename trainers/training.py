@@ -131,7 +131,7 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
                         mean=mean, std=std, **config.model_options).to(device)
     rule = get_rule(config.rule)
     steps_per_epoch = -(-len(x_train) // config.batch_size)
-    optimizers = make_optimizers(config, model, rule.trainable_feedback, steps_per_epoch)
+    optimizers = make_optimizers(config, model, steps_per_epoch)
 
     rows, first_epoch = [], 1
     if resuming and (run_dir / "model.pt").exists():
