@@ -7,7 +7,10 @@ from pathlib import Path
 from trainers import BioplausError, RunDirError, TrainConfig, __version__, train
 from trainers.config import DEVICES, SCHEDULES
 from trainers.datasets import DATASETS
-from trainers.models import ARCHITECTURES
+from trainers.build import MODELS
+from trainers.encoders import ENCODERS
+from trainers.neurons import NEURONS
+from trainers.surrogates import SURROGATES
 from trainers.optim import OPTIMIZERS
 from trainers.rules import RULES
 from trainers.runfiles import read_config, read_metrics
@@ -24,7 +27,7 @@ def _add_train(subparsers):
     p = subparsers.add_parser("train", help="train one model with one learning rule into a run folder",
                               description="Train one model with one learning rule; writes config.json, "
                                           "metrics.csv and model.pt into --out after every epoch.")
-    p.add_argument("--model", default="cnn", help=f"one of {', '.join(ARCHITECTURES)} (default cnn)")
+    p.add_argument("--model", default="cnn", help=f"one of {', '.join(MODELS)} (default cnn; snn and csnn spike)")
     p.add_argument("--rule", default="bp", help=f"one of {', '.join(RULES)} (default bp)")
     p.add_argument("--dataset", default="mnist-5k", help=f"one of {', '.join(DATASETS)} (default mnist-5k)")
     p.add_argument("--epochs", type=int, default=3)
@@ -42,9 +45,17 @@ def _add_train(subparsers):
     p.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)} (auto: CUDA if present)")
     p.add_argument("--data-dir", default=None, help="folder holding the files of mnist, fashion-mnist, cifar10")
     p.add_argument("--limit-train", type=int, default=None, help="train on this many training images")
-    p.add_argument("--hidden", default=None, help="MLP hidden widths, e.g. 1000 or 1000,500")
+    p.add_argument("--hidden", default=None, help="MLP or SNN hidden widths, e.g. 1000 or 1000,250,100")
     p.add_argument("--channels", default=None, help="CNN conv channels, e.g. 32,32")
     p.add_argument("--fc-width", type=int, default=None, help="CNN hidden fully connected width")
+    snn = p.add_argument_group("spiking models (snn, csnn)")
+    snn.add_argument("--time-steps", type=int, default=None, help="simulation steps T (default 25)")
+    snn.add_argument("--encoding", default=None, help=f"one of {', '.join(ENCODERS)} (default direct)")
+    snn.add_argument("--neuron", default=None, help=f"LIF preset, one of {', '.join(NEURONS)} (default fast)")
+    snn.add_argument("--surrogate", default=None, help=f"spike derivative for BP and DFA: {', '.join(SURROGATES)}, "
+                                                       "optionally NAME:PARAM (default fast_sigmoid:10)")
+    snn.add_argument("--g", default=None, help="aDFA's replacement of the derivative, same choices "
+                                               "(default lif_rate)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--force", action="store_true", help="overwrite the run in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
@@ -52,8 +63,8 @@ def _add_train(subparsers):
 
 
 def _run_train(args) -> int:
-    options = {key: value for key, value in (("hidden", args.hidden), ("channels", args.channels),
-                                             ("fc_width", args.fc_width)) if value is not None}
+    options = {key: getattr(args, key) for key in ("hidden", "channels", "fc_width", "time_steps", "encoding",
+                                                   "neuron", "surrogate", "g") if getattr(args, key) is not None}
     config = TrainConfig(model=args.model, rule=args.rule, dataset=args.dataset, epochs=args.epochs,
                          seed=args.seed, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
                          momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,

@@ -33,9 +33,9 @@ def test_train_writes_a_run(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--rule", "hebb"], "unknown rule 'hebb'; choose one of: bp, dfa, dkp, fa"),
+    (["--rule", "hebb"], "unknown rule 'hebb'; choose one of: adfa, bp, dfa, dkp, fa"),
     (["--dataset", "imagenet"], "unknown dataset 'imagenet'; choose one of: cifar10, digits, fashion-mnist"),
-    (["--model", "vgg"], "unknown model 'vgg'; choose one of: cnn, mlp"),
+    (["--model", "vgg"], "unknown model 'vgg'; choose one of: cnn, csnn, mlp, snn"),
     (["--optimizer", "lbfgs"], "unknown optimizer 'lbfgs'; choose one of: adam, adamw, nesterov, sgd"),
     (["--epochs", "0"], "--epochs must be a positive integer, got 0"),
     (["--batch-size", "-4"], "--batch-size must be a positive integer, got -4"),

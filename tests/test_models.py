@@ -28,7 +28,7 @@ def test_normalisation_is_the_first_layer():
 
 
 def test_bad_model_options():
-    with pytest.raises(ConfigError, match="unknown model 'resnet'; choose one of: cnn, mlp"):
+    with pytest.raises(ConfigError, match="unknown model 'resnet'; choose one of: cnn, csnn, mlp, snn"):
         build_model("resnet", "bp", (1, 8, 8), 10)
     with pytest.raises(ConfigError, match=r"model 'cnn' takes options \['channels', 'fc_width'\], not \['hidden'\]"):
         build_model("cnn", "bp", (1, 8, 8), 10, hidden="10")

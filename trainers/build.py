@@ -2,19 +2,44 @@
 
 import torch
 
-from .models import Network, make_network
+from .errors import ConfigError, unknown_name
+from .models import ARCHITECTURES, MODEL_OPTIONS, Network, make_network
 from .rules import get_rule
+from .spiking import SPIKING_ARCHITECTURES, SpikingNetwork, make_spiking_network, spiking_options
+
+MODELS = tuple(ARCHITECTURES) + tuple(SPIKING_ARCHITECTURES)
 
 
-def build_model(model: str, rule: str, input_shape, num_classes: int, seed: int = 0, **options) -> Network:
-    """Build `model` ('cnn' or 'mlp') trained by `rule`, with weights and feedback fixed by `seed`.
+def is_spiking(kind: str) -> bool:
+    return kind in SPIKING_ARCHITECTURES
 
-    Options: `mean`/`std` (per-channel input normalisation), CNN `channels`/`fc_width`, MLP `hidden`.
-    The global torch RNG is left untouched.
+
+def check_model(kind: str, rule: str, options: dict) -> None:
+    """ConfigError if `kind` is unknown, takes other options, or is not trained by `rule`."""
+    if kind not in MODELS:
+        raise unknown_name("model", kind, MODELS)
+    if is_spiking(kind):
+        spiking_options(kind, options)
+    else:
+        extra = set(options) - MODEL_OPTIONS[kind] - {"mean", "std"}
+        if extra:
+            raise ConfigError(f"model {kind!r} takes options {sorted(MODEL_OPTIONS[kind])}, not {sorted(extra)}")
+    get_rule(rule, kind)
+
+
+def build_model(model: str, rule: str, input_shape, num_classes: int, seed: int = 0,
+                **options) -> Network | SpikingNetwork:
+    """Build `model` ('cnn', 'mlp', 'snn' or 'csnn') trained by `rule`, weights and feedback fixed by `seed`.
+
+    Options: `mean`/`std` (per-channel input normalisation; not used by spiking models), CNN
+    `channels`/`fc_width`, MLP and SNN `hidden`; spiking models also take `time_steps`, `encoding`,
+    `neuron`, `surrogate`, `g` and `init_gain`. The global torch RNG is left untouched.
     """
-    learning_rule = get_rule(rule)
+    check_model(model, rule, options)
+    learning_rule = get_rule(rule, model)
+    make = make_spiking_network if is_spiking(model) else make_network
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        network = make_network(model, rule, tuple(input_shape), int(num_classes), **options)
+        network = make(model, rule, tuple(input_shape), int(num_classes), **options)
         learning_rule.init_feedback(network)
     return network

@@ -4,7 +4,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 from .datasets import dataset_spec
 from .errors import ConfigError, unknown_name
-from .models import ARCHITECTURES, MODEL_OPTIONS
+from .build import check_model, is_spiking
+from .spiking import spiking_options
 from .optim import OPTIMIZERS
 from .rules import get_rule
 
@@ -39,8 +40,13 @@ class TrainConfig:
         """A validated copy with the rule's default optimiser and learning rate filled in."""
         self.validate()
         rule = get_rule(self.rule)
-        config = replace(self, optimizer=self.optimizer or rule.defaults["optimizer"],
-                         lr=self.lr if self.lr is not None else rule.defaults["lr"])
+        defaults = rule.spiking_defaults if is_spiking(self.model) else rule.defaults
+        options = self.model_options
+        if is_spiking(self.model):  # record every spiking option, defaults included, in config.json
+            arch, spiking = spiking_options(self.model, options)
+            options = dict(arch, **spiking)
+        config = replace(self, optimizer=self.optimizer or defaults["optimizer"],
+                         lr=self.lr if self.lr is not None else defaults["lr"], model_options=options)
         nesterov = config.optimizer == "nesterov" or (rule.trainable_feedback
                                                       and config.feedback_optimizer == "nesterov")
         if nesterov and config.momentum == 0:
@@ -50,13 +56,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ConfigError naming the first invalid option and what to pass instead."""
-        if self.model not in ARCHITECTURES:
-            raise unknown_name("model", self.model, ARCHITECTURES)
-        extra = set(self.model_options) - MODEL_OPTIONS[self.model]
-        if extra:
-            raise ConfigError(f"model {self.model!r} takes options {sorted(MODEL_OPTIONS[self.model])}, "
-                              f"not {sorted(extra)}")
-        get_rule(self.rule)
+        check_model(self.model, self.rule, self.model_options)
         dataset_spec(self.dataset)
         for name in ("epochs", "batch_size", "cos_batch"):
             value = getattr(self, name)

@@ -5,6 +5,7 @@ layer (conv or linear), so a block is the unit of feedback (FA, DFA, DKP) and of
 """
 
 from collections import OrderedDict
+from typing import Callable, NamedTuple
 
 import torch
 from torch import nn
@@ -40,6 +41,15 @@ class Feedback(nn.Module):
         return name in self._parameters or name in self._buffers
 
 
+class LocalSignal(NamedTuple):
+    """What a DFA-family rule needs of one hidden block: its output `activity` [batch, D] (for DKP's
+    ∇B = activityᵀ e) and `drive(P)`, a scalar whose gradient is the block's update when the
+    projected error P = e Bᵀ [batch, D] reaches it."""
+    name: str
+    activity: torch.Tensor
+    drive: Callable[[torch.Tensor], torch.Tensor]
+
+
 class Network(nn.Module):
     """Normalize, then named blocks applied in order; the last block (`out`) returns logits.
 
@@ -64,6 +74,21 @@ class Network(nn.Module):
         for block in self.blocks.values():
             h = block(h)
         return h
+
+    def local_pass(self, images, use_g: bool = False):
+        """(logits, [LocalSignal per hidden block]) with every block's input detached.
+
+        drive(P) = (h_l · P).sum(), whose gradient is δ_l = P ⊙ f′(a_l) by autograd; `use_g` (aDFA)
+        applies to spiking networks only.
+        """
+        if use_g:
+            raise ConfigError(f"aDFA's g replaces a spiking neuron's derivative; model {self.kind!r} has none")
+        h, hidden = self.norm(images), []
+        for name in self.hidden_names:
+            h = self.blocks[name](h.detach())
+            flat = h.flatten(1)
+            hidden.append(LocalSignal(name, flat, lambda projected, flat=flat: (flat * projected).sum()))
+        return self.blocks[list(self.blocks)[-1]](h.detach()), hidden
 
 
 def forward_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
@@ -133,9 +158,12 @@ def make_network(kind, rule, input_shape, num_classes, mean=None, std=None, **op
     return Network(kind, rule, Normalize(mean, std), blocks, input_shape, num_classes, all_options)
 
 
-def block_output_shapes(model: Network) -> dict[str, tuple]:
-    """Shape of each block's output for one example, found by a forward pass on zeros."""
-    shapes, h = {}, torch.zeros(1, *model.input_shape, device=model.norm.mean.device)
+def block_output_shapes(model) -> dict[str, tuple]:
+    """Shape of each block's output for one example, found by passing zeros through the blocks.
+
+    (For a spiking network this is the shape of the block's current, which is that of its spikes.)"""
+    device = next(model.parameters()).device
+    shapes, h = {}, torch.zeros(1, *model.input_shape, device=device)
     was_training = model.training
     model.eval()
     with torch.no_grad():

@@ -7,22 +7,27 @@ from contextlib import contextmanager
 
 import torch
 
-from ..errors import unknown_name
+from ..errors import ConfigError, unknown_name
 from ..models import forward_parameters
+from .adfa import ADFA
 from .base import Objective, Rule, output_error
 from .bp import BP
 from .dfa import DFA
 from .dkp import DKP
 from .fa import FA
 
-RULES = {rule.name: rule for rule in (BP(), FA(), DFA(), DKP())}
+RULES = {rule.name: rule for rule in (BP(), FA(), DFA(), DKP(), ADFA())}
 
 
-def get_rule(name: str) -> Rule:
-    """The rule registered under `name`, or a ConfigError listing the valid names."""
+def get_rule(name: str, model: str | None = None) -> Rule:
+    """The rule registered under `name` (that trains `model`, if given), or a ConfigError listing the valid names."""
     if name not in RULES:
         raise unknown_name("rule", name, RULES)
-    return RULES[name]
+    rule = RULES[name]
+    if model is not None and rule.models is not None and model not in rule.models:
+        valid = [n for n, r in RULES.items() if r.models is None or model in r.models]
+        raise ConfigError(f"rule {name!r} does not train model {model!r}; choose one of: {', '.join(sorted(valid))}")
+    return rule
 
 
 @contextmanager
@@ -40,7 +45,10 @@ def buffers_restored(model):
 def _gradients(model, rule, images, labels, include_feedback):
     params = model.named_parameters() if include_feedback else forward_parameters(model)
     params = [(n, p) for n, p in params if p.requires_grad]
-    with buffers_restored(model):
+    # A fixed seed: stochastic encoders (Poisson) draw the same spikes for the rule and for BP.
+    devices = [images.device.index or 0] if images.device.type == "cuda" else []
+    with buffers_restored(model), torch.random.fork_rng(devices=devices):
+        torch.manual_seed(0)
         objective = rule.objective(model, images, labels)
         grads = torch.autograd.grad(objective.surrogate, [p for _, p in params], allow_unused=True)
     return {n: torch.zeros_like(p) if g is None else g.detach() for (n, p), g in zip(params, grads)}

@@ -27,8 +27,12 @@ class Rule:
     """Base learning rule: no feedback, optimiser defaults used when the user gives none."""
 
     name = ""
+    models = None  # the model kinds this rule trains; None: all
     trainable_feedback = False
     defaults = {"optimizer": "adam", "lr": 1e-3}
+    # Spiking networks: surrogate and local derivatives are small and T-averaged, so every rule
+    # takes larger Adam steps (BP-SNN 94.7 % vs 91.9 % with 1e-3 on mnist-5k in 5 epochs).
+    spiking_defaults = {"optimizer": "adam", "lr": 1e-2}
 
     def init_feedback(self, model) -> None:
         """Create the rule's feedback matrices in `model.feedback` (uses the current torch RNG)."""

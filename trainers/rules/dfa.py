@@ -1,7 +1,9 @@
 """Direct Feedback Alignment (Nøkland 2016): each hidden block receives the output error through B_l.
 
-Every block's input is detached, so no gradient crosses blocks; block l adds (h_l · stopgrad(B_l e))
-to the objective, whose gradient is δ_l = (B_l e) ⊙ f′(a_l) exactly.
+Every block's input is detached, so no gradient crosses blocks; block l adds drive_l(stopgrad(e B_lᵀ))
+to the objective: (h_l · e B_lᵀ).sum() in a CNN or MLP, whose gradient is δ_l = (B_l e) ⊙ f′(a_l)
+exactly, and in a spiking network Σ_t (I_l,t · stopgrad(f′_t ⊙ e B_lᵀ)).sum(), the projected error
+reaching the block at every time step (see `SpikingNetwork.local_pass`).
 """
 
 import math
@@ -16,6 +18,7 @@ from .base import Objective, Rule, output_error
 
 class DFA(Rule):
     name = "dfa"
+    uses_g = False  # aDFA replaces the neuron's derivative f′ by its g
 
     def init_feedback(self, model) -> None:
         shapes = block_output_shapes(model)
@@ -25,18 +28,12 @@ class DFA(Rule):
             model.feedback.add(name, feedback, trainable=self.trainable_feedback)
 
     def objective(self, model, images, labels) -> Objective:
-        h = model.norm(images)
-        hidden = []
-        for name in model.hidden_names:
-            h = model.blocks[name](h.detach())
-            hidden.append((name, h.flatten(1)))  # (N, D_l)
-        logits = model.blocks[list(model.blocks)[-1]](h.detach())
+        logits, hidden = model.local_pass(images, use_g=self.uses_g)
         loss = F.cross_entropy(logits, labels)
         e = output_error(logits, labels)  # (N, K)
         surrogate = loss + self.feedback_objective(model, hidden, e)
-        for name, h in hidden:
-            # Gradient with respect to h_l is e B_lᵀ, the projected error; autograd adds ⊙ f'(a_l).
-            surrogate = surrogate + (h * (e @ model.feedback[name].detach().T)).sum()
+        for signal in hidden:  # the projected error e B_lᵀ (N, D_l) drives block l
+            surrogate = surrogate + signal.drive(e @ model.feedback[signal.name].detach().T)
         return Objective(surrogate, loss, logits)
 
     def feedback_objective(self, model, hidden, e):

@@ -13,6 +13,8 @@ class DKP(DFA):
     defaults = {"optimizer": "nesterov", "lr": 1e-3}
 
     def feedback_objective(self, model, hidden, e):
-        """Σ_l (B_l · stopgrad(h_lᵀ e)).sum(): its gradient with respect to B_l (D_l, K) is h_lᵀ e."""
+        """Σ_l (B_l · stopgrad(h_lᵀ e)).sum(): its gradient with respect to B_l (D_l, K) is h_lᵀ e.
+
+        h_l is the block's output: post-activation in a CNN or MLP, firing rate in a spiking network."""
         # eᵀh then a transposed view: about 3x faster on CPU than the (D_l, N) @ (N, K) product.
-        return sum((model.feedback[name] * (e.T @ h.detach()).T).sum() for name, h in hidden)
+        return sum((model.feedback[s.name] * (e.T @ s.activity.detach()).T).sum() for s in hidden)

@@ -27,6 +27,7 @@ def feedback_aligned(layer: nn.Module, x: torch.Tensor, feedback: torch.Tensor) 
 
 class FA(Rule):
     name = "fa"
+    models = ("cnn", "mlp")  # a spiking block's input gradient through B would need BPTT across blocks
 
     def init_feedback(self, model) -> None:
         # The first block's input is the image, which needs no gradient, so it has no feedback.

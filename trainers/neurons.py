@@ -1,0 +1,142 @@
+"""Leaky integrate-and-fire neurons over time: `v ← (1 − dt/τ) v + (dt/τ) I`, spike at v ≥ θ,
+hard reset to 0, then `t_ref/dt` refractory steps during which v is held at 0.
+
+`lif_scan` runs the sequential part only, elementwise over [T, batch, ...] currents that the
+layer computed for all T steps at once. Without autograd it updates in place (fast); with autograd
+it builds the BPTT graph, the spike's derivative given by a surrogate (reset detached).
+"""
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+
+from .errors import ConfigError, unknown_name
+
+
+@dataclass(frozen=True)
+class LIF:
+    """Membrane time constant `tau`, step `dt` and refractory period `t_ref` (same unit), threshold."""
+    tau: float
+    dt: float
+    threshold: float
+    t_ref: float = 0.0
+
+    def __post_init__(self):
+        if not (self.tau > 0 and self.dt > 0 and self.threshold > 0 and self.t_ref >= 0):
+            raise ConfigError(f"LIF needs tau, dt, threshold > 0 and t_ref >= 0, got {self}")
+        if self.dt > self.tau:
+            raise ConfigError(f"LIF dt ({self.dt}) must not exceed tau ({self.tau})")
+
+    @property
+    def decay(self) -> float:
+        return 1.0 - self.dt / self.tau
+
+    @property
+    def gain(self) -> float:
+        return self.dt / self.tau
+
+    @property
+    def refractory_steps(self) -> int:
+        return round(self.t_ref / self.dt)
+
+
+NEURONS = {
+    # Zhang et al. 2024 (aDFA-SNN): τ = 20 ms, dt = 0.25 ms, θ = 0.4, t_ref = 1 ms (4 steps).
+    "zhang2024": LIF(tau=20.0, dt=0.25, threshold=0.4, t_ref=1.0),
+    # For T ≈ 25: v keeps 80 % per step, so a neuron integrates over ~5 steps and can fire every other.
+    "fast": LIF(tau=5.0, dt=1.0, threshold=0.5, t_ref=1.0),
+}
+
+
+def get_neuron(name: str) -> LIF:
+    if name not in NEURONS:
+        raise unknown_name("neuron", name, NEURONS)
+    return NEURONS[name]
+
+
+class _Spike(torch.autograd.Function):
+    """Heaviside(x) forward; `grad · surrogate(x)` backward."""
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x, derivative):
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+        ctx.derivative = inputs[1]
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * ctx.derivative(x), None
+
+
+def spike(x: torch.Tensor, derivative) -> torch.Tensor:
+    """1.0 where x ≥ 0, else 0.0; its gradient is `derivative(x)` (a surrogate of the Dirac delta)."""
+    return _Spike.apply(x, derivative)
+
+
+class Scan(NamedTuple):
+    """`spikes` [T, ...] float 0/1; `membrane`: v before reset [T, ...] (if asked); `active`: 1.0 where
+    the neuron was not refractory [T, ...] (None when the neuron has no refractory period)."""
+    spikes: torch.Tensor
+    membrane: torch.Tensor | None
+    active: torch.Tensor | None
+
+
+def lif_scan(current: torch.Tensor, neuron: LIF, steps: int | None = None, derivative=None,
+             membrane: bool = False) -> Scan:
+    """Run LIF neurons over time from rest (v = 0).
+
+    `current` is [T, batch, ...], or [batch, ...] held constant for `steps` steps (direct encoding:
+    the layer's current is computed once). When autograd is on and `current` needs a gradient, the
+    spikes carry BPTT gradients with spike derivative `derivative(v − θ)`; otherwise nothing is
+    recorded for autograd and the state is updated in place.
+    """
+    constant = steps is not None
+    steps = steps if constant else current.shape[0]
+    shape = current.shape if constant else current.shape[1:]
+    drive = current * neuron.gain  # (dt/τ) I for every step in one product
+    bptt = torch.is_grad_enabled() and current.requires_grad
+    if bptt and derivative is None:
+        raise ConfigError("lif_scan needs a surrogate derivative to build BPTT gradients")
+    n_ref = neuron.refractory_steps
+    spikes = current.new_empty((steps, *shape))
+    trace = current.new_empty((steps, *shape)) if membrane else None
+    active = current.new_empty((steps, *shape)) if n_ref else None
+    v = current.new_zeros(shape)
+    countdown = current.new_zeros(shape) if n_ref else None
+    beta = neuron.decay
+    if bptt:
+        spikes = []
+    for t in range(steps):
+        drive_t = drive if constant else drive[t]
+        if bptt:
+            v = torch.add(drive_t, v, alpha=beta)
+            if n_ref:
+                gate = torch.le(countdown, 0).to(v.dtype)  # a new tensor: autograd saves it
+                active[t] = gate
+                v = v * gate
+            if membrane:
+                trace[t] = v.detach()
+            s = spike(v - neuron.threshold, derivative)
+            v = v - v * s.detach()  # hard reset; its gradient path is detached, as is usual
+            spikes.append(s)
+            s = s.detach()
+        else:
+            torch.add(drive_t, v, alpha=beta, out=v)
+            if n_ref:
+                torch.le(countdown, 0, out=active[t])
+                v.mul_(active[t])
+            if membrane:
+                trace[t] = v
+            s = torch.ge(v, neuron.threshold, out=spikes[t])
+            v.addcmul_(v, s, value=-1.0)  # v − v·s: exactly 0 where it spiked
+        if n_ref:
+            countdown.sub_(1).clamp_(min=0).add_(s, alpha=n_ref)
+    if bptt:
+        spikes = torch.stack(spikes)
+    return Scan(spikes, trace, active)

@@ -1,0 +1,211 @@
+"""Spiking networks: named blocks (`fc1`, …, or `conv1`, `conv2`, `fc1`) of synapses feeding LIF
+neurons over T steps, and a non-spiking readout `out` whose logits are its mean input current.
+
+A block's synapse (one conv or linear layer) is applied to all T steps in one product; only the
+LIF scan is sequential. `forward` is the true network (BPTT when autograd is on); `local_pass`
+gives the DFA family what it needs without keeping any graph across blocks or time steps.
+"""
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .encoders import ENCODERS, STOCHASTIC, Encoded, encode
+from .errors import ConfigError, unknown_name
+from .models import Feedback, LocalSignal, _int_list
+from .neurons import get_neuron, lif_scan
+from .surrogates import parse_surrogate
+
+SPIKING_DEFAULTS = {"time_steps": 25, "encoding": "direct", "neuron": "fast", "surrogate": "fast_sigmoid",
+                    "g": "lif_rate", "init_gain": 6.0}
+
+
+@dataclass
+class SpikeRecord:
+    """What a forward pass did, per hidden block: spike `counts` [batch, ...] (int16), and if asked,
+    `membrane` (v before reset) and `spikes` (bool) over time [T, batch, ...]; plus the `logits`."""
+    time_steps: int
+    counts: dict
+    logits: torch.Tensor
+    membrane: dict | None = None
+    spikes: dict | None = None
+
+    def rates(self) -> dict:
+        """Spikes per step of every neuron [batch, ...], in [0, 1]."""
+        return {name: c.float() / self.time_steps for name, c in self.counts.items()}
+
+    def mean_rates(self) -> dict:
+        """Each block's firing rate averaged over neurons and examples (spikes per step)."""
+        return {name: r.mean().item() for name, r in self.rates().items()}
+
+
+class SpikingNetwork(nn.Module):
+    """LIF blocks then a readout. `options` holds time_steps, encoding, neuron, surrogate, g."""
+
+    def __init__(self, kind, rule, blocks, input_shape, num_classes, options):
+        super().__init__()
+        self.kind, self.rule = kind, rule
+        self.input_shape, self.num_classes, self.options = tuple(input_shape), num_classes, options
+        self.norm = nn.Identity()  # encoders take pixel intensities in [0, 1]
+        self.blocks = nn.ModuleDict(blocks)
+        self.feedback = Feedback()
+        self.time_steps = options["time_steps"]
+        self.encoding = options["encoding"]
+        self.neuron = get_neuron(options["neuron"])
+        self.surrogate = parse_surrogate(options["surrogate"])
+        self.g = parse_surrogate(options["g"], "g")
+
+    @property
+    def hidden_names(self) -> list[str]:
+        return list(self.blocks)[:-1]
+
+    def surrogate_derivative(self, x):
+        """f′(v − θ): the spike's derivative used by BPTT and DFA."""
+        return self.surrogate.derivative(x, self.neuron)
+
+    def encode(self, images) -> Encoded:
+        """Encode images; stochastic encoders use torch's RNG in training and a fixed seed in eval."""
+        generator = None
+        if self.encoding in STOCHASTIC and not self.training:
+            generator = torch.Generator(device=images.device).manual_seed(0)
+        return encode(self.encoding, images, self.time_steps, generator)
+
+    def current(self, name, inputs: Encoded) -> torch.Tensor:
+        """Block `name`'s input current: [batch, ...] for constant input, else [T, batch, ...]."""
+        block = self.blocks[name]
+        if inputs.constant:
+            return block(inputs.values)
+        x = inputs.values.to(self.blocks[name][-1].weight.dtype)
+        return block(x.flatten(0, 1)).unflatten(0, x.shape[:2])
+
+    def _scan(self, name, inputs, **kwargs):
+        current = self.current(name, inputs)
+        steps = self.time_steps if inputs.constant else None
+        return current, lif_scan(current, self.neuron, steps, self.surrogate_derivative, **kwargs)
+
+    def readout(self, spikes) -> torch.Tensor:
+        """Logits: the output layer's input current averaged over time = out(mean firing)."""
+        out = self.blocks[list(self.blocks)[-1]]
+        return out(spikes.to(out[-1].weight.dtype).mean(0))
+
+    def forward(self, images):
+        h = self.encode(images)
+        for name in self.hidden_names:
+            _, scan = self._scan(name, h)
+            h = Encoded(scan.spikes, False)
+        return self.readout(h.values)
+
+    def local_pass(self, images, use_g: bool = False):
+        """(logits, [LocalSignal per hidden block]) for DFA-family rules.
+
+        Each block's local derivative ∂s_t/∂I_t is (dt/τ)·f′(v_t − θ) on non-refractory steps, or
+        aDFA's g(I_t − θ) when `use_g`. The forward runs without autograd; a signal's `drive(P)`
+        recomputes only that block's current from its stored input, so no graph spans blocks or T.
+        """
+        with torch.no_grad():
+            h = self.encode(images)
+            hidden = []
+            for name in self.hidden_names:
+                current, scan = self._scan(name, h, membrane=not use_g)
+                if use_g:
+                    local = self.g.derivative(current - self.neuron.threshold, self.neuron)
+                else:
+                    local = self.surrogate_derivative(scan.membrane - self.neuron.threshold) * self.neuron.gain
+                    if scan.active is not None:
+                        local *= scan.active
+                if h.constant:  # constant current: Σ_t (I · d_t P) = (I · (Σ_t d_t) P)
+                    local = local.sum(0) if local.dim() > current.dim() else local * self.time_steps
+                rate = scan.spikes.mean(0)
+                hidden.append(LocalSignal(name, rate.flatten(1), self._drive(name, h, local)))
+                h = Encoded(scan.spikes.bool(), False)  # stored compactly for the recomputation
+        return self.readout(h.values), hidden
+
+    def _drive(self, name, inputs, local):
+        def drive(projected):
+            current = self.current(name, inputs)  # with autograd: only this block's weights
+            target = projected.reshape(current.shape if inputs.constant else current.shape[1:])
+            return (current * (local * target).detach()).sum()
+        return drive
+
+    @torch.no_grad()
+    def record(self, images, membrane: bool = False, spikes: bool = False) -> SpikeRecord:
+        """Spike counts of every hidden block (the features for RDMs and embeddings), optionally
+        membrane traces and bool spike trains, in the model's current mode, without hooks."""
+        h = self.encode(images)
+        counts, traces, trains = {}, {} if membrane else None, {} if spikes else None
+        for name in self.hidden_names:
+            _, scan = self._scan(name, h, membrane=membrane)
+            counts[name] = scan.spikes.sum(0).to(torch.int16)
+            if membrane:
+                traces[name] = scan.membrane
+            if spikes:
+                trains[name] = scan.spikes.bool()
+            h = Encoded(scan.spikes, False)
+        return SpikeRecord(self.time_steps, counts, self.readout(h.values), traces, trains)
+
+
+def _snn_blocks(input_shape, num_classes, hidden=(1000,)):
+    """784-1000-10 by default: flatten, then Linear → LIF per hidden width, then a linear readout."""
+    widths = [int(torch.tensor(input_shape).prod())] + _int_list(hidden, "hidden")
+    blocks = OrderedDict()
+    for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:]), start=1):
+        blocks[f"fc{i}"] = nn.Sequential(*([nn.Flatten()] if i == 1 else []), nn.Linear(fan_in, fan_out))
+    blocks["out"] = nn.Sequential(nn.Linear(widths[-1], num_classes))
+    return blocks
+
+
+def _csnn_blocks(input_shape, num_classes, channels=(16, 32), fc_width=128):
+    """conv3x3 → LIF, conv3x3 → LIF, max-pool 2 → fc → LIF, linear readout."""
+    c1, c2 = _int_list(channels, "channels")
+    (fc_width,) = _int_list([fc_width], "fc_width")
+    cin, height, width = input_shape
+    h, w = (height - 4) // 2, (width - 4) // 2
+    if h < 1 or w < 1:
+        raise ConfigError(f"input {tuple(input_shape)} is too small for the csnn; it needs at least 6x6 pixels")
+    return OrderedDict(
+        conv1=nn.Sequential(nn.Conv2d(cin, c1, 3)),
+        conv2=nn.Sequential(nn.Conv2d(c1, c2, 3)),
+        fc1=nn.Sequential(nn.MaxPool2d(2), nn.Flatten(), nn.Linear(c2 * h * w, fc_width)),
+        out=nn.Sequential(nn.Linear(fc_width, num_classes)),
+    )
+
+
+SPIKING_ARCHITECTURES = {"snn": _snn_blocks, "csnn": _csnn_blocks}
+SPIKING_MODEL_OPTIONS = {"snn": {"hidden"}, "csnn": {"channels", "fc_width"}}
+
+
+def spiking_options(kind, options: dict) -> tuple[dict, dict]:
+    """Split options into (architecture options, validated spiking options with defaults)."""
+    options = {k: v for k, v in options.items() if k not in ("mean", "std")}  # no input normalisation
+    arch = {k: v for k, v in options.items() if k in SPIKING_MODEL_OPTIONS[kind]}
+    spiking = dict(SPIKING_DEFAULTS, **{k: v for k, v in options.items() if k in SPIKING_DEFAULTS})
+    extra = set(options) - set(arch) - set(spiking)
+    if extra:
+        valid = sorted(SPIKING_MODEL_OPTIONS[kind] | set(SPIKING_DEFAULTS))
+        raise ConfigError(f"model {kind!r} takes options {valid}, not {sorted(extra)}")
+    steps = spiking["time_steps"]
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ConfigError(f"--time-steps must be a positive integer, got {steps!r}")
+    if spiking["encoding"] not in ENCODERS:
+        raise unknown_name("encoding", spiking["encoding"], ENCODERS)
+    get_neuron(spiking["neuron"])
+    parse_surrogate(spiking["surrogate"])
+    parse_surrogate(spiking["g"], "g")
+    if not spiking["init_gain"] > 0:
+        raise ConfigError(f"init_gain must be positive, got {spiking['init_gain']}")
+    return arch, spiking
+
+
+def make_spiking_network(kind, rule, input_shape, num_classes, **options) -> SpikingNetwork:
+    """Build an SNN with the current torch RNG. Hidden weights are PyTorch's default init scaled by
+    `init_gain`, so that neurons fire from the first step (a silent layer passes no error)."""
+    arch, spiking = spiking_options(kind, options)
+    if len(input_shape) != 3:
+        raise ConfigError(f"input_shape must be (channels, height, width), got {tuple(input_shape)}")
+    blocks = SPIKING_ARCHITECTURES[kind](input_shape, num_classes, **arch)
+    with torch.no_grad():
+        for name in list(blocks)[:-1]:
+            blocks[name][-1].weight.mul_(spiking["init_gain"])
+    return SpikingNetwork(kind, rule, blocks, input_shape, num_classes, dict(arch, **spiking))
