@@ -116,6 +116,7 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
 
     `resume` continues the run in `out` from its last checkpoint and reproduces the uninterrupted
     run on CPU; `force` replaces a run already there; `progress` shows tqdm bars (None: on a terminal).
+    Seeds torch's global RNG with `config.seed` (Poisson encoders draw from it while training).
     """
     config = config.resolved()
     run_dir = Path(out)
@@ -134,11 +135,14 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
     optimizers = make_optimizers(config, model, steps_per_epoch)
 
     rows, first_epoch = [], 1
+    torch.manual_seed(config.seed)  # stochastic encoders (Poisson) draw from torch's RNG while training
     if resuming and (run_dir / "model.pt").exists():
         state = load_checkpoint(run_dir, device)
         model.load_state_dict(state["model"])
         optimizers.load_state_dict(state)
         torch.set_rng_state(state["rng"].cpu())
+        if device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
         first_epoch = state["epoch"] + 1
         rows = [row for row in read_metrics(run_dir) if row["epoch"] < first_epoch]
     elif not resuming:
@@ -182,7 +186,9 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
                      "test_acc": test_acc, "seconds": time.perf_counter() - started,
                      **{f"cos_bp/{name}": value for name, value in cosines.items()}})
         write_metrics(run_dir, rows)
+        cuda_rng = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
         save_checkpoint(run_dir, {"epoch": epoch, "model": model.state_dict(), "rng": torch.get_rng_state(),
+                                  "cuda_rng": cuda_rng,
                                   **optimizers.state_dict()})
         if progress is not False:
             tqdm.write(f"{run_dir.name}: epoch {epoch}/{config.epochs} train_loss {rows[-1]['train_loss']:.4f} "

@@ -1,0 +1,207 @@
+"""Spiking networks: DFA-family updates against a hand derivation, recording, learning, run files."""
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from bioplaus_analysis.cli import main
+from trainers import ConfigError, TrainConfig, bp_gradient, build_model, evaluate, load_dataset, load_run, \
+    rule_update, train
+from trainers.rules import get_rule
+from trainers.runfiles import read_metrics
+
+N, K, T = 6, 3, 4
+
+
+def _snn(rule, **options):
+    options = dict(dict(hidden="5", time_steps=T, neuron="fast", init_gain=8.0), **options)
+    return build_model("snn", rule, (1, 2, 2), K, seed=3, **options).double()
+
+
+def _batch(seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(N, 1, 2, 2, generator=g, dtype=torch.float64), torch.arange(N) % K
+
+
+def _hand_lif(current, neuron):
+    """Per-step spikes, pre-reset membrane and non-refractory flags [T, N, D] by explicit stepping."""
+    v = torch.zeros_like(current[0])
+    countdown = torch.zeros_like(v)
+    spikes, membrane, active = [], [], []
+    for t in range(current.shape[0]):
+        a = (countdown <= 0).double()
+        v = ((1 - neuron.dt / neuron.tau) * v + neuron.dt / neuron.tau * current[t]) * a
+        s = (v >= neuron.threshold).double()
+        spikes.append(s), membrane.append(v), active.append(a)
+        v = v * (1 - s)
+        countdown = (countdown - 1).clamp_min(0) + neuron.refractory_steps * s
+    return torch.stack(spikes), torch.stack(membrane), torch.stack(active)
+
+
+@pytest.mark.parametrize("rule", ["dfa", "adfa", "dkp"])
+def test_dfa_family_updates_match_a_hand_derivation(rule):
+    """δ_t = (e Bᵀ) ⊙ d_t with d_t = (dt/τ)·f′(v_t − θ)·active_t (DFA, DKP) or g(I − θ) (aDFA);
+    ΔW1 = Σ_t δ_tᵀ x for the direct-encoded input; the readout gets the BP gradient eᵀ rate."""
+    model = _snn(rule, surrogate="arctan:2", g="fast_sigmoid:3")
+    neuron, x, labels = model.neuron, *_batch()
+    W1, b1 = model.blocks.fc1[1].weight, model.blocks.fc1[1].bias
+    W2, b2 = model.blocks.out[0].weight, model.blocks.out[0].bias
+    current = x.flatten(1) @ W1.T + b1  # constant over time
+    spikes, membrane, active = _hand_lif(current.expand(T, N, 5), neuron)
+    assert 0 < spikes.mean() < 1
+    rate = spikes.mean(0)
+    logits = rate @ W2.T + b2
+    e = (torch.softmax(logits, 1) - F.one_hot(labels, K).double()) / N
+    projected = e @ model.feedback["fc1"].T
+    if rule == "adfa":
+        local = (1 / (1 + 3 * (current - neuron.threshold).abs()) ** 2).expand(T, N, 5)
+    else:
+        local = neuron.gain / (1 + (torch.pi * (membrane - neuron.threshold)) ** 2) * active
+    delta = projected * local  # [T, N, D]
+    got = rule_update(model, x, labels)
+    expected = {"blocks.fc1.1.weight": delta.sum(0).T @ x.flatten(1), "blocks.fc1.1.bias": delta.sum((0, 1)),
+                "blocks.out.0.weight": e.T @ rate, "blocks.out.0.bias": e.sum(0)}
+    for name, value in expected.items():
+        torch.testing.assert_close(got[name], value.detach(), rtol=1e-10, atol=1e-13, msg=name)
+    if rule == "dkp":
+        torch.testing.assert_close(got["feedback.fc1"], (e.T @ rate).T.detach(), rtol=1e-10, atol=1e-13)
+
+
+def test_dfa_with_spiking_input_sums_the_update_over_time_steps():
+    """Second block, fed by the first block's spikes: ΔW2 = Σ_t δ_tᵀ s1_t."""
+    model = _snn("dfa", hidden="6,4", encoding="poisson")
+    neuron, (x, labels) = model.neuron, _batch()
+    torch.manual_seed(0)  # rule_update draws the Poisson spikes with seed 0
+    inputs = (torch.rand((T, *x.shape), dtype=x.dtype) < x).double().flatten(2)
+    layers = [model.blocks.fc1[1], model.blocks.fc2[0], model.blocks.out[0]]
+    s1, _, _ = _hand_lif(inputs @ layers[0].weight.T + layers[0].bias, neuron)
+    s2, v2, a2 = _hand_lif(s1 @ layers[1].weight.T + layers[1].bias, neuron)
+    logits = s2.mean(0) @ layers[2].weight.T + layers[2].bias
+    e = (torch.softmax(logits, 1) - F.one_hot(labels, K).double()) / N
+    delta2 = (e @ model.feedback["fc2"].T) * model.surrogate_derivative(v2 - neuron.threshold) * neuron.gain * a2
+    got = rule_update(model, x, labels)
+    torch.testing.assert_close(got["blocks.fc2.0.weight"], torch.einsum("tnd,tne->de", delta2, s1).detach(),
+                               rtol=1e-10, atol=1e-13)
+    assert s1.sum() > 0 and s2.sum() > 0
+
+
+def test_one_step_dfa_with_the_transposed_readout_equals_bp():
+    """With T = 1 there is no recurrence, so DFA with B = W_outᵀ is exactly surrogate-gradient BP."""
+    model = _snn("dfa", time_steps=1)
+    x, labels = _batch()
+    with torch.no_grad():
+        model.feedback.fc1.copy_(model.blocks.out[0].weight.T)
+    dfa, bp = rule_update(model, x, labels), bp_gradient(model, x, labels)
+    assert bp["blocks.fc1.1.weight"].abs().sum() > 0
+    for name in bp:
+        torch.testing.assert_close(dfa[name], bp[name], rtol=1e-10, atol=1e-14, msg=name)
+
+
+def test_dfa_keeps_no_graph_across_blocks_or_time():
+    """Autograd saves only what each block's own weight update needs, and the readout's input."""
+    model = build_model("snn", "dfa", (1, 8, 8), 10, hidden="40,30", time_steps=20, encoding="poisson")
+    x, labels = load_dataset("digits", "train")
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.shape) or t, lambda t: t):
+        objective = get_rule("dfa").objective(model, x[:16], labels[:16])
+    big = sorted(tuple(s) for s in saved if s.numel() > 16 * 40 * 2)
+    # Per block: its input spikes [T·16, D_in] and the factor d_t ⊙ P [T, 16, D]; nothing per time step.
+    assert big == [(20, 16, 30), (20, 16, 40), (320, 40), (320, 64)]
+    assert len(saved) < 15
+    objective.surrogate.backward()
+
+
+def test_record_gives_counts_rates_membrane_and_spikes():
+    model = build_model("snn", "bp", (1, 8, 8), 10, hidden="30,20", time_steps=12).eval()
+    x, _ = load_dataset("digits", "test")
+    record = model.record(x[:10], membrane=True, spikes=True)
+    assert list(record.counts) == ["fc1", "fc2"]
+    assert record.counts["fc1"].dtype == torch.int16 and record.counts["fc1"].shape == (10, 30)
+    assert record.spikes["fc2"].dtype == torch.bool and record.spikes["fc2"].shape == (12, 10, 20)
+    assert torch.equal(record.spikes["fc1"].sum(0).to(torch.int16), record.counts["fc1"])
+    assert record.membrane["fc1"].shape == (12, 10, 30)
+    assert (record.membrane["fc1"] < model.neuron.threshold).all() or record.counts["fc1"].sum() > 0
+    rates = record.mean_rates()
+    assert 0.01 < rates["fc1"] < 0.5  # the default init makes neurons fire; a silent layer passes no error
+    assert torch.equal(record.logits, model(x[:10]))
+
+
+def test_a_silent_layer_gets_no_dfa_update():
+    """Why a DFA-SNN can sit at chance: with too small weights nothing fires, f′(v − θ) ≈ 0 and the
+    readout sees zero rates. The default init_gain guards against it (see the test above)."""
+    model = build_model("snn", "dfa", (1, 8, 8), 10, hidden="30", init_gain=0.2, surrogate="fast_sigmoid:50")
+    x, labels = load_dataset("digits", "train")
+    update = rule_update(model.train(), x[:64], labels[:64])
+    assert model.eval().record(x[:64]).counts["fc1"].sum() == 0
+    assert update["blocks.out.0.weight"].abs().max() == 0
+    logits = model(x[:64])
+    assert torch.equal(logits, logits[:1].expand(64, -1))  # every image gets the same prediction: chance
+
+
+def test_eval_forward_is_deterministic_and_bptt_matches_it():
+    model = build_model("snn", "bp", (1, 8, 8), 10, hidden="20", encoding="poisson", neuron="zhang2024").eval()
+    x, _ = load_dataset("digits", "test")
+    with torch.no_grad():
+        a, b = model(x[:8]), model(x[:8])
+    assert torch.equal(a, b)  # eval mode: a fixed Poisson seed
+    assert torch.equal(model(x[:8]).detach(), a)  # the BPTT path computes the same values
+
+
+@pytest.mark.parametrize("rule", ["bp", "dfa", "adfa", "dkp"])
+def test_every_snn_rule_learns_digits(tmp_path, rule):
+    config = TrainConfig(model="snn", rule=rule, dataset="digits", epochs=4, model_options={"hidden": "200"})
+    rows = read_metrics(train(config, tmp_path / rule, progress=False))
+    assert rows[-1]["test_acc"] > 0.85, rows[-1]  # chance is 0.1
+    assert rows[-1]["cos_bp/out"] == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("rule,above", [("bp", 0.5), ("dfa", 0.2)])
+def test_conv_snn_learns_digits_with_poisson_input(tmp_path, rule, above):
+    config = TrainConfig(model="csnn", rule=rule, dataset="digits", epochs=3,
+                         model_options={"time_steps": 8, "encoding": "poisson", "channels": "8,8", "fc_width": 32})
+    rows = read_metrics(train(config, tmp_path / "csnn", progress=False))
+    assert rows[-1]["test_acc"] > above, rows[-1]  # chance is 0.1; DFA through conv layers learns slowly
+    assert set(k for k in rows[-1] if k.startswith("cos_bp/")) == {"cos_bp/conv1", "cos_bp/conv2", "cos_bp/fc1",
+                                                                   "cos_bp/out"}
+
+
+def test_snn_run_reloads_and_repeats_bit_for_bit(tmp_path):
+    config = TrainConfig(model="snn", rule="adfa", dataset="digits", epochs=2,
+                         model_options={"hidden": "50", "encoding": "poisson", "time_steps": 6})
+    first = train(config, tmp_path / "a", progress=False)
+    second = train(config, tmp_path / "b", progress=False)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(read_metrics(first)) == strip(read_metrics(second))
+    stored = json.loads((first / "config.json").read_text())
+    assert stored["model_options"] == {"hidden": "50", "encoding": "poisson", "time_steps": 6, "neuron": "fast",
+                                       "surrogate": "fast_sigmoid", "g": "lif_rate", "init_gain": 6.0}
+    assert stored["optimizer"] == "adam" and stored["lr"] == 1e-2
+    model, _ = load_run(first)
+    x, y = load_dataset("digits", "test")
+    assert evaluate(model, x, y) == (read_metrics(first)[-1]["test_loss"], read_metrics(first)[-1]["test_acc"])
+
+
+def test_cli_trains_an_snn_and_rejects_bad_spiking_options(tmp_path, capsys):
+    assert main(["train", "--model", "snn", "--rule", "adfa", "--dataset", "digits", "--epochs", "1",
+                 "--time-steps", "5", "--encoding", "latency", "--hidden", "40", "--g", "arctan:1",
+                 "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["model_options"]["g"] == "arctan:1"
+    for argv, message in [
+        (["--model", "snn", "--time-steps", "-3"], "--time-steps must be a positive integer, got -3"),
+        (["--model", "snn", "--encoding", "morse"], "unknown encoding 'morse'; choose one of: direct, latency"),
+        (["--model", "snn", "--neuron", "hh"], "unknown neuron 'hh'; choose one of: fast, zhang2024"),
+        (["--model", "snn", "--g", "cos"], "unknown g 'cos'; choose one of: arctan, fast_sigmoid, lif_rate"),
+        (["--model", "snn", "--rule", "fa"], "rule 'fa' does not train model 'snn'; choose one of: adfa, bp"),
+        (["--model", "cnn", "--rule", "adfa"], "rule 'adfa' does not train model 'cnn'"),
+    ]:
+        assert main(["train", "--dataset", "digits", "--out", str(tmp_path / "bad")] + argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "bad").exists()
+
+
+def test_spiking_options_are_checked_in_python():
+    with pytest.raises(ConfigError, match=r"model 'snn' takes options \['encoding', 'g', 'hidden'"):
+        build_model("snn", "bp", (1, 8, 8), 10, channels="4,4")
