@@ -74,8 +74,6 @@ def _memory_child(rule, steps, batch_size):
     labels = torch.arange(batch_size) % 10
     from trainers.rules import get_rule
     objective = get_rule(rule).objective
-    with torch.no_grad():
-        model(images)  # warm the allocator
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     seen, saved = set(), [0]
 

@@ -80,8 +80,8 @@ def spike(x: torch.Tensor, derivative) -> torch.Tensor:
 
 
 class Scan(NamedTuple):
-    """`spikes` [T, ...] float 0/1; `membrane`: v before reset [T, ...] (if asked); `active`: 1.0 where
-    the neuron was not refractory [T, ...] (None when the neuron has no refractory period)."""
+    """`spikes` [T, ...] float 0/1; with `membrane=True`, `membrane` (v before reset) and `active`
+    (1.0 where the neuron was not refractory; None without a refractory period), both [T, ...]."""
     spikes: torch.Tensor
     membrane: torch.Tensor | None
     active: torch.Tensor | None
@@ -106,7 +106,9 @@ def lif_scan(current: torch.Tensor, neuron: LIF, steps: int | None = None, deriv
     n_ref = neuron.refractory_steps
     spikes = current.new_empty((steps, *shape))
     trace = current.new_empty((steps, *shape)) if membrane else None
-    active = current.new_empty((steps, *shape)) if n_ref else None
+    # Per-step activity is kept only with the membrane trace (DFA needs both); else one reused buffer.
+    active = current.new_empty((steps, *shape)) if n_ref and (membrane or bptt) else None
+    gate = current.new_empty(shape) if n_ref and active is None else None
     v = current.new_zeros(shape)
     countdown = current.new_zeros(shape) if n_ref else None
     beta = neuron.decay
@@ -117,9 +119,9 @@ def lif_scan(current: torch.Tensor, neuron: LIF, steps: int | None = None, deriv
         if bptt:
             v = torch.add(drive_t, v, alpha=beta)
             if n_ref:
-                gate = torch.le(countdown, 0).to(v.dtype)  # a new tensor: autograd saves it
-                active[t] = gate
-                v = v * gate
+                step_gate = torch.le(countdown, 0).to(v.dtype)  # a new tensor: autograd saves it
+                active[t] = step_gate
+                v = v * step_gate
             if membrane:
                 trace[t] = v.detach()
             s = spike(v - neuron.threshold, derivative)
@@ -129,8 +131,9 @@ def lif_scan(current: torch.Tensor, neuron: LIF, steps: int | None = None, deriv
         else:
             torch.add(drive_t, v, alpha=beta, out=v)
             if n_ref:
-                torch.le(countdown, 0, out=active[t])
-                v.mul_(active[t])
+                step_gate = gate if active is None else active[t]
+                torch.le(countdown, 0, out=step_gate)
+                v.mul_(step_gate)
             if membrane:
                 trace[t] = v
             s = torch.ge(v, neuron.threshold, out=spikes[t])
@@ -139,4 +142,4 @@ def lif_scan(current: torch.Tensor, neuron: LIF, steps: int | None = None, deriv
             countdown.sub_(1).clamp_(min=0).add_(s, alpha=n_ref)
     if bptt:
         spikes = torch.stack(spikes)
-    return Scan(spikes, trace, active)
+    return Scan(spikes, trace, active if membrane else None)
