@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from trainers import build_model
-from trainers.encoders import encode
+from trainers.rules import get_rule
 
 HIDDEN = "1000,250,100"
 
@@ -60,7 +60,8 @@ def forward_benchmark(batch_size, steps, repeats, encoding):
         torch.testing.assert_close(ours, loop, rtol=1e-5, atol=1e-5)
         times = {"layer-batched (bioplaus)": [], "per-step loop": []}
         for _ in range(repeats):
-            for name, fn in (("layer-batched (bioplaus)", model), ("per-step loop", lambda x: per_step_forward(model, x))):
+            for name, fn in (("layer-batched (bioplaus)", model),
+                             ("per-step loop", lambda x: per_step_forward(model, x))):
                 start = time.perf_counter()
                 fn(images)
                 times[name].append(time.perf_counter() - start)
@@ -72,7 +73,6 @@ def _memory_child(rule, steps, batch_size):
     model = build_model("snn", rule, (1, 28, 28), 10, hidden=HIDDEN, time_steps=steps).train()
     images = torch.rand(batch_size, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     labels = torch.arange(batch_size) % 10
-    from trainers.rules import get_rule
     objective = get_rule(rule).objective
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     seen, saved = set(), [0]
