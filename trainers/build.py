@@ -35,8 +35,8 @@ def build_model(model: str, rule: str, input_shape, num_classes: int, seed: int 
     `channels`/`fc_width`, MLP and SNN `hidden`; spiking models also take `time_steps`, `encoding`,
     `neuron`, `surrogate`, `g` and `init_gain`. The global torch RNG is left untouched.
     """
-    check_model(model, rule, options)
-    learning_rule = get_rule(rule, model)
+    check_model(model, rule, options)  # also checks that `rule` trains `model`
+    learning_rule = get_rule(rule)
     make = make_spiking_network if is_spiking(model) else make_network
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
