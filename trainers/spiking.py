@@ -77,7 +77,7 @@ class SpikingNetwork(nn.Module):
         block = self.blocks[name]
         if inputs.constant:
             return block(inputs.values)
-        x = inputs.values.to(self.blocks[name][-1].weight.dtype)
+        x = inputs.values.to(block[-1].weight.dtype)
         return block(x.flatten(0, 1)).unflatten(0, x.shape[:2])
 
     def _scan(self, name, inputs, **kwargs):

@@ -36,12 +36,17 @@ def arctan(x, alpha, neuron=None):
     return (alpha / 2) / (1.0 + (math.pi / 2 * alpha * x).square())
 
 
+def _interval(x, floor, neuron):
+    """(u − θ floored at floor·θ, the inter-spike interval t_ref + τ ln(u / (u − θ))) at u = θ + x."""
+    above = x.clamp_min(floor * neuron.threshold)
+    return above, neuron.t_ref + neuron.tau * torch.log1p(neuron.threshold / above)
+
+
 def lif_rate_value(u, neuron, floor):
     """Steady-state LIF firing rate (spikes per step) for a constant input u: dt / (t_ref + τ ln(u / (u − θ)))."""
-    theta = neuron.threshold
-    above = (u - theta).clamp_min(floor * theta)
-    rate = neuron.dt / (neuron.t_ref + neuron.tau * torch.log1p(theta / above))
-    return torch.where(u - theta > 0, rate, torch.zeros_like(rate))
+    x = u - neuron.threshold
+    rate = neuron.dt / _interval(x, floor, neuron)[1]
+    return torch.where(x > 0, rate, torch.zeros_like(rate))
 
 
 def lif_rate(x, floor, neuron):
@@ -50,11 +55,8 @@ def lif_rate(x, floor, neuron):
     dr/du = dt·τθ / (u (u − θ) (t_ref + τ ln(u/(u − θ)))²). It diverges as u → θ⁺, so u − θ is
     floored at `floor`·θ there (default 0.01).
     """
-    theta, tau = neuron.threshold, neuron.tau
-    above = x.clamp_min(floor * theta)
-    u = theta + above
-    period = neuron.t_ref + tau * torch.log1p(theta / above)
-    slope = neuron.dt * tau * theta / (u * above * period.square())
+    above, period = _interval(x, floor, neuron)
+    slope = neuron.dt * neuron.tau * neuron.threshold / ((neuron.threshold + above) * above * period.square())
     return torch.where(x > 0, slope, torch.zeros_like(slope))
 
 
