@@ -96,6 +96,64 @@ def _run_summary(args) -> int:
     return 0
 
 
+def _csv(kind, cast=str):
+    def parse(text):
+        try:
+            values = [cast(v.strip()) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{kind} must be comma-separated numbers, got {text!r}") from None
+        if not values:
+            raise argparse.ArgumentTypeError(f"{kind} must not be empty")
+        return values
+    return parse
+
+
+def _add_analyze(subparsers):
+    from .embedding import EMBEDDINGS
+    from .robustness import ATTACKS, MODES
+    from .rsa import COMPARISONS, RDM_METHODS
+    p = subparsers.add_parser("analyze", help="RDMs, representational paths, embeddings, gradient SNR, "
+                                              "cosine to BP and attacks of trained runs",
+                              description="Analyse runs of one dataset; writes results.json and arrays.npz "
+                                          "into --out. Never trains.")
+    p.add_argument("runs", nargs="+", help="run folders written by `bioplaus train` (one dataset)")
+    p.add_argument("--out", required=True, help="folder for results.json and arrays.npz")
+    p.add_argument("--per-class", type=int, default=20, help="test images per class for RDMs and embeddings")
+    p.add_argument("--eval-per-class", type=int, default=None,
+                   help="test images per class for SNR, cosine and attacks (default min(100, rarest class))")
+    p.add_argument("--rdm-method", default="correlation", help=f"one of {', '.join(RDM_METHODS)}")
+    p.add_argument("--compare", default="cosine", help=f"RDM comparison for paths: {', '.join(COMPARISONS)}")
+    p.add_argument("--embeddings", type=_csv("--embeddings"), default=["tsne", "pca"],
+                   help=f"comma-separated, of {', '.join(EMBEDDINGS)} (default tsne,pca)")
+    p.add_argument("--eps", type=_csv("--eps", float), default=None,
+                   help="attack budgets in pixel units, e.g. 0,0.1,0.2 (default: 0-0.3 MNIST-like, 0-8/255 CIFAR-10)")
+    p.add_argument("--attack", type=_csv("--attack"), default=list(ATTACKS), help=f"of {', '.join(ATTACKS)}")
+    p.add_argument("--modes", type=_csv("--modes"), default=list(MODES),
+                   help=f"of {', '.join(MODES)} (true: white box; feedback: the rule's pseudo-gradient, "
+                        "a gradient-masking probe; transfer: crafted on each other run)")
+    p.add_argument("--pgd-steps", type=int, default=10)
+    p.add_argument("--adversarial-eps", type=float, default=None, help="ε of the RDMs under attack")
+    p.add_argument("--snr-eps", type=float, default=1e-8, help="ε in |mean| / (std + ε)")
+    p.add_argument("--seed", type=int, default=0, help="fixes the samples, embeddings and PGD starts")
+    p.add_argument("--data-dir", default=None, help="folder holding the dataset files (as for train)")
+    p.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)}")
+    p.add_argument("--force", action="store_true", help="replace results already in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_run_analyze)
+
+
+def _run_analyze(args) -> int:
+    from .analyze import analyze
+    out = analyze(args.runs, args.out, per_class=args.per_class, eval_per_class=args.eval_per_class,
+                  rdm_method=args.rdm_method, comparison=args.compare, embeddings=args.embeddings, eps=args.eps,
+                  attacks=args.attack, modes=args.modes, pgd_steps=args.pgd_steps,
+                  adversarial_eps=args.adversarial_eps, snr_eps=args.snr_eps, seed=args.seed,
+                  data_dir=args.data_dir, device=args.device, force=args.force,
+                  progress=False if args.quiet else None)
+    print(f"analysis written to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bioplaus", description="Train and dissect networks with biologically "
                                                   "plausible learning rules.")
@@ -103,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_train(subparsers)
     _add_summary(subparsers)
+    _add_analyze(subparsers)
     return parser
 
 

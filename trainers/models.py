@@ -76,16 +76,17 @@ class Network(nn.Module):
         return h
 
     def local_pass(self, images, use_g: bool = False):
-        """(logits, [LocalSignal per hidden block]) with every block's input detached.
+        """(logits, [LocalSignal per hidden block]) with every block's input detached but the first's.
 
-        drive(P) = (h_l · P).sum(), whose gradient is δ_l = P ⊙ f′(a_l) by autograd; `use_g` (aDFA)
-        applies to spiking networks only.
+        drive(P) = (h_l · P).sum(), whose gradient is δ_l = P ⊙ f′(a_l) by autograd; images that require
+        grad receive the rule's own input gradient (δ_1 through block 1: the feedback-path attack).
+        `use_g` (aDFA) applies to spiking networks only.
         """
         if use_g:
             raise ConfigError(f"aDFA's g replaces a spiking neuron's derivative; model {self.kind!r} has none")
         h, hidden = self.norm(images), []
-        for name in self.hidden_names:
-            h = self.blocks[name](h.detach())
+        for i, name in enumerate(self.hidden_names):
+            h = self.blocks[name](h if i == 0 else h.detach())
             flat = h.flatten(1)
             hidden.append(LocalSignal(name, flat, lambda projected, flat=flat: (flat * projected).sum()))
         return self.blocks[list(self.blocks)[-1]](h.detach()), hidden

@@ -1,0 +1,169 @@
+"""Adversarial robustness in pixel space [0, 1]: FGSM and L∞ PGD, batched, in three labelled modes.
+
+- `true` (default, white box): the model's real input gradient, autograd through its forward pass.
+- `feedback`: the rule's own pseudo-gradient, the input gradient of its surrogate objective (for
+  DFA/DKP the projected error reaching block 1). A gradient-masking probe, not a robustness measure.
+- `transfer`: crafted with the true gradient of another model (`source`), evaluated on this one.
+
+Images are normalised inside the model, so ε means the same pixel budget for every dataset.
+"""
+
+import torch
+import torch.nn.functional as F
+
+from trainers.errors import ConfigError, unknown_name
+from trainers.rules import get_rule
+from trainers.training import evaluate
+
+from .features import model_device
+
+ATTACKS = ("fgsm", "pgd")
+MODES = ("true", "feedback", "transfer")
+
+
+def default_eps(dataset: str) -> list[float]:
+    """The ε grid of a dataset family: 0–0.3 for MNIST-like data, 0–8/255 for CIFAR-10."""
+    if dataset == "cifar10":
+        return [0.0, 1 / 255, 2 / 255, 4 / 255, 6 / 255, 8 / 255]
+    return [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
+
+
+def check_eps(eps) -> float:
+    eps = float(eps)
+    if not 0.0 <= eps <= 1.0:
+        raise ConfigError(f"eps must lie in [0, 1] (pixel units), got {eps}")
+    return eps
+
+
+def _attacker(model, mode, source):
+    """(the model whose gradient crafts the attack, which gradient of it)."""
+    if mode not in MODES:
+        raise unknown_name("attack mode", mode, MODES)
+    if mode == "transfer":
+        if source is None:
+            raise ConfigError("mode 'transfer' needs source=, the model the attack is crafted on")
+        return source, "true"
+    if source is not None:
+        raise ConfigError(f"source= is used by mode 'transfer' only, not {mode!r}")
+    return model, mode
+
+
+def input_gradient(model, images, labels, mode: str = "true") -> torch.Tensor:
+    """∂loss/∂pixels in eval mode: `true` through the network, `feedback` through the rule's surrogate."""
+    if mode not in ("true", "feedback"):
+        raise unknown_name("gradient mode", mode, ("true", "feedback"))
+    was_training = model.training
+    model.eval()
+    x = images.detach().clone().requires_grad_(True)
+    try:
+        with torch.enable_grad():
+            if mode == "true":
+                objective = F.cross_entropy(model(x), labels)
+            else:
+                objective = get_rule(model.rule).objective(model, x, labels).surrogate
+            (grad,) = torch.autograd.grad(objective, x, allow_unused=True)
+    finally:
+        model.train(was_training)
+    if grad is None:
+        encoding = getattr(model, "encoding", None)
+        raise ConfigError(f"model {model.kind!r} (encoding {encoding!r}) has no input gradient; "
+                          "attacks need a differentiable input, e.g. --encoding direct")
+    return grad
+
+
+def _batches(model, images, labels, batch_size):
+    device = model_device(model)
+    for start in range(0, len(images), batch_size):
+        yield images[start:start + batch_size].to(device), labels[start:start + batch_size].to(device)
+
+
+def fgsm(model, images, labels, eps: float, mode: str = "true", source=None, batch_size: int = 500):
+    """Adversarial images x + ε·sign(∇x loss), clamped to [0, 1] (Goodfellow et al. 2015)."""
+    eps = check_eps(eps)
+    attacker, gradient = _attacker(model, mode, source)
+    out = []
+    for x, y in _batches(attacker, images, labels, batch_size):
+        out.append((x + eps * input_gradient(attacker, x, y, gradient).sign()).clamp(0.0, 1.0))
+    return torch.cat(out)
+
+
+def pgd(model, images, labels, eps: float, mode: str = "true", source=None, steps: int = 10,
+        step_size: float | None = None, random_start: bool = True, seed: int = 0, batch_size: int = 500):
+    """L∞ projected gradient descent (Madry et al. 2018): `steps` signed steps of `step_size`
+    (default 2.5·ε/steps) from a seeded uniform start in the ε-ball, projected onto it and [0, 1]."""
+    eps = check_eps(eps)
+    if steps < 1:
+        raise ConfigError(f"PGD needs at least 1 step, got {steps}")
+    attacker, gradient = _attacker(model, mode, source)
+    alpha = 2.5 * eps / steps if step_size is None else float(step_size)
+    generator = torch.Generator(device=model_device(attacker)).manual_seed(seed)
+    out = []
+    for x, y in _batches(attacker, images, labels, batch_size):
+        adv = x.clone()
+        if random_start and eps > 0:
+            noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+            adv = (x + (2 * noise - 1) * eps).clamp(0.0, 1.0)
+        for _ in range(steps):
+            adv = adv + alpha * input_gradient(attacker, adv, y, gradient).sign()
+            adv = torch.minimum(torch.maximum(adv, x - eps), x + eps).clamp(0.0, 1.0)
+        out.append(adv.detach())
+    return torch.cat(out)
+
+
+def attack(name: str, model, images, labels, eps, mode="true", source=None, pgd_steps=10, seed=0):
+    """Adversarial images by attack `name` (fgsm or pgd)."""
+    if name == "fgsm":
+        return fgsm(model, images, labels, eps, mode, source)
+    if name == "pgd":
+        return pgd(model, images, labels, eps, mode, source, steps=pgd_steps, seed=seed)
+    raise unknown_name("attack", name, ATTACKS)
+
+
+def accuracy(model, images, labels) -> float:
+    """Top-1 accuracy in eval mode."""
+    device = model_device(model)
+    return evaluate(model, images.to(device), labels.to(device))[1]
+
+
+def robustness_curves(models: dict, images, labels, eps_grid, attacks=ATTACKS, modes=MODES, pgd_steps: int = 10,
+                      seed: int = 0, step=None) -> tuple[dict, dict]:
+    """Accuracy vs ε of every model under every attack and mode, and the transfer matrices.
+
+    Returns (curves {run: {attack: {mode: [accuracy per ε]}}} for modes `true` and `feedback`,
+    transfer {attack: array [ε, source, target]}: the accuracy of target on images crafted on source
+    with source's true gradient; its diagonal is the white-box `true` curve). The `true` images of
+    each model are crafted once and reused for the transfer matrix. `step()` is called per attack run.
+    """
+    eps_grid = [check_eps(e) for e in eps_grid]
+    for name in attacks:
+        if name not in ATTACKS:
+            raise unknown_name("attack", name, ATTACKS)
+    for mode in modes:
+        if mode not in MODES:
+            raise unknown_name("attack mode", mode, MODES)
+    names = list(models)
+    curves = {run: {a: {} for a in attacks} for run in names}
+    transfer = {}
+    for name in attacks:
+        matrix = torch.full((len(eps_grid), len(names), len(names)), float("nan"))
+        for s, run in enumerate(names):
+            model = models[run]
+            own = {"true": [], "feedback": []}
+            for k, eps in enumerate(eps_grid):
+                adversarial = attack(name, model, images, labels, eps, "true", pgd_steps=pgd_steps, seed=seed)
+                own["true"].append(accuracy(model, adversarial, labels))
+                if "transfer" in modes:
+                    for t, target in enumerate(names):
+                        matrix[k, s, t] = own["true"][-1] if t == s else accuracy(models[target], adversarial, labels)
+                if "feedback" in modes:
+                    if model.rule == "bp":  # BP's own gradient is the true gradient
+                        own["feedback"].append(own["true"][-1])
+                    else:
+                        fooled = attack(name, model, images, labels, eps, "feedback", pgd_steps=pgd_steps, seed=seed)
+                        own["feedback"].append(accuracy(model, fooled, labels))
+                if step is not None:
+                    step()
+            curves[run][name] = {mode: own[mode] for mode in ("true", "feedback") if mode in modes or mode == "true"}
+        if "transfer" in modes:
+            transfer[name] = matrix.numpy()
+    return curves, transfer
