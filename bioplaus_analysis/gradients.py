@@ -107,8 +107,9 @@ def per_sample_moments(model, images, labels, batch_size: int = 250) -> dict:
 
 
 def snr_from_moments(mean: torch.Tensor, variance: torch.Tensor, eps: float = 1e-8) -> float:
-    """mean over weights of |E[g]| / (std[g] + eps)."""
-    return float((mean.abs() / (variance.sqrt() + eps)).mean())
+    """mean over weights of |E[g]| / (std[g] + eps); a weight that never moves (0/0) counts as 0."""
+    ratio = mean.abs() / (variance.sqrt() + eps)
+    return float(torch.where(mean == 0, torch.zeros_like(ratio), ratio).mean())
 
 
 def _check_batch(images, labels):

@@ -55,3 +55,19 @@ def write_cifar_like(folder, per_batch=4, seed=0):
 def mnist_dir(tmp_path):
     folder = tmp_path / "data"
     return folder, write_mnist_like(folder)
+
+
+@pytest.fixture(scope="session")
+def digits_runs(tmp_path_factory):
+    """Trained runs on `digits` for the analysis tests: {name: run folder}; CNNs by BP, DFA, DKP and
+    FA (4 epochs) and a small direct-encoded SNN by DFA (2 epochs)."""
+    from trainers import TrainConfig, train
+    root = tmp_path_factory.mktemp("digits-runs")
+    runs = {}
+    for rule in ("bp", "dfa", "dkp", "fa"):
+        config = TrainConfig(model="cnn", rule=rule, dataset="digits", epochs=4, seed=0)
+        runs[f"cnn-{rule}"] = train(config, root / f"cnn-{rule}", progress=False)
+    config = TrainConfig(model="snn", rule="dfa", dataset="digits", epochs=2, seed=0,
+                         model_options={"hidden": "64", "time_steps": 8})
+    runs["snn-dfa"] = train(config, root / "snn-dfa", progress=False)
+    return runs

@@ -1,0 +1,105 @@
+"""`analyze` and `bioplaus analyze` end to end: files written and re-read, provenance, bad input."""
+
+import json
+
+import numpy as np
+import pytest
+
+from bioplaus_analysis import analyze, read_results
+from bioplaus_analysis.cli import main
+from trainers import ConfigError, RunDirError, TrainConfig, train
+
+
+def _analyze(digits_runs, out, names=("cnn-bp", "cnn-dfa", "snn-dfa"), **options):
+    options = dict(dict(per_class=6, eval_per_class=10, eps=[0.0, 0.1], pgd_steps=2, progress=False), **options)
+    return analyze([digits_runs[n] for n in names], out, **options)
+
+
+def test_analyze_writes_results_and_arrays(digits_runs, tmp_path):
+    out = _analyze(digits_runs, tmp_path / "a")
+    results, arrays = read_results(out)
+    runs = ["cnn-bp", "cnn-dfa", "snn-dfa"]
+    assert list(results["runs"]) == runs
+    assert results["runs"]["snn-dfa"]["features"] == "spike count"
+    assert results["layers"]["cnn-dfa"] == ["conv1", "conv2", "fc1", "out"]
+    assert results["layers"]["snn-dfa"] == ["fc1", "out"]
+    n = 6 * 10
+    assert arrays["rdm/cnn-dfa"].shape == (4, n, n) and arrays["rdm/labels"].shape == (n, n)
+    assert arrays["tsne/snn-dfa/fc1"].shape == (n, 2) and arrays["pca/input"].shape == (n, 2)
+    joint = results["paths"]["joint"]["items"]
+    assert joint[:2] == ["input", "labels"] and "snn-dfa/fc1" in joint
+    assert arrays["paths/joint/coords"].shape == (len(joint), 2)
+    assert set(results["snr"]["cnn-dfa"]) == {"conv1", "conv2", "fc1", "out"}
+    assert results["cosine"]["cnn-bp"]["analysis"]["conv1"]["mean"] == pytest.approx(1.0, abs=1e-5)
+    assert results["cosine"]["cnn-dfa"]["training"]["epoch"] == [1, 2, 3, 4]
+    curves = results["robustness"]["curves"]["cnn-dfa"]
+    assert set(curves) == {"fgsm", "pgd"} and set(curves["fgsm"]) == {"true", "feedback"}
+    assert curves["fgsm"]["true"][0] == results["accuracy"]["cnn-dfa"]
+    assert arrays["transfer/pgd"].shape == (2, 3, 3)
+    assert set(results["adversarial_rdm"]["similarity_to_clean"]["cnn-bp"]) == {"conv1", "conv2", "fc1", "out"}
+    provenance = results["provenance"]
+    assert provenance["sample"] == {"split": "test", "per_class": 6, "n": n, "seed": 0}
+    assert provenance["version"] and provenance["dataset"] == "digits"
+    np.testing.assert_array_equal(arrays["sample/labels"], np.repeat(np.arange(10), 6))
+
+
+def test_analysis_is_deterministic_and_never_overwrites(digits_runs, tmp_path):
+    names = ("cnn-dfa", "cnn-dkp")
+    first = _analyze(digits_runs, tmp_path / "a", names, attacks=["fgsm"])
+    before = (first / "results.json").read_bytes()
+    with pytest.raises(RunDirError, match="already holds analysis results"):
+        _analyze(digits_runs, first, names)
+    assert (first / "results.json").read_bytes() == before
+    second = _analyze(digits_runs, tmp_path / "b", names, attacks=["fgsm"])
+    (a, arrays_a), (b, arrays_b) = read_results(first), read_results(second)
+    assert a["snr"] == b["snr"] and a["robustness"] == b["robustness"]
+    for key in arrays_a:
+        np.testing.assert_array_equal(arrays_a[key], arrays_b[key], err_msg=key)
+
+
+def test_runs_from_different_datasets_are_refused(digits_runs, tmp_path, mnist_dir):
+    folder, _ = mnist_dir
+    other = train(TrainConfig(dataset="mnist", data_dir=str(folder), epochs=1, model="mlp", model_options={"hidden": "8"}),
+                  tmp_path / "mnist-run", progress=False)
+    with pytest.raises(ConfigError, match=r"runs come from different datasets \(cnn-bp: digits, mnist-run: mnist\)"):
+        analyze([digits_runs["cnn-bp"], other], tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--eps", "0,1.5"], "eps must lie in [0, 1] (pixel units), got 1.5"),
+    (["--attack", "cw"], "unknown attack 'cw'; choose one of: fgsm, pgd"),
+    (["--modes", "true,grey"], "unknown attack mode 'grey'"),
+    (["--rdm-method", "cityblock"], "unknown RDM method 'cityblock'"),
+    (["--compare", "dot"], "unknown RDM comparison 'dot'"),
+    (["--per-class", "500"], "more than the"),
+    (["--eps", "a,b"], "--eps must be comma-separated numbers"),
+])
+def test_cli_bad_input_is_one_line_exit_2(digits_runs, tmp_path, capsys, extra, message):
+    argv = ["analyze", str(digits_runs["cnn-bp"]), "--out", str(tmp_path / "out"), "--quiet", *extra]
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_cli_missing_run_dir(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["analyze", str(tmp_path / "empty"), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    assert "config.json is missing" in capsys.readouterr().err
+
+
+def test_cli_analyze_writes_results(digits_runs, tmp_path, capsys):
+    out = tmp_path / "cli"
+    code = main(["analyze", str(digits_runs["cnn-fa"]), "--out", str(out), "--per-class", "4", "--eval-per-class",
+                 "8", "--eps", "0,0.2", "--attack", "fgsm", "--modes", "true,feedback", "--embeddings", "pca",
+                 "--rdm-method", "euclidean", "--quiet"])
+    assert code == 0 and f"analysis written to {out}" in capsys.readouterr().out
+    results = json.loads((out / "results.json").read_text())
+    assert results["provenance"]["options"]["rdm_method"] == "euclidean"
+    curve = results["robustness"]["curves"]["cnn-fa"]["fgsm"]
+    assert curve["true"][1] <= curve["feedback"][1]
+    assert "transfer/fgsm" not in read_results(out)[1]

@@ -1,0 +1,112 @@
+"""FGSM and PGD: the hand-computed sign step, the three modes, and the sanity checks of Carlini et al."""
+
+import pytest
+import torch
+
+from bioplaus_analysis import accuracy, fgsm, input_gradient, pgd, robustness_curves
+from bioplaus_analysis.features import analysis_sample
+from trainers import ConfigError, build_model, load_run
+
+
+@pytest.fixture(scope="module")
+def digits_eval():
+    sample = analysis_sample("digits", 30, seed=1)
+    return sample.images, sample.labels
+
+
+def test_fgsm_is_the_hand_computed_sign_step_clamped_to_pixels():
+    model = build_model("mlp", "bp", (1, 3, 3), 4, seed=0, hidden="6", mean=[0.4], std=[0.3]).double().eval()
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(5, 1, 3, 3, generator=g, dtype=torch.float64)
+    x[0, 0, 0] = torch.tensor([0.0, 1.0, 0.99], dtype=torch.float64)  # pixels at and near the bounds
+    y = torch.tensor([0, 1, 2, 3, 0])
+    W1, b1 = model.blocks.fc1[1].weight, model.blocks.fc1[1].bias
+    W2, b2 = model.blocks.out[0].weight, model.blocks.out[0].bias
+    mean, std = model.norm.mean.item(), model.norm.std.item()  # 0.4 and 0.3 as float32
+    a1 = ((x.flatten(1) - mean) / std) @ W1.T + b1
+    logits = a1.clamp_min(0) @ W2.T + b2
+    e = (torch.softmax(logits, 1) - torch.nn.functional.one_hot(y, 4)) / len(y)
+    grad = ((e @ W2) * (a1 > 0)) @ W1 / std  # dL/dx by hand
+    eps = 0.05
+    expected = (x + eps * grad.sign().view_as(x)).clamp(0, 1)
+    adversarial = fgsm(model, x, y, eps)
+    torch.testing.assert_close(adversarial, expected.detach(), rtol=0, atol=1e-15)
+    assert adversarial.min() >= 0 and adversarial.max() <= 1
+    assert ((adversarial - x).abs() <= eps + 1e-12).all()
+    torch.testing.assert_close(input_gradient(model, x, y), grad.view_as(x).detach(), rtol=1e-10, atol=1e-14)
+
+
+def test_dfa_true_attack_differs_from_feedback_and_is_at_least_as_strong(digits_runs, digits_eval):
+    model, _ = load_run(digits_runs["cnn-dfa"])
+    x, y = digits_eval
+    assert (input_gradient(model, x, y) != 0).any()  # the true input gradient is not masked
+    for eps in (0.1, 0.2):
+        true, feedback = fgsm(model, x, y, eps, "true"), fgsm(model, x, y, eps, "feedback")
+        assert not torch.equal(true, feedback)
+        assert accuracy(model, true, y) <= accuracy(model, feedback, y)
+    # for BP the rule's own gradient is the true gradient
+    bp, _ = load_run(digits_runs["cnn-bp"])
+    torch.testing.assert_close(input_gradient(bp, x, y, "feedback"), input_gradient(bp, x, y, "true"))
+
+
+def test_attack_sanity_checks(digits_runs, digits_eval):
+    x, y = digits_eval
+    models = {name: load_run(digits_runs[name])[0] for name in ("cnn-bp", "cnn-dfa")}
+    eps = [0.0, 0.05, 0.1, 0.2]
+    curves, transfer = robustness_curves(models, x, y, eps, pgd_steps=5)
+    for name, model in models.items():
+        clean = accuracy(model, x, y)
+        fgsm_true, pgd_true = curves[name]["fgsm"]["true"], curves[name]["pgd"]["true"]
+        assert fgsm_true[0] == clean == pgd_true[0]  # ε = 0 is the clean accuracy
+        assert all(a >= b for a, b in zip(pgd_true, pgd_true[1:]))  # falls with ε
+        assert all(p <= f + 1e-9 for p, f in zip(pgd_true, fgsm_true))  # PGD at least as strong as FGSM
+        assert pgd_true[-1] < clean - 0.2
+    for attack_name, matrix in transfer.items():
+        assert matrix.shape == (len(eps), 2, 2)
+        for k in range(1, len(eps)):  # white box at least as strong as transfer from the other model
+            assert matrix[k, 0, 0] <= matrix[k, 1, 0] and matrix[k, 1, 1] <= matrix[k, 0, 1], attack_name
+        assert matrix[2, 1, 1] == curves["cnn-dfa"][attack_name]["true"][2]
+
+
+def test_pgd_stays_in_the_ball_and_is_seeded(digits_runs, digits_eval):
+    model, _ = load_run(digits_runs["cnn-dkp"])
+    x, y = digits_eval
+    a = pgd(model, x, y, 0.1, steps=3, seed=4)
+    assert torch.equal(a, pgd(model, x, y, 0.1, steps=3, seed=4))
+    assert not torch.equal(a, pgd(model, x, y, 0.1, steps=3, seed=5))
+    assert ((a - x).abs() <= 0.1 + 1e-6).all() and a.min() >= 0 and a.max() <= 1
+
+
+def test_transfer_uses_the_source_model(digits_runs, digits_eval):
+    target, _ = load_run(digits_runs["cnn-dfa"])
+    source, _ = load_run(digits_runs["cnn-bp"])
+    x, y = digits_eval
+    torch.testing.assert_close(fgsm(target, x, y, 0.1, "transfer", source=source), fgsm(source, x, y, 0.1))
+    with pytest.raises(ConfigError, match="needs source="):
+        fgsm(target, x, y, 0.1, "transfer")
+    with pytest.raises(ConfigError, match="mode 'transfer' only"):
+        fgsm(target, x, y, 0.1, "true", source=source)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m, x, y: fgsm(m, x, y, 1.5), r"eps must lie in \[0, 1\]"),
+    (lambda m, x, y: fgsm(m, x, y, -0.1), r"eps must lie in \[0, 1\]"),
+    (lambda m, x, y: fgsm(m, x, y, 0.1, mode="sideways"), "unknown attack mode 'sideways'; choose one of: "
+                                                          "feedback, transfer, true"),
+    (lambda m, x, y: pgd(m, x, y, 0.1, steps=0), "at least 1 step"),
+])
+def test_bad_attack_arguments(call, message):
+    model = build_model("mlp", "bp", (1, 3, 3), 4, seed=0, hidden="6")
+    with pytest.raises(ConfigError, match=message):
+        call(model, torch.rand(2, 1, 3, 3), torch.tensor([0, 1]))
+
+
+def test_spiking_networks_are_attacked_through_their_direct_input(digits_runs, digits_eval):
+    model, _ = load_run(digits_runs["snn-dfa"])
+    x, y = digits_eval
+    true, feedback = fgsm(model, x, y, 0.2), fgsm(model, x, y, 0.2, "feedback")
+    assert accuracy(model, true, y) < accuracy(model, x, y)
+    assert not torch.equal(true, feedback)
+    poisson = build_model("snn", "dfa", (1, 8, 8), 10, seed=0, hidden="8", encoding="poisson")
+    with pytest.raises(ConfigError, match="has no input gradient; attacks need a differentiable input"):
+        fgsm(poisson, x, y, 0.1)
