@@ -2,7 +2,7 @@
 and the cosine between its update and the true BP gradient at the same weights.
 
 SNR without one backward per sample: one backward of the rule's surrogate objective on a batch,
-with hooks that keep each weight layer's input x and the gradient δ reaching its output. A
+stopping at each weight layer's output (δ; a hook keeps the layer's input x). A
 sample's update of a linear layer is then the outer product δ_iᵀ x_i, so its first and second
 moments are δᵀx/N and (δ∘δ)ᵀ(x∘x)/N; conv layers (x unfolded into patches) and spiking layers
 (several time steps per sample) take one batched product per sample block instead.
@@ -19,33 +19,51 @@ from torch import nn
 from trainers.alignment import block_cosines
 from trainers.errors import ConfigError
 from trainers.models import weight_layer
-from trainers.rules import rule_update
+from trainers.rules import get_rule, measuring, rule_update
 
 
-def _per_row(module: nn.Module, x: torch.Tensor, delta: torch.Tensor):
-    """(δ [rows, positions, out], x [rows, positions, in]): the weight gradient is Σ_positions δᵀx."""
+def _conv_row_grads(module: nn.Conv2d, x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """Weight gradient of every row of a conv layer [rows, out, in, kh, kw]: one batched product per
+    kernel offset over strided views of x (about 3x faster on CPU than unfolding x into patches)."""
+    if module.groups != 1 or isinstance(module.padding, str):
+        raise ConfigError("gradient SNR supports ungrouped Conv2d layers with numeric padding")
+    (ph, pw), (sh, sw), (dh, dw) = module.padding, module.stride, module.dilation
+    kh, kw = module.kernel_size
+    x = F.pad(x, (pw, pw, ph, ph)) if ph or pw else x
+    rows, channels = x.shape[:2]
+    hout, wout = delta.shape[2:]
+    d = delta.reshape(rows, delta.shape[1], hout * wout)
+    out = x.new_empty(rows, delta.shape[1], channels, kh, kw)
+    for i in range(kh):
+        for j in range(kw):
+            window = x[:, :, i * dh:i * dh + sh * (hout - 1) + 1:sh, j * dw:j * dw + sw * (wout - 1) + 1:sw]
+            out[..., i, j] = torch.bmm(d, window.reshape(rows, channels, -1).transpose(1, 2))
+    return out
+
+
+def _row_grads(module: nn.Module, x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """[rows, *weight.shape]: the weight gradient contributed by each row of a layer's input."""
     if isinstance(module, nn.Linear):
-        return delta.reshape(len(delta), -1, delta.shape[-1]), x.reshape(len(x), -1, x.shape[-1])
-    if isinstance(module, nn.Conv2d) and module.groups == 1 and isinstance(module.padding, tuple):
-        patches = F.unfold(x, module.kernel_size, module.dilation, module.padding, module.stride)
-        return delta.flatten(2).transpose(1, 2), patches.transpose(1, 2)
-    raise ConfigError(f"gradient SNR supports Linear and ungrouped Conv2d layers, not {type(module).__name__}")
+        d = delta.reshape(len(delta), -1, delta.shape[-1]).transpose(1, 2)
+        return torch.bmm(d, x.reshape(len(x), -1, x.shape[-1]))
+    if isinstance(module, nn.Conv2d):
+        return _conv_row_grads(module, x, delta)
+    raise ConfigError(f"gradient SNR supports Linear and Conv2d layers, not {type(module).__name__}")
 
 
 class _LayerTaps:
-    """Forward hooks on every block's weight layer that keep (input, output gradient) of each call
-    made with autograd on; a block called on [k·N, …] rows (a spiking layer over k steps) is kept too."""
+    """Forward hooks on every block's weight layer that keep (layer, input, output) of each call made
+    with autograd on; a block called on [k·N, …] rows (a spiking layer over k steps) is kept too."""
 
     def __init__(self, model):
-        self.pairs = defaultdict(list)
+        self.calls = defaultdict(list)
         self.handles = [weight_layer(block).register_forward_hook(self._hook(name))
                         for name, block in model.blocks.items()]
 
     def _hook(self, name):
         def hook(module, inputs, output):
             if output.requires_grad:
-                x = inputs[0].detach()
-                output.register_hook(lambda grad: self.pairs[name].append((module, x, grad.detach())))
+                self.calls[name].append((module, inputs[0].detach(), output))
         return hook
 
     def close(self):
@@ -53,27 +71,54 @@ class _LayerTaps:
             handle.remove()
 
 
-def _moments(pairs, n: int, chunk: int = 64):
-    """(Σ_i g_i, Σ_i g_i²) in float64 of the per-sample weight updates g_i = n · Σ δ_iᵀ x_i."""
-    deltas, inputs = [], []
+def _output_gradients(model, images, labels) -> dict:
+    """{block: [(layer, input, ∂surrogate/∂output)]} of the model's rule on one batch: one backward
+    that stops at the weight layers' outputs (the weight gradients themselves are never formed)."""
+    taps = _LayerTaps(model)
+    try:
+        with measuring(model, images):
+            surrogate = get_rule(model.rule).objective(model, images, labels).surrogate
+            calls = [(name, call) for name, block_calls in taps.calls.items() for call in block_calls]
+            grads = torch.autograd.grad(surrogate, [output for _, (_, _, output) in calls], allow_unused=True)
+    finally:
+        taps.close()
+    pairs = defaultdict(list)
+    for (name, (module, x, output)), grad in zip(calls, grads):
+        pairs[name].append((module, x, torch.zeros_like(output) if grad is None else grad))
+    missing = [name for name in model.blocks if name not in pairs]
+    if missing:
+        raise ConfigError(f"blocks {missing} receive no update from rule {model.rule!r}")
+    return pairs
+
+
+def _sample_grads(pairs, n: int, start: int, stop: int) -> torch.Tensor:
+    """g_i = n · Σ δ_i x_i for samples start..stop, summed over a layer's calls and over the k rows
+    per sample of a spiking layer (rows ordered (step, sample), as x.flatten(0, 1) of [T, N, …])."""
+    total = 0.0
     for module, x, delta in pairs:
-        d, u = _per_row(module, x, delta)
-        if len(d) % n:
-            raise ConfigError(f"a layer saw {len(d)} rows for {n} samples; cannot split them per sample")
-        # rows are (step, sample) in that order, as in x.flatten(0, 1) of a [T, N, …] tensor
-        deltas.append(d.unflatten(0, (-1, n)).transpose(0, 1).flatten(1, 2))
-        inputs.append(u.unflatten(0, (-1, n)).transpose(0, 1).flatten(1, 2))
-    d, u = torch.cat(deltas, 1) * n, torch.cat(inputs, 1)  # [n, positions, out], [n, positions, in]
-    shape = pairs[0][0].weight.shape
-    if d.shape[1] == 1:  # one outer product per sample
-        d64, u64 = d[:, 0].double(), u[:, 0].double()
-        return (d64.T @ u64).reshape(shape), ((d64 * d64).T @ (u64 * u64)).reshape(shape)
-    total = torch.zeros(shape, dtype=torch.float64, device=d.device)
+        if len(x) % n:
+            raise ConfigError(f"a layer saw {len(x)} rows for {n} samples; cannot split them per sample")
+        k = len(x) // n
+        rows_x = x.unflatten(0, (k, n))[:, start:stop].flatten(0, 1)
+        rows_delta = delta.unflatten(0, (k, n))[:, start:stop].flatten(0, 1)
+        total = total + _row_grads(module, rows_x, rows_delta).unflatten(0, (k, stop - start)).sum(0)
+    return total * n
+
+
+def _moments(pairs, n: int, chunk: int = 64):
+    """(Σ_i g_i, Σ_i g_i²) in float64 of the per-sample weight updates g_i (the n in g_i undoes the
+    batch mean of the loss, so g_i is the update for sample i's own loss)."""
+    module, x, delta = pairs[0]
+    shape = module.weight.shape
+    if len(pairs) == 1 and isinstance(module, nn.Linear) and x.dim() == 2 and len(x) == n:
+        d64, x64 = delta.double() * n, x.double()  # one outer product per sample
+        return d64.T @ x64, (d64 * d64).T @ (x64 * x64)
+    total = torch.zeros(shape, dtype=torch.float64, device=x.device)
     squares = torch.zeros_like(total)
     for start in range(0, n, chunk):
-        g = torch.bmm(d[start:start + chunk].transpose(1, 2), u[start:start + chunk]).double()
-        total += g.sum(0).reshape(shape)
-        squares += (g * g).sum(0).reshape(shape)
+        g = _sample_grads(pairs, n, start, min(start + chunk, n)).double()
+        total += g.sum(0)
+        squares += (g * g).sum(0)
     return total, squares
 
 
@@ -88,15 +133,8 @@ def per_sample_moments(model, images, labels, batch_size: int = 250) -> dict:
     try:
         for start in range(0, len(images), batch_size):
             x, y = images[start:start + batch_size], labels[start:start + batch_size]
-            taps = _LayerTaps(model)
-            try:
-                rule_update(model, x, y)
-            finally:
-                taps.close()
-            for name in model.blocks:
-                if not taps.pairs[name]:
-                    raise ConfigError(f"block {name!r} received no update from rule {model.rule!r}")
-                total, squares = _moments(taps.pairs[name], len(x))
+            for name, pairs in _output_gradients(model, x, y).items():
+                total, squares = _moments(pairs, len(x))
                 previous = sums.get(name, (0.0, 0.0))
                 sums[name] = (previous[0] + total, previous[1] + squares)
             n_total += len(x)

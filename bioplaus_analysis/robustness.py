@@ -111,7 +111,9 @@ def pgd(model, images, labels, eps: float, mode: str = "true", source=None, step
 
 
 def attack(name: str, model, images, labels, eps, mode="true", source=None, pgd_steps=10, seed=0):
-    """Adversarial images by attack `name` (fgsm or pgd)."""
+    """Adversarial images by attack `name` (fgsm or pgd); ε = 0 returns the images unchanged."""
+    if name in ATTACKS and check_eps(eps) == 0.0:
+        return images.clone()
     if name == "fgsm":
         return fgsm(model, images, labels, eps, mode, source)
     if name == "pgd":
@@ -163,7 +165,7 @@ def robustness_curves(models: dict, images, labels, eps_grid, attacks=ATTACKS, m
                         own["feedback"].append(accuracy(model, fooled, labels))
                 if step is not None:
                     step()
-            curves[run][name] = {mode: own[mode] for mode in ("true", "feedback") if mode in modes or mode == "true"}
+            curves[run][name] = {mode: values for mode, values in own.items() if values}
         if "transfer" in modes:
             transfer[name] = matrix.numpy()
     return curves, transfer

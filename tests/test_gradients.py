@@ -78,3 +78,23 @@ def test_bp_cosine_is_one_for_bp_and_for_dfa_last_layer(digits_runs):
     assert cosines["out"]["mean"] == pytest.approx(1.0, abs=1e-5)
     assert cosines["conv1"]["mean"] < 0.9 and cosines["conv1"]["sem"] > 0
     assert not dfa.training  # restored
+
+
+@pytest.mark.parametrize("stride, padding, dilation", [(1, 0, 1), (2, 1, 1), (1, 2, 2)])
+def test_conv_row_gradients_match_autograd(stride, padding, dilation):
+    from bioplaus_analysis.gradients import _conv_row_grads
+    conv = torch.nn.Conv2d(3, 4, 3, stride=stride, padding=padding, dilation=dilation).double()
+    x = torch.rand(5, 3, 9, 8, dtype=torch.float64)
+    delta = torch.rand_like(conv(x))
+    rows = _conv_row_grads(conv, x, delta)
+    for i in range(len(x)):
+        (expected,) = torch.autograd.grad((conv(x[i:i + 1]) * delta[i:i + 1]).sum(), conv.weight)
+        torch.testing.assert_close(rows[i], expected, rtol=1e-12, atol=1e-12)
+
+
+def test_snr_equals_the_per_sample_loop_on_a_conv_snn():
+    # conv layers fed T steps of spikes per sample, rows ordered (step, sample)
+    model = build_model("csnn", "dfa", (1, 8, 8), 10, seed=0, channels="3,4", fc_width=6, time_steps=4,
+                        encoding="latency").double()
+    x, y = _batch((1, 8, 8), n=10, dtype=torch.float64)
+    _assert_close_snr(gradient_snr(model, x, y, batch_size=4), gradient_snr_loop(model, x, y), rel=1e-9)

@@ -42,13 +42,20 @@ def buffers_restored(model):
                 buffer.copy_(value)
 
 
-def _gradients(model, rule, images, labels, include_feedback):
-    params = model.named_parameters() if include_feedback else forward_parameters(model)
-    params = [(n, p) for n, p in params if p.requires_grad]
-    # A fixed seed: stochastic encoders (Poisson) draw the same spikes for the rule and for BP.
+@contextmanager
+def measuring(model, images):
+    """Where analyses evaluate a rule's objective: buffers restored on exit, and torch's RNG forked and
+    seeded with 0, so stochastic encoders (Poisson) draw the same spikes for the rule and for BP."""
     devices = [images.device.index or 0] if images.device.type == "cuda" else []
     with buffers_restored(model), torch.random.fork_rng(devices=devices):
         torch.manual_seed(0)
+        yield
+
+
+def _gradients(model, rule, images, labels, include_feedback):
+    params = model.named_parameters() if include_feedback else forward_parameters(model)
+    params = [(n, p) for n, p in params if p.requires_grad]
+    with measuring(model, images):
         objective = rule.objective(model, images, labels)
         grads = torch.autograd.grad(objective.surrogate, [p for _, p in params], allow_unused=True)
     return {n: torch.zeros_like(p) if g is None else g.detach() for (n, p), g in zip(params, grads)}
@@ -67,5 +74,5 @@ def bp_gradient(model, images, labels) -> dict[str, torch.Tensor]:
     return _gradients(model, RULES["bp"], images, labels, include_feedback=False)
 
 
-__all__ = ["RULES", "Objective", "Rule", "bp_gradient", "buffers_restored", "get_rule",
+__all__ = ["RULES", "Objective", "Rule", "bp_gradient", "buffers_restored", "get_rule", "measuring",
            "output_error", "rule_update"]
