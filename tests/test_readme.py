@@ -24,3 +24,13 @@ def test_readme_python_example_runs(tmp_path, monkeypatch, capsys):
 def test_readme_snn_example_runs(tmp_path, monkeypatch, capsys):
     printed = _run_example("model.record", tmp_path, monkeypatch, capsys)
     assert "torch.Size([100, 200]) torch.Size([25, 100, 200])" in printed and "'fc1'" in printed
+
+
+def test_readme_analysis_example_runs(tmp_path, monkeypatch, capsys):
+    _run_example("block_cosines(", tmp_path, monkeypatch, capsys)  # trains runs/example-dfa
+    printed = _run_example("gradient_snr(", tmp_path, monkeypatch, capsys)
+    lines = printed.splitlines()
+    assert lines[0].startswith("{'conv1': ")
+    assert abs(float(re.search(r"'mean': ([-0-9.e]+)", lines[1]).group(1)) - 1.0) < 1e-5
+    true, feedback = (float(line.split()[1]) for line in lines[2:4])
+    assert lines[2].startswith("true") and true <= feedback
