@@ -13,7 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from trainers import __version__
-from trainers.errors import ConfigError
+from trainers.errors import ConfigError, unknown_name
 from trainers.datasets import dataset_spec
 from trainers.runfiles import load_run, read_config, read_metrics
 from trainers.training import resolve_device
@@ -23,7 +23,8 @@ from .features import analysis_sample, rarest_class_count, record_features
 from .gradients import bp_cosines, gradient_snr
 from .paths import representational_paths
 from .results import prepare_out, write_results
-from .robustness import ATTACKS, MODES, accuracy, attack, check_eps, default_eps, robustness_curves
+from .robustness import (ATTACKS, MODES, accuracy, attack, check_eps, default_eps, input_gradient,
+                         robustness_curves)
 from .rsa import COMPARISONS, RDM_METHODS, compare_rdms, label_rdm, layer_rdms
 
 
@@ -85,6 +86,29 @@ def _adversarial_rdms(models, sample, run_rdms, attack_name, eps, rdm_method, pg
             "similarity_to_clean": similarity}
 
 
+def _attackable(models: dict, images, labels) -> tuple[dict, dict]:
+    """({run: model} with an input gradient, {run: why not}): e.g. Poisson-encoded SNNs have none."""
+    attackable, skipped = {}, {}
+    for name, model in models.items():
+        try:
+            input_gradient(model, images[:2], labels[:2])
+            attackable[name] = model
+        except ConfigError as exc:
+            skipped[name] = str(exc)
+    return attackable, skipped
+
+
+def _embed_layers(layers: dict, methods, seed: int, arrays: dict) -> dict:
+    """Embed each named layer by each method into `arrays["METHOD/NAME"]`; returns {name: {method: quality}}."""
+    quality = {}
+    for key, patterns in layers.items():
+        for method in methods:
+            fit = embed(patterns, method, seed)
+            arrays[f"{method}/{key}"] = fit.coords
+            quality.setdefault(key.split("/", 1)[-1], {})[method] = fit.quality
+    return quality
+
+
 def analyze(run_dirs, out, *, per_class: int = 20, eval_per_class: int | None = None,
             rdm_method: str = "correlation", comparison: str = "cosine", embeddings=("tsne", "pca"),
             eps=None, attacks=ATTACKS, modes=MODES, pgd_steps: int = 10, adversarial_eps: float | None = None,
@@ -97,25 +121,17 @@ def analyze(run_dirs, out, *, per_class: int = 20, eval_per_class: int | None = 
     """
     run_dirs = [Path(r) for r in run_dirs]
     dataset = _check_runs(run_dirs)
-    if rdm_method not in RDM_METHODS:
-        raise ConfigError(f"unknown RDM method {rdm_method!r}; choose one of: {', '.join(RDM_METHODS)}")
-    if comparison not in COMPARISONS:
-        raise ConfigError(f"unknown RDM comparison {comparison!r}; choose one of: {', '.join(COMPARISONS)}")
-    for method in embeddings:
-        if method not in EMBEDDINGS:
-            raise ConfigError(f"unknown embedding {method!r}; choose one of: {', '.join(EMBEDDINGS)}")
-    for name in attacks:
-        if name not in ATTACKS:
-            raise ConfigError(f"unknown attack {name!r}; choose one of: {', '.join(ATTACKS)}")
-    for mode in modes:
-        if mode not in MODES:
-            raise ConfigError(f"unknown attack mode {mode!r}; choose one of: {', '.join(MODES)}")
+    choices = (("RDM method", [rdm_method], RDM_METHODS), ("RDM comparison", [comparison], COMPARISONS),
+               ("embedding", embeddings, EMBEDDINGS), ("attack", attacks, ATTACKS), ("attack mode", modes, MODES))
+    for kind, values, valid in choices:
+        for value in values:
+            if value not in valid:
+                raise unknown_name(kind, value, valid)
     eps = [check_eps(e) for e in (default_eps(dataset) if eps is None else eps)]
     adversarial_eps = check_eps(eps[len(eps) // 2] if adversarial_eps is None else adversarial_eps)
     if per_class < 1 or (eval_per_class is not None and eval_per_class < 1) or pgd_steps < 1:
         raise ConfigError("--per-class, --eval-per-class and --pgd-steps must be positive integers")
     torch_device = resolve_device(device)
-    out = prepare_out(out, force)
 
     names = _run_names(run_dirs)
     models, configs = {}, {}
@@ -126,6 +142,7 @@ def analyze(run_dirs, out, *, per_class: int = 20, eval_per_class: int | None = 
         eval_per_class = min(100, rarest_class_count(dataset, data_dir))
     evaluation = analysis_sample(dataset, eval_per_class, seed + 1, data_dir)
     x_eval, y_eval = evaluation.images.to(torch_device), evaluation.labels.to(torch_device)
+    out = prepare_out(out, force)
 
     steps = len(names) * 4 + len(attacks) * len(names) * len(eps) + 1
     bar = tqdm(total=steps, desc="analyze", disable=progress is False, unit="step")
@@ -133,60 +150,48 @@ def analyze(run_dirs, out, *, per_class: int = 20, eval_per_class: int | None = 
                "accuracy": {}}
     arrays = {"sample/index": sample.index.numpy(), "sample/labels": sample.labels.numpy(),
               "eval/index": evaluation.index.numpy()}
-    run_rdms, features_by_run = {}, {}
-    input_rdm = labels_rdm = None
-    for name in names:
-        model, config = models[name], configs[name]
-        bar.set_postfix_str(f"{name}: features")
+    run_rdms = {}
+    for name, run_dir in zip(names, run_dirs):
+        model = models[name]
+        bar.set_postfix_str(f"{name}: features, RDMs, embeddings")
         features = record_features(model, sample.images, sample.labels)
         rdms = layer_rdms(features.layers, rdm_method)
-        input_rdm, labels_rdm = rdms.pop("input"), label_rdm(features.labels)
-        run_rdms[name], features_by_run[name] = rdms, features
-        results["layers"][name] = list(rdms)
+        arrays["rdm/input"], arrays["rdm/labels"] = rdms.pop("input"), label_rdm(features.labels)
+        run_rdms[name] = rdms
         arrays[f"rdm/{name}"] = np.stack(list(rdms.values()))
-        results["runs"][name] = _provenance(run_dirs[names.index(name)], config, features.measure)
-        bar.update()
-        bar.set_postfix_str(f"{name}: embeddings")
-        results["embeddings"][name] = {}
-        for layer, patterns in features.layers.items():
-            if layer == "input" and name != names[0]:
-                continue  # the same images for every run: embedded once
-            key = "input" if layer == "input" else f"{name}/{layer}"
-            for method in embeddings:
-                fit = embed(patterns, method, seed)
-                arrays[f"{method}/{key}"] = fit.coords
-                results["embeddings"].setdefault(name, {}).setdefault(layer, {})[method] = fit.quality
-        bar.update()
-        bar.set_postfix_str(f"{name}: gradient SNR")
+        results["layers"][name] = list(rdms)
+        results["runs"][name] = _provenance(run_dir, configs[name], features.measure)
+        # the input layer is the same images for every run: embedded once, under "input"
+        layers = {("input" if layer == "input" else f"{name}/{layer}"): patterns
+                  for layer, patterns in features.layers.items() if layer != "input" or name == names[0]}
+        results["embeddings"][name] = _embed_layers(layers, embeddings, seed, arrays)
+        bar.update(2)
+        bar.set_postfix_str(f"{name}: gradient SNR, cosine to BP")
         results["snr"][name] = gradient_snr(model, x_eval, y_eval, eps=snr_eps)
-        bar.update()
-        bar.set_postfix_str(f"{name}: cosine to BP")
-        results["cosine"][name] = {"analysis": bp_cosines(model, x_eval, y_eval),
-                                   "training": training_cosines(run_dirs[names.index(name)])}
-        bar.update()
-    arrays["rdm/input"], arrays["rdm/labels"] = input_rdm, labels_rdm
+        results["cosine"][name] = {"analysis": bp_cosines(model, x_eval, y_eval), "training": training_cosines(run_dir)}
+        bar.update(2)
 
-    joint, per_run = representational_paths(run_rdms, input_rdm, labels_rdm, comparison, seed)
+    joint, per_run = representational_paths(run_rdms, arrays["rdm/input"], arrays["rdm/labels"], comparison, seed)
     results["paths"] = {"comparison": comparison, "distance": "arccos(similarity), radians",
                         "joint": {"items": joint.items, "stress": joint.stress},
                         "per_run": {run: {"items": p.items, "stress": p.stress} for run, p in per_run.items()}}
-    arrays["paths/joint/coords"], arrays["paths/joint/distances"] = joint.coords, joint.distances
-    for run, p in per_run.items():
+    for run, p in {"joint": joint, **per_run}.items():
         arrays[f"paths/{run}/coords"], arrays[f"paths/{run}/distances"] = p.coords, p.distances
 
     for name in names:
         results["accuracy"][name] = accuracy(models[name], x_eval, y_eval)
     bar.set_postfix_str("attacks")
-    curves, transfer = robustness_curves(models, x_eval, y_eval, eps, attacks, modes, pgd_steps, seed, bar.update)
+    attackable, skipped = _attackable(models, x_eval, y_eval)
+    curves, transfer = robustness_curves(attackable, x_eval, y_eval, eps, attacks, modes, pgd_steps, seed, bar.update)
     for attack_name, matrix in transfer.items():
         arrays[f"transfer/{attack_name}"] = matrix
     results["robustness"] = {"eps": eps, "attacks": list(attacks), "modes": list(modes), "pgd_steps": pgd_steps,
-                             "curves": curves, "transfer_order": names,
+                             "curves": curves, "transfer_order": list(attackable), "skipped": skipped,
                              "note": "feedback mode attacks with the rule's own pseudo-gradient: it probes "
                                      "gradient masking and is not a robustness measure"}
 
     bar.set_postfix_str("RDMs under attack")
-    results["adversarial_rdm"] = _adversarial_rdms(models, sample, run_rdms, attacks[0] if attacks else "fgsm",
+    results["adversarial_rdm"] = _adversarial_rdms(attackable, sample, run_rdms, attacks[0] if attacks else "fgsm",
                                                    adversarial_eps, rdm_method, pgd_steps, seed, arrays)
     bar.update()
     bar.close()

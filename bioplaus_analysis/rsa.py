@@ -47,12 +47,6 @@ def label_rdm(labels) -> np.ndarray:
     return (labels[:, None] != labels[None, :]).astype(np.float64)
 
 
-def as_rdms(matrices: np.ndarray, names: list[str], method: str, labels) -> RDMs:
-    """rsatoolbox RDMs of [m, n, n] matrices, named by the rdm descriptor `name`."""
-    return RDMs(np.asarray(matrices), dissimilarity_measure=method, rdm_descriptors={"name": list(names)},
-                pattern_descriptors={"label": list(np.asarray(labels))})
-
-
 def compare_rdms(matrices: np.ndarray, method: str = "cosine") -> np.ndarray:
     """[m, m] similarities between m RDMs [m, n, n] with rsatoolbox's `compare`."""
     if method not in COMPARISONS:

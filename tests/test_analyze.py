@@ -59,8 +59,8 @@ def test_analysis_is_deterministic_and_never_overwrites(digits_runs, tmp_path):
 
 def test_runs_from_different_datasets_are_refused(digits_runs, tmp_path, mnist_dir):
     folder, _ = mnist_dir
-    other = train(TrainConfig(dataset="mnist", data_dir=str(folder), epochs=1, model="mlp", model_options={"hidden": "8"}),
-                  tmp_path / "mnist-run", progress=False)
+    config = TrainConfig(dataset="mnist", data_dir=str(folder), epochs=1, model="mlp", model_options={"hidden": "8"})
+    other = train(config, tmp_path / "mnist-run", progress=False)
     with pytest.raises(ConfigError, match=r"runs come from different datasets \(cnn-bp: digits, mnist-run: mnist\)"):
         analyze([digits_runs["cnn-bp"], other], tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
@@ -103,3 +103,15 @@ def test_cli_analyze_writes_results(digits_runs, tmp_path, capsys):
     curve = results["robustness"]["curves"]["cnn-fa"]["fgsm"]
     assert curve["true"][1] <= curve["feedback"][1]
     assert "transfer/fgsm" not in read_results(out)[1]
+
+
+def test_runs_without_an_input_gradient_are_analysed_but_not_attacked(digits_runs, tmp_path):
+    config = TrainConfig(model="snn", rule="dkp", dataset="digits", epochs=1,
+                         model_options={"hidden": "32", "time_steps": 6, "encoding": "poisson"})
+    poisson = train(config, tmp_path / "snn-poisson", progress=False)
+    out = analyze([digits_runs["cnn-dfa"], poisson], tmp_path / "a", per_class=4, eval_per_class=8, eps=[0.0, 0.1],
+                  attacks=["fgsm"], progress=False)
+    results, arrays = read_results(out)
+    assert "has no input gradient" in results["robustness"]["skipped"]["snn-poisson"]
+    assert list(results["robustness"]["curves"]) == ["cnn-dfa"] and arrays["transfer/fgsm"].shape == (2, 1, 1)
+    assert results["snr"]["snn-poisson"]["fc1"] > 0 and arrays["rdm/snn-poisson"].shape == (2, 40, 40)
