@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from trainers.errors import RunDirError
-from trainers.runfiles import atomic_write
+from trainers.runfiles import atomic_write, check_folder, make_writable_folder
 
 RESULTS, ARRAYS = "results.json", "arrays.npz"
 RESULTS_FORMAT = "bioplaus-analysis-1"
@@ -36,19 +36,12 @@ def _plain(value):
 def prepare_out(out, force: bool) -> Path:
     """Create the output folder; refuse one that holds results unless `force`."""
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise RunDirError(f"--out {out} is a file, not a folder; pass a folder path")
+    check_folder(out)
     existing = [name for name in (RESULTS, ARRAYS) if (out / name).exists()]
     if existing and not force:
         raise RunDirError(f"{out} already holds analysis results ({', '.join(existing)}); "
                           "pass --force to replace them or another --out")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".bioplaus-write-test"
-        probe.touch()
-        probe.unlink()
-    except OSError as exc:
-        raise RunDirError(f"cannot write to --out {out} ({exc.strerror}); pass a writable folder") from None
+    make_writable_folder(out)
     return out
 
 

@@ -37,6 +37,23 @@ def atomic_write(path, data: bytes | str) -> None:
         raise
 
 
+def check_folder(path: Path) -> None:
+    """RunDirError unless `path` is a folder or can become one (it is not a file)."""
+    if path.exists() and not path.is_dir():
+        raise RunDirError(f"--out {path} is a file, not a folder; pass a folder path")
+
+
+def make_writable_folder(path: Path) -> None:
+    """Create the folder `path` and check that files can be written in it, else a RunDirError."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".bioplaus-write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise RunDirError(f"cannot write to --out {path} ({exc.strerror}); pass a writable folder") from None
+
+
 def write_config(run_dir, config: dict) -> None:
     atomic_write(Path(run_dir) / CONFIG, json.dumps(config, indent=2, sort_keys=True) + "\n")
 

@@ -17,8 +17,8 @@ from .errors import ConfigError, DivergenceError, RunDirError
 from .models import forward_parameters
 from .optim import Optimizers, make_optimizers
 from .rules import get_rule
-from .runfiles import (CONFIG, RUN_FILES, load_checkpoint, read_config, read_metrics, save_checkpoint,
-                       write_config, write_metrics)
+from .runfiles import (CONFIG, RUN_FILES, check_folder, load_checkpoint, make_writable_folder, read_config,
+                       read_metrics, save_checkpoint, write_config, write_metrics)
 
 # Options that may differ between a run and its resumption: where it runs and reads data from.
 _RESUMABLE_DIFFERENCES = {"device", "data_dir"}
@@ -35,21 +35,14 @@ def resolve_device(name: str) -> torch.device:
 
 def _prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> bool:
     """Make `run_dir` ready; True when it holds a run to resume."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise RunDirError(f"--out {run_dir} is a file, not a folder; pass a folder path")
+    check_folder(run_dir)
     existing = [name for name in RUN_FILES if (run_dir / name).exists()]
     if existing and resume:
         return True
     if existing and not force:
         raise RunDirError(f"{run_dir} already holds a run ({', '.join(existing)}); "
                           "pass --resume to continue it or --force to overwrite it")
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".bioplaus-write-test"
-        probe.touch()
-        probe.unlink()
-    except OSError as exc:
-        raise RunDirError(f"cannot write to --out {run_dir} ({exc.strerror}); pass a writable folder") from None
+    make_writable_folder(run_dir)
     for name in existing:  # --force: the user asked to replace these
         (run_dir / name).unlink()
     return False
