@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from trainers import BioplausError, RunDirError, TrainConfig, __version__, train
+from trainers.errors import Interrupted
 from trainers.config import DEVICES, SCHEDULES
 from trainers.datasets import DATASETS
 from trainers.build import MODELS
@@ -170,6 +171,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
+    except Interrupted as exc:
+        print(f"bioplaus {args.command}: {exc}", file=sys.stderr)
+        return 128 + exc.signum
     except BioplausError as exc:
         print(f"bioplaus {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -27,3 +27,11 @@ class DivergenceError(BioplausError):
 def unknown_name(kind: str, name: str, valid) -> ConfigError:
     """A ConfigError for an unknown `kind` name that lists the valid choices."""
     return ConfigError(f"unknown {kind} {name!r}; choose one of: {', '.join(sorted(valid))}")
+
+
+class Interrupted(BioplausError):
+    """Training stopped on SIGINT/SIGTERM after finishing its step and writing a checkpoint."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum

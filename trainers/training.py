@@ -1,6 +1,7 @@
 """The training loop: one rule's surrogate objective, one backward, one step; run files every epoch."""
 
 import math
+import signal
 import time
 from pathlib import Path
 
@@ -13,8 +14,9 @@ from .alignment import block_cosines
 from .build import build_model
 from .config import TrainConfig
 from .datasets import channel_stats, dataset_spec, load_dataset, stratified_sample
-from .errors import ConfigError, DivergenceError, RunDirError
+from .errors import ConfigError, DivergenceError, Interrupted, RunDirError
 from .models import forward_parameters
+from .interrupts import stop_requests
 from .optim import Optimizers, make_optimizers
 from .rules import get_rule
 from .runfiles import (CONFIG, RUN_FILES, check_folder, load_checkpoint, make_writable_folder, read_config,
@@ -103,6 +105,19 @@ def train_step(rule, model, optimizers: Optimizers, images, labels):
     return objective
 
 
+def _save(run_dir, model, optimizers, device, epoch: int, partial: dict | None = None) -> None:
+    """Checkpoint after `epoch` complete epochs, plus `partial` progress into the next one (or None)."""
+    cuda_rng = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    save_checkpoint(run_dir, {"epoch": epoch, "partial": partial, "model": model.state_dict(),
+                              "rng": torch.get_rng_state(), "cuda_rng": cuda_rng, **optimizers.state_dict()})
+
+
+def _interrupted(signum: int, run_dir, where: str) -> Interrupted:
+    name = signal.Signals(signum).name
+    return Interrupted(f"stopped by {name} {where}; the checkpoint in {run_dir} is saved, "
+                       f"continue with --resume", signum)
+
+
 def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False,
           progress: bool | None = None) -> Path:
     """Train one run into the folder `out` and return its path (see DESIGN.md for the files).
@@ -127,7 +142,7 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
     steps_per_epoch = -(-len(x_train) // config.batch_size)
     optimizers = make_optimizers(config, model, steps_per_epoch)
 
-    rows, first_epoch = [], 1
+    rows, first_epoch, partial = [], 1, None
     torch.manual_seed(config.seed)  # stochastic encoders (Poisson) draw from torch's RNG while training
     if resuming and (run_dir / "model.pt").exists():
         state = load_checkpoint(run_dir, device)
@@ -136,7 +151,7 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
         torch.set_rng_state(state["rng"].cpu())
         if device.type == "cuda" and state.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
-        first_epoch = state["epoch"] + 1
+        first_epoch, partial = state["epoch"] + 1, state.get("partial")
         rows = [row for row in read_metrics(run_dir) if row["epoch"] < first_epoch]
     elif not resuming:
         write_config(run_dir, dict(config.to_dict(), input_shape=list(spec.input_shape),
@@ -147,44 +162,55 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
 
     x_align, y_align = _alignment_batch(x_test, y_test, config.cos_batch, spec.num_classes)
     disable_bar = None if progress is None else not progress  # None: tqdm shows bars on a terminal only
-    for epoch in range(first_epoch, config.epochs + 1):
-        started = time.perf_counter()
-        model.train()
-        order = _epoch_order(config.seed, epoch, len(x_train)).to(device)
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device)
-        bar = tqdm(range(steps_per_epoch), desc=f"{config.rule} epoch {epoch}/{config.epochs}",
-                   unit="batch", leave=False, disable=disable_bar)
-        for step in bar:
-            idx = order[step * config.batch_size:(step + 1) * config.batch_size]
-            images, labels = x_train[idx], y_train[idx]
-            objective = train_step(rule, model, optimizers, images, labels)
-            loss_sum += objective.loss.detach() * len(idx)
-            correct += (objective.logits.detach().argmax(1) == labels).sum()
-            if step % 25 == 0 or step == steps_per_epoch - 1:
-                seen = min((step + 1) * config.batch_size, len(x_train))
-                mean_loss = loss_sum.item() / seen
-                if not math.isfinite(mean_loss):
+    with stop_requests() as stop:
+        for epoch in range(first_epoch, config.epochs + 1):
+            started = time.perf_counter()
+            model.train()
+            order = _epoch_order(config.seed, epoch, len(x_train)).to(device)
+            # a checkpoint written mid-epoch (on a signal) carries the epoch's step and running sums
+            first_step, before = 0, 0.0
+            loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device)
+            if partial is not None:
+                first_step, before = partial["step"], partial["seconds"]
+                loss_sum, correct = partial["loss_sum"].to(device), partial["correct"].to(device)
+                partial = None
+            bar = tqdm(range(first_step, steps_per_epoch), desc=f"{config.rule} epoch {epoch}/{config.epochs}",
+                       unit="batch", leave=False, disable=disable_bar, initial=first_step, total=steps_per_epoch)
+            for step in bar:
+                idx = order[step * config.batch_size:(step + 1) * config.batch_size]
+                images, labels = x_train[idx], y_train[idx]
+                objective = train_step(rule, model, optimizers, images, labels)
+                loss_sum += objective.loss.detach() * len(idx)
+                correct += (objective.logits.detach().argmax(1) == labels).sum()
+                if step % 25 == 0 or step == steps_per_epoch - 1:
+                    seen = min((step + 1) * config.batch_size, len(x_train))
+                    mean_loss = loss_sum.item() / seen
+                    if not math.isfinite(mean_loss):
+                        bar.close()
+                        kept = (f"the checkpoint of epoch {epoch - 1} is kept in {run_dir}" if epoch > 1
+                                else f"no epoch finished, so {run_dir} holds only {CONFIG}")
+                        raise DivergenceError(f"training diverged: the loss became {mean_loss} in epoch {epoch} "
+                                              f"(step {step + 1}); {kept}; lower --lr (now {config.lr})")
+                    bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{correct.item() / seen:.3f}")
+                if stop.signum is not None and step < steps_per_epoch - 1:
                     bar.close()
-                    kept = (f"the checkpoint of epoch {epoch - 1} is kept in {run_dir}" if epoch > 1
-                            else f"no epoch finished, so {run_dir} holds only {CONFIG}")
-                    raise DivergenceError(f"training diverged: the loss became {mean_loss} in epoch {epoch} "
-                                          f"(step {step + 1}); {kept}; lower --lr (now {config.lr})")
-                bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{correct.item() / seen:.3f}")
-        bar.close()
-        test_loss, test_acc = evaluate(model, x_test, y_test)
-        cosines = block_cosines(model, x_align, y_align)
-        rows.append({"epoch": epoch, "train_loss": loss_sum.item() / len(x_train),
-                     "train_acc": correct.item() / len(x_train), "test_loss": test_loss,
-                     "test_acc": test_acc, "seconds": time.perf_counter() - started,
-                     **{f"cos_bp/{name}": value for name, value in cosines.items()}})
-        write_metrics(run_dir, rows)
-        cuda_rng = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
-        save_checkpoint(run_dir, {"epoch": epoch, "model": model.state_dict(), "rng": torch.get_rng_state(),
-                                  "cuda_rng": cuda_rng,
-                                  **optimizers.state_dict()})
-        if progress is not False:
-            tqdm.write(f"{run_dir.name}: epoch {epoch}/{config.epochs} train_loss {rows[-1]['train_loss']:.4f} "
-                       f"train_acc {rows[-1]['train_acc']:.4f} test_acc {test_acc:.4f} "
-                       f"({rows[-1]['seconds']:.1f} s)")
+                    _save(run_dir, model, optimizers, device, epoch - 1,
+                          {"epoch": epoch, "step": step + 1, "loss_sum": loss_sum, "correct": correct,
+                           "seconds": before + time.perf_counter() - started})
+                    raise _interrupted(stop.signum, run_dir, f"in epoch {epoch} after step {step + 1}")
+            bar.close()
+            test_loss, test_acc = evaluate(model, x_test, y_test)
+            cosines = block_cosines(model, x_align, y_align)
+            rows.append({"epoch": epoch, "train_loss": loss_sum.item() / len(x_train),
+                         "train_acc": correct.item() / len(x_train), "test_loss": test_loss,
+                         "test_acc": test_acc, "seconds": before + time.perf_counter() - started,
+                         **{f"cos_bp/{name}": value for name, value in cosines.items()}})
+            write_metrics(run_dir, rows)
+            _save(run_dir, model, optimizers, device, epoch)
+            if progress is not False:
+                tqdm.write(f"{run_dir.name}: epoch {epoch}/{config.epochs} train_loss {rows[-1]['train_loss']:.4f} "
+                           f"train_acc {rows[-1]['train_acc']:.4f} test_acc {test_acc:.4f} "
+                           f"({rows[-1]['seconds']:.1f} s)")
+            if stop.signum is not None and epoch < config.epochs:
+                raise _interrupted(stop.signum, run_dir, f"after epoch {epoch}")
     return run_dir
