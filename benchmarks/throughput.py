@@ -31,7 +31,8 @@ def _setup(kind, shape, options, rule_name, batch_size, device):
     g = torch.Generator().manual_seed(0)
     images = torch.rand(batch_size, *shape, generator=g).to(device)
     labels = torch.randint(0, 10, (batch_size,), generator=g).to(device)
-    return lambda: train_step(rule, model, optimizers, images, labels)
+    objective = lambda x, y: rule.objective(model, x, y)  # noqa: E731
+    return lambda: train_step(objective, optimizers, images, labels)
 
 
 def _seconds(step, steps, device):

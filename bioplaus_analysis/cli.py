@@ -1,6 +1,7 @@
 """The `bioplaus` command. Bad input prints one line and exits with status 2, never a traceback."""
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -74,7 +75,8 @@ def _run_train(args) -> int:
                          data_dir=args.data_dir, limit_train=args.limit_train, model_options=options)
     run_dir = train(config, args.out, resume=args.resume, force=args.force,
                     progress=False if args.quiet else None)
-    print(f"run written to {run_dir}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one line from rank 0
+        print(f"run written to {run_dir}")
     return 0
 
 
