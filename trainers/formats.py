@@ -29,6 +29,8 @@ def read_idx(path) -> np.ndarray:
     """Read an IDX file (plain or gzip-compressed) into a numpy array of its stored shape."""
     path = Path(path)
     data = _read_bytes(path)
+    if not data:
+        raise DataError(f"{path} is empty (0 bytes); re-download it")
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
         raise DataError(f"{path} is not an IDX file (bad magic number); re-download it")
     ndim = data[3]
