@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 RUNS ?= runs/demo
 SPEC := .
 
-.PHONY: setup demo test benchmark clean
+.PHONY: setup demo test benchmark reproduce clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ demo: setup
 test: SPEC := .[test]
 test: setup
 	$(BIN)/python -m pytest tests
+
+# The reproduction table (README): about 90 minutes on 2 CPU cores; resumes where it stopped.
+reproduce: setup
+	$(BIN)/bioplaus reproduce --out runs/reproduce $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 benchmark: setup
 	$(BIN)/python benchmarks/throughput.py

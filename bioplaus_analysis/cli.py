@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from trainers import BioplausError, RunDirError, TrainConfig, __version__, train
-from trainers.errors import Interrupted
+from trainers.errors import ConfigError, Interrupted
 from trainers.config import DEVICES, SCHEDULES
 from trainers.datasets import DATASETS
 from trainers.build import MODELS
@@ -157,6 +157,39 @@ def _run_analyze(args) -> int:
     return 0
 
 
+def _add_reproduce(subparsers):
+    p = subparsers.add_parser("reproduce", help="train the reproduction grid and write the accuracy table",
+                              description="Train CNN x {bp, fa, dfa, dkp} (10 epochs) and SNN 784-1000-10 x "
+                                          "{bp, dfa, adfa, dkp} (5 epochs) for every seed on fashion-mnist, and on "
+                                          "mnist and cifar10 when their files are in --data-dir; finished runs "
+                                          "are skipped. Writes reproduction.csv and reproduction.md into --out.")
+    p.add_argument("--out", default="runs/reproduce", help="folder for the runs and the table")
+    p.add_argument("--data-dir", default=None, help="folder holding mnist / cifar10 (and fashion-mnist) files")
+    p.add_argument("--seeds", type=_csv("--seeds", int), default=[0, 1, 2])
+    p.add_argument("--models", type=_csv("--models"), default=["cnn", "snn"], help="of cnn, snn")
+    p.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)}")
+    p.add_argument("--table-only", action="store_true", help="write the table from the finished runs; train nothing")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler=_run_reproduce)
+
+
+def _run_reproduce(args) -> int:
+    from .reproduce import GRID, reproduce, table, write_table
+    for model in args.models:
+        if model not in GRID:
+            raise ConfigError(f"unknown model {model!r} for the reproduction grid; choose one of: {', '.join(GRID)}")
+    if args.table_only:
+        if not Path(args.out).is_dir():
+            raise RunDirError(f"{args.out} holds no runs; run `bioplaus reproduce --out {args.out}` first")
+        paths = write_table(table(args.out), args.out)
+    else:
+        paths = reproduce(args.out, args.data_dir, args.seeds, args.models, args.device,
+                          progress=False if args.quiet else None)
+    print(f"table written to {paths[0]} and {paths[1]}")
+    print(paths[1].read_text(), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bioplaus", description="Train and dissect networks with biologically "
                                                   "plausible learning rules.")
@@ -165,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(subparsers)
     _add_summary(subparsers)
     _add_analyze(subparsers)
+    _add_reproduce(subparsers)
     return parser
 
 
