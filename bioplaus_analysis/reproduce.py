@@ -48,17 +48,19 @@ class Run:
         return f"{self.dataset}-{self.model}-{self.rule}-s{self.seed}"
 
 
-def available_datasets(data_dir=None) -> list[str]:
-    """fashion-mnist (always: Debian's package or --data-dir), and mnist and cifar10 when their files
-    are in `data_dir`."""
-    found = []
+def available_datasets(data_dir=None) -> dict:
+    """{dataset: the data_dir to read it from}: fashion-mnist always (from `data_dir`, else Debian's
+    package), mnist and cifar10 when their files are in `data_dir`."""
+    found = {}
     for name in ("fashion-mnist", "mnist", "cifar10"):
-        try:
-            load_dataset(name, "test", data_dir)
-            found.append(name)
-        except DataError:
-            if name == "fashion-mnist":
-                raise
+        for folder in (data_dir, None) if name == "fashion-mnist" and data_dir is not None else (data_dir,):
+            try:
+                load_dataset(name, "test", folder)
+                found[name] = None if folder is None else str(folder)
+                break
+            except DataError:
+                if name == "fashion-mnist" and folder is None:
+                    raise
     return found
 
 
@@ -74,14 +76,15 @@ def _finished(run_dir: Path, epochs: int) -> bool:
     return len(rows) >= epochs
 
 
-def train_grid(runs, out, data_dir=None, device="auto", progress=None) -> None:
-    """Train each run into out/NAME unless it is finished; an interrupted run continues (--resume)."""
+def train_grid(runs, out, data_dirs: dict, device="auto", progress=None) -> None:
+    """Train each run into out/NAME unless it is finished (an interrupted one continues, --resume);
+    `data_dirs` maps each dataset to its folder (None: the default location)."""
     for run in tqdm(runs, desc="reproduce", unit="run", disable=progress is False):
         run_dir = Path(out) / run.name
         if _finished(run_dir, run.epochs):
             continue
         config = TrainConfig(model=run.model, rule=run.rule, dataset=run.dataset, epochs=run.epochs, seed=run.seed,
-                             data_dir=None if data_dir is None else str(data_dir), device=device)
+                             data_dir=data_dirs.get(run.dataset), device=device)
         train(config, run_dir, resume=True, progress=False if progress is False else None)
 
 
@@ -131,5 +134,6 @@ def write_table(rows: list[dict], out) -> tuple[Path, Path]:
 def reproduce(out, data_dir=None, seeds=(0, 1, 2), models=("cnn", "snn"), device="auto", progress=None):
     """Train the grid for every dataset available and write the table; returns (csv, md) paths."""
     Path(out).mkdir(parents=True, exist_ok=True)
-    train_grid(grid(available_datasets(data_dir), seeds, models), out, data_dir, device, progress)
+    datasets = available_datasets(data_dir)
+    train_grid(grid(list(datasets), seeds, models), out, datasets, device, progress)
     return write_table(table(out), out)

@@ -1,0 +1,63 @@
+"""The reproduction grid and table (the runs themselves are the README's table, not a test)."""
+
+import csv
+
+import pytest
+
+from bioplaus_analysis.cli import main
+from bioplaus_analysis.reproduce import PUBLISHED, available_datasets, grid, table, write_table
+from trainers.datasets import DEBIAN_FASHION_MNIST
+from trainers.runfiles import write_config, write_metrics
+
+from conftest import write_cifar_like, write_mnist_like
+
+
+def test_grid_is_every_rule_for_every_seed_cnn_everywhere_snn_on_mnist_like_data():
+    runs = grid(["fashion-mnist", "cifar10"], seeds=(0, 1, 2))
+    assert len(runs) == 3 * (4 + 4 + 4)  # fashion-mnist cnn + snn, cifar10 cnn only
+    cifar = {(r.model, r.rule) for r in runs if r.dataset == "cifar10"}
+    assert cifar == {("cnn", x) for x in ("bp", "fa", "dfa", "dkp")}
+    assert {r.rule for r in runs if r.model == "snn"} == {"bp", "dfa", "adfa", "dkp"}
+    assert {r.epochs for r in runs if r.model == "cnn"} == {10} and {r.epochs for r in runs if r.model == "snn"} == {5}
+    assert [r.seed for r in runs[:12]] == [0] * 12  # seed outermost
+
+
+@pytest.mark.skipif(not DEBIAN_FASHION_MNIST.is_dir(), reason="needs Debian's dataset-fashion-mnist")
+def test_mnist_and_cifar10_join_when_their_files_are_there(tmp_path):
+    write_mnist_like(tmp_path / "mnist")
+    write_cifar_like(tmp_path / "cifar-10-batches-py")
+    found = available_datasets(tmp_path)
+    assert found["mnist"] == str(tmp_path) and found["cifar10"] == str(tmp_path)
+    assert found["fashion-mnist"] is None  # not in tmp_path: Debian's package
+
+
+def _fake_run(folder, dataset, model, rule, seed, accuracies, epochs=None):
+    folder.mkdir(parents=True)
+    write_config(folder, {"dataset": dataset, "model": model, "rule": rule, "seed": seed,
+                          "epochs": epochs or len(accuracies)})
+    write_metrics(folder, [{"epoch": i + 1, "test_acc": a} for i, a in enumerate(accuracies)])
+
+
+def test_table_is_mean_sd_and_best_over_finished_seeds_beside_published(tmp_path, capsys):
+    for seed, acc in enumerate((0.90, 0.92, 0.94)):
+        _fake_run(tmp_path / f"f-cnn-bp-s{seed}", "fashion-mnist", "cnn", "bp", seed, [0.5, acc])
+    _fake_run(tmp_path / "f-cnn-dkp-s0", "fashion-mnist", "cnn", "dkp", 0, [0.5], epochs=10)  # unfinished
+    rows = table(tmp_path)
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["n"] == 3 and row["seeds"] == "0 1 2"
+    assert row["mean"] == pytest.approx(92.0) and row["sd"] == pytest.approx(2.0) and row["best"] == pytest.approx(94.0)
+    assert row["published"] == PUBLISHED[("fashion-mnist", "cnn", "bp")][0]
+    csv_path, md_path = write_table(rows, tmp_path)
+    with csv_path.open() as handle:
+        assert next(csv.DictReader(handle))["mean"] == "92.00"
+    assert "| fashion-mnist | cnn | bp | 2 | 3 | 92.00 ± 2.00 | 94.00 | 90.80 (BioTorch LeNet) |" in md_path.read_text()
+    assert main(["reproduce", "--out", str(tmp_path), "--table-only"]) == 0
+    assert "92.00 ± 2.00" in capsys.readouterr().out
+
+
+def test_reproduce_bad_input(tmp_path, capsys):
+    assert main(["reproduce", "--models", "rnn", "--out", str(tmp_path)]) == 2
+    assert "unknown model 'rnn' for the reproduction grid; choose one of: cnn, snn" in capsys.readouterr().err
+    assert main(["reproduce", "--table-only", "--out", str(tmp_path / "none")]) == 2
+    assert "holds no runs" in capsys.readouterr().err
