@@ -2,21 +2,30 @@
 
 One function per analysis: `record_features`, `layer_rdms`, `representational_paths`, `embed`,
 `gradient_snr`, `bp_cosines`, `fgsm`, `pgd`, `robustness_curves`; `analyze` runs them all on a
-set of runs and writes results.json + arrays.npz (`read_results` reads them back).
+set of runs and writes results.json + arrays.npz (`read_results` reads them back). They are
+imported on first use, so `bioplaus train` does not load scikit-learn and rsatoolbox.
 """
+
+from importlib import import_module
 
 from trainers import __version__
 
-from .analyze import analyze, training_cosines
-from .embedding import embed, mds, pca, tsne
-from .features import analysis_sample, record_features
-from .gradients import bp_cosines, gradient_snr, gradient_snr_loop, per_sample_moments
-from .paths import representational_paths
-from .results import read_results
-from .robustness import accuracy, fgsm, input_gradient, pgd, robustness_curves
-from .rsa import angles, compare_rdms, label_rdm, layer_rdms, rdm_matrix
+_HOMES = {
+    "analyze": "analyze", "training_cosines": "analyze",
+    "embed": "embedding", "mds": "embedding", "pca": "embedding", "tsne": "embedding",
+    "analysis_sample": "features", "record_features": "features",
+    "bp_cosines": "gradients", "gradient_snr": "gradients", "gradient_snr_loop": "gradients",
+    "per_sample_moments": "gradients",
+    "representational_paths": "paths",
+    "read_results": "results",
+    "accuracy": "robustness", "fgsm": "robustness", "input_gradient": "robustness", "pgd": "robustness",
+    "robustness_curves": "robustness",
+    "angles": "rsa", "compare_rdms": "rsa", "label_rdm": "rsa", "layer_rdms": "rsa", "rdm_matrix": "rsa",
+}
+__all__ = ["__version__", *sorted(_HOMES)]
 
-__all__ = ["__version__", "accuracy", "analysis_sample", "analyze", "angles", "bp_cosines", "compare_rdms",
-           "embed", "fgsm", "gradient_snr", "gradient_snr_loop", "input_gradient", "label_rdm", "layer_rdms",
-           "mds", "pca", "per_sample_moments", "pgd", "read_results", "record_features",
-           "representational_paths", "robustness_curves", "rdm_matrix", "training_cosines", "tsne"]
+
+def __getattr__(name):
+    if name in _HOMES:
+        return getattr(import_module(f".{_HOMES[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,14 +18,14 @@ from trainers.datasets import dataset_spec
 from trainers.runfiles import load_run, read_config, read_metrics
 from trainers.training import resolve_device
 
-from .embedding import EMBEDDINGS, embed
+from .choices import ATTACKS, COMPARISONS, EMBEDDINGS, MODES, RDM_METHODS
+from .embedding import embed
 from .features import analysis_sample, rarest_class_count, record_features
 from .gradients import bp_cosines, gradient_snr
 from .paths import representational_paths
 from .results import prepare_out, write_results
-from .robustness import (ATTACKS, MODES, accuracy, attack, check_eps, default_eps, input_gradient,
-                         robustness_curves)
-from .rsa import COMPARISONS, RDM_METHODS, compare_rdms, label_rdm, layer_rdms
+from .robustness import accuracy, attack, check_eps, default_eps, input_gradient, robustness_curves
+from .rsa import compare_rdms, label_rdm, layer_rdms
 
 
 def _run_names(run_dirs) -> list[str]:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from trainers import BioplausError, RunDirError, TrainConfig, __version__, train
 from trainers.errors import ConfigError, Interrupted
+
+from .choices import ATTACKS, COMPARISONS, EMBEDDINGS, MODES, RDM_METHODS
 from trainers.config import DEVICES, SCHEDULES
 from trainers.datasets import DATASETS
 from trainers.build import MODELS
@@ -112,9 +114,6 @@ def _csv(kind, cast=str):
 
 
 def _add_analyze(subparsers):
-    from .embedding import EMBEDDINGS
-    from .robustness import ATTACKS, MODES
-    from .rsa import COMPARISONS, RDM_METHODS
     p = subparsers.add_parser("analyze", help="RDMs, representational paths, embeddings, gradient SNR, "
                                               "cosine to BP and attacks of trained runs",
                               description="Analyse runs of one dataset; writes results.json and arrays.npz "

@@ -14,8 +14,7 @@ from sklearn.manifold import MDS, TSNE
 
 from trainers.errors import ConfigError, unknown_name
 
-EMBEDDINGS = ("tsne", "pca", "mds")
-
+from .choices import EMBEDDINGS
 
 class Embedding(NamedTuple):
     """[n, 2] coordinates; `quality` is Kruskal's stress-1 (MDS), the explained variance (PCA), or the

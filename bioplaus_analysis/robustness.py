@@ -15,11 +15,8 @@ from trainers.errors import ConfigError, unknown_name
 from trainers.rules import get_rule
 from trainers.training import evaluate
 
+from .choices import ATTACKS, MODES
 from .features import model_device
-
-ATTACKS = ("fgsm", "pgd")
-MODES = ("true", "feedback", "transfer")
-
 
 def default_eps(dataset: str) -> list[float]:
     """The ε grid of a dataset family: 0–0.3 for MNIST-like data, 0–8/255 for CIFAR-10."""

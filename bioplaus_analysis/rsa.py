@@ -13,9 +13,8 @@ from rsatoolbox.rdm import RDMs, compare
 
 from trainers.errors import ConfigError, unknown_name
 
-FAST_METHODS = ("correlation", "euclidean")
-RDM_METHODS = FAST_METHODS + ("mahalanobis", "poisson")
-COMPARISONS = ("cosine", "corr", "spearman", "kendall", "tau-a", "rho-a", "bures")
+from .choices import COMPARISONS, RDM_METHODS
+
 
 
 def rdm_matrix(patterns: np.ndarray, method: str = "correlation") -> np.ndarray:

@@ -1,0 +1,8 @@
+"""The names an analysis accepts (RDM methods, comparisons, embeddings, attacks, modes), kept apart from
+the modules that implement them so that building the command line loads no heavy library."""
+
+RDM_METHODS = ("correlation", "euclidean", "mahalanobis", "poisson")  # the first two by matrix products
+COMPARISONS = ("cosine", "corr", "spearman", "kendall", "tau-a", "rho-a", "bures")
+EMBEDDINGS = ("tsne", "pca", "mds")
+ATTACKS = ("fgsm", "pgd")
+MODES = ("true", "feedback", "transfer")
