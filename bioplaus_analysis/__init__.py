@@ -11,7 +11,7 @@ from importlib import import_module
 from trainers import __version__
 
 _HOMES = {
-    "analyze": "analyze", "training_cosines": "analyze",
+    "analyze": "analysis", "training_cosines": "analysis",
     "embed": "embedding", "mds": "embedding", "pca": "embedding", "tsne": "embedding",
     "analysis_sample": "features", "record_features": "features",
     "bp_cosines": "gradients", "gradient_snr": "gradients", "gradient_snr_loop": "gradients",

@@ -145,7 +145,7 @@ def _add_analyze(subparsers):
 
 
 def _run_analyze(args) -> int:
-    from .analyze import analyze
+    from .analysis import analyze
     out = analyze(args.runs, args.out, per_class=args.per_class, eval_per_class=args.eval_per_class,
                   rdm_method=args.rdm_method, comparison=args.compare, embeddings=args.embeddings, eps=args.eps,
                   attacks=args.attack, modes=args.modes, pgd_steps=args.pgd_steps,
