@@ -20,7 +20,7 @@ from trainers.training import resolve_device
 
 from .choices import ATTACKS, COMPARISONS, EMBEDDINGS, MODES, RDM_METHODS
 from .embedding import embed
-from .features import analysis_sample, rarest_class_count, record_features
+from .features import analysis_sample, rarest_class_count, record_features, spike_raster
 from .gradients import bp_cosines, gradient_snr
 from .paths import representational_paths
 from .results import prepare_out, write_results
@@ -60,11 +60,32 @@ def training_cosines(run_dir) -> dict:
     return table
 
 
+def training_history(run_dir) -> dict:
+    """{"epoch": [...], "train_loss": [...], "train_acc", "test_loss", "test_acc"} from metrics.csv."""
+    rows = read_metrics(run_dir)
+    keys = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc")
+    return {key: [row[key] for row in rows] for key in keys}
+
+
+def _firing(model, features, sample, name: str, arrays: dict) -> dict:
+    """An SNN's firing on the representation sample: per-neuron rates into `arrays["rates/RUN/LAYER"]`
+    (spikes per step, averaged over the sample), one image's spike trains into `arrays["raster/RUN/LAYER"]`."""
+    summary = {}
+    for layer, trains in spike_raster(model, sample.images[0]).items():
+        rates = features.layers[layer].mean(0) / model.time_steps
+        arrays[f"rates/{name}/{layer}"], arrays[f"raster/{name}/{layer}"] = rates, trains
+        summary[layer] = {"mean": float(rates.mean()), "silent_fraction": float((rates == 0).mean()),
+                          "neurons": int(rates.size)}
+    return {"time_steps": model.time_steps, "unit": "spikes per time step", "layers": summary,
+            "raster_image": {"test_index": int(sample.index[0]), "label": int(sample.labels[0])}}
+
+
 def _provenance(run_dir, config: dict, measure: str) -> dict:
     rows = read_metrics(run_dir)
     return {"path": str(run_dir), "model": config["model"], "rule": config["rule"], "seed": config["seed"],
             "epochs": config["epochs"], "epochs_done": rows[-1]["epoch"] if rows else 0,
             "test_acc": rows[-1]["test_acc"] if rows else None, "features": measure,
+            "cos_batch": config.get("cos_batch"),
             "version": config.get("version")}
 
 
@@ -147,7 +168,7 @@ def analyze(run_dirs, out, *, per_class: int = 20, eval_per_class: int | None = 
     steps = len(names) * 4 + len(attacks) * len(names) * len(eps) + 1
     bar = tqdm(total=steps, desc="analyze", disable=progress is False, unit="step")
     results = {"dataset": dataset, "runs": {}, "layers": {}, "snr": {}, "cosine": {}, "embeddings": {},
-               "accuracy": {}}
+               "accuracy": {}, "training": {}, "firing": {}}
     arrays = {"sample/index": sample.index.numpy(), "sample/labels": sample.labels.numpy(),
               "eval/index": evaluation.index.numpy()}
     run_rdms = {}
@@ -161,6 +182,9 @@ def analyze(run_dirs, out, *, per_class: int = 20, eval_per_class: int | None = 
         arrays[f"rdm/{name}"] = np.stack(list(rdms.values()))
         results["layers"][name] = list(rdms)
         results["runs"][name] = _provenance(run_dir, configs[name], features.measure)
+        results["training"][name] = training_history(run_dir)
+        if features.measure == "spike count":
+            results["firing"][name] = _firing(model, features, sample, name, arrays)
         # the input layer is the same images for every run: embedded once, under "input"
         layers = {("input" if layer == "input" else f"{name}/{layer}"): patterns
                   for layer, patterns in features.layers.items() if layer != "input" or name == names[0]}

@@ -2,6 +2,7 @@
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -189,6 +190,47 @@ def _run_reproduce(args) -> int:
     return 0
 
 
+def _add_compare(subparsers):
+    p = subparsers.add_parser("compare", help="the main job: train every model x rule x seed, analyse, draw every "
+                                              "figure",
+                              description="Train every combination of --models, --rules and seeds (runs already "
+                                          "complete are reused, unfinished ones resume), analyse each model's runs "
+                                          "and draw every figure (PDF + PNG) with the accuracy table and a manifest. "
+                                          "Rules are applied to the models they train (fa: cnn, mlp; adfa: snn, csnn).")
+    p.add_argument("--dataset", default="mnist-5k", help=f"one of {', '.join(DATASETS)} (default mnist-5k; "
+                                                        "fashion-mnist --seeds 3 is the paper-grade setting)")
+    p.add_argument("--models", type=_csv("--models"), default=["cnn", "snn"], help=f"of {', '.join(MODELS)}")
+    p.add_argument("--rules", type=_csv("--rules"), default=list(RULES), help=f"of {', '.join(RULES)}")
+    p.add_argument("--seeds", type=int, default=1, help="number of seeds per model and rule: 0..N-1 (default 1)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epochs of every run (default 3 on digits and mnist-5k; else cnn 10, snn 5)")
+    p.add_argument("--out", default="out", help="folder for runs/, analysis/ and figures/ (default out)")
+    p.add_argument("--figures", default=None, help="folder for the figures, table and manifest (default OUT/figures)")
+    p.add_argument("--per-class", type=int, default=20, help="test images per class for RDMs and embeddings")
+    p.add_argument("--eval-per-class", type=int, default=None,
+                   help="test images per class for SNR, cosine and attacks (default 20 on digits and mnist-5k, "
+                        "else 50)")
+    p.add_argument("--eps", type=_csv("--eps", float), default=None, help="attack budgets, e.g. 0,0.1,0.2")
+    p.add_argument("--pgd-steps", type=int, default=10)
+    p.add_argument("--data-dir", default=None, help="folder holding the dataset files (as for train)")
+    p.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)}")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler=_run_compare)
+
+
+def _run_compare(args) -> int:
+    from .compare import CompareOptions, compare
+    options = CompareOptions(dataset=args.dataset, models=args.models, rules=args.rules, seeds=args.seeds,
+                             epochs=args.epochs, per_class=args.per_class, eval_per_class=args.eval_per_class,
+                             eps=args.eps, pgd_steps=args.pgd_steps, data_dir=args.data_dir, device=args.device)
+    command = "bioplaus " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
+    done = compare(args.out, options, args.figures, progress=False if args.quiet else None, command=command)
+    print(done["table"].read_text(), end="")
+    print(f"compare finished in {done['seconds']:.0f} s: {len(done['figures'])} figure files in "
+          f"{done['table'].parent}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bioplaus", description="Train and dissect networks with biologically "
                                                   "plausible learning rules.")
@@ -198,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_summary(subparsers)
     _add_analyze(subparsers)
     _add_reproduce(subparsers)
+    _add_compare(subparsers)
     return parser
 
 

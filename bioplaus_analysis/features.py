@@ -78,3 +78,15 @@ def record_features(model, images, labels, batch_size: int = 500) -> Features:
     layers = {name: torch.cat([p.flatten(1).float() for p in chunks]).cpu().numpy()
               for name, chunks in parts.items()}
     return Features(layers, np.asarray(torch.as_tensor(labels).cpu()), "spike count" if spiking else "activation")
+
+
+@torch.no_grad()
+def spike_raster(model: SpikingNetwork, image) -> dict:
+    """{hidden block: bool [T, neurons]} spike trains of one image, in eval mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        record = model.record(image[None].to(model_device(model)), spikes=True)
+    finally:
+        model.train(was_training)
+    return {name: train[:, 0].flatten(1).cpu().numpy() for name, train in record.spikes.items()}

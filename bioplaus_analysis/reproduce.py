@@ -100,7 +100,9 @@ def table(out) -> list[dict]:
         key = (config["dataset"], config["model"], config["rule"])
         groups.setdefault(key, []).append((config["seed"], rows[-1]["test_acc"] * 100, config["epochs"]))
     out_rows = []
-    for (dataset, model, rule), values in sorted(groups.items()):
+    order = ("bp", "fa", "dfa", "dkp", "adfa")
+    for (dataset, model, rule), values in sorted(groups.items(), key=lambda item: (
+            item[0][0], item[0][1], order.index(item[0][2]) if item[0][2] in order else len(order), item[0][2])):
         accuracies = [v[1] for v in sorted(values)]
         published = PUBLISHED.get((dataset, model, rule))
         out_rows.append({
@@ -112,23 +114,24 @@ def table(out) -> list[dict]:
     return out_rows
 
 
-def write_table(rows: list[dict], out) -> tuple[Path, Path]:
-    """reproduction.csv and reproduction.md in `out`, written atomically."""
+def write_table(rows: list[dict], out, name: str = "reproduction") -> tuple[Path, Path]:
+    """NAME.csv and NAME.md in `out`, written atomically."""
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["dataset"], lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: f"{v:.2f}" if isinstance(v, float) else v for k, v in row.items()})
-    atomic_write(out / "reproduction.csv", buffer.getvalue())
+    atomic_write(out / f"{name}.csv", buffer.getvalue())
     lines = ["| dataset | model | rule | epochs | n | test accuracy, mean ± sd (%) | best (%) | published (%) |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         published = f"{r['published']:.2f} ({r['published_source']})" if r["published"] is not None else "—"
         lines.append(f"| {r['dataset']} | {r['model']} | {r['rule']} | {r['epochs']} | {r['n']} | "
                      f"{r['mean']:.2f} ± {r['sd']:.2f} | {r['best']:.2f} | {published} |")
-    atomic_write(out / "reproduction.md", "\n".join(lines) + "\n")
-    return out / "reproduction.csv", out / "reproduction.md"
+    atomic_write(out / f"{name}.md", "\n".join(lines) + "\n")
+    return out / f"{name}.csv", out / f"{name}.md"
 
 
 def reproduce(out, data_dir=None, seeds=(0, 1, 2), models=("cnn", "snn"), device="auto", progress=None):

@@ -1,0 +1,214 @@
+"""`bioplaus compare`, the main job: train every (model, rule, seed), analyse each model's runs, draw
+every figure, write the accuracy table and a manifest of what made each figure.
+
+Everything lands in one folder, and a second call into it reuses what is finished: complete runs
+are skipped (unfinished ones resume), an analysis is redone only when its runs or options changed.
+Layout: OUT/runs/MODEL-RULE-sSEED, OUT/analysis/MODEL, OUT/figures (or --figures), OUT/compare.json.
+"""
+
+import json
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from trainers import TrainConfig, __version__, train
+from trainers.build import MODELS
+from trainers.errors import ConfigError, RunDirError, unknown_name
+from trainers.datasets import DATASETS
+from trainers.rules import RULES
+from trainers.runfiles import atomic_write, check_folder, read_config, read_metrics
+
+from .reproduce import write_table, table
+from .results import RESULTS
+
+RULE_ORDER = ("bp", "fa", "dfa", "dkp", "adfa")
+QUICK_DATASETS = ("digits", "mnist-5k")  # embedded, small: the defaults aim at minutes on a laptop
+QUICK_EPOCHS = 3
+FULL_EPOCHS = {"cnn": 10, "snn": 5}  # the reproduction grid's (README): paper-grade on full datasets
+MARKER = "compare.json"
+
+
+@dataclass
+class CompareOptions:
+    """What `compare` trains and how it analyses; None fields take per-dataset defaults (see `resolved`)."""
+    dataset: str = "mnist-5k"
+    models: tuple = ("cnn", "snn")
+    rules: tuple = RULE_ORDER
+    seeds: int = 1
+    epochs: int | None = None
+    per_class: int = 20
+    eval_per_class: int | None = None
+    eps: list | None = None
+    pgd_steps: int = 10
+    data_dir: str | None = None
+    device: str = "auto"
+    analysis: dict = field(default_factory=dict)  # further keyword arguments of `analyze`
+
+    def resolved(self) -> "CompareOptions":
+        if self.dataset not in DATASETS:
+            raise unknown_name("dataset", self.dataset, DATASETS)
+        for model in self.models:
+            if model not in MODELS:
+                raise unknown_name("model", model, MODELS)
+        for rule in self.rules:
+            if rule not in RULES:
+                raise unknown_name("rule", rule, RULES)
+            if not any(_trains(rule, model) for model in self.models):
+                raise ConfigError(f"rule {rule!r} trains none of the models {', '.join(self.models)}")
+        if self.seeds < 1 or (self.epochs is not None and self.epochs < 1):
+            raise ConfigError("--seeds and --epochs must be positive integers")
+        quick = self.dataset in QUICK_DATASETS
+        eval_per_class = self.eval_per_class if self.eval_per_class is not None else (20 if quick else 50)
+        return CompareOptions(**dict(asdict(self), models=tuple(self.models), rules=tuple(self.rules),
+                                     eval_per_class=eval_per_class))
+
+    def epochs_of(self, model: str) -> int:
+        if self.epochs is not None:
+            return self.epochs
+        return QUICK_EPOCHS if self.dataset in QUICK_DATASETS else FULL_EPOCHS.get(model, 5)
+
+    def runs(self) -> list[tuple[str, str, int]]:
+        """(model, rule, seed) for every rule that trains the model, seed outermost."""
+        return [(model, rule, seed) for seed in range(self.seeds) for model in self.models for rule in self.rules
+                if _trains(rule, model)]
+
+
+def _trains(rule: str, model: str) -> bool:
+    models = RULES[rule].models
+    return models is None or model in models
+
+
+def _commit() -> str | None:
+    """The git commit of the installed source ("-dirty" when it has uncommitted changes), None outside a checkout."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=Path(__file__).parent, capture_output=True, text=True,
+                              check=True, timeout=10).stdout.strip()
+    try:
+        commit = git("rev-parse", "HEAD")
+        return commit + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _prepare(out: Path) -> dict:
+    """The folder's compare.json (empty for a new folder). Refuses a folder holding anything but runs/,
+    analysis/ and figures/ without compare.json: runs trained elsewhere may be placed in OUT/runs."""
+    check_folder(out)
+    marker = out / MARKER
+    if marker.is_file():
+        try:
+            return json.loads(marker.read_text())
+        except json.JSONDecodeError:
+            raise RunDirError(f"{marker} is not valid JSON; remove it or pass another --out") from None
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in ("runs", "analysis", "figures")) \
+        if out.is_dir() else []
+    if foreign:
+        raise RunDirError(f"--out {out} holds files that `bioplaus compare` did not write ({', '.join(foreign[:3])}); "
+                          "pass an empty or new folder")
+    out.mkdir(parents=True, exist_ok=True)
+    return {}
+
+
+def _finished(run_dir: Path, epochs: int) -> bool:
+    return (run_dir / "config.json").is_file() and len(read_metrics(run_dir)) >= epochs \
+        and read_config(run_dir).get("epochs") == epochs
+
+
+def train_runs(options: CompareOptions, out: Path, progress=None, log=print) -> dict:
+    """Train each (model, rule, seed) into OUT/runs unless it is finished; returns {model: [run dirs]}."""
+    runs, trained = {}, 0
+    todo = options.runs()
+    bar = tqdm(todo, desc="train", unit="run", disable=progress is False)
+    for model, rule, seed in bar:
+        run_dir = out / "runs" / f"{model}-{rule}-s{seed}"
+        runs.setdefault(model, []).append(run_dir)
+        epochs = options.epochs_of(model)
+        bar.set_postfix_str(run_dir.name)
+        if _finished(run_dir, epochs):
+            continue
+        config = TrainConfig(model=model, rule=rule, dataset=options.dataset, epochs=epochs, seed=seed,
+                             data_dir=options.data_dir, device=options.device)
+        train(config, run_dir, resume=True, progress=False)
+        trained += 1
+    bar.close()
+    log(f"runs: {trained} trained, {len(todo) - trained} reused from {out / 'runs'}")
+    return runs
+
+
+def _analysis_key(options: CompareOptions, run_dirs) -> dict:
+    """What an analysis depends on: the runs (and their epochs done) and the analysis options."""
+    return {"runs": {d.name: len(read_metrics(d)) for d in run_dirs},
+            "options": {k: v for k, v in asdict(options).items()
+                        if k in ("per_class", "eval_per_class", "eps", "pgd_steps", "analysis")}}
+
+
+def analyse_models(options: CompareOptions, runs: dict, out: Path, state: dict, progress=None, log=print) -> dict:
+    """Analyse each model's runs into OUT/analysis/MODEL unless an analysis of the same runs and options is
+    there; returns {model: analysis folder}."""
+    from .analysis import analyze
+    folders = {}
+    for model, run_dirs in runs.items():
+        folder = out / "analysis" / model
+        key = _analysis_key(options, run_dirs)
+        folders[model] = folder
+        if state.get("analysis", {}).get(model) == key and (folder / RESULTS).is_file():
+            log(f"analysis of {model}: reused {folder}")
+            continue
+        analyze(run_dirs, folder, per_class=options.per_class, eval_per_class=options.eval_per_class,
+                eps=options.eps, pgd_steps=options.pgd_steps, data_dir=options.data_dir, device=options.device,
+                force=True, progress=progress, **options.analysis)
+        state.setdefault("analysis", {})[model] = key
+        atomic_write(out / MARKER, json.dumps(state, indent=2) + "\n")
+        log(f"analysis of {model}: written to {folder}")
+    return folders
+
+
+def _summary(function) -> str:
+    """A figure function's docstring as one line: what the figure shows."""
+    return " ".join((function.__doc__ or "").split())
+
+
+def _manifest(options: CompareOptions, figures: dict, command: str) -> dict:
+    from .figures import FIGURES
+    commit = _commit()
+    return {"command": command, "dataset": options.dataset, "seeds": list(range(options.seeds)),
+            "epochs": {model: options.epochs_of(model) for model in options.models},
+            "version": __version__, "commit": commit,
+            "files": {path.name: {"figure": name, "model": model, "shows": _summary(FIGURES[name]),
+                                  "command": command, "dataset": options.dataset,
+                                  "seeds": list(range(options.seeds)), "version": __version__, "commit": commit}
+                      for model, drawn in figures.items() for name, paths in drawn.items() for path in paths}}
+
+
+def compare(out, options: CompareOptions | None = None, figures_dir=None, progress=None, log=print,
+            command: str | None = None) -> dict:
+    """Train, analyse and draw into `out` (figures into `figures_dir`, default OUT/figures); returns
+    {"runs": {model: [dirs]}, "analysis": {model: dir}, "figures": [paths], "table": md path, "seconds"}."""
+    from .figures import FIGURES, applicable
+    start = time.perf_counter()
+    options = (options or CompareOptions()).resolved()
+    out = Path(out)
+    state = _prepare(out)
+    figures_dir = Path(figures_dir) if figures_dir is not None else out / "figures"
+    check_folder(figures_dir)
+    state["options"] = asdict(options)
+    atomic_write(out / MARKER, json.dumps(state, indent=2) + "\n")
+
+    runs = train_runs(options, out, progress, log)
+    folders = analyse_models(options, runs, out, state, progress, log)
+    drawn = {}
+    for model, folder in folders.items():
+        names = applicable(folder)
+        bar = tqdm(names, desc=f"figures {model}", unit="figure", disable=progress is False)
+        drawn[model] = {name: FIGURES[name](folder, figures_dir, f"{model}-") for name in bar}
+        bar.close()
+    _, table_md = write_table(table(out / "runs"), figures_dir, name="accuracy")
+    command = command or f"compare({str(out)!r}, {options!r})"
+    atomic_write(figures_dir / "manifest.json", json.dumps(_manifest(options, drawn, command), indent=2) + "\n")
+    paths = [p for model in drawn.values() for ps in model.values() for p in ps]
+    log(f"{len(paths)} figure files written to {figures_dir}")
+    return {"runs": runs, "analysis": folders, "figures": paths, "table": table_md,
+            "seconds": time.perf_counter() - start}
