@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from trainers import BioplausError, RunDirError, TrainConfig, __version__, train
-from trainers.errors import ConfigError, Interrupted
+from trainers.errors import ConfigError, Interrupted, unknown_name
 
-from .choices import ATTACKS, COMPARISONS, EMBEDDINGS, MODES, RDM_METHODS
+from .choices import ATTACKS, COMPARISONS, EMBEDDINGS, FIGURES, MODES, RDM_METHODS
 from trainers.config import DEVICES, SCHEDULES
 from trainers.datasets import DATASETS
 from trainers.build import MODELS
@@ -231,6 +231,32 @@ def _run_compare(args) -> int:
     return 0
 
 
+def _add_figures(subparsers):
+    p = subparsers.add_parser("figures", help="draw the figures of an analysis folder (PDF + PNG)",
+                              description="Draw every figure that an analysis folder holds data for, from its "
+                                          "results.json and arrays.npz alone (no training, no analysis).")
+    p.add_argument("analysis", help="folder written by `bioplaus analyze`")
+    p.add_argument("--out", required=True, help="folder for the figures")
+    p.add_argument("--prefix", default="", help="file-name prefix, e.g. cnn-")
+    p.add_argument("--only", type=_csv("--only"), default=None, help=f"comma-separated, of {', '.join(FIGURES)}")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.set_defaults(handler=_run_figures)
+
+
+def _run_figures(args) -> int:
+    from .figures import DRAW, applicable, load_analysis
+    for name in args.only or []:
+        if name not in FIGURES:
+            raise unknown_name("figure", name, FIGURES)
+    analysis = load_analysis(args.analysis)
+    paths = []
+    for name in args.only or applicable(analysis):
+        paths += DRAW[name](analysis, args.out, args.prefix)
+    if not args.quiet:
+        print("\n".join(str(path) for path in paths))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bioplaus", description="Train and dissect networks with biologically "
                                                   "plausible learning rules.")
@@ -241,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analyze(subparsers)
     _add_reproduce(subparsers)
     _add_compare(subparsers)
+    _add_figures(subparsers)
     return parser
 
 

@@ -172,12 +172,12 @@ def _summary(function) -> str:
 
 
 def _manifest(options: CompareOptions, figures: dict, command: str) -> dict:
-    from .figures import FIGURES
+    from .figures import DRAW
     commit = _commit()
     return {"command": command, "dataset": options.dataset, "seeds": list(range(options.seeds)),
             "epochs": {model: options.epochs_of(model) for model in options.models},
             "version": __version__, "commit": commit,
-            "files": {path.name: {"figure": name, "model": model, "shows": _summary(FIGURES[name]),
+            "files": {path.name: {"figure": name, "model": model, "shows": _summary(DRAW[name]),
                                   "command": command, "dataset": options.dataset,
                                   "seeds": list(range(options.seeds)), "version": __version__, "commit": commit}
                       for model, drawn in figures.items() for name, paths in drawn.items() for path in paths}}
@@ -187,7 +187,7 @@ def compare(out, options: CompareOptions | None = None, figures_dir=None, progre
             command: str | None = None) -> dict:
     """Train, analyse and draw into `out` (figures into `figures_dir`, default OUT/figures); returns
     {"runs": {model: [dirs]}, "analysis": {model: dir}, "figures": [paths], "table": md path, "seconds"}."""
-    from .figures import FIGURES, applicable
+    from .figures import DRAW, applicable
     start = time.perf_counter()
     options = (options or CompareOptions()).resolved()
     out = Path(out)
@@ -203,7 +203,7 @@ def compare(out, options: CompareOptions | None = None, figures_dir=None, progre
     for model, folder in folders.items():
         names = applicable(folder)
         bar = tqdm(names, desc=f"figures {model}", unit="figure", disable=progress is False)
-        drawn[model] = {name: FIGURES[name](folder, figures_dir, f"{model}-") for name in bar}
+        drawn[model] = {name: DRAW[name](folder, figures_dir, f"{model}-") for name in bar}
         bar.close()
     _, table_md = write_table(table(out / "runs"), figures_dir, name="accuracy")
     command = command or f"compare({str(out)!r}, {options!r})"

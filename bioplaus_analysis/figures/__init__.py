@@ -1,24 +1,21 @@
 """Publication figures drawn from an analysis folder (results.json + arrays.npz) and nothing else.
 
 Each function takes the folder (or a loaded `Analysis`), an output folder and a file-name prefix, and
-writes PREFIX + a stable name as .pdf (vector) and .png (300 dpi); `draw_figures` draws every figure
-that the analysis holds data for.
+writes PREFIX + a stable name as .pdf (vector) and .png (300 dpi). `DRAW` maps each name in
+`FIGURES` to its function; `draw_figures` draws every figure that the analysis holds data for.
 """
 
 from pathlib import Path
 
+from ..choices import FIGURES
 from .learning import cosine_to_bp, gradient_snr, training_curves
 from .representations import paths_per_rule, rdm_grid, representational_paths, tsne_grid
 from .robustness import robustness_curves, transfer_matrix
 from .spiking import firing_rates, spike_raster
 from .style import RULE_COLORS, Analysis, load_analysis
 
-FIGURES = {
-    "training-curves": training_curves, "rdm-grid": rdm_grid, "paths": representational_paths,
-    "paths-per-rule": paths_per_rule, "tsne-grid": tsne_grid, "gradient-snr": gradient_snr,
-    "cosine-to-bp": cosine_to_bp, "robustness": robustness_curves, "transfer": transfer_matrix,
-    "firing-rates": firing_rates, "spike-raster": spike_raster,
-}
+DRAW = dict(zip(FIGURES, (training_curves, rdm_grid, representational_paths, paths_per_rule, tsne_grid,
+                          gradient_snr, cosine_to_bp, robustness_curves, transfer_matrix, firing_rates, spike_raster)))
 
 
 def applicable(analysis) -> list[str]:
@@ -44,12 +41,12 @@ def draw_figures(analysis, out_dir, prefix: str = "", progress=None) -> list[Pat
     a = load_analysis(analysis)
     paths = []
     for name in applicable(a):
-        paths += FIGURES[name](a, out_dir, prefix)
+        paths += DRAW[name](a, out_dir, prefix)
         if progress is not None:
             progress(name)
     return paths
 
 
-__all__ = ["FIGURES", "RULE_COLORS", "Analysis", "applicable", "cosine_to_bp", "draw_figures", "firing_rates",
+__all__ = ["DRAW", "FIGURES", "RULE_COLORS", "Analysis", "applicable", "cosine_to_bp", "draw_figures", "firing_rates",
            "gradient_snr", "load_analysis", "paths_per_rule", "rdm_grid", "representational_paths",
            "robustness_curves", "spike_raster", "training_curves", "transfer_matrix", "tsne_grid"]

@@ -1,0 +1,141 @@
+"""Figures render from analysis outputs alone: a small hand-built results.json + arrays.npz (two rules,
+two seeds, a spiking model) drawn with the Agg backend into PDF and PNG; grouping and aggregation
+checked against hand computations."""
+
+import numpy as np
+import pytest
+
+from bioplaus_analysis.choices import FIGURES
+from bioplaus_analysis.figures import DRAW, applicable, draw_figures, load_analysis
+from bioplaus_analysis.figures.robustness import _rule_matrix
+from bioplaus_analysis.figures.style import RULE_COLORS, mean_sem
+from bioplaus_analysis.results import read_results, write_results
+from trainers.errors import ConfigError
+
+LAYERS = ["fc1", "out"]
+EPS = [0.0, 0.1, 0.2]
+
+
+def _fixture_results(rules=("dfa", "bp"), seeds=(1, 0), spiking=True, n=30, classes=3, steps=8, neurons=12):
+    """(results, arrays) shaped like `bioplaus analyze` output, from random numbers with a fixed seed."""
+    rng = np.random.default_rng(0)
+    runs = [f"snn-{rule}-s{seed}" for rule in rules for seed in seeds]
+    labels = np.repeat(np.arange(classes), n // classes)
+    results = {"dataset": "digits", "runs": {}, "layers": {}, "snr": {}, "cosine": {}, "training": {}, "firing": {},
+               "embeddings": {}, "accuracy": {}}
+    arrays = {"sample/labels": labels, "sample/index": np.arange(n), "eval/index": np.arange(n),
+              "rdm/input": rng.random((n, n)), "rdm/labels": (labels[:, None] != labels[None]).astype(float),
+              "tsne/input": rng.normal(size=(n, 2))}
+    for run in runs:
+        _, rule, seed = run.split("-")
+        results["runs"][run] = {"model": "snn", "rule": rule, "seed": int(seed[1:]), "cos_batch": 256}
+        results["layers"][run] = LAYERS
+        results["snr"][run] = {layer: float(rng.uniform(0.01, 0.1)) for layer in LAYERS}
+        results["cosine"][run] = {"training": {"epoch": [1, 2], "fc1": list(rng.uniform(-1, 1, 2)),
+                                               "out": [1.0, None if rule == "dfa" else 1.0]}}
+        results["training"][run] = {"epoch": [1, 2], "train_loss": [1.0, 0.5], "train_acc": [0.5, 0.8],
+                                    "test_loss": [1.1, 0.6], "test_acc": [0.5, 0.7]}
+        arrays[f"rdm/{run}"] = rng.random((len(LAYERS), n, n))
+        for layer in LAYERS:
+            arrays[f"tsne/{run}/{layer}"] = rng.normal(size=(n, 2))
+        if spiking:
+            results["firing"][run] = {"time_steps": steps, "unit": "spikes per time step",
+                                      "layers": {"fc1": {"mean": 0.2, "silent_fraction": 0.1, "neurons": neurons}},
+                                      "raster_image": {"test_index": 7, "label": 0}}
+            arrays[f"rates/{run}/fc1"] = rng.random(neurons).astype(np.float32)
+            arrays[f"raster/{run}/fc1"] = rng.random((steps, neurons)) < 0.3
+        arrays[f"paths/{run}/coords"] = rng.normal(size=(len(LAYERS) + 2, 2))
+    items = ["input", "labels", *[f"{run}/{layer}" for run in runs for layer in LAYERS]]
+    arrays["paths/joint/coords"] = rng.normal(size=(len(items), 2))
+    results["paths"] = {"comparison": "cosine", "joint": {"items": items, "stress": 0.1},
+                        "per_run": {run: {"items": ["input", *LAYERS, "labels"], "stress": 0.05} for run in runs}}
+    curves = {run: {attack: {mode: list(np.linspace(0.9, 0.1 if mode == "true" else 0.6, len(EPS)))
+                             for mode in ("true", "feedback")} for attack in ("fgsm", "pgd")} for run in runs}
+    results["robustness"] = {"eps": EPS, "attacks": ["fgsm", "pgd"], "modes": ["true", "feedback", "transfer"],
+                             "pgd_steps": 3, "curves": curves, "transfer_order": runs, "skipped": {}}
+    for attack in ("fgsm", "pgd"):
+        arrays[f"transfer/{attack}"] = rng.random((len(EPS), len(runs), len(runs)))
+    results["provenance"] = {"sample": {"n": n, "per_class": n // classes}, "eval_sample": {"n": n, "per_class": 10},
+                             "options": {"rdm_method": "correlation"}}
+    return results, arrays
+
+
+@pytest.fixture(scope="module")
+def analysis_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("analysis")
+    write_results(folder, *_fixture_results())
+    return folder
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_every_figure_renders_to_pdf_and_png(analysis_dir, tmp_path, name):
+    from PIL import Image
+    paths = DRAW[name](analysis_dir, tmp_path, "snn-")
+    assert [p.name for p in paths] == [f"snn-{name}.pdf", f"snn-{name}.png"]
+    assert paths[0].read_bytes().startswith(b"%PDF")
+    with Image.open(paths[1]) as image:
+        assert image.format == "PNG" and min(image.size) > 300
+        assert image.info["dpi"] == pytest.approx((300, 300), abs=0.01)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)  # no temp files left
+
+
+def test_a_figure_drawn_twice_gives_the_same_pdf(analysis_dir, tmp_path):
+    first = DRAW["robustness"](analysis_dir, tmp_path / "a")[0].read_bytes()
+    assert DRAW["robustness"](analysis_dir, tmp_path / "b")[0].read_bytes() == first
+
+
+def test_draw_figures_writes_every_applicable_figure_and_only_those(tmp_path):
+    results, arrays = _fixture_results(spiking=False)
+    del arrays["tsne/input"]
+    names = applicable((results, arrays))
+    assert names == [n for n in FIGURES if n not in ("tsne-grid", "firing-rates", "spike-raster")]
+    paths = draw_figures((results, arrays), tmp_path)
+    assert sorted(p.name for p in paths) == sorted(f"{n}.{ext}" for n in names for ext in ("pdf", "png"))
+
+
+def test_figures_of_missing_data_raise_one_clear_error(tmp_path):
+    results, arrays = _fixture_results(spiking=False)
+    with pytest.raises(ConfigError, match="holds no spiking runs"):
+        DRAW["spike-raster"]((results, arrays), tmp_path)
+    with pytest.raises(ConfigError, match=r"ε 0.15 is not in the analysis grid \[0.0, 0.1, 0.2\]"):
+        DRAW["transfer"]((results, arrays), tmp_path, eps=0.15)
+    only_bp = _fixture_results(rules=("bp",))
+    with pytest.raises(ConfigError, match="needs runs of a rule other than BP"):
+        DRAW["cosine-to-bp"](only_bp, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_runs_group_by_rule_in_canonical_order_with_sorted_seeds(analysis_dir):
+    groups = load_analysis(analysis_dir).groups()
+    assert [(g.rule, g.runs, g.seeds, g.label) for g in groups] == [
+        ("bp", ["snn-bp-s0", "snn-bp-s1"], [0, 1], "BP"), ("dfa", ["snn-dfa-s0", "snn-dfa-s1"], [0, 1], "DFA")]
+    assert [g.color for g in groups] == [RULE_COLORS["bp"], RULE_COLORS["dfa"]]
+
+
+def test_rule_colours_are_distinct_and_fixed():
+    assert len(set(RULE_COLORS.values())) == len(RULE_COLORS) == 5
+    assert RULE_COLORS["dfa"] == "#0072B2"  # the same blue in every figure and every gallery
+
+
+def test_mean_and_sem_over_seeds_by_hand():
+    mean, sem = mean_sem([[1.0, 2.0], [3.0, 6.0]])
+    assert mean.tolist() == [2.0, 4.0]
+    assert sem == pytest.approx([np.sqrt(2) / np.sqrt(2), np.sqrt(8) / np.sqrt(2)])  # sd(ddof=1) / sqrt(n)
+    mean, sem = mean_sem([[0.5, 0.25]])
+    assert mean.tolist() == [0.5, 0.25] and sem.tolist() == [0.0, 0.0]
+
+
+def test_transfer_matrix_by_rule_by_hand(analysis_dir):
+    groups = load_analysis(analysis_dir).groups()
+    order = ["a0", "a1", "b0"]
+    groups = [groups[0]._replace(runs=["a0", "a1"]), groups[1]._replace(runs=["b0"])]
+    matrix = np.array([[0.1, 0.5, 0.7], [0.6, 0.2, 0.8], [0.9, 0.4, 0.3]])  # [source, target]
+    by_rule = _rule_matrix(matrix, order, groups)
+    # diagonal: white box of each run (mean over seeds); off-diagonal: mean over (source, target) pairs
+    assert by_rule == pytest.approx(np.array([[0.15, 0.75], [0.65, 0.3]]))
+
+
+def test_figures_read_nothing_but_the_analysis_folder(analysis_dir, tmp_path):
+    results, arrays = read_results(analysis_dir)
+    assert "path" not in str(results["runs"])  # the fixture's runs have no folders: nothing else to read
+    assert len(draw_figures(analysis_dir, tmp_path)) == 2 * len(FIGURES)
