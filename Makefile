@@ -1,4 +1,4 @@
-# Two commands: `make demo` (set up + main job) and `make test` (set up + tests).
+# Two commands: `make demo` (set up + the main job, `bioplaus compare`) and `make test` (set up + tests).
 # torch==2.13.0 is installed first where that version is available (a local CPU wheel on the
 # project's machines); override it, e.g. `make demo TORCH=torch` or `TORCH="torch==2.5.1"` (it applies
 # when the virtual environment has no torch yet).
@@ -7,9 +7,10 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 RUNS ?= runs/demo
+DATA_DIR ?=
 SPEC := .
 
-.PHONY: setup demo test benchmark reproduce clean
+.PHONY: setup demo test benchmark reproduce figures clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +20,10 @@ setup: $(BIN)/python
 		{ echo "$(TORCH) is not available here; installing the newest torch"; $(BIN)/pip install -q torch; }
 	$(BIN)/pip install -q -e "$(SPEC)"
 
+# The main job with its defaults: mnist-5k, CNN and SNN x every rule, 1 seed, 3 epochs; about 3 minutes on
+# 2 CPU cores. Runs, analyses, figures and the accuracy table land in $(RUNS); a second call reuses them.
 demo: setup
-	$(BIN)/bioplaus train --model cnn --rule bp --dataset mnist-5k --epochs 3 --seed 0 --out $(RUNS)/cnn-bp-s0 --resume
-	$(BIN)/bioplaus train --model cnn --rule dfa --dataset mnist-5k --epochs 3 --seed 0 --out $(RUNS)/cnn-dfa-s0 --resume
-	$(BIN)/bioplaus summary $(RUNS)/cnn-bp-s0 $(RUNS)/cnn-dfa-s0
+	$(BIN)/bioplaus compare --out $(RUNS)
 
 test: SPEC := .[test]
 test: setup
@@ -31,6 +32,13 @@ test: setup
 # The reproduction table (README): about 90 minutes on 2 CPU cores; resumes where it stopped.
 reproduce: setup
 	$(BIN)/bioplaus reproduce --out runs/reproduce $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+
+# The reference gallery in figures/: Fashion-MNIST, 3 seeds, CNN 10 and SNN 5 epochs. It reuses the runs of
+# `make reproduce` (runs/reproduce) and trains what is missing: about 90 minutes of training and 20 of
+# analysis on 2 CPU cores from nothing.
+figures: setup
+	$(BIN)/bioplaus compare --dataset fashion-mnist --seeds 3 --runs runs/reproduce --out runs/gallery \
+		--figures figures $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 benchmark: setup
 	$(BIN)/python benchmarks/throughput.py

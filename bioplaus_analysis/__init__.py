@@ -2,7 +2,8 @@
 
 One function per analysis: `record_features`, `layer_rdms`, `representational_paths`, `embed`,
 `gradient_snr`, `bp_cosines`, `fgsm`, `pgd`, `robustness_curves`; `analyze` runs them all on a
-set of runs and writes results.json + arrays.npz (`read_results` reads them back). They are
+set of runs and writes results.json + arrays.npz (`read_results` reads them back); the subpackage
+`figures` draws from those files; `compare` trains, analyses and draws in one call. They are
 imported on first use, so `bioplaus train` does not load scikit-learn and rsatoolbox.
 """
 
@@ -11,7 +12,7 @@ from importlib import import_module
 from trainers import __version__
 
 _HOMES = {
-    "analyze": "analysis", "training_cosines": "analysis",
+    "analyze": "analysis", "training_cosines": "analysis", "compare": "pipeline", "CompareOptions": "pipeline",
     "embed": "embedding", "mds": "embedding", "pca": "embedding", "tsne": "embedding",
     "analysis_sample": "features", "record_features": "features",
     "bp_cosines": "gradients", "gradient_snr": "gradients", "gradient_snr_loop": "gradients",

@@ -200,12 +200,15 @@ def _add_compare(subparsers):
     p.add_argument("--dataset", default="mnist-5k", help=f"one of {', '.join(DATASETS)} (default mnist-5k; "
                                                         "fashion-mnist --seeds 3 is the paper-grade setting)")
     p.add_argument("--models", type=_csv("--models"), default=["cnn", "snn"], help=f"of {', '.join(MODELS)}")
-    p.add_argument("--rules", type=_csv("--rules"), default=list(RULES), help=f"of {', '.join(RULES)}")
+    p.add_argument("--rules", type=_csv("--rules"), default=None,
+                   help=f"of {', '.join(RULES)} (default: every rule on the models it trains)")
     p.add_argument("--seeds", type=int, default=1, help="number of seeds per model and rule: 0..N-1 (default 1)")
     p.add_argument("--epochs", type=int, default=None,
                    help="epochs of every run (default 3 on digits and mnist-5k; else cnn 10, snn 5)")
     p.add_argument("--out", default="out", help="folder for runs/, analysis/ and figures/ (default out)")
     p.add_argument("--figures", default=None, help="folder for the figures, table and manifest (default OUT/figures)")
+    p.add_argument("--runs", default=None, help="folder of the runs (default OUT/runs); runs of `bioplaus "
+                                                "reproduce --out DIR` are reused with --runs DIR")
     p.add_argument("--per-class", type=int, default=20, help="test images per class for RDMs and embeddings")
     p.add_argument("--eval-per-class", type=int, default=None,
                    help="test images per class for SNR, cosine and attacks (default 20 on digits and mnist-5k, "
@@ -219,12 +222,13 @@ def _add_compare(subparsers):
 
 
 def _run_compare(args) -> int:
-    from .compare import CompareOptions, compare
+    from .pipeline import CompareOptions, compare
     options = CompareOptions(dataset=args.dataset, models=args.models, rules=args.rules, seeds=args.seeds,
                              epochs=args.epochs, per_class=args.per_class, eval_per_class=args.eval_per_class,
                              eps=args.eps, pgd_steps=args.pgd_steps, data_dir=args.data_dir, device=args.device)
     command = "bioplaus " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
-    done = compare(args.out, options, args.figures, progress=False if args.quiet else None, command=command)
+    done = compare(args.out, options, args.figures, args.runs, progress=False if args.quiet else None,
+                   command=command)
     print(done["table"].read_text(), end="")
     print(f"compare finished in {done['seconds']:.0f} s: {len(done['figures'])} figure files in "
           f"{done['table'].parent}")

@@ -88,11 +88,11 @@ def train_grid(runs, out, data_dirs: dict, device="auto", progress=None) -> None
         train(config, run_dir, resume=True, progress=False if progress is False else None)
 
 
-def table(out) -> list[dict]:
-    """One row per (dataset, model, rule) over the finished runs in `out`."""
+def table(out, names=None) -> list[dict]:
+    """One row per (dataset, model, rule) over the finished runs in `out` (those named in `names`, if given)."""
     groups = {}
     for run_dir in sorted(Path(out).iterdir()):
-        if not (run_dir / "config.json").is_file():
+        if not (run_dir / "config.json").is_file() or (names is not None and run_dir.name not in names):
             continue
         config, rows = read_config(run_dir), read_metrics(run_dir)
         if not rows or rows[-1]["epoch"] < config["epochs"]:

@@ -37,6 +37,8 @@ def world(tmp_path, digits_runs, mnist_run):
     torch.save({"weights": torch.zeros(3)}, foreign / "model.pt")
     mismatched = shutil.copytree(keep, tmp_path / "mismatched")
     shutil.copy(mnist_run / "model.pt", mismatched / "model.pt")  # a bioplaus checkpoint of another model
+    other_runs = tmp_path / "other-runs"
+    shutil.copytree(keep, other_runs / "digits-cnn-bp-s0")  # 4 epochs where compare expects 1
     no_config = shutil.copytree(keep, tmp_path / "no-config")
     (no_config / "config.json").unlink()
     analysis = tmp_path / "analysis"
@@ -57,7 +59,8 @@ def world(tmp_path, digits_runs, mnist_run):
     a_file = tmp_path / "a-file"
     a_file.write_text("not a folder\n")
     paths = {"keep": keep, "truncated": truncated, "foreign": foreign, "mismatched": mismatched,
-             "no-config": no_config, "analysis": analysis, "mnist-run": mnist_run, "a-file": a_file,
+             "no-config": no_config, "other-runs": other_runs, "analysis": analysis, "mnist-run": mnist_run,
+             "a-file": a_file,
              "under-a-file": a_file / "run", "new": tmp_path / "new"}
     paths.update({f"data-{k}": v for k, v in data.items()})
     return paths
@@ -124,6 +127,9 @@ CASES = [  # (id, argv with {placeholders}, exception class, message)
      "unknown dataset 'imagenet'"),
     ("compare-into-a-run", ["compare", "--dataset", "digits", "--out", "{keep}"], RunDirError,
      "holds files that `bioplaus compare` did not write (config.json, metrics.csv, model.pt)"),
+    ("compare-finds-a-run-of-other-options", ["compare", "--dataset", "digits", "--models", "cnn", "--epochs", "1",
+                                             "--runs", "{other-runs}", "--out", "{new}"], RunDirError,
+     "digits-cnn-bp-s0 holds a run of other options"),
     ("figures-of-no-analysis", ["figures", "{keep}", "--out", "{new}"], RunDirError,
      "holds no results.json; run `bioplaus analyze"),
     ("nan-divergence", ["train", "--dataset", "digits", "--optimizer", "sgd", "--lr", "1e9", "--out", "{new}"],

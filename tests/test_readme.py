@@ -34,3 +34,10 @@ def test_readme_analysis_example_runs(tmp_path, monkeypatch, capsys):
     assert abs(float(re.search(r"'mean': ([-0-9.e]+)", lines[1]).group(1)) - 1.0) < 1e-5
     true, feedback = (float(line.split()[1]) for line in lines[2:4])
     assert lines[2].startswith("true") and true <= feedback
+
+
+def test_readme_compare_example_runs(tmp_path, monkeypatch, capsys):
+    printed = _run_example("CompareOptions(", tmp_path, monkeypatch, capsys)
+    assert printed.splitlines()[-1] == "['cnn-cosine-to-bp.pdf', 'cnn-cosine-to-bp.png']"
+    assert sorted(p.name for p in (tmp_path / "runs/restyled").iterdir()) == ["cnn-robustness.pdf",
+                                                                               "cnn-robustness.png"]

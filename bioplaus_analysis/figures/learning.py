@@ -69,7 +69,7 @@ def cosine_to_bp(analysis, out_dir, prefix: str = "") -> list:
         fig.legend(*axes[0, 0].get_legend_handles_labels(), title="rule (seeds)", loc="outside right center")
         batch = {a.results["runs"][run].get("cos_batch") for g in groups for run in g.runs}
         batch = f"{batch.pop()} " if len(batch) == 1 and None not in batch else ""
-        fig.suptitle("Alignment with backpropagation during training, per layer (BP ≡ 1): measured after each "
+        fig.suptitle("Alignment with backpropagation during training, per layer (BP ≡ 1)\nmeasured after each "
                      f"epoch on a fixed class-balanced batch of {batch}test images; mean ± sem over seeds")
         return save(fig, out_dir, f"{prefix}cosine-to-bp")
 

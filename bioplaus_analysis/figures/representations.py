@@ -83,14 +83,13 @@ def representational_paths(analysis, out_dir, prefix: str = "") -> list:
                 points = np.array(points)
                 ax.plot(points[:, 0], points[:, 1], "-o", color=g.color, alpha=1.0 if k == 0 else 0.45,
                         markersize=3, linewidth=1.0, zorder=2)
-                if k == 0:
-                    ax.annotate(a.layers(run)[-1], points[-1], textcoords="offset points", xytext=(3, 3),
-                                fontsize=6, color=g.color)
         for item, marker, label in (("input", "s", "input RDM"), ("labels", "*", "label RDM")):
             ax.scatter(*coords[where[item]], marker=marker, s=70, color="white", edgecolor="black", zorder=3,
                        label=label)
         handles = rule_legend_handles(groups) + ax.get_legend_handles_labels()[0]
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        several = any(len(g.runs) > 1 for g in groups)
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  title="first seed opaque,\nother seeds light" if several else None)
         ax.set_xlabel("MDS dimension 1 (radians)")
         ax.set_ylabel("MDS dimension 2 (radians)")
         ax.set_aspect("equal", adjustable="datalim")

@@ -1,11 +1,13 @@
-"""`bioplaus compare`, the main job: train every (model, rule, seed), analyse each model's runs, draw
+"""The main job behind `bioplaus compare`: train every (model, rule, seed), analyse each model's runs, draw
 every figure, write the accuracy table and a manifest of what made each figure.
 
 Everything lands in one folder, and a second call into it reuses what is finished: complete runs
 are skipped (unfinished ones resume), an analysis is redone only when its runs or options changed.
-Layout: OUT/runs/MODEL-RULE-sSEED, OUT/analysis/MODEL, OUT/figures (or --figures), OUT/compare.json.
+Layout: OUT/runs/DATASET-MODEL-RULE-sSEED (or --runs: the names `bioplaus reproduce` uses, so its runs are
+reused), OUT/analysis/MODEL, OUT/figures (or --figures), OUT/compare.json.
 """
 
+import hashlib
 import json
 import subprocess
 import time
@@ -16,7 +18,7 @@ from tqdm.auto import tqdm
 
 from trainers import TrainConfig, __version__, train
 from trainers.build import MODELS
-from trainers.errors import ConfigError, RunDirError, unknown_name
+from trainers.errors import ConfigError, Interrupted, RunDirError, unknown_name
 from trainers.datasets import DATASETS
 from trainers.rules import RULES
 from trainers.runfiles import atomic_write, check_folder, read_config, read_metrics
@@ -36,7 +38,7 @@ class CompareOptions:
     """What `compare` trains and how it analyses; None fields take per-dataset defaults (see `resolved`)."""
     dataset: str = "mnist-5k"
     models: tuple = ("cnn", "snn")
-    rules: tuple = RULE_ORDER
+    rules: tuple | None = None  # None: every rule, each on the models it trains
     seeds: int = 1
     epochs: int | None = None
     per_class: int = 20
@@ -53,7 +55,10 @@ class CompareOptions:
         for model in self.models:
             if model not in MODELS:
                 raise unknown_name("model", model, MODELS)
-        for rule in self.rules:
+        explicit = self.rules is not None
+        rules = tuple(self.rules) if explicit else tuple(r for r in RULE_ORDER
+                                                            if any(_trains(r, m) for m in self.models))
+        for rule in rules:
             if rule not in RULES:
                 raise unknown_name("rule", rule, RULES)
             if not any(_trains(rule, model) for model in self.models):
@@ -62,7 +67,7 @@ class CompareOptions:
             raise ConfigError("--seeds and --epochs must be positive integers")
         quick = self.dataset in QUICK_DATASETS
         eval_per_class = self.eval_per_class if self.eval_per_class is not None else (20 if quick else 50)
-        return CompareOptions(**dict(asdict(self), models=tuple(self.models), rules=tuple(self.rules),
+        return CompareOptions(**dict(asdict(self), models=tuple(self.models), rules=rules,
                                      eval_per_class=eval_per_class))
 
     def epochs_of(self, model: str) -> int:
@@ -112,35 +117,54 @@ def _prepare(out: Path) -> dict:
     return {}
 
 
-def _finished(run_dir: Path, epochs: int) -> bool:
-    return (run_dir / "config.json").is_file() and len(read_metrics(run_dir)) >= epochs \
-        and read_config(run_dir).get("epochs") == epochs
+def _finished(run_dir: Path, expected: dict) -> bool:
+    """Whether `run_dir` holds the complete run `expected` (model, rule, dataset, seed, epochs); a run of
+    other options there is an error, never silently reused."""
+    if not (run_dir / "config.json").is_file():
+        return False
+    config = read_config(run_dir)
+    found = {key: config.get(key) for key in expected}
+    if found != expected:
+        raise RunDirError(f"{run_dir} holds a run of other options ({found}, expected {expected}); "
+                          "move it away or pass another --runs")
+    return len(read_metrics(run_dir)) >= expected["epochs"]
 
 
-def train_runs(options: CompareOptions, out: Path, progress=None, log=print) -> dict:
-    """Train each (model, rule, seed) into OUT/runs unless it is finished; returns {model: [run dirs]}."""
+def train_runs(options: CompareOptions, runs_dir: Path, progress=None, log=print) -> dict:
+    """Train each (model, rule, seed) into `runs_dir` unless it is finished; returns {model: [run dirs]}."""
     runs, trained = {}, 0
     todo = options.runs()
     bar = tqdm(todo, desc="train", unit="run", disable=progress is False)
     for model, rule, seed in bar:
-        run_dir = out / "runs" / f"{model}-{rule}-s{seed}"
+        run_dir = runs_dir / f"{options.dataset}-{model}-{rule}-s{seed}"
         runs.setdefault(model, []).append(run_dir)
-        epochs = options.epochs_of(model)
+        expected = {"model": model, "rule": rule, "dataset": options.dataset, "seed": seed,
+                    "epochs": options.epochs_of(model)}
         bar.set_postfix_str(run_dir.name)
-        if _finished(run_dir, epochs):
+        if _finished(run_dir, expected):
             continue
-        config = TrainConfig(model=model, rule=rule, dataset=options.dataset, epochs=epochs, seed=seed,
-                             data_dir=options.data_dir, device=options.device)
-        train(config, run_dir, resume=True, progress=False)
+        try:
+            train(TrainConfig(**expected, data_dir=options.data_dir, device=options.device), run_dir, resume=True,
+                  progress=False)
+        except Interrupted as exc:
+            raise Interrupted(f"{exc}; or rerun the same `bioplaus compare`, which continues it", exc.signum) from None
         trained += 1
     bar.close()
-    log(f"runs: {trained} trained, {len(todo) - trained} reused from {out / 'runs'}")
+    log(f"runs: {trained} trained, {len(todo) - trained} reused from {runs_dir}")
     return runs
 
 
+def _digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _analysis_key(options: CompareOptions, run_dirs) -> dict:
-    """What an analysis depends on: the runs (and their epochs done) and the analysis options."""
-    return {"runs": {d.name: len(read_metrics(d)) for d in run_dirs},
+    """What an analysis depends on: the runs (SHA-256 of each checkpoint) and the analysis options."""
+    return {"runs": {d.name: _digest(d / "model.pt") for d in run_dirs},
             "options": {k: v for k, v in asdict(options).items()
                         if k in ("per_class", "eval_per_class", "eps", "pgd_steps", "analysis")}}
 
@@ -183,9 +207,10 @@ def _manifest(options: CompareOptions, figures: dict, command: str) -> dict:
                       for model, drawn in figures.items() for name, paths in drawn.items() for path in paths}}
 
 
-def compare(out, options: CompareOptions | None = None, figures_dir=None, progress=None, log=print,
+def compare(out, options: CompareOptions | None = None, figures_dir=None, runs_dir=None, progress=None, log=print,
             command: str | None = None) -> dict:
-    """Train, analyse and draw into `out` (figures into `figures_dir`, default OUT/figures); returns
+    """Train into `runs_dir` (default OUT/runs), analyse into OUT/analysis and draw into `figures_dir`
+    (default OUT/figures); returns
     {"runs": {model: [dirs]}, "analysis": {model: dir}, "figures": [paths], "table": md path, "seconds"}."""
     from .figures import DRAW, applicable
     start = time.perf_counter()
@@ -193,11 +218,13 @@ def compare(out, options: CompareOptions | None = None, figures_dir=None, progre
     out = Path(out)
     state = _prepare(out)
     figures_dir = Path(figures_dir) if figures_dir is not None else out / "figures"
+    runs_dir = Path(runs_dir) if runs_dir is not None else out / "runs"
     check_folder(figures_dir)
+    check_folder(runs_dir)
     state["options"] = asdict(options)
     atomic_write(out / MARKER, json.dumps(state, indent=2) + "\n")
 
-    runs = train_runs(options, out, progress, log)
+    runs = train_runs(options, runs_dir, progress, log)
     folders = analyse_models(options, runs, out, state, progress, log)
     drawn = {}
     for model, folder in folders.items():
@@ -205,7 +232,8 @@ def compare(out, options: CompareOptions | None = None, figures_dir=None, progre
         bar = tqdm(names, desc=f"figures {model}", unit="figure", disable=progress is False)
         drawn[model] = {name: DRAW[name](folder, figures_dir, f"{model}-") for name in bar}
         bar.close()
-    _, table_md = write_table(table(out / "runs"), figures_dir, name="accuracy")
+    names = {d.name for dirs in runs.values() for d in dirs}
+    _, table_md = write_table(table(runs_dir, names), figures_dir, name="accuracy")
     command = command or f"compare({str(out)!r}, {options!r})"
     atomic_write(figures_dir / "manifest.json", json.dumps(_manifest(options, drawn, command), indent=2) + "\n")
     paths = [p for model in drawn.values() for ps in model.values() for p in ps]

@@ -1,0 +1,100 @@
+"""`compare`, the main job, on digits for one epoch: every run, analysis and figure, the table and the
+manifest; a second call reuses what is finished and redoes only what changed."""
+
+import json
+import shutil
+
+import pytest
+
+from bioplaus_analysis.choices import FIGURES
+from bioplaus_analysis.cli import main
+from bioplaus_analysis import CompareOptions, compare
+
+SNN_ONLY = ("firing-rates", "spike-raster")
+RUNS = [f"digits-{model}-{rule}-s0" for model, rules in (("cnn", ("bp", "fa", "dfa", "dkp")),
+                                                          ("snn", ("bp", "dfa", "dkp", "adfa"))) for rule in rules]
+OPTIONS = CompareOptions(dataset="digits", epochs=1, eps=[0.0, 0.2], pgd_steps=2)
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    out = tmp_path_factory.mktemp("compare") / "out"
+    logs = []
+    done = compare(out, OPTIONS, progress=False, log=logs.append)
+    return out, done, logs
+
+
+def _stamps(out):
+    return {p.relative_to(out): p.stat().st_mtime_ns for p in out.rglob("*")
+            if p.name in ("model.pt", "results.json", "arrays.npz")}
+
+
+def test_compare_trains_every_model_and_rule_that_fit(compared):
+    out, done, logs = compared
+    assert sorted(p.name for p in (out / "runs").iterdir()) == sorted(RUNS)
+    assert [d.name for d in done["runs"]["cnn"]] == RUNS[:4] and [d.name for d in done["runs"]["snn"]] == RUNS[4:]
+    assert logs[0] == f"runs: 8 trained, 0 reused from {out / 'runs'}"
+    rows = done["table"].read_text().splitlines()[2:]
+    assert [row.split(" | ")[1:3] for row in rows] == [r.split("-")[1:3] for r in RUNS]  # rule order, per model
+    assert all(" 1 | 1 | " in row for row in rows)  # one epoch, one seed
+
+
+def test_compare_draws_the_full_set_with_a_manifest(compared):
+    out, done, _ = compared
+    expected = {f"{model}-{name}.{ext}" for model in ("cnn", "snn") for name in FIGURES for ext in ("pdf", "png")
+                if model == "snn" or name not in SNN_ONLY}
+    figures = out / "figures"
+    assert {p.name for p in done["figures"]} == expected
+    assert {p.name for p in figures.iterdir()} == expected | {"manifest.json", "accuracy.md", "accuracy.csv"}
+    assert all((figures / name).stat().st_size > 5000 for name in expected)
+    manifest = json.loads((figures / "manifest.json").read_text())
+    assert set(manifest["files"]) == expected
+    entry = manifest["files"]["snn-spike-raster.png"]
+    assert entry["dataset"] == "digits" and entry["seeds"] == [0] and entry["figure"] == "spike-raster"
+    assert entry["version"] and "command" in entry and "commit" in entry
+    assert entry["shows"].startswith("Spike trains of the first neurons")
+
+
+def test_figures_redraw_from_the_analysis_alone(compared, tmp_path):
+    out, _, _ = compared
+    analysis = shutil.copytree(out / "analysis" / "snn", tmp_path / "analysis")  # no runs next to it
+    assert main(["figures", str(analysis), "--out", str(tmp_path / "figs"), "--prefix", "snn-", "--quiet"]) == 0
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == sorted(
+        p.name for p in (out / "figures").iterdir() if p.name.startswith("snn-"))
+
+
+def test_a_second_compare_reuses_finished_runs_and_analyses(compared):
+    out, _, _ = compared
+    before = _stamps(out)
+    logs = []
+    compare(out, OPTIONS, progress=False, log=logs.append)
+    assert logs[:3] == [f"runs: 0 trained, 8 reused from {out / 'runs'}",
+                        f"analysis of cnn: reused {out / 'analysis' / 'cnn'}",
+                        f"analysis of snn: reused {out / 'analysis' / 'snn'}"]
+    assert _stamps(out) == before  # no checkpoint, results.json or arrays.npz rewritten
+
+
+def test_compare_retrains_a_missing_run_and_reanalyses_only_a_changed_one(compared):
+    import torch
+    out, _, _ = compared
+    run = out / "runs" / "digits-snn-dkp-s0"
+    checkpoint = (run / "model.pt").read_bytes()
+    shutil.rmtree(run)
+    logs = []
+    compare(out, OPTIONS, progress=False, log=logs.append)
+    assert logs[:3] == [f"runs: 1 trained, 7 reused from {out / 'runs'}",
+                        f"analysis of cnn: reused {out / 'analysis' / 'cnn'}",
+                        f"analysis of snn: reused {out / 'analysis' / 'snn'}"]  # same seed, same bytes
+    assert (run / "model.pt").read_bytes() == checkpoint
+    state = torch.load(run / "model.pt", weights_only=True)
+    state["model"]["blocks.out.0.bias"] += 1.0  # the run changes: its analysis is stale
+    torch.save(state, run / "model.pt")
+    before = _stamps(out)
+    logs = []
+    compare(out, OPTIONS, progress=False, log=logs.append)
+    after = _stamps(out)
+    assert logs[:3] == [f"runs: 0 trained, 8 reused from {out / 'runs'}",
+                        f"analysis of cnn: reused {out / 'analysis' / 'cnn'}",
+                        f"analysis of snn: written to {out / 'analysis' / 'snn'}"]
+    assert {str(p) for p in after if before.get(p) != after[p]} == {"analysis/snn/results.json",
+                                                                      "analysis/snn/arrays.npz"}
