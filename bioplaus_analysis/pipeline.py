@@ -87,13 +87,15 @@ def _trains(rule: str, model: str) -> bool:
 
 
 def _commit() -> str | None:
-    """The git commit of the installed source ("-dirty" when it has uncommitted changes), None outside a checkout."""
+    """The git commit of the installed source ("-dirty" when the code has uncommitted changes; figures and
+    runs do not count), None outside a checkout."""
     def git(*args):
         return subprocess.run(["git", *args], cwd=Path(__file__).parent, capture_output=True, text=True,
                               check=True, timeout=10).stdout.strip()
     try:
         commit = git("rev-parse", "HEAD")
-        return commit + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+        code = [":/bioplaus_analysis", ":/trainers", ":/pyproject.toml"]
+        return commit + ("-dirty" if git("status", "--porcelain", "--untracked-files=no", "--", *code) else "")
     except (OSError, subprocess.SubprocessError):
         return None
 
