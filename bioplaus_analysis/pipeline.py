@@ -26,7 +26,6 @@ from trainers.runfiles import atomic_write, check_folder, read_config, read_metr
 from .reproduce import write_table, table
 from .results import RESULTS
 
-RULE_ORDER = ("bp", "fa", "dfa", "dkp", "adfa")
 QUICK_DATASETS = ("digits", "mnist-5k")  # embedded, small: the defaults aim at minutes on a laptop
 QUICK_EPOCHS = 3
 FULL_EPOCHS = {"cnn": 10, "snn": 5}  # the reproduction grid's (README): paper-grade on full datasets
@@ -56,7 +55,7 @@ class CompareOptions:
             if model not in MODELS:
                 raise unknown_name("model", model, MODELS)
         explicit = self.rules is not None
-        rules = tuple(self.rules) if explicit else tuple(r for r in RULE_ORDER
+        rules = tuple(self.rules) if explicit else tuple(r for r in RULES
                                                             if any(_trains(r, m) for m in self.models))
         for rule in rules:
             if rule not in RULES:

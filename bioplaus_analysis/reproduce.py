@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from trainers import TrainConfig, train
 from trainers.datasets import load_dataset
 from trainers.errors import DataError
+from trainers.rules import RULES
 from trainers.runfiles import atomic_write, read_config, read_metrics
 
 # (dataset, model, rule) -> (published test accuracy %, its source)
@@ -100,7 +101,7 @@ def table(out, names=None) -> list[dict]:
         key = (config["dataset"], config["model"], config["rule"])
         groups.setdefault(key, []).append((config["seed"], rows[-1]["test_acc"] * 100, config["epochs"]))
     out_rows = []
-    order = ("bp", "fa", "dfa", "dkp", "adfa")
+    order = tuple(RULES)  # BP first, then the registry's order
     for (dataset, model, rule), values in sorted(groups.items(), key=lambda item: (
             item[0][0], item[0][1], order.index(item[0][2]) if item[0][2] in order else len(order), item[0][2])):
         accuracies = [v[1] for v in sorted(values)]

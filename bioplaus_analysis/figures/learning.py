@@ -10,6 +10,13 @@ def _values(rows) -> np.ndarray:
     return np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=float)
 
 
+def _band(ax, epochs, values, group) -> None:
+    """One rule's curve over epochs: the mean over seeds (rows of `values`) with a ± sem band."""
+    mean, sem = mean_sem(values)
+    ax.plot(epochs, mean, "-o", color=group.color, markersize=2.5, label=f"{group.label} (n = {len(group.runs)})")
+    ax.fill_between(epochs, mean - sem, mean + sem, color=group.color, alpha=0.2, linewidth=0)
+
+
 def gradient_snr(analysis, out_dir, prefix: str = "") -> list:
     """Per layer and rule: gradient SNR mean_i |E[g_i]| / (std[g_i] + ε) of the rule's own per-sample
     updates, mean ± sem over seeds (bars) with one dot per seed."""
@@ -54,10 +61,7 @@ def cosine_to_bp(analysis, out_dir, prefix: str = "") -> list:
                 tables = [a.results["cosine"][run]["training"] for run in g.runs]
                 epochs = min(len(t["epoch"]) for t in tables)
                 values = _values([t[layer][:epochs] for t in tables])
-                mean, sem = mean_sem(values)
-                epoch = np.array(tables[0]["epoch"][:epochs])
-                ax.plot(epoch, mean, "-o", color=g.color, markersize=2.5, label=f"{g.label} (n = {len(g.runs)})")
-                ax.fill_between(epoch, mean - sem, mean + sem, color=g.color, alpha=0.2, linewidth=0)
+                _band(ax, tables[0]["epoch"][:epochs], values, g)
             ax.axhline(0, color="0.6", linewidth=0.6, linestyle=":")
             exact = all(np.allclose(_values([a.results["cosine"][run]["training"][layer]]), 1, atol=1e-4)
                         for g in groups for run in g.runs)
@@ -87,10 +91,7 @@ def training_curves(analysis, out_dir, prefix: str = "") -> list:
             for g in groups:
                 histories = [a.results["training"][run] for run in g.runs]
                 epochs = min(len(h["epoch"]) for h in histories)
-                mean, sem = mean_sem(_values([h[key][:epochs] for h in histories]) * scale)
-                epoch = np.array(histories[0]["epoch"][:epochs])
-                ax.plot(epoch, mean, "-o", color=g.color, markersize=2.5, label=f"{g.label} (n = {len(g.runs)})")
-                ax.fill_between(epoch, mean - sem, mean + sem, color=g.color, alpha=0.2, linewidth=0)
+                _band(ax, histories[0]["epoch"][:epochs], _values([h[key][:epochs] for h in histories]) * scale, g)
             ax.set_xlabel("epoch")
             ax.set_ylabel(ylabel)
             ax.xaxis.get_major_locator().set_params(integer=True)

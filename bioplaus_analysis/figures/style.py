@@ -10,12 +10,13 @@ import numpy as np
 
 from trainers import __version__
 from trainers.errors import ConfigError
+from trainers.rules import RULES
 from trainers.runfiles import atomic_write
 
 from ..results import read_results
 
 STYLE = Path(__file__).with_name("bioplaus.mplstyle")
-RULE_ORDER = ("bp", "fa", "dfa", "dkp", "adfa")
+RULE_ORDER = tuple(RULES)  # the registry's order: BP, then FA, DFA, DKP, aDFA
 # Okabe & Ito (2008): distinguishable under every common colour-vision deficiency; one colour per rule everywhere
 RULE_COLORS = {"bp": "#000000", "fa": "#E69F00", "dfa": "#0072B2", "dkp": "#009E73", "adfa": "#CC79A7"}
 RULE_LABELS = {"bp": "BP", "fa": "FA", "dfa": "DFA", "dkp": "DKP", "adfa": "aDFA"}
