@@ -248,16 +248,13 @@ def _add_figures(subparsers):
 
 
 def _run_figures(args) -> int:
-    from .figures import DRAW, applicable, load_analysis
+    from .figures import draw_figures
     for name in args.only or []:
         if name not in FIGURES:
             raise unknown_name("figure", name, FIGURES)
-    analysis = load_analysis(args.analysis)
-    paths = []
-    for name in args.only or applicable(analysis):
-        paths += DRAW[name](analysis, args.out, args.prefix)
+    drawn = draw_figures(args.analysis, args.out, args.prefix, args.only, progress=False)
     if not args.quiet:
-        print("\n".join(str(path) for path in paths))
+        print("\n".join(str(path) for paths in drawn.values() for path in paths))
     return 0
 
 

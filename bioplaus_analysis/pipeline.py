@@ -213,7 +213,7 @@ def compare(out, options: CompareOptions | None = None, figures_dir=None, runs_d
     """Train into `runs_dir` (default OUT/runs), analyse into OUT/analysis and draw into `figures_dir`
     (default OUT/figures); returns
     {"runs": {model: [dirs]}, "analysis": {model: dir}, "figures": [paths], "table": md path, "seconds"}."""
-    from .figures import DRAW, applicable
+    from .figures import draw_figures
     start = time.perf_counter()
     options = (options or CompareOptions()).resolved()
     out = Path(out)
@@ -227,12 +227,8 @@ def compare(out, options: CompareOptions | None = None, figures_dir=None, runs_d
 
     runs = train_runs(options, runs_dir, progress, log)
     folders = analyse_models(options, runs, out, state, progress, log)
-    drawn = {}
-    for model, folder in folders.items():
-        names = applicable(folder)
-        bar = tqdm(names, desc=f"figures {model}", unit="figure", disable=progress is False)
-        drawn[model] = {name: DRAW[name](folder, figures_dir, f"{model}-") for name in bar}
-        bar.close()
+    drawn = {model: draw_figures(folder, figures_dir, f"{model}-", progress=progress)
+             for model, folder in folders.items()}
     names = {d.name for dirs in runs.values() for d in dirs}
     _, table_md = write_table(table(runs_dir, names), figures_dir, name="accuracy")
     command = command or f"compare({str(out)!r}, {options!r})"

@@ -89,7 +89,9 @@ def test_draw_figures_writes_every_applicable_figure_and_only_those(tmp_path):
     del arrays["tsne/input"]
     names = applicable((results, arrays))
     assert names == [n for n in FIGURES if n not in ("tsne-grid", "firing-rates", "spike-raster")]
-    paths = draw_figures((results, arrays), tmp_path)
+    drawn = draw_figures((results, arrays), tmp_path)
+    assert list(drawn) == names
+    paths = [path for pair in drawn.values() for path in pair]
     assert sorted(p.name for p in paths) == sorted(f"{n}.{ext}" for n in names for ext in ("pdf", "png"))
 
 
@@ -138,4 +140,5 @@ def test_transfer_matrix_by_rule_by_hand(analysis_dir):
 def test_figures_read_nothing_but_the_analysis_folder(analysis_dir, tmp_path):
     results, arrays = read_results(analysis_dir)
     assert "path" not in str(results["runs"])  # the fixture's runs have no folders: nothing else to read
-    assert len(draw_figures(analysis_dir, tmp_path)) == 2 * len(FIGURES)
+    drawn = draw_figures(analysis_dir, tmp_path, progress=False)
+    assert list(drawn) == list(FIGURES) and all(len(pair) == 2 for pair in drawn.values())

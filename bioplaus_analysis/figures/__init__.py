@@ -36,16 +36,16 @@ def applicable(analysis) -> list[str]:
     return names
 
 
-def draw_figures(analysis, out_dir, prefix: str = "", progress=None) -> list[Path]:
-    """Every applicable figure of `analysis` into `out_dir`; returns the files written (PDF and PNG)."""
+def draw_figures(analysis, out_dir, prefix: str = "", names=None, progress=None) -> dict[str, list[Path]]:
+    """The figures `names` (default: every applicable one) of `analysis` into `out_dir`, with a progress bar
+    unless `progress` is False; returns {name: [PDF path, PNG path]}."""
+    from tqdm.auto import tqdm
     a = load_analysis(analysis)
-    paths = []
-    for name in applicable(a):
-        paths += DRAW[name](a, out_dir, prefix)
-        if progress is not None:
-            progress(name)
-    return paths
-
+    bar = tqdm(applicable(a) if names is None else names, desc=f"figures {prefix}".strip(), unit="figure",
+               disable=progress is False)
+    drawn = {name: DRAW[name](a, out_dir, prefix) for name in bar}
+    bar.close()
+    return drawn
 
 __all__ = ["DRAW", "FIGURES", "RULE_COLORS", "Analysis", "applicable", "cosine_to_bp", "draw_figures", "firing_rates",
            "gradient_snr", "load_analysis", "paths_per_rule", "rdm_grid", "representational_paths",
