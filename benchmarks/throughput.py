@@ -9,7 +9,6 @@ machine load affects them alike, and the median over repeats is reported.
 
 import argparse
 import statistics
-import time
 
 import torch
 
@@ -18,11 +17,14 @@ from trainers.optim import make_optimizers
 from trainers.rules import get_rule
 from trainers.training import resolve_device, train_step
 
+from timing import timed
+
 RULE_NAMES = ("bp", "fa", "dfa", "dkp")
 MODELS = {"cnn 28x28": ("cnn", (1, 28, 28), {}), "mlp 784-1000-10": ("mlp", (1, 28, 28), {"hidden": "1000"})}
 
 
-def _setup(kind, shape, options, rule_name, batch_size, device):
+def training_step(kind, shape, options, rule_name, batch_size, device):
+    """A callable that runs one `train_step` of `rule_name` on a fixed random batch (Adam for every rule)."""
     model = build_model(kind, rule_name, shape, 10, seed=0, **options).to(device).train()
     rule = get_rule(rule_name)
     # One forward optimiser for every rule, so that the ratios measure the rules, not the optimisers.
@@ -36,14 +38,10 @@ def _setup(kind, shape, options, rule_name, batch_size, device):
 
 
 def _seconds(step, steps, device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
+    def run():
+        for _ in range(steps):
+            step()
+    return timed(run, device)[0]
 
 
 def main(argv=None):
@@ -58,7 +56,7 @@ def main(argv=None):
           f"batch {args.batch_size}, {args.steps} steps x {args.repeats} repeats (median)")
     print(f"{'model':<16} {'rule':<4} {'samples/s':>10} {'time vs BP':>10}")
     for label, (kind, shape, options) in MODELS.items():
-        steps = {r: _setup(kind, shape, options, r, args.batch_size, device) for r in RULE_NAMES}
+        steps = {r: training_step(kind, shape, options, r, args.batch_size, device) for r in RULE_NAMES}
         for step in steps.values():
             _seconds(step, 3, device)  # warm-up: allocator, optimiser state
         times = {r: [] for r in RULE_NAMES}

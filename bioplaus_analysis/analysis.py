@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from trainers import __version__
 from trainers.errors import ConfigError, unknown_name
 from trainers.datasets import dataset_spec
+from trainers.precision import deterministic_algorithms, device_record
 from trainers.runfiles import load_run, read_config, read_metrics
 from trainers.training import resolve_device
 
@@ -130,6 +131,7 @@ def _embed_layers(layers: dict, methods, seed: int, arrays: dict) -> dict:
     return quality
 
 
+@deterministic_algorithms()
 def analyze(run_dirs, out, *, per_class: int = 20, eval_per_class: int | None = None,
             rdm_method: str = "correlation", comparison: str = "cosine", embeddings=("tsne", "pca"),
             eps=None, attacks=ATTACKS, modes=MODES, pgd_steps: int = 10, adversarial_eps: float | None = None,
@@ -139,6 +141,7 @@ def analyze(run_dirs, out, *, per_class: int = 20, eval_per_class: int | None = 
 
     `eps` is the attack grid (default: per dataset family); `adversarial_eps` the ε of the RDMs under
     attack (default: the grid's middle value); `eval_per_class` defaults to min(100, rarest class).
+    Runs with PyTorch's deterministic algorithms; gradients, attacks and features in full float32.
     """
     run_dirs = [Path(r) for r in run_dirs]
     dataset = _check_runs(run_dirs)
@@ -221,7 +224,8 @@ def analyze(run_dirs, out, *, per_class: int = 20, eval_per_class: int | None = 
     bar.close()
     results["provenance"] = {
         "package": "bioplaus", "version": __version__, "torch": torch.__version__, "python": platform.python_version(),
-        "device": str(torch_device), "dataset": dataset, "num_classes": dataset_spec(dataset).num_classes,
+        "device": str(torch_device), **device_record(torch_device), "deterministic": True, "tf32": False,
+        "dataset": dataset, "num_classes": dataset_spec(dataset).num_classes,
         "sample": {"split": "test", "per_class": per_class, "n": len(sample.index), "seed": seed},
         "eval_sample": {"split": "test", "per_class": eval_per_class, "n": len(evaluation.index), "seed": seed + 1},
         "seeds": {"embedding": seed, "pgd_start": seed},

@@ -48,6 +48,10 @@ def _add_train(subparsers):
     p.add_argument("--feedback-lr", type=float, default=1e-4, help="DKP's feedback learning rate")
     p.add_argument("--feedback-weight-decay", type=float, default=1e-6)
     p.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)} (auto: CUDA if present)")
+    p.add_argument("--nondeterministic", action="store_true",
+                   help="allow PyTorch's nondeterministic CUDA kernels (faster; a seed then no longer fixes a GPU run)")
+    p.add_argument("--tf32", action="store_true", help="train with TF32 matrix products and convolutions on CUDA "
+                                                        "(analyses always measure in full float32)")
     p.add_argument("--data-dir", default=None, help="folder holding the files of mnist, fashion-mnist, cifar10")
     p.add_argument("--limit-train", type=int, default=None, help="train on this many training images")
     p.add_argument("--hidden", default=None, help="MLP or SNN hidden widths, e.g. 1000 or 1000,250,100")
@@ -75,6 +79,7 @@ def _run_train(args) -> int:
                          momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
                          feedback_optimizer=args.feedback_optimizer, feedback_lr=args.feedback_lr,
                          feedback_weight_decay=args.feedback_weight_decay, device=args.device,
+                         deterministic=not args.nondeterministic, tf32=args.tf32,
                          data_dir=args.data_dir, limit_train=args.limit_train, model_options=options)
     run_dir = train(config, args.out, resume=args.resume, force=args.force,
                     progress=False if args.quiet else None)

@@ -12,6 +12,7 @@ import torch
 
 from trainers.datasets import load_dataset, stratified_sample
 from trainers.errors import ConfigError
+from trainers.precision import full_precision
 from trainers.spiking import SpikingNetwork
 
 
@@ -50,8 +51,9 @@ def model_device(model) -> torch.device:
 
 
 @torch.no_grad()
+@full_precision()
 def record_features(model, images, labels, batch_size: int = 500) -> Features:
-    """Every layer's output for `images` in eval mode, batched, on the model's device."""
+    """Every layer's output for `images` in eval mode and full float32, batched, on the model's device."""
     device, was_training = model_device(model), model.training
     model.eval()
     spiking = isinstance(model, SpikingNetwork)
@@ -81,6 +83,7 @@ def record_features(model, images, labels, batch_size: int = 500) -> Features:
 
 
 @torch.no_grad()
+@full_precision()
 def spike_raster(model: SpikingNetwork, image) -> dict:
     """{hidden block: bool [T, neurons]} spike trains of one image, in eval mode."""
     was_training = model.training

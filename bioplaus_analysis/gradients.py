@@ -19,6 +19,7 @@ from torch import nn
 from trainers.alignment import block_cosines
 from trainers.errors import ConfigError
 from trainers.models import weight_layer
+from trainers.precision import full_precision
 from trainers.rules import get_rule, measuring, rule_update
 
 
@@ -122,11 +123,12 @@ def _moments(pairs, n: int, chunk: int = 64):
     return total, squares
 
 
+@full_precision()
 def per_sample_moments(model, images, labels, batch_size: int = 250) -> dict:
     """{block: (mean, variance) of the rule's per-sample weight updates} over `images`, float64.
 
     The model is put in eval mode (BatchNorm's running statistics), so that each sample's update
-    depends on that sample only; a sample's update is the gradient of its own loss."""
+    depends on that sample only; a sample's update is the gradient of its own loss. Full float32 (no TF32)."""
     was_training = model.training
     model.eval()
     sums, n_total = {}, 0
@@ -167,8 +169,10 @@ def gradient_snr(model, images, labels, eps: float = 1e-8, batch_size: int = 250
     return {name: snr_from_moments(mean, variance, eps) for name, (mean, variance) in moments.items()}
 
 
+@full_precision()
 def gradient_snr_loop(model, images, labels, eps: float = 1e-8) -> dict[str, float]:
-    """The same SNR by its definition, one backward per sample: the reference for tests and benchmarks."""
+    """The same SNR by its definition, one backward per sample (full float32): the reference for tests
+    and benchmarks."""
     _check_batch(images, labels)
     was_training = model.training
     model.eval()

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from trainers.errors import ConfigError, unknown_name
+from trainers.precision import full_precision
 from trainers.rules import get_rule
 from trainers.training import evaluate
 
@@ -45,8 +46,10 @@ def _attacker(model, mode, source):
     return model, mode
 
 
+@full_precision()
 def input_gradient(model, images, labels, mode: str = "true") -> torch.Tensor:
-    """∂loss/∂pixels in eval mode: `true` through the network, `feedback` through the rule's surrogate."""
+    """∂loss/∂pixels in eval mode and full float32: `true` through the network, `feedback` through the
+    rule's surrogate."""
     if mode not in ("true", "feedback"):
         raise unknown_name("gradient mode", mode, ("true", "feedback"))
     was_training = model.training

@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny files in the real dataset formats, written independently of the readers."""
+"""Shared fixtures: tiny files in the real dataset formats, written independently of the readers, and
+the devices that tests which matter on both run on (CUDA too where a GPU is present)."""
 
 import gzip
 import pickle
@@ -6,6 +7,17 @@ import struct
 
 import numpy as np
 import pytest
+import torch
+
+DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.fixture(params=DEVICES)
+def device(request) -> torch.device:
+    """Each device this machine has: the CPU, and CUDA where a GPU is present."""
+    return torch.device(request.param)
+
 
 IDX_CODES = {np.uint8: 0x08, np.int32: 0x0C, np.float32: 0x0D}
 

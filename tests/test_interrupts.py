@@ -32,14 +32,14 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def _config(argv, epochs):
+def _config(argv, epochs, device="auto"):
     options = dict(zip(argv[::2], argv[1::2]))
     model_options = {k: options[f"--{k.replace('_', '-')}"] for k in ("hidden", "time_steps", "encoding")
                      if f"--{k.replace('_', '-')}" in options}
     if "time_steps" in model_options:
         model_options["time_steps"] = int(model_options["time_steps"])
     return TrainConfig(model=options["--model"], rule=options["--rule"], dataset="digits", epochs=epochs,
-                       batch_size=int(options.get("--batch-size", 32)), model_options=model_options)
+                       batch_size=int(options.get("--batch-size", 32)), model_options=model_options, device=device)
 
 
 def _assert_same_run(a, b):
@@ -71,8 +71,8 @@ def test_sigterm_inside_a_step_checkpoints_mid_epoch_and_resume_is_exact(tmp_pat
     _assert_same_run(run, full)
 
 
-def test_sigint_from_outside_at_any_moment_then_resume_is_exact(tmp_path):
-    argv = [*CNN, "--epochs", "8"]
+def test_sigint_from_outside_at_any_moment_then_resume_is_exact(tmp_path, device):
+    argv = [*CNN, "--epochs", "8", "--device", device.type]
     run = tmp_path / "cut"
     process = subprocess.Popen(_cli(*argv, "--out", str(run)), stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
@@ -86,7 +86,7 @@ def test_sigint_from_outside_at_any_moment_then_resume_is_exact(tmp_path):
     assert 1 <= epochs_done < 8
     resumed = subprocess.run(_cli(*argv, "--out", str(run), "--resume"), capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
-    full = train(_config(argv, 8), tmp_path / "full", progress=False)
+    full = train(_config(argv, 8, device.type), tmp_path / "full", progress=False)
     _assert_same_run(run, full)
     assert not list(run.glob(".*.tmp"))
 

@@ -14,18 +14,19 @@ def digits_eval():
     return sample.images, sample.labels
 
 
-def test_fgsm_is_the_hand_computed_sign_step_clamped_to_pixels():
+def test_fgsm_is_the_hand_computed_sign_step_clamped_to_pixels(device):
     model = build_model("mlp", "bp", (1, 3, 3), 4, seed=0, hidden="6", mean=[0.4], std=[0.3]).double().eval()
+    model = model.to(device)
     g = torch.Generator().manual_seed(0)
     x = torch.rand(5, 1, 3, 3, generator=g, dtype=torch.float64)
     x[0, 0, 0] = torch.tensor([0.0, 1.0, 0.99], dtype=torch.float64)  # pixels at and near the bounds
-    y = torch.tensor([0, 1, 2, 3, 0])
+    x, y = x.to(device), torch.tensor([0, 1, 2, 3, 0], device=device)
     W1, b1 = model.blocks.fc1[1].weight, model.blocks.fc1[1].bias
     W2, b2 = model.blocks.out[0].weight, model.blocks.out[0].bias
     mean, std = model.norm.mean.item(), model.norm.std.item()  # 0.4 and 0.3 as float32
     a1 = ((x.flatten(1) - mean) / std) @ W1.T + b1
     logits = a1.clamp_min(0) @ W2.T + b2
-    e = (torch.softmax(logits, 1) - torch.nn.functional.one_hot(y, 4)) / len(y)
+    e = (torch.softmax(logits, 1) - torch.nn.functional.one_hot(y, 4).to(logits)) / len(y)
     grad = ((e @ W2) * (a1 > 0)) @ W1 / std  # dL/dx by hand
     eps = 0.05
     expected = (x + eps * grad.sign().view_as(x)).clamp(0, 1)
@@ -49,9 +50,9 @@ def test_dfa_true_attack_differs_from_feedback_and_is_at_least_as_strong(digits_
     torch.testing.assert_close(input_gradient(bp, x, y, "feedback"), input_gradient(bp, x, y, "true"))
 
 
-def test_attack_sanity_checks(digits_runs, digits_eval):
-    x, y = digits_eval
-    models = {name: load_run(digits_runs[name])[0] for name in ("cnn-bp", "cnn-dfa")}
+def test_attack_sanity_checks(digits_runs, digits_eval, device):
+    x, y = (t.to(device) for t in digits_eval)
+    models = {name: load_run(digits_runs[name], device)[0] for name in ("cnn-bp", "cnn-dfa")}
     eps = [0.0, 0.05, 0.1, 0.2]
     curves, transfer = robustness_curves(models, x, y, eps, pgd_steps=5)
     for name, model in models.items():
@@ -68,9 +69,9 @@ def test_attack_sanity_checks(digits_runs, digits_eval):
         assert matrix[2, 1, 1] == curves["cnn-dfa"][attack_name]["true"][2]
 
 
-def test_pgd_stays_in_the_ball_and_is_seeded(digits_runs, digits_eval):
-    model, _ = load_run(digits_runs["cnn-dkp"])
-    x, y = digits_eval
+def test_pgd_stays_in_the_ball_and_is_seeded(digits_runs, digits_eval, device):
+    model, _ = load_run(digits_runs["cnn-dkp"], device)
+    x, y = (t.to(device) for t in digits_eval)
     a = pgd(model, x, y, 0.1, steps=3, seed=4)
     assert torch.equal(a, pgd(model, x, y, 0.1, steps=3, seed=4))
     assert not torch.equal(a, pgd(model, x, y, 0.1, steps=3, seed=5))

@@ -25,7 +25,7 @@ def _batch(shape, seed=1):
 
 
 def _error(logits, labels):
-    return (torch.softmax(logits, 1) - F.one_hot(labels, K).double()) / len(labels)
+    return (torch.softmax(logits, 1) - F.one_hot(labels, K).to(logits)) / len(labels)
 
 
 def _mlp_forward(model, x):
@@ -53,9 +53,9 @@ def _assert_grads(got, expected):
 
 
 @pytest.mark.parametrize("rule", ["bp", "fa", "dfa", "dkp"])
-def test_mlp_update_matches_hand_derivation(rule):
-    model = _mlp(rule)
-    x, labels = _batch((1, 2, 2))
+def test_mlp_update_matches_hand_derivation(rule, device):
+    model = _mlp(rule).to(device)
+    x, labels = (t.to(device) for t in _batch((1, 2, 2)))
     flat, (a1, h1, a2, h2), logits, (W1, W2, W3) = _mlp_forward(model, x)
     e = _error(logits, labels)
     if rule == "bp":
@@ -115,9 +115,9 @@ def _conv_weight_grad(delta, inputs, kernel=3):
 
 
 @pytest.mark.parametrize("rule", ["bp", "fa", "dfa", "dkp"])
-def test_conv_update_matches_hand_derivation(rule):
-    model = _conv_net(rule)
-    x, labels = _batch((1, 7, 7))
+def test_conv_update_matches_hand_derivation(rule, device):
+    model = _conv_net(rule).to(device)
+    x, labels = (t.to(device) for t in _batch((1, 7, 7)))
     c1, c2, fc = model.blocks.conv1[0], model.blocks.conv2[0], model.blocks.out[1]
     a1 = F.conv2d(x, c1.weight, c1.bias)
     h1 = a1.clamp_min(0)  # (N, 2, 5, 5)

@@ -41,11 +41,11 @@ def _hand_lif(current, neuron):
 
 
 @pytest.mark.parametrize("rule", ["dfa", "adfa", "dkp"])
-def test_dfa_family_updates_match_a_hand_derivation(rule):
+def test_dfa_family_updates_match_a_hand_derivation(rule, device):
     """δ_t = (e Bᵀ) ⊙ d_t with d_t = (dt/τ)·f′(v_t − θ)·active_t (DFA, DKP) or g(I − θ) (aDFA);
     ΔW1 = Σ_t δ_tᵀ x for the direct-encoded input; the readout gets the BP gradient eᵀ rate."""
-    model = _snn(rule, surrogate="arctan:2", g="fast_sigmoid:3")
-    neuron, x, labels = model.neuron, *_batch()
+    model = _snn(rule, surrogate="arctan:2", g="fast_sigmoid:3").to(device)
+    neuron, x, labels = model.neuron, *(t.to(device) for t in _batch())
     W1, b1 = model.blocks.fc1[1].weight, model.blocks.fc1[1].bias
     W2, b2 = model.blocks.out[0].weight, model.blocks.out[0].bias
     current = x.flatten(1) @ W1.T + b1  # constant over time

@@ -28,17 +28,21 @@ def test_every_rule_learns_digits_with_its_defaults(tmp_path, rule):
         assert rows[-1]["cos_bp/conv1"] < 0.99
 
 
-def test_run_files_and_reload_give_identical_predictions(tmp_path):
-    run = train(_config(rule="dkp"), tmp_path / "run", progress=False)
+def test_run_files_and_reload_give_identical_predictions(tmp_path, device):
+    run = train(_config(rule="dkp", device=device.type), tmp_path / "run", progress=False)
     config = json.loads((run / "config.json").read_text())
     assert config["rule"] == "dkp" and config["optimizer"] == "nesterov" and config["lr"] == 1e-3
-    assert config["input_shape"] == [1, 8, 8] and config["device_used"] == "cpu"
+    assert config["input_shape"] == [1, 8, 8] and config["device_used"] == device.type
+    assert config["deterministic"] is True and config["tf32"] is False
+    assert config["cuda_version"] == torch.version.cuda
+    name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
+    assert config["device_name"] == name
     header = (run / "metrics.csv").read_text().splitlines()[0]
     assert header == ("epoch,train_loss,train_acc,test_loss,test_acc,seconds,"
                       "cos_bp/conv1,cos_bp/conv2,cos_bp/fc1,cos_bp/out")
-    model, loaded = load_run(run)
+    model, loaded = load_run(run, device)
     assert loaded == config and not model.training
-    x, y = load_dataset("digits", "test")
+    x, y = (t.to(device) for t in load_dataset("digits", "test"))
     loss, acc = evaluate(model, x, y)
     last = read_metrics(run)[-1]
     assert (loss, acc) == (last["test_loss"], last["test_acc"])  # bit-identical reload
@@ -46,8 +50,8 @@ def test_run_files_and_reload_give_identical_predictions(tmp_path):
     assert not list(run.glob(".*.tmp"))
 
 
-def test_resume_reproduces_the_uninterrupted_run(tmp_path, monkeypatch):
-    config = _config(rule="dfa", epochs=3)
+def test_resume_reproduces_the_uninterrupted_run(tmp_path, monkeypatch, device):
+    config = _config(rule="dfa", epochs=3, device=device.type)
     full = train(config, tmp_path / "full", progress=False)
 
     calls = {"n": 0}

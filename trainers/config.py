@@ -31,6 +31,8 @@ class TrainConfig:
     feedback_lr: float = 1e-4
     feedback_weight_decay: float = 1e-6
     device: str = "auto"
+    deterministic: bool = True  # PyTorch's deterministic algorithms: a seed fixes a CUDA run too
+    tf32: bool = False  # TF32 matrix products and convolutions on CUDA (faster, 10 mantissa bits)
     data_dir: str | None = None
     limit_train: int | None = None
     cos_batch: int = 256
@@ -77,6 +79,9 @@ class TrainConfig:
                 raise unknown_name("optimizer", value, OPTIMIZERS)
         if self.schedule not in SCHEDULES:
             raise unknown_name("schedule", self.schedule, SCHEDULES)
+        for name in ("deterministic", "tf32"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.device not in DEVICES:
             raise unknown_name("device", self.device, DEVICES)
 

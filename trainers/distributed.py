@@ -127,12 +127,23 @@ class Replicas:
             dist.destroy_process_group()
 
 
+def check_gpu_count(processes: int) -> None:
+    """ConfigError unless every training process on this machine has a GPU of its own (NCCL needs one each)."""
+    gpus = torch.cuda.device_count()
+    if processes > gpus:
+        raise ConfigError(f"{processes} training processes on this machine but {gpus} visible GPU"
+                          f"{'' if gpus == 1 else 's'}; start at most {gpus} (torchrun --nproc_per_node {gpus}), "
+                          "or pass --device cpu to train every process on the CPU (gloo)")
+
+
 def replicas_from_environment(device: torch.device) -> Replicas:
     """Join the process group torchrun describes (RANK, WORLD_SIZE, LOCAL_RANK), or a single process."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Replicas()
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        check_gpu_count(int(os.environ.get("LOCAL_WORLD_SIZE", world)))
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         if backend == "nccl":

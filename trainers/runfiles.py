@@ -98,9 +98,21 @@ def read_metrics(run_dir) -> list[dict]:
                 for row in csv.DictReader(handle)]
 
 
+def on_cpu(value):
+    """`value` (tensors in dicts, lists and tuples) with every tensor moved to the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {key: on_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(on_cpu(item) for item in value)
+    return value
+
+
 def save_checkpoint(run_dir, state: dict) -> None:
+    """model.pt, atomically, with every tensor on the CPU: a run trained on a GPU loads on any machine."""
     buffer = io.BytesIO()
-    torch.save(dict(state, format=CHECKPOINT_FORMAT), buffer)
+    torch.save(dict(on_cpu(state), format=CHECKPOINT_FORMAT), buffer)
     atomic_write(Path(run_dir) / CHECKPOINT, buffer.getvalue())
 
 
@@ -129,7 +141,7 @@ def load_run(run_dir, device="cpu"):
                             **config["model_options"])
     except KeyError as exc:
         raise RunDirError(f"{Path(run_dir) / CONFIG} lacks {exc}; it was not written by bioplaus") from None
-    state = load_checkpoint(run_dir, device)
+    state = load_checkpoint(run_dir)  # the model is built on the CPU, then moved
     try:
         model.load_state_dict(state["model"])
     except (RuntimeError, KeyError) as exc:

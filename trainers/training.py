@@ -19,6 +19,7 @@ from .errors import BioplausError, ConfigError, DivergenceError, Interrupted, Ru
 from .models import forward_parameters
 from .interrupts import stop_requests
 from .optim import Optimizers, make_optimizers
+from .precision import device_record, run_numerics
 from .rules import get_rule
 from .runfiles import (CONFIG, RUN_FILES, check_folder, load_checkpoint, make_writable_folder, read_config,
                        read_metrics, save_checkpoint, write_config, write_metrics)
@@ -52,9 +53,10 @@ def _prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> bool:
 
 
 def _check_same_run(stored: dict, config: TrainConfig, run_dir: Path) -> None:
-    differences = [f"{key}: {stored.get(key)!r} in the run, {value!r} now"
+    defaults = TrainConfig().to_dict()  # options added since the run was written take their default
+    differences = [f"{key}: {stored.get(key, defaults[key])!r} in the run, {value!r} now"
                    for key, value in config.to_dict().items()
-                   if key not in _RESUMABLE_DIFFERENCES and stored.get(key) != value]
+                   if key not in _RESUMABLE_DIFFERENCES and stored.get(key, defaults[key]) != value]
     if differences:
         raise RunDirError(f"cannot resume {run_dir} with different options ({'; '.join(differences)}); "
                           "pass the original options, or --force to start over")
@@ -129,14 +131,17 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
 
     `resume` continues the run in `out` from its last checkpoint and reproduces the uninterrupted
     run on CPU; `force` replaces a run already there; `progress` shows tqdm bars (None: on a terminal).
-    Seeds torch's global RNG with `config.seed` (Poisson encoders draw from it while training).
+    Seeds torch's global RNG with `config.seed` (Poisson encoders draw from it while training). Runs
+    with PyTorch's deterministic algorithms unless `config.deterministic` is False, and in full
+    float32 unless `config.tf32` (see `trainers.precision`); both are restored afterwards.
     Under torchrun, trains with DistributedDataParallel (see `trainers.distributed`).
     """
     config = config.resolved()
     run_dir = Path(out)
     replicas = replicas_from_environment(resolve_device(config.device))
     try:
-        return _train(config, run_dir, resume, force, progress, replicas)
+        with run_numerics(config.deterministic, config.tf32):
+            return _train(config, run_dir, resume, force, progress, replicas)
     finally:
         replicas.close()
 
@@ -165,7 +170,7 @@ def _train(config, run_dir, resume, force, progress, replicas) -> Path:
     rows, first_epoch, partial = [], 1, None
     torch.manual_seed(config.seed + 1_000_003 * replicas.rank)  # Poisson encoders draw from torch's RNG
     if resuming and (run_dir / "model.pt").exists():
-        state = load_checkpoint(run_dir, device)
+        state = load_checkpoint(run_dir)  # on the CPU: load_state_dict moves each tensor to its parameter
         model.load_state_dict(state["model"])
         optimizers.load_state_dict(state)
         if main:  # other processes keep their own seeded streams
@@ -177,7 +182,8 @@ def _train(config, run_dir, resume, force, progress, replicas) -> Path:
     elif not resuming and main:
         write_config(run_dir, dict(config.to_dict(), input_shape=list(spec.input_shape),
                                    num_classes=spec.num_classes, mean=mean, std=std,
-                                   device_used=str(device), bioplaus_version=__version__,
+                                   device_used=str(device), **device_record(device),
+                                   bioplaus_version=__version__,
                                    torch_version=torch.__version__, processes=replicas.world,
                                    parameters=sum(p.numel() for _, p in forward_parameters(model))))
 

@@ -9,6 +9,7 @@ import torch
 
 from ..errors import ConfigError, unknown_name
 from ..models import forward_parameters
+from ..precision import full_precision
 from .adfa import ADFA
 from .base import Objective, Rule, output_error
 from .bp import BP
@@ -44,10 +45,11 @@ def buffers_restored(model):
 
 @contextmanager
 def measuring(model, images):
-    """Where analyses evaluate a rule's objective: buffers restored on exit, and torch's RNG forked and
-    seeded with 0, so stochastic encoders (Poisson) draw the same spikes for the rule and for BP."""
+    """Where analyses evaluate a rule's objective: full float32 (no TF32), buffers restored on exit, and
+    torch's RNG forked and seeded with 0, so stochastic encoders (Poisson) draw the same spikes for the
+    rule and for BP."""
     devices = [images.device.index or 0] if images.device.type == "cuda" else []
-    with buffers_restored(model), torch.random.fork_rng(devices=devices):
+    with full_precision(), buffers_restored(model), torch.random.fork_rng(devices=devices):
         torch.manual_seed(0)
         yield
 

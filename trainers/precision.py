@@ -1,0 +1,131 @@
+"""Numerical settings of a run or a measurement: float32 precision (TF32 only when asked) and PyTorch's
+deterministic algorithms, each a context manager that restores what it found.
+
+On an Ampere-or-later GPU, cuDNN convolutions use TF32 (10 mantissa bits) by default: gradient SNR,
+cosines and attack gradients computed that way differ from their CPU values in the third digit.
+"""
+
+import os
+from contextlib import contextmanager
+
+import torch
+
+from .errors import ConfigError
+
+# The float32 settings of torch >= 2.9 ("ieee" = full float32, "tf32"), one per backend and operation.
+_FP32_BACKENDS = ("cuda.matmul", "cudnn.conv", "cudnn.rnn", "mkldnn.matmul", "mkldnn.conv", "mkldnn.rnn")
+_CUDA_BACKENDS = ("cuda.matmul", "cudnn.conv", "cudnn.rnn")
+# cuBLAS is deterministic only with one of these workspace settings (CUDA >= 10.2).
+DETERMINISTIC_CUBLAS = (":4096:8", ":16:8")
+
+
+def _backend(path: str):
+    obj = torch.backends
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _new_api() -> bool:
+    return hasattr(torch.backends, "fp32_precision")
+
+
+def fp32_precisions() -> dict:
+    """{backend: float32 precision}: "ieee" (full), "tf32" or another value torch allows ("none":
+    as the parent setting). Torch before 2.9: the two TF32 switches and the matmul precision."""
+    if _new_api():
+        return {path: _backend(path).fp32_precision for path in _FP32_BACKENDS}
+    return {"cuda.matmul.allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+            "cudnn.allow_tf32": torch.backends.cudnn.allow_tf32,
+            "float32_matmul_precision": torch.get_float32_matmul_precision()}
+
+
+def _set_fp32_precisions(settings: dict) -> None:
+    if _new_api():
+        for path, value in settings.items():
+            _backend(path).fp32_precision = value
+        return
+    torch.backends.cuda.matmul.allow_tf32 = settings["cuda.matmul.allow_tf32"]
+    torch.backends.cudnn.allow_tf32 = settings["cudnn.allow_tf32"]
+    torch.set_float32_matmul_precision(settings["float32_matmul_precision"])
+
+
+def _precision_settings(tf32: bool) -> dict:
+    if _new_api():  # TF32 only on the CUDA backends; the CPU's oneDNN always at full precision
+        return {path: "tf32" if tf32 and path in _CUDA_BACKENDS else "ieee" for path in _FP32_BACKENDS}
+    return {"cuda.matmul.allow_tf32": tf32, "cudnn.allow_tf32": tf32,
+            "float32_matmul_precision": "high" if tf32 else "highest"}
+
+
+@contextmanager
+def float32_precision(tf32: bool = False):
+    """float32 matrix products and convolutions in full precision (TF32 where `tf32`), then the
+    settings found on entry again."""
+    saved = fp32_precisions()
+    _set_fp32_precisions(_precision_settings(tf32))
+    try:
+        yield
+    finally:
+        _set_fp32_precisions(saved)
+
+
+def full_precision():
+    """Where bioplaus measures (gradient SNR, cosine to BP, attack gradients, features): no TF32."""
+    return float32_precision(tf32=False)
+
+
+def determinism_state() -> dict:
+    """PyTorch's switches that decide whether CUDA kernels may be nondeterministic."""
+    return {"deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+            "warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
+            "cudnn_deterministic": torch.backends.cudnn.deterministic,
+            "cudnn_benchmark": torch.backends.cudnn.benchmark}
+
+
+def _set_determinism(state: dict) -> None:
+    torch.use_deterministic_algorithms(state["deterministic_algorithms"], warn_only=state["warn_only"])
+    torch.backends.cudnn.deterministic = state["cudnn_deterministic"]
+    torch.backends.cudnn.benchmark = state["cudnn_benchmark"]
+
+
+def check_cublas_workspace() -> None:
+    """ConfigError when CUBLAS_WORKSPACE_CONFIG is set to a value with which cuBLAS is not deterministic."""
+    value = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    if value is not None and value not in DETERMINISTIC_CUBLAS:
+        raise ConfigError(f"CUBLAS_WORKSPACE_CONFIG={value} makes cuBLAS nondeterministic; unset it, set it to "
+                          f"{DETERMINISTIC_CUBLAS[0]}, or pass --nondeterministic")
+
+
+@contextmanager
+def deterministic_algorithms(enabled: bool = True):
+    """PyTorch's deterministic algorithms (cuDNN without autotuning, cuBLAS with a fixed workspace) when
+    `enabled`, so that a seed fixes a CUDA run; the switches found on entry are restored on exit.
+
+    CUBLAS_WORKSPACE_CONFIG is set (if unset) for the rest of the process: cuBLAS reads it when it
+    first creates a handle, and a later run in the same process must find the same value."""
+    saved = determinism_state()
+    if enabled:
+        check_cublas_workspace()
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", DETERMINISTIC_CUBLAS[0])
+        _set_determinism({"deterministic_algorithms": True, "warn_only": False,
+                          "cudnn_deterministic": True, "cudnn_benchmark": False})
+    try:
+        yield
+    finally:
+        _set_determinism(saved)
+
+
+@contextmanager
+def run_numerics(deterministic: bool = True, tf32: bool = False):
+    """The numerical settings of a training run: deterministic algorithms unless opted out, TF32 only if asked."""
+    with deterministic_algorithms(deterministic), float32_precision(tf32):
+        yield
+
+
+def device_record(device: torch.device) -> dict:
+    """What config.json records of the hardware and libraries a run computed on."""
+    record = {"device_name": "cpu", "cuda_version": torch.version.cuda,
+              "cudnn_version": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None}
+    if device.type == "cuda":
+        record["device_name"] = torch.cuda.get_device_name(device)
+    return record
