@@ -16,8 +16,7 @@ import torch
 from trainers.precision import run_numerics
 from trainers.training import resolve_device
 
-from throughput import training_step
-from timing import timed
+from throughput import steps_seconds, training_step
 
 SETTINGS = {"deterministic": dict(deterministic=True, tf32=False),
             "nondeterministic": dict(deterministic=False, tf32=False),
@@ -27,11 +26,8 @@ MODELS = {"cnn 28x28": ("cnn", {}), "mlp 784-1000-10": ("mlp", {"hidden": "1000"
 
 
 def _seconds(step, steps, device, setting):
-    def run():
-        for _ in range(steps):
-            step()
     with run_numerics(**SETTINGS[setting]):
-        return timed(run, device)[0]
+        return steps_seconds(step, steps, device)
 
 
 def main(argv=None):

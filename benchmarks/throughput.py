@@ -37,7 +37,8 @@ def training_step(kind, shape, options, rule_name, batch_size, device):
     return lambda: train_step(objective, optimizers, images, labels)
 
 
-def _seconds(step, steps, device):
+def steps_seconds(step, steps, device):
+    """Seconds for `steps` calls of `step`, the device's queued work finished on both sides."""
     def run():
         for _ in range(steps):
             step()
@@ -58,12 +59,12 @@ def main(argv=None):
     for label, (kind, shape, options) in MODELS.items():
         steps = {r: training_step(kind, shape, options, r, args.batch_size, device) for r in RULE_NAMES}
         for step in steps.values():
-            _seconds(step, 3, device)  # warm-up: allocator, optimiser state
+            steps_seconds(step, 3, device)  # warm-up: allocator, optimiser state
         times = {r: [] for r in RULE_NAMES}
         for repeat in range(args.repeats):
             order = RULE_NAMES[repeat % 4:] + RULE_NAMES[:repeat % 4]
             for rule in order:
-                times[rule].append(_seconds(steps[rule], args.steps, device))
+                times[rule].append(steps_seconds(steps[rule], args.steps, device))
         median = {r: statistics.median(t) for r, t in times.items()}
         for rule in RULE_NAMES:
             rate = args.batch_size * args.steps / median[rule]
