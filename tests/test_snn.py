@@ -167,8 +167,8 @@ def test_conv_snn_learns_digits_with_poisson_input(tmp_path, rule, above):
                                                                    "cos_bp/out"}
 
 
-def test_snn_run_reloads_and_repeats_bit_for_bit(tmp_path):
-    config = TrainConfig(model="snn", rule="adfa", dataset="digits", epochs=2,
+def test_snn_run_reloads_and_repeats_bit_for_bit(tmp_path, device):
+    config = TrainConfig(model="snn", rule="adfa", dataset="digits", epochs=2, device=device.type,
                          model_options={"hidden": "50", "encoding": "poisson", "time_steps": 6})
     first = train(config, tmp_path / "a", progress=False)
     second = train(config, tmp_path / "b", progress=False)
@@ -178,8 +178,8 @@ def test_snn_run_reloads_and_repeats_bit_for_bit(tmp_path):
     assert stored["model_options"] == {"hidden": "50", "encoding": "poisson", "time_steps": 6, "neuron": "fast",
                                        "surrogate": "fast_sigmoid", "g": "lif_rate", "init_gain": 6.0}
     assert stored["optimizer"] == "adam" and stored["lr"] == 1e-2
-    model, _ = load_run(first)
-    x, y = load_dataset("digits", "test")
+    model, _ = load_run(first, device)
+    x, y = (t.to(device) for t in load_dataset("digits", "test"))
     assert evaluate(model, x, y) == (read_metrics(first)[-1]["test_loss"], read_metrics(first)[-1]["test_acc"])
 
 
