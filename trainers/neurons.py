@@ -6,6 +6,8 @@ layer computed for all T steps at once. Without autograd it updates in place (fa
 it builds the BPTT graph, the spike's derivative given by a surrogate (reset detached).
 """
 
+import importlib.util
+import os
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -87,6 +89,23 @@ class Scan(NamedTuple):
     active: torch.Tensor | None
 
 
+def check_bptt(current: torch.Tensor, derivative) -> bool:
+    """Whether a scan of `current` must carry BPTT gradients (autograd on and `current` needs them)."""
+    bptt = torch.is_grad_enabled() and current.requires_grad
+    if bptt and derivative is None:
+        raise ConfigError("lif_scan needs a surrogate derivative to build BPTT gradients")
+    return bptt
+
+
+def fused_scan_applies(current: torch.Tensor) -> bool:
+    """Whether `lif_scan` runs the fused Triton kernels: float32 CUDA tensors when Triton imports.
+    BIOPLAUS_FUSED_LIF=0 turns them off; =1 runs them on CPU tensors too, in Triton's interpreter."""
+    choice = os.environ.get("BIOPLAUS_FUSED_LIF", "auto")
+    if choice == "0" or current.dtype != torch.float32 or not (current.is_cuda or choice == "1"):
+        return False
+    return importlib.util.find_spec("triton") is not None
+
+
 def lif_scan(current: torch.Tensor, neuron: LIF, steps: int | None = None, derivative=None,
              membrane: bool = False) -> Scan:
     """Run LIF neurons over time from rest (v = 0).
@@ -94,15 +113,17 @@ def lif_scan(current: torch.Tensor, neuron: LIF, steps: int | None = None, deriv
     `current` is [T, batch, ...], or [batch, ...] held constant for `steps` steps (direct encoding:
     the layer's current is computed once). When autograd is on and `current` needs a gradient, the
     spikes carry BPTT gradients with spike derivative `derivative(v − θ)`; otherwise nothing is
-    recorded for autograd and the state is updated in place.
+    recorded for autograd and the state is updated in place. Float32 CUDA tensors take one fused
+    kernel for all T steps (`lif_kernels`), with identical results.
     """
+    if fused_scan_applies(current):
+        from .lif_kernels import fused_lif_scan
+        return fused_lif_scan(current, neuron, steps, derivative, membrane)
     constant = steps is not None
     steps = steps if constant else current.shape[0]
     shape = current.shape if constant else current.shape[1:]
     drive = current * neuron.gain  # (dt/τ) I for every step in one product
-    bptt = torch.is_grad_enabled() and current.requires_grad
-    if bptt and derivative is None:
-        raise ConfigError("lif_scan needs a surrogate derivative to build BPTT gradients")
+    bptt = check_bptt(current, derivative)
     n_ref = neuron.refractory_steps
     spikes = current.new_empty((steps, *shape))
     trace = current.new_empty((steps, *shape)) if membrane else None
