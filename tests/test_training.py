@@ -144,3 +144,11 @@ def test_cifar10_files_train_the_cnn_sized_for_32x32(tmp_path):
     model, config = load_run(run)
     assert config["input_shape"] == [3, 32, 32] and len(config["mean"]) == 3
     assert model.blocks.fc1[1].in_features == 32 * 14 * 14
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "adam", "adamw"])
+def test_optimisers_are_fused_on_cuda_and_plain_on_the_cpu(device, optimizer):
+    from trainers.optim import make_optimizer
+    weights = [torch.nn.Parameter(torch.zeros(3, device=device))]
+    made = make_optimizer(optimizer, weights, lr=0.1)
+    assert bool(made.defaults.get("fused")) == (device.type == "cuda")
