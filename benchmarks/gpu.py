@@ -1,0 +1,145 @@
+"""GPU speed in one run on the current device: the SNN against SpikingJelly and snnTorch (where they
+import), where a CNN training step's time goes, and the trainer's own epoch throughput per rule.
+
+    python benchmarks/gpu.py [--device auto] [--batch-size 1024] [--time-steps 25] [--repeats 10]
+                             [--dataset fashion-mnist] [--data-dir DIR] [--cnn-batches 128,1024]
+
+SNN 784-1000-250-100-10, direct encoding, `fast` LIF: forward (eval), the BPTT training step of
+BP-SNN and the DFA-SNN step, each with Adam, as ms per batch (median of --repeats, after warm-up).
+"bioplaus" runs the fused Triton scan on CUDA; "torch scan" the same model with BIOPLAUS_FUSED_LIF=0.
+SpikingJelly runs a multi-step LIFNode (its fastest backend present; τ = 5, θ = 0.5, hard reset,
+no refractory period), snnTorch a per-step Leaky loop: the same layer sizes and T. The peers are
+optional (`pip install spikingjelly snntorch`), never dependencies of bioplaus.
+"""
+
+import argparse
+import os
+import statistics
+import tempfile
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+
+from trainers import TrainConfig, build_model, train
+from trainers.datasets import dataset_spec, load_dataset
+from trainers.runfiles import read_metrics
+from trainers.training import resolve_device
+
+import peers
+from throughput import steps_seconds, training_step
+
+HIDDEN = (1000, 250, 100)
+
+
+@contextmanager
+def scan_path(fused: bool):
+    """bioplaus's LIF scan: the fused kernels (the CUDA default) or the plain PyTorch loop."""
+    saved = os.environ.get("BIOPLAUS_FUSED_LIF")
+    os.environ["BIOPLAUS_FUSED_LIF"] = "auto" if fused else "0"
+    try:
+        yield
+    finally:
+        os.environ.pop("BIOPLAUS_FUSED_LIF") if saved is None else os.environ.__setitem__("BIOPLAUS_FUSED_LIF", saved)
+
+
+def _ms(step, repeats, device) -> float:
+    steps_seconds(step, 3, device)  # warm-up: kernel compilation, allocator, optimiser state
+    return statistics.median(steps_seconds(step, 1, device) for _ in range(repeats)) * 1e3
+
+
+def bioplaus_steps(batch, steps, device):
+    """{forward, bptt, dfa}: callables that run one pass of bioplaus's SNN."""
+    options = {"hidden": ",".join(map(str, HIDDEN)), "time_steps": steps}
+    model = build_model("snn", "bp", (1, 28, 28), 10, seed=0, **options).to(device).eval()
+    images = torch.rand(batch, 1, 28, 28, generator=torch.Generator().manual_seed(0)).to(device)
+
+    def forward():
+        with torch.no_grad():
+            model(images)
+    return {"forward": forward,
+            "bptt": training_step("snn", (1, 28, 28), options, "bp", batch, device),
+            "dfa": training_step("snn", (1, 28, 28), options, "dfa", batch, device)}
+
+
+def snn_table(batch, steps, repeats, device):
+    """Rows forward / BPTT step / DFA step, columns bioplaus, torch scan and each peer present: ms."""
+    table = {}
+    for label, fused in (("bioplaus", True), ("torch scan", False)):
+        with scan_path(fused):
+            table[label] = {name: _ms(step, repeats, device) for name, step in bioplaus_steps(batch, steps, device).items()}
+    for label, build in peers.BUILDERS.items():
+        steps_of = build(HIDDEN, batch, steps, device)
+        table[label] = None if steps_of is None else {name: _ms(step, repeats, device) for name, step in steps_of.items()}
+    return table
+
+
+def print_snn_table(table, batch, steps):
+    print(f"SNN 784-{'-'.join(map(str, HIDDEN))}-10, T = {steps}, batch {batch}, direct encoding: ms per batch")
+    print(f"{'':<22}" + "".join(f"{label:>16}" for label in table))
+    for row, name in (("forward", "forward"), ("bptt", "BPTT step (BP-SNN)"), ("dfa", "DFA-SNN step")):
+        cells = [("not installed" if t is None else "—" if row not in t else f"{t[row]:.2f}") for t in table.values()]
+        print(f"{name:<22}" + "".join(f"{c:>16}" for c in cells))
+    ours, jelly = table["bioplaus"], table.get("SpikingJelly")
+    print(f"\nDFA-SNN step vs our BP-SNN step: {ours['bptt'] / ours['dfa']:.2f}x faster (target >= 1.5)")
+    if jelly:
+        print(f"vs SpikingJelly (its time / ours, target >= 1.0): forward {jelly['forward'] / ours['forward']:.2f}, "
+              f"BPTT {jelly['bptt'] / ours['bptt']:.2f}; its BPTT / our DFA step {jelly['bptt'] / ours['dfa']:.2f}")
+
+
+def cnn_step_breakdown(dataset, data_dir, batch, repeats, device):
+    """Where a CNN step's time goes: the trainer's step, its kernel launches, evaluation and cos_bp."""
+    from trainers.alignment import block_cosines
+    from trainers.training import evaluate
+    shape = dataset_spec(dataset).input_shape
+    x_test, y_test = (t.to(device) for t in load_dataset(dataset, "test", data_dir))
+    step = training_step("cnn", shape, {}, "bp", batch, device)
+    step_ms = _ms(step, repeats, device)
+    launches = "n/a"
+    if device.type == "cuda":
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+            steps_seconds(step, 10, device)
+        launches = f"{sum(e.count for e in prof.key_averages() if e.device_type.name == 'CUDA') / 10:.0f}"
+    model = build_model("cnn", "bp", shape, 10, seed=0).to(device)
+    eval_ms = _ms(lambda: evaluate(model, x_test, y_test), 3, device)
+    cos_ms = _ms(lambda: block_cosines(model, x_test[:256], y_test[:256]), 3, device)
+    print(f"\nCNN, BP, batch {batch}: one training step {step_ms:.2f} ms ({launches} GPU kernels per step); "
+          f"per epoch: evaluation of {len(x_test)} test images {eval_ms:.1f} ms, cos_bp {cos_ms:.1f} ms")
+
+
+def cnn_throughput(dataset, data_dir, batches, device):
+    """The trainer's own epoch (epoch 2 of `train`, with evaluation and cos_bp): samples/s per rule."""
+    n_train = len(load_dataset(dataset, "train", data_dir)[0])
+    print(f"\nCNN on {dataset} ({n_train} training images), the trainer's epoch 2: samples/s (time vs BP)")
+    for batch in batches:
+        rates = {}
+        for rule in ("bp", "fa", "dfa", "dkp"):
+            with tempfile.TemporaryDirectory() as folder:
+                config = TrainConfig(model="cnn", rule=rule, dataset=dataset, data_dir=data_dir, epochs=2,
+                                     batch_size=batch, device=device.type)
+                rates[rule] = n_train / read_metrics(train(config, f"{folder}/run", progress=False))[-1]["seconds"]
+        cells = "  ".join(f"{rule} {rate:,.0f} ({rates['bp'] / rate:.2f})" for rule, rate in rates.items())
+        print(f"batch {batch:>5}: {cells}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--time-steps", type=int, default=25)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--dataset", default="fashion-mnist")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--cnn-batches", default="128,1024")
+    args = parser.parse_args(argv)
+    device = resolve_device(args.device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"device {device} ({name}), torch {torch.__version__}, {peers.versions()}\n")
+    print_snn_table(snn_table(args.batch_size, args.time_steps, args.repeats, device), args.batch_size,
+                    args.time_steps)
+    cnn_step_breakdown(args.dataset, args.data_dir, 128, args.repeats, device)
+    cnn_throughput(args.dataset, args.data_dir, [int(b) for b in args.cnn_batches.split(",")], device)
+
+
+if __name__ == "__main__":
+    main()
