@@ -71,6 +71,7 @@ def test_deterministic_algorithms_set_torch_and_cublas_and_restore_them(monkeypa
     before = determinism_state()
     with deterministic_algorithms():
         assert determinism_state() == {"deterministic_algorithms": True, "warn_only": False,
+                                       "fill_uninitialized_memory": False,
                                        "cudnn_deterministic": True, "cudnn_benchmark": False}
         assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
     assert determinism_state() == before
