@@ -12,7 +12,7 @@ import torch
 
 from bioplaus_analysis import fgsm, gradient_snr, gradient_snr_loop, input_gradient
 from trainers import build_model
-from trainers.training import resolve_device
+from trainers import resolve_device
 
 from timing import median_seconds, timed
 

@@ -14,7 +14,7 @@ import statistics
 import torch
 
 from trainers.precision import run_numerics
-from trainers.training import resolve_device
+from trainers import resolve_device
 
 from throughput import steps_seconds, training_step
 

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from trainers import TrainConfig, build_model, train
 from trainers.datasets import dataset_spec, load_dataset
 from trainers.runfiles import read_metrics
-from trainers.training import resolve_device
+from trainers import resolve_device
 
 import peers
 from throughput import steps_seconds, training_step
@@ -90,7 +90,7 @@ def print_snn_table(table, batch, steps):
 def cnn_step_breakdown(dataset, data_dir, batch, repeats, device):
     """Where a CNN step's time goes: the trainer's step, its kernel launches, evaluation and cos_bp."""
     from trainers.alignment import block_cosines
-    from trainers.training import evaluate
+    from trainers import evaluate
     shape = dataset_spec(dataset).input_shape
     x_test, y_test = (t.to(device) for t in load_dataset(dataset, "test", data_dir))
     step = training_step("cnn", shape, {}, "bp", batch, device)

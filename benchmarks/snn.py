@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from trainers import build_model
 from trainers.rules import get_rule
-from trainers.training import resolve_device
+from trainers import resolve_device
 
 from timing import timed
 

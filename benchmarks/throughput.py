@@ -15,7 +15,8 @@ import torch
 from trainers import TrainConfig, build_model
 from trainers.optim import make_optimizers
 from trainers.rules import get_rule
-from trainers.training import resolve_device, train_step
+from trainers import resolve_device
+from trainers.training import train_step
 
 from timing import timed
 

@@ -10,10 +10,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from trainers.datasets import load_dataset, stratified_sample
-from trainers.errors import ConfigError
+from trainers import ConfigError, eval_mode, is_spiking, load_dataset, model_device, stratified_sample
 from trainers.precision import full_precision
-from trainers.spiking import SpikingNetwork
 
 
 class Sample(NamedTuple):
@@ -46,37 +44,36 @@ def analysis_sample(dataset: str, per_class: int, seed: int = 0, data_dir=None) 
     return Sample(images[index], labels[index], index)
 
 
-def model_device(model) -> torch.device:
-    return next(model.parameters()).device
+def _record_batch(model, batch, parts: dict, spiking: bool) -> None:
+    """Append one batch's layers to `parts`: spike counts of an SNN's hidden blocks (hooks record a
+    CNN's), its input and the output probabilities."""
+    parts["input"].append(batch)
+    if spiking:
+        record = model.record(batch)
+        for name, counts in record.counts.items():
+            parts[name].append(counts)
+        logits = record.logits
+    else:
+        logits = model(batch)
+    parts["out"].append(torch.softmax(logits.float(), dim=1))
 
 
 @torch.no_grad()
 @full_precision()
 def record_features(model, images, labels, batch_size: int = 500) -> Features:
     """Every layer's output for `images` in eval mode and full float32, batched, on the model's device."""
-    device, was_training = model_device(model), model.training
-    model.eval()
-    spiking = isinstance(model, SpikingNetwork)
+    device, spiking = model_device(model), is_spiking(model.kind)
     parts = {name: [] for name in ["input", *model.hidden_names, "out"]}
     hooks = [] if spiking else [
         model.blocks[name].register_forward_hook(lambda _m, _i, output, name=name: parts[name].append(output))
         for name in model.hidden_names]
     try:
-        for start in range(0, len(images), batch_size):
-            batch = images[start:start + batch_size].to(device)
-            parts["input"].append(batch)
-            if spiking:
-                record = model.record(batch)
-                for name, counts in record.counts.items():
-                    parts[name].append(counts)
-                logits = record.logits
-            else:
-                logits = model(batch)
-            parts["out"].append(torch.softmax(logits.float(), dim=1))
+        with eval_mode(model):
+            for start in range(0, len(images), batch_size):
+                _record_batch(model, images[start:start + batch_size].to(device), parts, spiking)
     finally:
         for hook in hooks:
             hook.remove()
-        model.train(was_training)
     layers = {name: torch.cat([p.flatten(1).float() for p in chunks]).cpu().numpy()
               for name, chunks in parts.items()}
     return Features(layers, np.asarray(torch.as_tensor(labels).cpu()), "spike count" if spiking else "activation")
@@ -84,12 +81,8 @@ def record_features(model, images, labels, batch_size: int = 500) -> Features:
 
 @torch.no_grad()
 @full_precision()
-def spike_raster(model: SpikingNetwork, image) -> dict:
-    """{hidden block: bool [T, neurons]} spike trains of one image, in eval mode."""
-    was_training = model.training
-    model.eval()
-    try:
+def spike_raster(model, image) -> dict:
+    """{hidden block: bool [T, neurons]} spike trains of one image of a spiking network, in eval mode."""
+    with eval_mode(model):
         record = model.record(image[None].to(model_device(model)), spikes=True)
-    finally:
-        model.train(was_training)
     return {name: train[:, 0].flatten(1).cpu().numpy() for name, train in record.spikes.items()}

@@ -16,11 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainers.alignment import block_cosines
-from trainers.errors import ConfigError
+from trainers import ConfigError, block_cosines, eval_mode, get_rule, rule_update
 from trainers.models import weight_layer
 from trainers.precision import full_precision
-from trainers.rules import get_rule, measuring, rule_update
+from trainers.rules import measuring
 
 
 def _conv_row_grads(module: nn.Conv2d, x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
@@ -129,10 +128,8 @@ def per_sample_moments(model, images, labels, batch_size: int = 250) -> dict:
 
     The model is put in eval mode (BatchNorm's running statistics), so that each sample's update
     depends on that sample only; a sample's update is the gradient of its own loss. Full float32 (no TF32)."""
-    was_training = model.training
-    model.eval()
     sums, n_total = {}, 0
-    try:
+    with eval_mode(model):
         for start in range(0, len(images), batch_size):
             x, y = images[start:start + batch_size], labels[start:start + batch_size]
             for name, pairs in _output_gradients(model, x, y).items():
@@ -140,8 +137,6 @@ def per_sample_moments(model, images, labels, batch_size: int = 250) -> dict:
                 previous = sums.get(name, (0.0, 0.0))
                 sums[name] = (previous[0] + total, previous[1] + squares)
             n_total += len(x)
-    finally:
-        model.train(was_training)
     return {name: (total / n_total, (squares / n_total - (total / n_total) ** 2).clamp_min(0.0))
             for name, (total, squares) in sums.items()}
 
@@ -174,18 +169,14 @@ def gradient_snr_loop(model, images, labels, eps: float = 1e-8) -> dict[str, flo
     """The same SNR by its definition, one backward per sample (full float32): the reference for tests
     and benchmarks."""
     _check_batch(images, labels)
-    was_training = model.training
-    model.eval()
-    try:
-        keys = {name: f"blocks.{name}.{n}.weight" for name, block in model.blocks.items()
-                for n, m in block.named_children() if m is weight_layer(block)}
-        per_sample = defaultdict(list)
+    keys = {name: f"blocks.{name}.{n}.weight" for name, block in model.blocks.items()
+            for n, m in block.named_children() if m is weight_layer(block)}
+    per_sample = defaultdict(list)
+    with eval_mode(model):
         for i in range(len(images)):
             update = rule_update(model, images[i:i + 1], labels[i:i + 1])
             for name, key in keys.items():
                 per_sample[name].append(update[key].double())
-    finally:
-        model.train(was_training)
     result = {}
     for name, grads in per_sample.items():
         g = torch.stack(grads)
@@ -198,16 +189,12 @@ def bp_cosines(model, images, labels, batch_size: int = 100) -> dict[str, dict]:
     model's weights in eval mode (the same network, weights and batch for both)."""
     if len(images) < batch_size:
         batch_size = len(images)
-    was_training = model.training
-    model.eval()
     per_block = defaultdict(list)
-    try:
+    with eval_mode(model):
         for start in range(0, len(images) - batch_size + 1, batch_size):
             batch = block_cosines(model, images[start:start + batch_size], labels[start:start + batch_size])
             for name, value in batch.items():
                 per_block[name].append(value)
-    finally:
-        model.train(was_training)
     out = {}
     for name, values in per_block.items():
         values = np.asarray(values)

@@ -11,13 +11,10 @@ Images are normalised inside the model, so ε means the same pixel budget for ev
 import torch
 import torch.nn.functional as F
 
-from trainers.errors import ConfigError, unknown_name
+from trainers import ConfigError, eval_mode, evaluate, get_rule, model_device, unknown_name
 from trainers.precision import full_precision
-from trainers.rules import get_rule
-from trainers.training import evaluate
 
 from .choices import ATTACKS, MODES
-from .features import model_device
 
 def default_eps(dataset: str) -> list[float]:
     """The ε grid of a dataset family: 0–0.3 for MNIST-like data, 0–8/255 for CIFAR-10."""
@@ -52,18 +49,13 @@ def input_gradient(model, images, labels, mode: str = "true") -> torch.Tensor:
     rule's surrogate."""
     if mode not in ("true", "feedback"):
         raise unknown_name("gradient mode", mode, ("true", "feedback"))
-    was_training = model.training
-    model.eval()
     x = images.detach().clone().requires_grad_(True)
-    try:
-        with torch.enable_grad():
-            if mode == "true":
-                objective = F.cross_entropy(model(x), labels)
-            else:
-                objective = get_rule(model.rule).objective(model, x, labels).surrogate
-            (grad,) = torch.autograd.grad(objective, x, allow_unused=True)
-    finally:
-        model.train(was_training)
+    with torch.enable_grad(), eval_mode(model):
+        if mode == "true":
+            objective = F.cross_entropy(model(x), labels)
+        else:
+            objective = get_rule(model.rule).objective(model, x, labels).surrogate
+        (grad,) = torch.autograd.grad(objective, x, allow_unused=True)
     if grad is None:
         encoding = getattr(model, "encoding", None)
         raise ConfigError(f"model {model.kind!r} (encoding {encoding!r}) has no input gradient; "

@@ -1,16 +1,23 @@
-"""bioplaus trainers: datasets, networks and learning rules (BP, FA, DFA, DKP), training, run files."""
+"""bioplaus trainers: datasets, networks and learning rules (BP, FA, DFA, DKP, aDFA), training, run files.
 
-__version__ = "0.1.0"
+The names below are the package's public interface; `bioplaus_analysis` imports these (and the
+modules named in the README's architecture section) and nothing else.
+"""
 
-from .alignment import block_cosines  # noqa: E402
-from .build import build_model  # noqa: E402
-from .config import TrainConfig  # noqa: E402
-from .datasets import DATASETS, load_dataset, stratified_sample  # noqa: E402
-from .errors import BioplausError, ConfigError, DataError, DivergenceError, RunDirError  # noqa: E402
-from .rules import RULES, bp_gradient, rule_update  # noqa: E402
-from .runfiles import load_run  # noqa: E402
-from .training import evaluate, train  # noqa: E402
+from .version import __version__  # noqa: F401
+from .alignment import block_cosines
+from .build import MODELS, build_model, is_spiking
+from .config import TrainConfig
+from .datasets import DATASETS, dataset_spec, load_dataset, stratified_sample
+from .devices import eval_mode, model_device, resolve_device
+from .errors import BioplausError, ConfigError, DataError, DivergenceError, Interrupted, RunDirError, unknown_name
+from .evaluation import evaluate
+from .rules import RULES, bp_gradient, get_rule, rule_update
+from .runfiles import load_run
+from .training import train
 
-__all__ = ["DATASETS", "RULES", "BioplausError", "ConfigError", "DataError", "DivergenceError",
-           "RunDirError", "TrainConfig", "block_cosines", "bp_gradient", "build_model", "evaluate",
-           "load_dataset", "load_run", "rule_update", "stratified_sample", "train", "__version__"]
+__all__ = ["DATASETS", "MODELS", "RULES", "BioplausError", "ConfigError", "DataError", "DivergenceError",
+           "Interrupted", "RunDirError", "TrainConfig", "block_cosines", "bp_gradient", "build_model",
+           "dataset_spec", "eval_mode", "evaluate", "get_rule", "is_spiking", "load_dataset", "load_run",
+           "model_device", "resolve_device", "rule_update", "stratified_sample", "train", "unknown_name",
+           "__version__"]

@@ -10,6 +10,7 @@ from typing import Callable, NamedTuple
 import torch
 from torch import nn
 
+from .devices import eval_mode, model_device
 from .errors import ConfigError, unknown_name
 
 
@@ -163,14 +164,10 @@ def block_output_shapes(model) -> dict[str, tuple]:
     """Shape of each block's output for one example, found by passing zeros through the blocks.
 
     (For a spiking network this is the shape of the block's current, which is that of its spikes.)"""
-    device = next(model.parameters()).device
-    shapes, h = {}, torch.zeros(1, *model.input_shape, device=device)
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
+    shapes, h = {}, torch.zeros(1, *model.input_shape, device=model_device(model))
+    with torch.no_grad(), eval_mode(model):
         h = model.norm(h)
         for name, block in model.blocks.items():
             h = block(h)
             shapes[name] = tuple(h.shape[1:])
-    model.train(was_training)
     return shapes

@@ -1,40 +1,38 @@
-"""The training loop: one rule's surrogate objective, one backward, one step; run files every epoch."""
+"""The training loop: one rule's surrogate objective, one backward, one step; run files every epoch.
+
+`train` drives a `TrainingRun` through its stages: `setup` (folder, data, model, optimisers; resumes
+from a checkpoint when asked), then per epoch `run_epoch` (the steps; a signal stops it cleanly with a
+checkpoint inside the epoch) and `finish_epoch` (evaluation, cos_bp, replica check, run files).
+"""
 
 import math
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import __version__
 from .alignment import block_cosines
 from .build import build_model
 from .config import TrainConfig
 from .datasets import channel_stats, dataset_spec, load_dataset, stratified_sample
+from .devices import resolve_device
 from .distributed import replicas_from_environment
-from .errors import BioplausError, ConfigError, DivergenceError, Interrupted, RunDirError
-from .models import forward_parameters
+from .errors import BioplausError, DivergenceError, Interrupted, RunDirError
+from .evaluation import evaluate
 from .interrupts import stop_requests
+from .models import forward_parameters
 from .optim import Optimizers, make_optimizers
 from .precision import device_record, run_numerics
 from .rules import get_rule
-from .runfiles import (CONFIG, RUN_FILES, check_folder, load_checkpoint, make_writable_folder, read_config,
-                       read_metrics, save_checkpoint, write_config, write_metrics)
+from .runfiles import (CHECKPOINT, CONFIG, RUN_FILES, check_folder, load_checkpoint, make_writable_folder,
+                       read_config, read_metrics, save_checkpoint, write_config, write_metrics)
+from .version import __version__
 
 # Options that may differ between a run and its resumption: where it runs and reads data from.
 _RESUMABLE_DIFFERENCES = {"device", "data_dir"}
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' → CUDA when available, else CPU; 'cuda' without a GPU is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for but no CUDA GPU is available; pass --device cpu")
-    return torch.device(name)
 
 
 def _prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> bool:
@@ -63,6 +61,7 @@ def _check_same_run(stored: dict, config: TrainConfig, run_dir: Path) -> None:
 
 
 def _load_data(config: TrainConfig, device):
+    """Train and test split on `device` (batches are then index gathers there)."""
     x_train, y_train = load_dataset(config.dataset, "train", config.data_dir)
     x_test, y_test = load_dataset(config.dataset, "test", config.data_dir)
     if config.limit_train is not None and config.limit_train < len(x_train):
@@ -77,21 +76,6 @@ def _alignment_batch(x_test, y_test, size: int, num_classes: int):
     per_class = max(1, min(size // num_classes, smallest))
     idx = stratified_sample(y_test.cpu(), per_class, seed=0).to(x_test.device)
     return x_test[idx], y_test[idx]
-
-
-@torch.no_grad()
-def evaluate(model, images, labels, batch_size: int = 1000) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) of `model` in eval mode."""
-    was_training = model.training
-    model.eval()
-    loss, correct = torch.zeros((), device=images.device), torch.zeros((), device=images.device)
-    for start in range(0, len(images), batch_size):
-        logits = model(images[start:start + batch_size])
-        target = labels[start:start + batch_size]
-        loss += F.cross_entropy(logits, target, reduction="sum")
-        correct += (logits.argmax(1) == target).sum()
-    model.train(was_training)
-    return loss.item() / len(images), correct.item() / len(images)
 
 
 def _epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
@@ -109,20 +93,174 @@ def train_step(objective, optimizers: Optimizers, images, labels):
     return result
 
 
-def _save(run_dir, model, optimizers, device, epoch: int, partial: dict | None = None,
-          replica_digests: list | None = None) -> None:
-    """Checkpoint after `epoch` complete epochs, plus `partial` progress into the next one (or None);
-    `replica_digests` holds each training process's SHA-256 of its model state."""
-    cuda_rng = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
-    save_checkpoint(run_dir, {"epoch": epoch, "partial": partial, "model": model.state_dict(),
-                              "rng": torch.get_rng_state(), "cuda_rng": cuda_rng, "replica_digests": replica_digests,
-                              **optimizers.state_dict()})
-
-
 def _interrupted(signum: int, run_dir, where: str) -> Interrupted:
     name = signal.Signals(signum).name
     return Interrupted(f"stopped by {name} {where}; the checkpoint in {run_dir} is saved, "
                        f"continue with --resume", signum)
+
+
+@dataclass
+class EpochSums:
+    """Running loss and correct counts of one epoch (this process's share), from `first_step` on."""
+    loss: torch.Tensor
+    correct: torch.Tensor
+    started: float
+    first_step: int = 0
+    seconds_before: float = 0.0  # of the epoch's part done before a resumed interruption
+
+    def seconds(self) -> float:
+        return self.seconds_before + time.perf_counter() - self.started
+
+
+class TrainingRun:
+    """One run being trained: its folder, data, model, the rule's objective, optimisers and history."""
+
+    def __init__(self, config: TrainConfig, run_dir: Path, replicas, progress: bool | None):
+        self.config, self.run_dir, self.replicas, self.progress = config, Path(run_dir), replicas, progress
+        self.main = replicas.main
+        self.rows, self.first_epoch, self.partial = [], 1, None
+
+    def setup(self, resume: bool, force: bool) -> None:
+        """Folder, data, the seeded model, optimisers and objective; the checkpoint's state when resuming."""
+        config, replicas = self.config, self.replicas
+        self.device = replicas.device(resolve_device(config.device))
+        replicas.check_batch(config.batch_size)
+        resuming = replicas.on_main(lambda: _prepare_run_dir(self.run_dir, resume, force))
+        stored = read_config(self.run_dir) if resuming else None
+        if stored is not None:
+            _check_same_run(stored, config, self.run_dir)
+        self.x_train, self.y_train, self.x_test, self.y_test = _load_data(config, self.device)
+        self.spec = dataset_spec(config.dataset)
+        mean, std = (stored["mean"], stored["std"]) if stored else channel_stats(self.x_train.cpu())
+        self.model = build_model(config.model, config.rule, self.spec.input_shape, self.spec.num_classes,
+                                 seed=config.seed, mean=mean, std=std, **config.model_options).to(self.device)
+        n = len(self.x_train)  # one process: every image, the last batch smaller; several: whole global batches
+        self.steps_per_epoch = n // config.batch_size if replicas.distributed else -(-n // config.batch_size)
+        self.images_per_epoch = min(self.steps_per_epoch * config.batch_size, n)
+        self.optimizers = make_optimizers(config, self.model, self.steps_per_epoch)
+        self.objective = replicas.objective(self.model, get_rule(config.rule))
+        torch.manual_seed(config.seed + 1_000_003 * replicas.rank)  # Poisson encoders draw from torch's RNG
+        if resuming and (self.run_dir / CHECKPOINT).exists():
+            self._resume()
+        elif not resuming and self.main:
+            self._write_config(mean, std)
+        self.x_align, self.y_align = _alignment_batch(self.x_test, self.y_test, config.cos_batch,
+                                                      self.spec.num_classes)
+
+    def _resume(self) -> None:
+        """Weights, optimiser state, RNG streams, history and any mid-epoch progress from model.pt."""
+        state = load_checkpoint(self.run_dir)  # on the CPU: load_state_dict moves each tensor to its parameter
+        self.model.load_state_dict(state["model"])
+        self.optimizers.load_state_dict(state)
+        if self.main:  # other processes keep their own seeded streams
+            torch.set_rng_state(state["rng"].cpu())
+            if self.device.type == "cuda" and state.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
+        self.first_epoch, self.partial = state["epoch"] + 1, state.get("partial")
+        self.rows = [row for row in read_metrics(self.run_dir) if row["epoch"] < self.first_epoch]
+
+    def _write_config(self, mean, std) -> None:
+        parameters = sum(p.numel() for _, p in forward_parameters(self.model))
+        write_config(self.run_dir, dict(self.config.to_dict(), input_shape=list(self.spec.input_shape),
+                                        num_classes=self.spec.num_classes, mean=mean, std=std,
+                                        device_used=str(self.device), **device_record(self.device),
+                                        bioplaus_version=__version__, torch_version=torch.__version__,
+                                        processes=self.replicas.world, parameters=parameters))
+
+    def save(self, epoch: int, partial: dict | None = None, replica_digests: list | None = None) -> None:
+        """Checkpoint after `epoch` complete epochs, plus `partial` progress into the next one (or None);
+        `replica_digests` holds each training process's SHA-256 of its model state."""
+        cuda_rng = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        save_checkpoint(self.run_dir, {"epoch": epoch, "partial": partial, "model": self.model.state_dict(),
+                                       "rng": torch.get_rng_state(), "cuda_rng": cuda_rng,
+                                       "replica_digests": replica_digests, **self.optimizers.state_dict()})
+
+    def fit(self) -> None:
+        """Every remaining epoch; a signal between epochs stops after the epoch's files are written."""
+        with stop_requests() as stop:
+            for epoch in range(self.first_epoch, self.config.epochs + 1):
+                self.finish_epoch(epoch, self.run_epoch(epoch, stop))
+                signum = self.replicas.stop_signal(stop.signum)
+                if signum is not None and epoch < self.config.epochs:
+                    raise _interrupted(signum, self.run_dir, f"after epoch {epoch}")
+
+    def _start_sums(self) -> EpochSums:
+        """Zero sums, or those of the mid-epoch checkpoint being resumed (summed over processes when
+        written, so rank 0 takes them over)."""
+        zero = lambda: torch.zeros((), device=self.device)  # noqa: E731
+        sums = EpochSums(zero(), zero(), time.perf_counter())
+        if self.partial is not None:
+            sums.first_step, sums.seconds_before = self.partial["step"], self.partial["seconds"]
+            if self.main:
+                sums.loss, sums.correct = self.partial["loss_sum"].to(self.device), self.partial["correct"].to(self.device)
+            self.partial = None
+        return sums
+
+    def run_epoch(self, epoch: int, stop) -> EpochSums:
+        """The training steps of `epoch` in its seeded order; returns the epoch's running sums."""
+        config, replicas = self.config, self.replicas
+        self.model.train()
+        order = _epoch_order(config.seed, epoch, len(self.x_train)).to(self.device)
+        sums = self._start_sums()
+        disable = True if not self.main else None if self.progress is None else not self.progress  # None: a terminal
+        bar = tqdm(range(sums.first_step, self.steps_per_epoch), desc=f"{config.rule} epoch {epoch}/{config.epochs}",
+                   unit="batch", leave=False, disable=disable, initial=sums.first_step, total=self.steps_per_epoch)
+        for step in bar:
+            idx = replicas.shard(order[step * config.batch_size:(step + 1) * config.batch_size])
+            images, labels = self.x_train[idx], self.y_train[idx]
+            result = train_step(self.objective, self.optimizers, images, labels)
+            sums.loss += result.loss.detach() * len(idx)
+            sums.correct += (result.logits.detach().argmax(1) == labels).sum()
+            if step % 25 == 0 or step == self.steps_per_epoch - 1:
+                self._report(bar, sums, epoch, step)
+            signum = replicas.stop_signal(stop.signum)
+            if signum is not None and step < self.steps_per_epoch - 1:
+                bar.close()
+                self._stop_inside(epoch, step, sums, signum)
+        bar.close()
+        return sums
+
+    def _report(self, bar, sums: EpochSums, epoch: int, step: int) -> None:
+        """The bar's running loss and accuracy; DivergenceError once the loss is not finite."""
+        seen = min((step + 1) * self.config.batch_size, self.images_per_epoch)
+        mean_loss = self.replicas.total(sums.loss).item() / seen
+        if not math.isfinite(mean_loss):
+            bar.close()
+            kept = (f"the checkpoint of epoch {epoch - 1} is kept in {self.run_dir}" if epoch > 1
+                    else f"no epoch finished, so {self.run_dir} holds only {CONFIG}")
+            raise DivergenceError(f"training diverged: the loss became {mean_loss} in epoch {epoch} "
+                                  f"(step {step + 1}); {kept}; lower --lr (now {self.config.lr})")
+        bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{self.replicas.total(sums.correct).item() / seen:.3f}")
+
+    def _stop_inside(self, epoch: int, step: int, sums: EpochSums, signum: int) -> None:
+        """Checkpoint the epoch's progress after `step` (sums over processes) and raise Interrupted."""
+        partial = {"epoch": epoch, "step": step + 1, "loss_sum": self.replicas.total(sums.loss),
+                   "correct": self.replicas.total(sums.correct), "seconds": sums.seconds()}
+        if self.main:
+            self.save(epoch - 1, partial)
+        raise _interrupted(signum, self.run_dir, f"in epoch {epoch} after step {step + 1}")
+
+    def finish_epoch(self, epoch: int, sums: EpochSums) -> None:
+        """Evaluate, measure cos_bp, check that the replicas agree, and write metrics.csv and model.pt."""
+        replicas = self.replicas
+        replicas.sync_buffers(self.model)
+        train_loss = replicas.total(sums.loss).item() / self.images_per_epoch
+        train_acc = replicas.total(sums.correct).item() / self.images_per_epoch
+        test_loss, test_acc = evaluate(self.model, self.x_test, self.y_test)
+        cosines = block_cosines(self.model, self.x_align, self.y_align)
+        digests = replicas.digests(self.model)
+        if len(set(digests)) > 1:
+            raise BioplausError(f"the {replicas.world} training processes hold different weights after epoch "
+                                f"{epoch}; check that every process runs the same bioplaus and torch")
+        self.rows.append({"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "test_loss": test_loss,
+                          "test_acc": test_acc, "seconds": sums.seconds(),
+                          **{f"cos_bp/{name}": value for name, value in cosines.items()}})
+        if self.main:
+            write_metrics(self.run_dir, self.rows)
+            self.save(epoch, replica_digests=digests)
+            if self.progress is not False:
+                tqdm.write(f"{self.run_dir.name}: epoch {epoch}/{self.config.epochs} train_loss {train_loss:.4f} "
+                           f"train_acc {train_acc:.4f} test_acc {test_acc:.4f} ({self.rows[-1]['seconds']:.1f} s)")
 
 
 def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False,
@@ -130,125 +268,19 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
     """Train one run into the folder `out` and return its path (see DESIGN.md for the files).
 
     `resume` continues the run in `out` from its last checkpoint and reproduces the uninterrupted
-    run on CPU; `force` replaces a run already there; `progress` shows tqdm bars (None: on a terminal).
+    run; `force` replaces a run already there; `progress` shows tqdm bars (None: on a terminal).
     Seeds torch's global RNG with `config.seed` (Poisson encoders draw from it while training). Runs
     with PyTorch's deterministic algorithms unless `config.deterministic` is False, and in full
     float32 unless `config.tf32` (see `trainers.precision`); both are restored afterwards.
     Under torchrun, trains with DistributedDataParallel (see `trainers.distributed`).
     """
     config = config.resolved()
-    run_dir = Path(out)
     replicas = replicas_from_environment(resolve_device(config.device))
     try:
         with run_numerics(config.deterministic, config.tf32):
-            return _train(config, run_dir, resume, force, progress, replicas)
+            run = TrainingRun(config, out, replicas, progress)
+            run.setup(resume, force)
+            run.fit()
+        return run.run_dir
     finally:
         replicas.close()
-
-
-def _train(config, run_dir, resume, force, progress, replicas) -> Path:
-    device = replicas.device(resolve_device(config.device))
-    replicas.check_batch(config.batch_size)
-    resuming = replicas.on_main(lambda: _prepare_run_dir(run_dir, resume, force))
-    stored = read_config(run_dir) if resuming else None
-    if stored is not None:
-        _check_same_run(stored, config, run_dir)
-    x_train, y_train, x_test, y_test = _load_data(config, device)
-    spec = dataset_spec(config.dataset)
-    mean, std = (stored["mean"], stored["std"]) if stored else channel_stats(x_train.cpu())
-    model = build_model(config.model, config.rule, spec.input_shape, spec.num_classes, seed=config.seed,
-                        mean=mean, std=std, **config.model_options).to(device)
-    rule = get_rule(config.rule)
-    # one process: every image, the last batch smaller; several: whole global batches only
-    steps_per_epoch = (len(x_train) // config.batch_size if replicas.distributed
-                       else -(-len(x_train) // config.batch_size))
-    images_per_epoch = min(steps_per_epoch * config.batch_size, len(x_train))
-    optimizers = make_optimizers(config, model, steps_per_epoch)
-    objective = replicas.objective(model, rule)
-    main = replicas.main
-
-    rows, first_epoch, partial = [], 1, None
-    torch.manual_seed(config.seed + 1_000_003 * replicas.rank)  # Poisson encoders draw from torch's RNG
-    if resuming and (run_dir / "model.pt").exists():
-        state = load_checkpoint(run_dir)  # on the CPU: load_state_dict moves each tensor to its parameter
-        model.load_state_dict(state["model"])
-        optimizers.load_state_dict(state)
-        if main:  # other processes keep their own seeded streams
-            torch.set_rng_state(state["rng"].cpu())
-            if device.type == "cuda" and state.get("cuda_rng") is not None:
-                torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
-        first_epoch, partial = state["epoch"] + 1, state.get("partial")
-        rows = [row for row in read_metrics(run_dir) if row["epoch"] < first_epoch]
-    elif not resuming and main:
-        write_config(run_dir, dict(config.to_dict(), input_shape=list(spec.input_shape),
-                                   num_classes=spec.num_classes, mean=mean, std=std,
-                                   device_used=str(device), **device_record(device),
-                                   bioplaus_version=__version__,
-                                   torch_version=torch.__version__, processes=replicas.world,
-                                   parameters=sum(p.numel() for _, p in forward_parameters(model))))
-
-    x_align, y_align = _alignment_batch(x_test, y_test, config.cos_batch, spec.num_classes)
-    disable_bar = True if not main else None if progress is None else not progress  # None: on a terminal
-    with stop_requests() as stop:
-        for epoch in range(first_epoch, config.epochs + 1):
-            started = time.perf_counter()
-            model.train()
-            order = _epoch_order(config.seed, epoch, len(x_train)).to(device)
-            # a checkpoint written mid-epoch (on a signal) carries the epoch's step and running sums,
-            # summed over processes (so rank 0 takes them over)
-            first_step, before = 0, 0.0
-            loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device)
-            if partial is not None:
-                first_step, before = partial["step"], partial["seconds"]
-                if main:
-                    loss_sum, correct = partial["loss_sum"].to(device), partial["correct"].to(device)
-                partial = None
-            bar = tqdm(range(first_step, steps_per_epoch), desc=f"{config.rule} epoch {epoch}/{config.epochs}",
-                       unit="batch", leave=False, disable=disable_bar, initial=first_step, total=steps_per_epoch)
-            for step in bar:
-                idx = replicas.shard(order[step * config.batch_size:(step + 1) * config.batch_size])
-                images, labels = x_train[idx], y_train[idx]
-                result = train_step(objective, optimizers, images, labels)
-                loss_sum += result.loss.detach() * len(idx)
-                correct += (result.logits.detach().argmax(1) == labels).sum()
-                if step % 25 == 0 or step == steps_per_epoch - 1:
-                    seen = min((step + 1) * config.batch_size, images_per_epoch)
-                    mean_loss = replicas.total(loss_sum).item() / seen
-                    if not math.isfinite(mean_loss):
-                        bar.close()
-                        kept = (f"the checkpoint of epoch {epoch - 1} is kept in {run_dir}" if epoch > 1
-                                else f"no epoch finished, so {run_dir} holds only {CONFIG}")
-                        raise DivergenceError(f"training diverged: the loss became {mean_loss} in epoch {epoch} "
-                                              f"(step {step + 1}); {kept}; lower --lr (now {config.lr})")
-                    bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{replicas.total(correct).item() / seen:.3f}")
-                signum = replicas.stop_signal(stop.signum)
-                if signum is not None and step < steps_per_epoch - 1:
-                    bar.close()
-                    partial = {"epoch": epoch, "step": step + 1, "loss_sum": replicas.total(loss_sum),
-                               "correct": replicas.total(correct), "seconds": before + time.perf_counter() - started}
-                    if main:
-                        _save(run_dir, model, optimizers, device, epoch - 1, partial)
-                    raise _interrupted(signum, run_dir, f"in epoch {epoch} after step {step + 1}")
-            bar.close()
-            replicas.sync_buffers(model)
-            train_loss = replicas.total(loss_sum).item() / images_per_epoch
-            train_acc = replicas.total(correct).item() / images_per_epoch
-            test_loss, test_acc = evaluate(model, x_test, y_test)
-            cosines = block_cosines(model, x_align, y_align)
-            digests = replicas.digests(model)
-            if len(set(digests)) > 1:
-                raise BioplausError(f"the {replicas.world} training processes hold different weights after epoch "
-                                    f"{epoch}; check that every process runs the same bioplaus and torch")
-            rows.append({"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "test_loss": test_loss,
-                         "test_acc": test_acc, "seconds": before + time.perf_counter() - started,
-                         **{f"cos_bp/{name}": value for name, value in cosines.items()}})
-            if main:
-                write_metrics(run_dir, rows)
-                _save(run_dir, model, optimizers, device, epoch, replica_digests=digests)
-            if progress is not False and main:
-                tqdm.write(f"{run_dir.name}: epoch {epoch}/{config.epochs} train_loss {train_loss:.4f} "
-                           f"train_acc {train_acc:.4f} test_acc {test_acc:.4f} ({rows[-1]['seconds']:.1f} s)")
-            signum = replicas.stop_signal(stop.signum)
-            if signum is not None and epoch < config.epochs:
-                raise _interrupted(signum, run_dir, f"after epoch {epoch}")
-    return run_dir
