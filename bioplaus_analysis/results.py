@@ -1,5 +1,6 @@
 """The analysis output folder, the contract with the figures: results.json (scalars, per-layer tables,
-provenance) and arrays.npz (RDMs, embeddings, path coordinates, transfer matrices).
+provenance) and arrays.npz (RDMs, embeddings, path coordinates, transfer matrices), and `Analysis`,
+the folder as the figures read it (runs grouped by model and rule over seeds).
 
 Both are written atomically, arrays first, so results.json present means the folder is complete.
 """
@@ -8,10 +9,11 @@ import io
 import json
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from trainers.errors import RunDirError
+from trainers import RULES, RunDirError
 from trainers.runfiles import atomic_write, check_folder, make_writable_folder
 
 RESULTS, ARRAYS = "results.json", "arrays.npz"
@@ -71,3 +73,87 @@ def read_results(out) -> tuple[dict, dict]:
     except (OSError, ValueError) as exc:
         raise RunDirError(f"{out / ARRAYS} is missing or unreadable ({exc}); rerun the analysis with --force") from None
     return results, arrays
+
+
+UNKNOWN_RULE_COLOR = "#999999"  # a rule not (or no longer) in the registry
+
+
+def rule_color(rule: str) -> str:
+    """The rule's colour (`Rule.color`): the same in every figure and every gallery."""
+    return RULES[rule].color if rule in RULES else UNKNOWN_RULE_COLOR
+
+
+def rule_label(rule: str) -> str:
+    """The rule's name in legends and tables (`Rule.label`, e.g. "aDFA")."""
+    return (RULES[rule].label or rule) if rule in RULES else rule
+
+
+def rule_rank(rule: str) -> int:
+    """Position in the registry's order (BP, then FA, DFA, DKP, aDFA, then any added rule)."""
+    order = list(RULES)
+    return order.index(rule) if rule in order else len(order)
+
+
+def is_true_gradient(rule: str) -> bool:
+    """Whether the rule's update is the true gradient (BP): no separate feedback curve or cosine."""
+    return rule in RULES and RULES[rule].true_gradient
+
+
+class Group(NamedTuple):
+    """The runs of one (model, rule) over seeds; `label` names it in legends."""
+    model: str
+    rule: str
+    runs: list
+    seeds: list
+    label: str
+
+    @property
+    def color(self) -> str:
+        return rule_color(self.rule)
+
+
+class Analysis(NamedTuple):
+    """An analysis folder as read from disk: results.json as a dict and arrays.npz as {name: array}."""
+    results: dict
+    arrays: dict
+
+    def groups(self) -> list[Group]:
+        """Runs grouped by (model, rule) in the canonical rule order, each with its seeds sorted."""
+        runs = self.results["runs"]
+        keys = sorted({(r["model"], r["rule"]) for r in runs.values()},
+                      key=lambda k: (k[0], rule_rank(k[1]), k[1]))
+        several_models = len({model for model, _ in keys}) > 1
+        groups = []
+        for model, rule in keys:
+            members = sorted((r["seed"], name) for name, r in runs.items() if (r["model"], r["rule"]) == (model, rule))
+            label = rule_label(rule)
+            groups.append(Group(model, rule, [name for _, name in members], [seed for seed, _ in members],
+                                f"{model} {label}" if several_models else label))
+        return groups
+
+    def layers(self, run: str) -> list[str]:
+        return list(self.results["layers"][run])
+
+    @property
+    def provenance(self) -> dict:
+        return self.results.get("provenance", {})
+
+    def sample_text(self, which: str = "sample") -> str:
+        """'n = 200 test images (20 per class)' for the representation ("sample") or "eval_sample"."""
+        sample = self.provenance.get(which, {})
+        return f"n = {sample.get('n', '?')} test images ({sample.get('per_class', '?')} per class)"
+
+    def seeds_text(self) -> str:
+        counts = sorted({len(g.runs) for g in self.groups()})
+        seeds = sorted({s for g in self.groups() for s in g.seeds})
+        per = "/".join(map(str, counts))
+        return f"{per} seed{'s' if counts != [1] else ''} per rule (seed {', '.join(map(str, seeds))})"
+
+
+def load_analysis(analysis) -> Analysis:
+    """An `Analysis` from a folder written by `bioplaus analyze`, or the (results, arrays) pair itself."""
+    if isinstance(analysis, Analysis):
+        return analysis
+    if isinstance(analysis, tuple) and len(analysis) == 2:
+        return Analysis(*analysis)
+    return Analysis(*read_results(analysis))

@@ -150,7 +150,7 @@ def robustness_curves(models: dict, images, labels, eps_grid, attacks=ATTACKS, m
                     for t, target in enumerate(names):
                         matrix[k, s, t] = own["true"][-1] if t == s else accuracy(models[target], adversarial, labels)
                 if "feedback" in modes:
-                    if model.rule == "bp":  # BP's own gradient is the true gradient
+                    if get_rule(model.rule).true_gradient:  # the rule's own gradient is the true gradient
                         own["feedback"].append(own["true"][-1])
                     else:
                         fooled = attack(name, model, images, labels, eps, "feedback", pgd_steps=pgd_steps, seed=seed)

@@ -8,7 +8,9 @@ import pytest
 from bioplaus_analysis.choices import FIGURES
 from bioplaus_analysis.figures import DRAW, applicable, draw_figures, load_analysis
 from bioplaus_analysis.figures.robustness import _rule_matrix
-from bioplaus_analysis.figures.style import RULE_COLORS, mean_sem
+from bioplaus_analysis.figures.style import mean_sem
+from bioplaus_analysis.results import rule_color
+from trainers import RULES
 from bioplaus_analysis.results import read_results, write_results
 from trainers.errors import ConfigError
 
@@ -111,12 +113,12 @@ def test_runs_group_by_rule_in_canonical_order_with_sorted_seeds(analysis_dir):
     groups = load_analysis(analysis_dir).groups()
     assert [(g.rule, g.runs, g.seeds, g.label) for g in groups] == [
         ("bp", ["snn-bp-s0", "snn-bp-s1"], [0, 1], "BP"), ("dfa", ["snn-dfa-s0", "snn-dfa-s1"], [0, 1], "DFA")]
-    assert [g.color for g in groups] == [RULE_COLORS["bp"], RULE_COLORS["dfa"]]
+    assert [g.color for g in groups] == [rule_color("bp"), rule_color("dfa")] == ["#000000", "#0072B2"]
 
 
 def test_rule_colours_are_distinct_and_fixed():
-    assert len(set(RULE_COLORS.values())) == len(RULE_COLORS) == 5
-    assert RULE_COLORS["dfa"] == "#0072B2"  # the same blue in every figure and every gallery
+    assert len({rule.color for rule in RULES.values()}) == len(RULES) == 5  # one colour per rule
+    assert RULES["dfa"].color == "#0072B2"  # the same blue in every figure and every gallery
 
 
 def test_mean_and_sem_over_seeds_by_hand():

@@ -1,21 +1,19 @@
 """Publication figures drawn from an analysis folder (results.json + arrays.npz) and nothing else.
 
-Each function takes the folder (or a loaded `Analysis`), an output folder and a file-name prefix, and
-writes PREFIX + a stable name as .pdf (vector) and .png (300 dpi). `DRAW` maps each name in
-`FIGURES` to its function; `draw_figures` draws every figure that the analysis holds data for.
+Each `plot_*` function takes the folder (or a loaded `Analysis`), an output folder and a file-name
+prefix, and writes PREFIX + its registered name as .pdf (vector) and .png (300 dpi). `DRAW` maps each
+name in `FIGURES` to its function (registered with `@figure(name)`); `draw_figures` draws every figure
+that the analysis holds data for.
 """
 
 from pathlib import Path
 
 from ..choices import FIGURES
-from .learning import cosine_to_bp, gradient_snr, training_curves
-from .representations import paths_per_rule, rdm_grid, representational_paths, tsne_grid
-from .robustness import robustness_curves, transfer_matrix
-from .spiking import firing_rates, spike_raster
-from .style import RULE_COLORS, Analysis, load_analysis
+from ..results import Analysis, is_true_gradient, load_analysis, rule_color
+from . import learning, representations, robustness, spiking  # noqa: F401  (they register their figures)
+from .registry import REGISTERED
 
-DRAW = dict(zip(FIGURES, (training_curves, rdm_grid, representational_paths, paths_per_rule, tsne_grid,
-                          gradient_snr, cosine_to_bp, robustness_curves, transfer_matrix, firing_rates, spike_raster)))
+DRAW = {name: REGISTERED[name] for name in FIGURES}  # the order of FIGURES: the order figures are drawn in
 
 
 def applicable(analysis) -> list[str]:
@@ -24,7 +22,7 @@ def applicable(analysis) -> list[str]:
     results, names = a.results, list(FIGURES)
     if "tsne/input" not in a.arrays:
         names.remove("tsne-grid")
-    if not any(g.rule != "bp" for g in a.groups()):
+    if all(is_true_gradient(g.rule) for g in a.groups()):
         names.remove("cosine-to-bp")
     if not results.get("robustness", {}).get("curves"):
         names.remove("robustness")
@@ -47,6 +45,4 @@ def draw_figures(analysis, out_dir, prefix: str = "", names=None, progress=None)
     bar.close()
     return drawn
 
-__all__ = ["DRAW", "FIGURES", "RULE_COLORS", "Analysis", "applicable", "cosine_to_bp", "draw_figures", "firing_rates",
-           "gradient_snr", "load_analysis", "paths_per_rule", "rdm_grid", "representational_paths",
-           "robustness_curves", "spike_raster", "training_curves", "transfer_matrix", "tsne_grid"]
+__all__ = ["DRAW", "FIGURES", "Analysis", "applicable", "draw_figures", "load_analysis", "rule_color"]

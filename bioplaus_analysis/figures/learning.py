@@ -2,7 +2,9 @@
 
 import numpy as np
 
-from .style import figure_style, load_analysis, mean_sem, require, save
+from .registry import figure
+from ..results import is_true_gradient, load_analysis
+from .style import figure_style, mean_sem, require, save
 
 
 def _values(rows) -> np.ndarray:
@@ -17,7 +19,8 @@ def _band(ax, epochs, values, group) -> None:
     ax.fill_between(epochs, mean - sem, mean + sem, color=group.color, alpha=0.2, linewidth=0)
 
 
-def gradient_snr(analysis, out_dir, prefix: str = "") -> list:
+@figure("gradient-snr")
+def plot_gradient_snr(analysis, out_dir, prefix: str = "") -> list:
     """Per layer and rule: gradient SNR mean_i |E[g_i]| / (std[g_i] + ε) of the rule's own per-sample
     updates, mean ± sem over seeds (bars) with one dot per seed."""
     a = load_analysis(analysis)
@@ -45,11 +48,12 @@ def gradient_snr(analysis, out_dir, prefix: str = "") -> list:
         return save(fig, out_dir, f"{prefix}gradient-snr")
 
 
-def cosine_to_bp(analysis, out_dir, prefix: str = "") -> list:
+@figure("cosine-to-bp")
+def plot_cosine_to_bp(analysis, out_dir, prefix: str = "") -> list:
     """Per layer: cosine between each rule's update and the true BP gradient at the same weights on the
     same batch, measured while training, vs epoch; mean ± sem band over seeds (BP is 1 by definition)."""
     a = load_analysis(analysis)
-    groups = [g for g in a.groups() if g.rule != "bp"]
+    groups = [g for g in a.groups() if not is_true_gradient(g.rule)]
     require(bool(groups), "cosine to BP needs runs of a rule other than BP")
     layers = [layer for layer in a.results["cosine"][groups[0].runs[0]]["training"] if layer != "epoch"]
     require(bool(layers), "the runs' metrics.csv hold no cos_bp columns")
@@ -78,7 +82,8 @@ def cosine_to_bp(analysis, out_dir, prefix: str = "") -> list:
         return save(fig, out_dir, f"{prefix}cosine-to-bp")
 
 
-def training_curves(analysis, out_dir, prefix: str = "") -> list:
+@figure("training-curves")
+def plot_training_curves(analysis, out_dir, prefix: str = "") -> list:
     """Test accuracy and training loss per epoch, mean ± sem band over seeds, one colour per rule."""
     a = load_analysis(analysis)
     groups = a.groups()

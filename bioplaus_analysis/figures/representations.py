@@ -2,7 +2,9 @@
 
 import numpy as np
 
-from .style import Analysis, figure_style, load_analysis, require, rule_legend_handles, save
+from .registry import figure
+from ..results import Analysis, load_analysis
+from .style import figure_style, require, rule_legend_handles, save
 
 RDM_NAMES = {"correlation": "1 − Pearson r", "euclidean": "squared Euclidean / features",
              "mahalanobis": "Mahalanobis", "poisson": "Poisson KL"}
@@ -19,7 +21,8 @@ def _class_ticks(ax, labels, axis="both"):
     ax.tick_params(length=0, pad=1)
 
 
-def rdm_grid(analysis, out_dir, prefix: str = "") -> list:
+@figure("rdm-grid")
+def plot_rdm_grid(analysis, out_dir, prefix: str = "") -> list:
     """Rules × layers grid of RDMs (mean over seeds) on one shared colour scale, with the input and
     label RDMs in the top row; images sorted by class."""
     a: Analysis = load_analysis(analysis)
@@ -66,7 +69,8 @@ def rdm_grid(analysis, out_dir, prefix: str = "") -> list:
         return save(fig, out_dir, f"{prefix}rdm-grid")
 
 
-def representational_paths(analysis, out_dir, prefix: str = "") -> list:
+@figure("paths")
+def plot_paths(analysis, out_dir, prefix: str = "") -> list:
     """All runs' layers, the input and the labels in one MDS of RDM angles: one path per run, one colour
     per rule (seeds share it), from the input (square) to the label RDM (star)."""
     a = load_analysis(analysis)
@@ -100,7 +104,8 @@ def representational_paths(analysis, out_dir, prefix: str = "") -> list:
         return save(fig, out_dir, f"{prefix}paths")
 
 
-def paths_per_rule(analysis, out_dir, prefix: str = "") -> list:
+@figure("paths-per-rule")
+def plot_paths_per_rule(analysis, out_dir, prefix: str = "") -> list:
     """One panel per rule: the path of its first seed in its own MDS, every layer named."""
     a = load_analysis(analysis)
     groups = a.groups()
@@ -126,7 +131,8 @@ def paths_per_rule(analysis, out_dir, prefix: str = "") -> list:
         return save(fig, out_dir, f"{prefix}paths-per-rule")
 
 
-def tsne_grid(analysis, out_dir, prefix: str = "") -> list:
+@figure("tsne-grid")
+def plot_tsne_grid(analysis, out_dir, prefix: str = "") -> list:
     """Rules × layers grid of t-SNE embeddings (first seed of each rule), points coloured by class."""
     a = load_analysis(analysis)
     require("tsne/input" in a.arrays, "the analysis holds no t-SNE embeddings; analyse with --embeddings tsne")

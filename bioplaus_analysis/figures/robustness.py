@@ -3,7 +3,9 @@ transfer matrix between rules."""
 
 import numpy as np
 
-from .style import figure_style, load_analysis, mean_sem, require, save
+from .registry import figure
+from ..results import is_true_gradient, load_analysis
+from .style import figure_style, mean_sem, require, save
 
 ATTACK_NAMES = {"fgsm": "FGSM", "pgd": "PGD"}
 
@@ -15,7 +17,8 @@ def _attacked(a):
     return robustness, [g for g in a.groups() if all(run in curves for run in g.runs)]
 
 
-def robustness_curves(analysis, out_dir, prefix: str = "") -> list:
+@figure("robustness")
+def plot_robustness(analysis, out_dir, prefix: str = "") -> list:
     """Accuracy vs ε per attack: white-box attacks with the true input gradient (solid) and attacks with
     the rule's own pseudo-gradient (dashed, a gradient-masking probe); mean ± sem over seeds."""
     a = load_analysis(analysis)
@@ -30,7 +33,7 @@ def robustness_curves(analysis, out_dir, prefix: str = "") -> list:
         for ax, attack in zip(axes[0], attacks):
             for g in groups:
                 for mode, style in zip(modes, ("-", "--")):
-                    if mode == "feedback" and g.rule == "bp":
+                    if mode == "feedback" and is_true_gradient(g.rule):
                         continue  # BP's pseudo-gradient is the true gradient: the same curve
                     mean, sem = mean_sem([np.array(a.results["robustness"]["curves"][run][attack][mode]) * 100
                                           for run in g.runs])
@@ -63,7 +66,8 @@ def _rule_matrix(matrix, order, groups):
     return out
 
 
-def transfer_matrix(analysis, out_dir, prefix: str = "", eps: float | None = None) -> list:
+@figure("transfer")
+def plot_transfer(analysis, out_dir, prefix: str = "", eps: float | None = None) -> list:
     """Heatmaps (one per attack) of target accuracy under true-gradient attacks crafted on the source
     rule's model, at one ε (default: the middle of the grid); the diagonal is the white-box attack."""
     a = load_analysis(analysis)

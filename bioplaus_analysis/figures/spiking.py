@@ -2,7 +2,9 @@
 
 import numpy as np
 
-from .style import figure_style, load_analysis, require, save
+from .registry import figure
+from ..results import load_analysis
+from .style import figure_style, require, save
 
 RASTER_NEURONS = 100  # the first neurons of a layer shown in a raster: more become an unreadable grey
 
@@ -14,7 +16,8 @@ def _spiking(a):
     return firing, groups
 
 
-def firing_rates(analysis, out_dir, prefix: str = "") -> list:
+@figure("firing-rates")
+def plot_firing_rates(analysis, out_dir, prefix: str = "") -> list:
     """Per hidden layer: the distribution over neurons of each rule's firing rate (spikes per time step,
     averaged over the sample and pooled over seeds), with the fraction of silent neurons."""
     a = load_analysis(analysis)
@@ -45,7 +48,8 @@ def firing_rates(analysis, out_dir, prefix: str = "") -> list:
         return save(fig, out_dir, f"{prefix}firing-rates")
 
 
-def spike_raster(analysis, out_dir, prefix: str = "") -> list:
+@figure("spike-raster")
+def plot_spike_raster(analysis, out_dir, prefix: str = "") -> list:
     """Spike trains of the first neurons of each hidden layer for one test image, one row per rule
     (first seed), the same image for every rule."""
     a = load_analysis(analysis)

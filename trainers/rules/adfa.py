@@ -9,5 +9,7 @@ from .dfa import DFA
 
 class ADFA(DFA):
     name = "adfa"
+    label = "aDFA"
+    color = "#CC79A7"  # Okabe & Ito reddish purple
     uses_g = True
     models = ("snn", "csnn")

@@ -24,9 +24,16 @@ def output_error(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 class Rule:
-    """Base learning rule: no feedback, optimiser defaults used when the user gives none."""
+    """Base learning rule: no feedback, optimiser defaults used when the user gives none.
+
+    `label` names the rule in figures and tables, `color` draws it (one colour per rule everywhere);
+    `true_gradient` says that the update is the loss's true gradient (BP), so the rule's "feedback"
+    attack is the white-box attack and its cosine to BP is 1 by construction."""
 
     name = ""
+    label = ""
+    color = "#999999"
+    true_gradient = False
     models = None  # the model kinds this rule trains; None: all
     trainable_feedback = False
     defaults = {"optimizer": "adam", "lr": 1e-3}

@@ -7,6 +7,9 @@ from .base import Objective, Rule
 
 class BP(Rule):
     name = "bp"
+    label = "BP"
+    color = "#000000"  # Okabe & Ito (2008) black
+    true_gradient = True
 
     def objective(self, model, images, labels) -> Objective:
         logits = model(images)

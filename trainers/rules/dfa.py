@@ -18,6 +18,8 @@ from .base import Objective, Rule, output_error
 
 class DFA(Rule):
     name = "dfa"
+    label = "DFA"
+    color = "#0072B2"  # Okabe & Ito blue
     uses_g = False  # aDFA replaces the neuron's derivative f′ by its g
 
     def init_feedback(self, model) -> None:

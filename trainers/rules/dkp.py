@@ -5,6 +5,8 @@ from .dfa import DFA
 
 class DKP(DFA):
     name = "dkp"
+    label = "DKP"
+    color = "#009E73"  # Okabe & Ito bluish green
     trainable_feedback = True
     # Reference optimisers: forward SGD-Nesterov (momentum 0.9), feedback Adam lr 1e-4, wd 1e-6. The
     # reference forward lr is 5e-4 at a constant rate; under our one-cycle schedule and batch-mean loss

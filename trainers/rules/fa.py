@@ -27,6 +27,8 @@ def feedback_aligned(layer: nn.Module, x: torch.Tensor, feedback: torch.Tensor) 
 
 class FA(Rule):
     name = "fa"
+    label = "FA"
+    color = "#E69F00"  # Okabe & Ito orange
     models = ("cnn", "mlp")  # a spiking block's input gradient through B would need BPTT across blocks
 
     def init_feedback(self, model) -> None:
