@@ -12,9 +12,12 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.manifold import MDS, TSNE
 
-from trainers.errors import ConfigError, unknown_name
+from trainers import ConfigError
 
 from .choices import EMBEDDINGS
+from .registry import Registry
+
+EMBEDDERS = Registry("embedding", EMBEDDINGS)  # name → function (features [n, ...], seed) -> Embedding
 
 class Embedding(NamedTuple):
     """[n, 2] coordinates; `quality` is Kruskal's stress-1 (MDS), the explained variance (PCA), or the
@@ -52,6 +55,7 @@ def default_perplexity(n: int) -> float:
     return float(max(2.0, min(30.0, (n - 1) / 3.0)))
 
 
+@EMBEDDERS.register("tsne")
 def tsne(features: np.ndarray, seed: int = 0, perplexity: float | None = None) -> Embedding:
     """t-SNE of [n, d] features (PCA to 50 dimensions first when d > 50), PCA-initialised."""
     x = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
@@ -65,6 +69,7 @@ def tsne(features: np.ndarray, seed: int = 0, perplexity: float | None = None) -
     return Embedding(coords, float(embedder.kl_divergence_))
 
 
+@EMBEDDERS.register("pca")
 def pca(features: np.ndarray, seed: int = 0) -> Embedding:
     """The first two principal components and the fraction of variance they explain."""
     x = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
@@ -77,16 +82,16 @@ def pca(features: np.ndarray, seed: int = 0) -> Embedding:
     return Embedding(coords, float(model.explained_variance_ratio_.sum()))
 
 
+@EMBEDDERS.register("mds")
+def mds_of_features(features: np.ndarray, seed: int = 0) -> Embedding:
+    """Metric MDS (one seeded start) of the Euclidean distances between feature vectors."""
+    x = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
+    squared = np.einsum("ij,ij->i", x, x)
+    distances = np.sqrt(np.maximum(squared[:, None] + squared[None, :] - 2 * x @ x.T, 0.0))
+    np.fill_diagonal(distances, 0.0)
+    return mds(distances, seed, n_init=1)
+
+
 def embed(features: np.ndarray, method: str, seed: int = 0) -> Embedding:
-    """One layer's 2-D embedding by `method` (tsne, pca, or mds of its Euclidean distances)."""
-    if method == "tsne":
-        return tsne(features, seed)
-    if method == "pca":
-        return pca(features, seed)
-    if method == "mds":
-        x = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
-        squared = np.einsum("ij,ij->i", x, x)
-        distances = np.sqrt(np.maximum(squared[:, None] + squared[None, :] - 2 * x @ x.T, 0.0))
-        np.fill_diagonal(distances, 0.0)
-        return mds(distances, seed, n_init=1)
-    raise unknown_name("embedding", method, EMBEDDINGS)
+    """One layer's 2-D embedding by `method`, one of `EMBEDDERS` (tsne, pca, mds)."""
+    return EMBEDDERS.lookup(method)(features, seed)

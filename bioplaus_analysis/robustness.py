@@ -15,6 +15,10 @@ from trainers import ConfigError, eval_mode, evaluate, get_rule, model_device, u
 from trainers.precision import full_precision
 
 from .choices import ATTACKS, MODES
+from .registry import Registry
+
+# name → function (model, images, labels, eps, mode, source, pgd_steps, seed) -> adversarial images
+ATTACK_METHODS = Registry("attack", ATTACKS)
 
 def default_eps(dataset: str) -> list[float]:
     """The ε grid of a dataset family: 0–0.3 for MNIST-like data, 0–8/255 for CIFAR-10."""
@@ -102,15 +106,22 @@ def pgd(model, images, labels, eps: float, mode: str = "true", source=None, step
     return torch.cat(out)
 
 
+@ATTACK_METHODS.register("fgsm")
+def _fgsm_attack(model, images, labels, eps, mode, source, pgd_steps, seed):
+    return fgsm(model, images, labels, eps, mode, source)
+
+
+@ATTACK_METHODS.register("pgd")
+def _pgd_attack(model, images, labels, eps, mode, source, pgd_steps, seed):
+    return pgd(model, images, labels, eps, mode, source, steps=pgd_steps, seed=seed)
+
+
 def attack(name: str, model, images, labels, eps, mode="true", source=None, pgd_steps=10, seed=0):
-    """Adversarial images by attack `name` (fgsm or pgd); ε = 0 returns the images unchanged."""
-    if name in ATTACKS and check_eps(eps) == 0.0:
+    """Adversarial images by attack `name` (one of `ATTACK_METHODS`); ε = 0 returns the images unchanged."""
+    method = ATTACK_METHODS.lookup(name)
+    if check_eps(eps) == 0.0:
         return images.clone()
-    if name == "fgsm":
-        return fgsm(model, images, labels, eps, mode, source)
-    if name == "pgd":
-        return pgd(model, images, labels, eps, mode, source, steps=pgd_steps, seed=seed)
-    raise unknown_name("attack", name, ATTACKS)
+    return method(model, images, labels, eps, mode, source, pgd_steps, seed)
 
 
 def accuracy(model, images, labels) -> float:
@@ -130,8 +141,7 @@ def robustness_curves(models: dict, images, labels, eps_grid, attacks=ATTACKS, m
     """
     eps_grid = [check_eps(e) for e in eps_grid]
     for name in attacks:
-        if name not in ATTACKS:
-            raise unknown_name("attack", name, ATTACKS)
+        ATTACK_METHODS.lookup(name)
     for mode in modes:
         if mode not in MODES:
             raise unknown_name("attack mode", mode, MODES)

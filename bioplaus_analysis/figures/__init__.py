@@ -2,7 +2,7 @@
 
 Each `plot_*` function takes the folder (or a loaded `Analysis`), an output folder and a file-name
 prefix, and writes PREFIX + its registered name as .pdf (vector) and .png (300 dpi). `DRAW` maps each
-name in `FIGURES` to its function (registered with `@figure(name)`); `draw_figures` draws every figure
+name in `FIGURES` to its function (registered with `@FIGURES_DRAWN.register(name)`); `draw_figures` draws every figure
 that the analysis holds data for.
 """
 
@@ -11,9 +11,9 @@ from pathlib import Path
 from ..choices import FIGURES
 from ..results import Analysis, is_true_gradient, load_analysis, rule_color
 from . import learning, representations, robustness, spiking  # noqa: F401  (they register their figures)
-from .registry import REGISTERED
+from .style import FIGURES_DRAWN
 
-DRAW = {name: REGISTERED[name] for name in FIGURES}  # the order of FIGURES: the order figures are drawn in
+DRAW = {name: FIGURES_DRAWN[name] for name in FIGURES}  # the order of FIGURES: the order figures are drawn in
 
 
 def applicable(analysis) -> list[str]:

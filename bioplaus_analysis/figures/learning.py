@@ -2,9 +2,8 @@
 
 import numpy as np
 
-from .registry import figure
 from ..results import is_true_gradient, load_analysis
-from .style import figure_style, mean_sem, require, save
+from .style import FIGURES_DRAWN, figure_style, mean_sem, require, save
 
 
 def _values(rows) -> np.ndarray:
@@ -19,7 +18,7 @@ def _band(ax, epochs, values, group) -> None:
     ax.fill_between(epochs, mean - sem, mean + sem, color=group.color, alpha=0.2, linewidth=0)
 
 
-@figure("gradient-snr")
+@FIGURES_DRAWN.register("gradient-snr")
 def plot_gradient_snr(analysis, out_dir, prefix: str = "") -> list:
     """Per layer and rule: gradient SNR mean_i |E[g_i]| / (std[g_i] + ε) of the rule's own per-sample
     updates, mean ± sem over seeds (bars) with one dot per seed."""
@@ -48,7 +47,7 @@ def plot_gradient_snr(analysis, out_dir, prefix: str = "") -> list:
         return save(fig, out_dir, f"{prefix}gradient-snr")
 
 
-@figure("cosine-to-bp")
+@FIGURES_DRAWN.register("cosine-to-bp")
 def plot_cosine_to_bp(analysis, out_dir, prefix: str = "") -> list:
     """Per layer: cosine between each rule's update and the true BP gradient at the same weights on the
     same batch, measured while training, vs epoch; mean ± sem band over seeds (BP is 1 by definition)."""
@@ -82,7 +81,7 @@ def plot_cosine_to_bp(analysis, out_dir, prefix: str = "") -> list:
         return save(fig, out_dir, f"{prefix}cosine-to-bp")
 
 
-@figure("training-curves")
+@FIGURES_DRAWN.register("training-curves")
 def plot_training_curves(analysis, out_dir, prefix: str = "") -> list:
     """Test accuracy and training loss per epoch, mean ± sem band over seeds, one colour per rule."""
     a = load_analysis(analysis)

@@ -2,9 +2,8 @@
 
 import numpy as np
 
-from .registry import figure
 from ..results import Analysis, load_analysis
-from .style import figure_style, require, rule_legend_handles, save
+from .style import FIGURES_DRAWN, figure_style, require, rule_legend_handles, save
 
 RDM_NAMES = {"correlation": "1 − Pearson r", "euclidean": "squared Euclidean / features",
              "mahalanobis": "Mahalanobis", "poisson": "Poisson KL"}
@@ -21,7 +20,7 @@ def _class_ticks(ax, labels, axis="both"):
     ax.tick_params(length=0, pad=1)
 
 
-@figure("rdm-grid")
+@FIGURES_DRAWN.register("rdm-grid")
 def plot_rdm_grid(analysis, out_dir, prefix: str = "") -> list:
     """Rules × layers grid of RDMs (mean over seeds) on one shared colour scale, with the input and
     label RDMs in the top row; images sorted by class."""
@@ -69,7 +68,7 @@ def plot_rdm_grid(analysis, out_dir, prefix: str = "") -> list:
         return save(fig, out_dir, f"{prefix}rdm-grid")
 
 
-@figure("paths")
+@FIGURES_DRAWN.register("paths")
 def plot_paths(analysis, out_dir, prefix: str = "") -> list:
     """All runs' layers, the input and the labels in one MDS of RDM angles: one path per run, one colour
     per rule (seeds share it), from the input (square) to the label RDM (star)."""
@@ -104,7 +103,7 @@ def plot_paths(analysis, out_dir, prefix: str = "") -> list:
         return save(fig, out_dir, f"{prefix}paths")
 
 
-@figure("paths-per-rule")
+@FIGURES_DRAWN.register("paths-per-rule")
 def plot_paths_per_rule(analysis, out_dir, prefix: str = "") -> list:
     """One panel per rule: the path of its first seed in its own MDS, every layer named."""
     a = load_analysis(analysis)
@@ -131,7 +130,7 @@ def plot_paths_per_rule(analysis, out_dir, prefix: str = "") -> list:
         return save(fig, out_dir, f"{prefix}paths-per-rule")
 
 
-@figure("tsne-grid")
+@FIGURES_DRAWN.register("tsne-grid")
 def plot_tsne_grid(analysis, out_dir, prefix: str = "") -> list:
     """Rules × layers grid of t-SNE embeddings (first seed of each rule), points coloured by class."""
     a = load_analysis(analysis)

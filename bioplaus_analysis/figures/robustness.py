@@ -3,9 +3,8 @@ transfer matrix between rules."""
 
 import numpy as np
 
-from .registry import figure
 from ..results import is_true_gradient, load_analysis
-from .style import figure_style, mean_sem, require, save
+from .style import FIGURES_DRAWN, figure_style, mean_sem, require, save
 
 ATTACK_NAMES = {"fgsm": "FGSM", "pgd": "PGD"}
 
@@ -17,7 +16,7 @@ def _attacked(a):
     return robustness, [g for g in a.groups() if all(run in curves for run in g.runs)]
 
 
-@figure("robustness")
+@FIGURES_DRAWN.register("robustness")
 def plot_robustness(analysis, out_dir, prefix: str = "") -> list:
     """Accuracy vs ε per attack: white-box attacks with the true input gradient (solid) and attacks with
     the rule's own pseudo-gradient (dashed, a gradient-masking probe); mean ± sem over seeds."""
@@ -66,7 +65,7 @@ def _rule_matrix(matrix, order, groups):
     return out
 
 
-@figure("transfer")
+@FIGURES_DRAWN.register("transfer")
 def plot_transfer(analysis, out_dir, prefix: str = "", eps: float | None = None) -> list:
     """Heatmaps (one per attack) of target accuracy under true-gradient attacks crafted on the source
     rule's model, at one ε (default: the middle of the grid); the diagonal is the white-box attack."""

@@ -2,9 +2,8 @@
 
 import numpy as np
 
-from .registry import figure
 from ..results import load_analysis
-from .style import figure_style, require, save
+from .style import FIGURES_DRAWN, figure_style, require, save
 
 RASTER_NEURONS = 100  # the first neurons of a layer shown in a raster: more become an unreadable grey
 
@@ -16,7 +15,7 @@ def _spiking(a):
     return firing, groups
 
 
-@figure("firing-rates")
+@FIGURES_DRAWN.register("firing-rates")
 def plot_firing_rates(analysis, out_dir, prefix: str = "") -> list:
     """Per hidden layer: the distribution over neurons of each rule's firing rate (spikes per time step,
     averaged over the sample and pooled over seeds), with the fraction of silent neurons."""
@@ -48,7 +47,7 @@ def plot_firing_rates(analysis, out_dir, prefix: str = "") -> list:
         return save(fig, out_dir, f"{prefix}firing-rates")
 
 
-@figure("spike-raster")
+@FIGURES_DRAWN.register("spike-raster")
 def plot_spike_raster(analysis, out_dir, prefix: str = "") -> list:
     """Spike trains of the first neurons of each hidden layer for one test image, one row per rule
     (first seed), the same image for every rule."""

@@ -10,8 +10,13 @@ import numpy as np
 from trainers import ConfigError, __version__
 from trainers.runfiles import atomic_write
 
+from ..choices import FIGURES
+from ..registry import Registry
+
 
 STYLE = Path(__file__).with_name("bioplaus.mplstyle")
+# Every drawing function registers itself here: `@FIGURES_DRAWN.register("rdm-grid")`.
+FIGURES_DRAWN = Registry("figure", FIGURES)
 CLASS_PALETTE = "colorblind"
 PNG_DPI = 300
 
