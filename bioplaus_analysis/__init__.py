@@ -11,19 +11,23 @@ from importlib import import_module
 
 from trainers import __version__
 
+# The module `compare` holds the function `compare`: imported here, so that the function, not the
+# module, is the package's attribute (the module is light; it imports the analyses on first use).
+from .compare import CompareOptions, compare  # noqa: E402
+
 _HOMES = {
-    "analyze": "analysis", "training_cosines": "analysis", "compare": "pipeline", "CompareOptions": "pipeline",
+    "analyze": "analysis", "training_cosines": "analysis",
     "embed": "embedding", "mds": "embedding", "pca": "embedding", "tsne": "embedding",
     "analysis_sample": "features", "record_features": "features",
     "bp_cosines": "gradients", "gradient_snr": "gradients", "gradient_snr_loop": "gradients",
     "per_sample_moments": "gradients",
-    "representational_paths": "paths",
+    "representational_paths": "trajectories",
     "read_results": "results",
     "accuracy": "robustness", "fgsm": "robustness", "input_gradient": "robustness", "pgd": "robustness",
     "robustness_curves": "robustness",
     "angles": "rsa", "compare_rdms": "rsa", "label_rdm": "rsa", "layer_rdms": "rsa", "rdm_matrix": "rsa",
 }
-__all__ = ["__version__", *sorted(_HOMES)]
+__all__ = ["CompareOptions", "__version__", "compare", *sorted(_HOMES)]
 
 
 def __getattr__(name):

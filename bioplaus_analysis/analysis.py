@@ -2,31 +2,33 @@
 
 It loads runs and never trains. All runs see the same images: a stratified sample of `per_class`
 test images per class for representations (RDMs, paths, embeddings), and a larger one of
-`eval_per_class` per class for gradient SNR, cosine to BP and attacks.
+`eval_per_class` per class for gradient SNR, cosine to BP and attacks. `AnalysisOptions` holds every
+option; one function per section (representations, gradients, robustness, provenance) returns its
+part of the results.
 """
 
 import platform
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from trainers import __version__
-from trainers.errors import ConfigError, unknown_name
-from trainers.datasets import dataset_spec
+from trainers import ConfigError, __version__, dataset_spec, load_run, model_device, resolve_device
 from trainers.precision import deterministic_algorithms, device_record
-from trainers.runfiles import load_run, read_config, read_metrics
-from trainers.training import resolve_device
+from trainers.runfiles import read_config, read_metrics, training_cosines, training_history
 
-from .choices import ATTACKS, COMPARISONS, EMBEDDINGS, MODES, RDM_METHODS
 from .embedding import embed
-from .features import analysis_sample, rarest_class_count, record_features, spike_raster
+from .features import analysis_sample, record_features, spike_raster
 from .gradients import bp_cosines, gradient_snr
-from .paths import representational_paths
+from .options import AnalysisOptions
 from .results import prepare_out, write_results
-from .robustness import accuracy, attack, check_eps, default_eps, input_gradient, robustness_curves
+from .robustness import accuracy, attack, input_gradient, robustness_curves
 from .rsa import compare_rdms, label_rdm, layer_rdms
+from .trajectories import representational_paths
+
+__all__ = ["AnalysisOptions", "analyze", "training_cosines", "training_history"]
 
 
 def _run_names(run_dirs) -> list[str]:
@@ -51,21 +53,15 @@ def _check_runs(run_dirs) -> str:
     return datasets[0]
 
 
-def training_cosines(run_dir) -> dict:
-    """{"epoch": [...], layer: [cos per epoch]} from the run's metrics.csv (measured while training)."""
-    rows = read_metrics(run_dir)
-    table = {"epoch": [row["epoch"] for row in rows]}
-    for key in (rows[0] if rows else {}):
-        if key.startswith("cos_bp/"):
-            table[key.split("/", 1)[1]] = [row[key] for row in rows]
-    return table
+class _Runs:
+    """The loaded runs of one analysis: {name: model}, {name: config}, {name: folder}."""
 
-
-def training_history(run_dir) -> dict:
-    """{"epoch": [...], "train_loss": [...], "train_acc", "test_loss", "test_acc"} from metrics.csv."""
-    rows = read_metrics(run_dir)
-    keys = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc")
-    return {key: [row[key] for row in rows] for key in keys}
+    def __init__(self, run_dirs, device):
+        names = _run_names(run_dirs)
+        self.dirs = dict(zip(names, run_dirs))
+        loaded = {name: load_run(run_dir, device) for name, run_dir in self.dirs.items()}
+        self.models = {name: model for name, (model, _) in loaded.items()}
+        self.configs = {name: config for name, (_, config) in loaded.items()}
 
 
 def _firing(model, features, sample, name: str, arrays: dict) -> dict:
@@ -86,26 +82,69 @@ def _provenance(run_dir, config: dict, measure: str) -> dict:
     return {"path": str(run_dir), "model": config["model"], "rule": config["rule"], "seed": config["seed"],
             "epochs": config["epochs"], "epochs_done": rows[-1]["epoch"] if rows else 0,
             "test_acc": rows[-1]["test_acc"] if rows else None, "features": measure,
-            "cos_batch": config.get("cos_batch"),
-            "version": config.get("version")}
+            "cos_batch": config.get("cos_batch"), "version": config.get("bioplaus_version")}
 
 
-def _adversarial_rdms(models, sample, run_rdms, attack_name, eps, rdm_method, pgd_steps, seed, arrays) -> dict:
-    """RDMs of each run's layers on its own white-box adversarial images, and per layer the
-    similarity (cosine of RDMs) to the clean RDM: how far an attack moves the representation geometry."""
-    similarity = {}
-    for name, model in models.items():
-        images = sample.images.to(next(model.parameters()).device)
-        labels = sample.labels.to(images.device)
-        adversarial = attack(attack_name, model, images, labels, eps, "true", pgd_steps=pgd_steps, seed=seed)
-        layers = record_features(model, adversarial, labels).layers
-        layers.pop("input")
-        rdms = layer_rdms(layers, rdm_method)
-        arrays[f"adversarial_rdm/{name}"] = np.stack(list(rdms.values()))
-        similarity[name] = {layer: float(compare_rdms(np.stack([run_rdms[name][layer], rdm]))[0, 1])
-                            for layer, rdm in rdms.items()}
-    return {"attack": attack_name, "mode": "true", "eps": eps, "comparison": "cosine",
-            "similarity_to_clean": similarity}
+def _embed_layers(layers: dict, methods, seed: int, arrays: dict) -> dict:
+    """Embed each named layer by each method into `arrays["METHOD/NAME"]`; returns {name: {method: quality}}."""
+    quality = {}
+    for key, patterns in layers.items():
+        for method in methods:
+            fit = embed(patterns, method, seed)
+            arrays[f"{method}/{key}"] = fit.coords
+            quality.setdefault(key.split("/", 1)[-1], {})[method] = fit.quality
+    return quality
+
+
+def _represent_run(name, runs: _Runs, sample, options, arrays, first: bool) -> tuple[dict, dict]:
+    """One run's features, RDMs (into `arrays`), embeddings and firing: ({section: its part}, {layer: RDM})."""
+    model = runs.models[name]
+    features = record_features(model, sample.images, sample.labels)
+    rdms = layer_rdms(features.layers, options.rdm_method)
+    arrays["rdm/input"], arrays["rdm/labels"] = rdms.pop("input"), label_rdm(features.labels)
+    arrays[f"rdm/{name}"] = np.stack(list(rdms.values()))
+    # the input layer is the same images for every run: embedded once, under "input"
+    layers = {("input" if layer == "input" else f"{name}/{layer}"): patterns
+              for layer, patterns in features.layers.items() if layer != "input" or first}
+    part = {"layers": list(rdms), "runs": _provenance(runs.dirs[name], runs.configs[name], features.measure),
+            "training": training_history(runs.dirs[name]),
+            "embeddings": _embed_layers(layers, options.embeddings, options.seed, arrays)}
+    if features.measure == "spike count":
+        part["firing"] = _firing(model, features, sample, name, arrays)
+    return part, rdms
+
+
+def representations(runs: _Runs, sample, options: AnalysisOptions, arrays: dict, bar) -> tuple[dict, dict]:
+    """Layers, provenance, training history, embeddings and firing per run, and the representational
+    paths; returns (results part, {run: {layer: RDM}})."""
+    part = {key: {} for key in ("runs", "layers", "embeddings", "training", "firing")}
+    run_rdms = {}
+    for i, name in enumerate(runs.models):
+        bar.set_postfix_str(f"{name}: features, RDMs, embeddings")
+        own, run_rdms[name] = _represent_run(name, runs, sample, options, arrays, first=i == 0)
+        for key, value in own.items():
+            part[key][name] = value
+        bar.update(2)
+    joint, per_run = representational_paths(run_rdms, arrays["rdm/input"], arrays["rdm/labels"], options.comparison,
+                                            options.seed)
+    part["paths"] = {"comparison": options.comparison, "distance": "arccos(similarity), radians",
+                     "joint": {"items": joint.items, "stress": joint.stress},
+                     "per_run": {run: {"items": p.items, "stress": p.stress} for run, p in per_run.items()}}
+    for run, p in {"joint": joint, **per_run}.items():
+        arrays[f"paths/{run}/coords"], arrays[f"paths/{run}/distances"] = p.coords, p.distances
+    return part, run_rdms
+
+
+def gradients(runs: _Runs, x_eval, y_eval, options: AnalysisOptions, bar) -> dict:
+    """Gradient SNR of each rule's per-sample updates and its cosine to BP (now, and while training)."""
+    part = {"snr": {}, "cosine": {}}
+    for name, model in runs.models.items():
+        bar.set_postfix_str(f"{name}: gradient SNR, cosine to BP")
+        part["snr"][name] = gradient_snr(model, x_eval, y_eval, eps=options.snr_eps)
+        part["cosine"][name] = {"analysis": bp_cosines(model, x_eval, y_eval),
+                                "training": training_cosines(runs.dirs[name])}
+        bar.update(2)
+    return part
 
 
 def _attackable(models: dict, images, labels) -> tuple[dict, dict]:
@@ -120,119 +159,92 @@ def _attackable(models: dict, images, labels) -> tuple[dict, dict]:
     return attackable, skipped
 
 
-def _embed_layers(layers: dict, methods, seed: int, arrays: dict) -> dict:
-    """Embed each named layer by each method into `arrays["METHOD/NAME"]`; returns {name: {method: quality}}."""
-    quality = {}
-    for key, patterns in layers.items():
-        for method in methods:
-            fit = embed(patterns, method, seed)
-            arrays[f"{method}/{key}"] = fit.coords
-            quality.setdefault(key.split("/", 1)[-1], {})[method] = fit.quality
-    return quality
+def _adversarial_rdms(models, sample, run_rdms, options: AnalysisOptions, arrays) -> dict:
+    """RDMs of each run's layers on its own white-box adversarial images, and per layer the
+    similarity (cosine of RDMs) to the clean RDM: how far an attack moves the representation geometry."""
+    attack_name, eps, similarity = options.attacks[0] if options.attacks else "fgsm", options.adversarial_eps, {}
+    for name, model in models.items():
+        images = sample.images.to(model_device(model))
+        labels = sample.labels.to(images.device)
+        adversarial = attack(attack_name, model, images, labels, eps, "true", pgd_steps=options.pgd_steps,
+                             seed=options.seed)
+        layers = record_features(model, adversarial, labels).layers
+        layers.pop("input")
+        rdms = layer_rdms(layers, options.rdm_method)
+        arrays[f"adversarial_rdm/{name}"] = np.stack(list(rdms.values()))
+        similarity[name] = {layer: float(compare_rdms(np.stack([run_rdms[name][layer], rdm]))[0, 1])
+                            for layer, rdm in rdms.items()}
+    return {"attack": attack_name, "mode": "true", "eps": eps, "comparison": "cosine",
+            "similarity_to_clean": similarity}
 
 
-@deterministic_algorithms()
-def analyze(run_dirs, out, *, per_class: int = 20, eval_per_class: int | None = None,
-            rdm_method: str = "correlation", comparison: str = "cosine", embeddings=("tsne", "pca"),
-            eps=None, attacks=ATTACKS, modes=MODES, pgd_steps: int = 10, adversarial_eps: float | None = None,
-            snr_eps: float = 1e-8, seed: int = 0, data_dir=None, device: str = "auto", force: bool = False,
-            progress: bool | None = None) -> Path:
-    """Analyse the runs in `run_dirs` (all on one dataset) into the folder `out`; returns its path.
-
-    `eps` is the attack grid (default: per dataset family); `adversarial_eps` the ε of the RDMs under
-    attack (default: the grid's middle value); `eval_per_class` defaults to min(100, rarest class).
-    Runs with PyTorch's deterministic algorithms; gradients, attacks and features in full float32.
-    """
-    run_dirs = [Path(r) for r in run_dirs]
-    dataset = _check_runs(run_dirs)
-    choices = (("RDM method", [rdm_method], RDM_METHODS), ("RDM comparison", [comparison], COMPARISONS),
-               ("embedding", embeddings, EMBEDDINGS), ("attack", attacks, ATTACKS), ("attack mode", modes, MODES))
-    for kind, values, valid in choices:
-        for value in values:
-            if value not in valid:
-                raise unknown_name(kind, value, valid)
-    eps = [check_eps(e) for e in (default_eps(dataset) if eps is None else eps)]
-    adversarial_eps = check_eps(eps[len(eps) // 2] if adversarial_eps is None else adversarial_eps)
-    if per_class < 1 or (eval_per_class is not None and eval_per_class < 1) or pgd_steps < 1:
-        raise ConfigError("--per-class, --eval-per-class and --pgd-steps must be positive integers")
-    torch_device = resolve_device(device)
-
-    names = _run_names(run_dirs)
-    models, configs = {}, {}
-    for name, run_dir in zip(names, run_dirs):
-        models[name], configs[name] = load_run(run_dir, torch_device)
-    sample = analysis_sample(dataset, per_class, seed, data_dir)
-    if eval_per_class is None:
-        eval_per_class = min(100, rarest_class_count(dataset, data_dir))
-    evaluation = analysis_sample(dataset, eval_per_class, seed + 1, data_dir)
-    x_eval, y_eval = evaluation.images.to(torch_device), evaluation.labels.to(torch_device)
-    out = prepare_out(out, force)
-
-    steps = len(names) * 4 + len(attacks) * len(names) * len(eps) + 1
-    bar = tqdm(total=steps, desc="analyze", disable=progress is False, unit="step")
-    results = {"dataset": dataset, "runs": {}, "layers": {}, "snr": {}, "cosine": {}, "embeddings": {},
-               "accuracy": {}, "training": {}, "firing": {}}
-    arrays = {"sample/index": sample.index.numpy(), "sample/labels": sample.labels.numpy(),
-              "eval/index": evaluation.index.numpy()}
-    run_rdms = {}
-    for name, run_dir in zip(names, run_dirs):
-        model = models[name]
-        bar.set_postfix_str(f"{name}: features, RDMs, embeddings")
-        features = record_features(model, sample.images, sample.labels)
-        rdms = layer_rdms(features.layers, rdm_method)
-        arrays["rdm/input"], arrays["rdm/labels"] = rdms.pop("input"), label_rdm(features.labels)
-        run_rdms[name] = rdms
-        arrays[f"rdm/{name}"] = np.stack(list(rdms.values()))
-        results["layers"][name] = list(rdms)
-        results["runs"][name] = _provenance(run_dir, configs[name], features.measure)
-        results["training"][name] = training_history(run_dir)
-        if features.measure == "spike count":
-            results["firing"][name] = _firing(model, features, sample, name, arrays)
-        # the input layer is the same images for every run: embedded once, under "input"
-        layers = {("input" if layer == "input" else f"{name}/{layer}"): patterns
-                  for layer, patterns in features.layers.items() if layer != "input" or name == names[0]}
-        results["embeddings"][name] = _embed_layers(layers, embeddings, seed, arrays)
-        bar.update(2)
-        bar.set_postfix_str(f"{name}: gradient SNR, cosine to BP")
-        results["snr"][name] = gradient_snr(model, x_eval, y_eval, eps=snr_eps)
-        results["cosine"][name] = {"analysis": bp_cosines(model, x_eval, y_eval), "training": training_cosines(run_dir)}
-        bar.update(2)
-
-    joint, per_run = representational_paths(run_rdms, arrays["rdm/input"], arrays["rdm/labels"], comparison, seed)
-    results["paths"] = {"comparison": comparison, "distance": "arccos(similarity), radians",
-                        "joint": {"items": joint.items, "stress": joint.stress},
-                        "per_run": {run: {"items": p.items, "stress": p.stress} for run, p in per_run.items()}}
-    for run, p in {"joint": joint, **per_run}.items():
-        arrays[f"paths/{run}/coords"], arrays[f"paths/{run}/distances"] = p.coords, p.distances
-
-    for name in names:
-        results["accuracy"][name] = accuracy(models[name], x_eval, y_eval)
+def robustness(runs: _Runs, x_eval, y_eval, sample, run_rdms, options: AnalysisOptions, arrays, bar) -> dict:
+    """Clean accuracy, accuracy vs ε under every attack and mode, transfer matrices, RDMs under attack."""
+    part = {"accuracy": {name: accuracy(model, x_eval, y_eval) for name, model in runs.models.items()}}
     bar.set_postfix_str("attacks")
-    attackable, skipped = _attackable(models, x_eval, y_eval)
-    curves, transfer = robustness_curves(attackable, x_eval, y_eval, eps, attacks, modes, pgd_steps, seed, bar.update)
+    attackable, skipped = _attackable(runs.models, x_eval, y_eval)
+    curves, transfer = robustness_curves(attackable, x_eval, y_eval, options.eps, options.attacks, options.modes,
+                                         options.pgd_steps, options.seed, bar.update)
     for attack_name, matrix in transfer.items():
         arrays[f"transfer/{attack_name}"] = matrix
-    results["robustness"] = {"eps": eps, "attacks": list(attacks), "modes": list(modes), "pgd_steps": pgd_steps,
-                             "curves": curves, "transfer_order": list(attackable), "skipped": skipped,
-                             "note": "feedback mode attacks with the rule's own pseudo-gradient: it probes "
-                                     "gradient masking and is not a robustness measure"}
-
+    part["robustness"] = {"eps": list(options.eps), "attacks": list(options.attacks), "modes": list(options.modes),
+                          "pgd_steps": options.pgd_steps, "curves": curves, "transfer_order": list(attackable),
+                          "skipped": skipped, "note": "feedback mode attacks with the rule's own pseudo-gradient: "
+                                                      "it probes gradient masking and is not a robustness measure"}
     bar.set_postfix_str("RDMs under attack")
-    results["adversarial_rdm"] = _adversarial_rdms(attackable, sample, run_rdms, attacks[0] if attacks else "fgsm",
-                                                   adversarial_eps, rdm_method, pgd_steps, seed, arrays)
+    part["adversarial_rdm"] = _adversarial_rdms(attackable, sample, run_rdms, options, arrays)
     bar.update()
-    bar.close()
-    results["provenance"] = {
+    return part
+
+
+def provenance(dataset: str, sample, evaluation, options: AnalysisOptions, device) -> dict:
+    """What made the analysis: package and library versions, device, samples, seeds and options."""
+    return {
         "package": "bioplaus", "version": __version__, "torch": torch.__version__, "python": platform.python_version(),
-        "device": str(torch_device), **device_record(torch_device), "deterministic": True, "tf32": False,
+        "device": str(device), **device_record(device), "deterministic": True, "tf32": False,
         "dataset": dataset, "num_classes": dataset_spec(dataset).num_classes,
-        "sample": {"split": "test", "per_class": per_class, "n": len(sample.index), "seed": seed},
-        "eval_sample": {"split": "test", "per_class": eval_per_class, "n": len(evaluation.index), "seed": seed + 1},
-        "seeds": {"embedding": seed, "pgd_start": seed},
-        "options": {"rdm_method": rdm_method, "comparison": comparison, "embeddings": list(embeddings),
-                    "snr_eps": snr_eps, "adversarial_eps": adversarial_eps},
+        "sample": {"split": "test", "per_class": options.per_class, "n": len(sample.index), "seed": options.seed},
+        "eval_sample": {"split": "test", "per_class": options.eval_per_class, "n": len(evaluation.index),
+                        "seed": options.seed + 1},
+        "seeds": {"embedding": options.seed, "pgd_start": options.seed},
+        "options": {"rdm_method": options.rdm_method, "comparison": options.comparison,
+                    "embeddings": list(options.embeddings), "snr_eps": options.snr_eps,
+                    "adversarial_eps": options.adversarial_eps},
         "feature_mode": "eval mode; CNN/MLP: block outputs after activation (and pooling); SNN: spike counts; "
                         "out: softmax probabilities",
     }
+
+
+@deterministic_algorithms()
+def analyze(run_dirs, out, options: AnalysisOptions | None = None, *, force: bool = False,
+            progress: bool | None = None, **overrides) -> Path:
+    """Analyse the runs in `run_dirs` (all on one dataset) into the folder `out`; returns its path.
+
+    `options` (default `AnalysisOptions()`), with any of its fields overridden by keyword, e.g.
+    `analyze(runs, out, per_class=10, eps=[0, 0.1])`. Runs with PyTorch's deterministic algorithms;
+    gradients, attacks and features in full float32.
+    """
+    run_dirs = [Path(r) for r in run_dirs]
+    dataset = _check_runs(run_dirs)
+    options = replace(options or AnalysisOptions(), **overrides).resolved(dataset)
+    device = resolve_device(options.device)
+    runs = _Runs(run_dirs, device)
+    sample = analysis_sample(dataset, options.per_class, options.seed, options.data_dir)
+    evaluation = analysis_sample(dataset, options.eval_per_class, options.seed + 1, options.data_dir)
+    x_eval, y_eval = evaluation.images.to(device), evaluation.labels.to(device)
+    out = prepare_out(out, force)
+    n = len(runs.models)
+    bar = tqdm(total=n * 4 + len(options.attacks) * n * len(options.eps) + 1, desc="analyze",
+               disable=progress is False, unit="step")
+    arrays = {"sample/index": sample.index.numpy(), "sample/labels": sample.labels.numpy(),
+              "eval/index": evaluation.index.numpy()}
+    results = {"dataset": dataset}
+    represented, run_rdms = representations(runs, sample, options, arrays, bar)
+    results.update(represented)
+    results.update(gradients(runs, x_eval, y_eval, options, bar))
+    results.update(robustness(runs, x_eval, y_eval, sample, run_rdms, options, arrays, bar))
+    bar.close()
+    results["provenance"] = provenance(dataset, sample, evaluation, options, device)
     write_results(out, results, arrays)
     return out
+

@@ -1,4 +1,7 @@
-"""The `bioplaus` command. Bad input prints one line and exits with status 2, never a traceback."""
+"""The `bioplaus` command. Bad input prints one line and exits with status 2, never a traceback.
+
+Options of `train`, `analyze` and `compare` are generated from `TrainConfig`, `AnalysisOptions` and
+`CompareOptions` (`cli_options`): their defaults live in the dataclasses only."""
 
 import argparse
 import os
@@ -6,19 +9,66 @@ import shlex
 import sys
 from pathlib import Path
 
-from trainers import BioplausError, RunDirError, TrainConfig, __version__, train
-from trainers.errors import ConfigError, Interrupted, unknown_name
+from trainers import (DATASETS, DEVICES, ENCODERS, MODELS, NEURONS, OPTIMIZERS, RULES, SCHEDULES, SURROGATES,
+                      BioplausError, ConfigError, Interrupted, RunDirError, TrainConfig, __version__, train,
+                      unknown_name)
+from trainers.runfiles import read_config, read_metrics
 
 from .choices import ATTACKS, COMPARISONS, EMBEDDINGS, FIGURES, MODES, RDM_METHODS
-from trainers.config import DEVICES, SCHEDULES
-from trainers.datasets import DATASETS
-from trainers.build import MODELS
-from trainers.encoders import ENCODERS
-from trainers.neurons import NEURONS
-from trainers.surrogates import SURROGATES
-from trainers.optim import OPTIMIZERS
-from trainers.rules import RULES
-from trainers.runfiles import read_config, read_metrics
+from .cli_options import Option, add_options, csv_list, values_of
+from .compare import CompareOptions
+from .options import AnalysisOptions
+
+TRAIN_OPTIONS = (
+    Option("model", f"one of {', '.join(MODELS)} (snn and csnn spike)"),
+    Option("rule", f"one of {', '.join(RULES)}"),
+    Option("dataset", f"one of {', '.join(DATASETS)}"),
+    Option("epochs", type=int), Option("seed", "fixes initial weights, feedback and batch order", int),
+    Option("batch_size", type=int), Option("lr", "peak learning rate (default: the rule's)", float),
+    Option("optimizer", f"one of {', '.join(OPTIMIZERS)} (default: the rule's)"),
+    Option("momentum", type=float), Option("weight_decay", type=float),
+    Option("schedule", f"one of {', '.join(SCHEDULES)}"),
+    Option("feedback_optimizer", "DKP's feedback optimiser"),
+    Option("feedback_lr", "DKP's feedback learning rate", float), Option("feedback_weight_decay", type=float),
+    Option("device", f"one of {', '.join(DEVICES)} (auto: CUDA if present)"),
+    Option("deterministic", "allow PyTorch's nondeterministic CUDA kernels (faster; a seed then no longer fixes "
+                            "a GPU run)", flag="--nondeterministic"),
+    Option("tf32", "train with TF32 matrix products and convolutions on CUDA (analyses always measure in full "
+                   "float32)"),
+    Option("data_dir", "folder holding the files of mnist, fashion-mnist, cifar10"),
+    Option("limit_train", "train on this many training images", int),
+)
+# Shared by `analyze` and `compare` (which has its own defaults for the per-class counts).
+SAMPLE_OPTIONS = (
+    Option("per_class", "test images per class for RDMs and embeddings", int),
+    Option("eps", "attack budgets in pixel units, e.g. 0,0.1,0.2 (default: 0-0.3 MNIST-like, 0-8/255 CIFAR-10)",
+           float, csv=True),
+    Option("pgd_steps", type=int),
+    Option("data_dir", "folder holding the dataset files (as for train)"),
+    Option("device", f"one of {', '.join(DEVICES)}"),
+)
+ANALYSIS_OPTIONS = SAMPLE_OPTIONS + (
+    Option("eval_per_class", "test images per class for SNR, cosine and attacks (default min(100, rarest class))",
+           int),
+    Option("rdm_method", f"one of {', '.join(RDM_METHODS)}"),
+    Option("comparison", f"RDM comparison for paths: {', '.join(COMPARISONS)}", flag="--compare"),
+    Option("embeddings", f"comma-separated, of {', '.join(EMBEDDINGS)}", csv=True),
+    Option("attacks", f"of {', '.join(ATTACKS)}", csv=True, flag="--attack"),
+    Option("modes", f"of {', '.join(MODES)} (true: white box; feedback: the rule's pseudo-gradient, a "
+                    "gradient-masking probe; transfer: crafted on each other run)", csv=True),
+    Option("adversarial_eps", "ε of the RDMs under attack (default: the middle of --eps)", float),
+    Option("snr_eps", "ε in |mean| / (std + ε)", float),
+    Option("seed", "fixes the samples, embeddings and PGD starts", int),
+)
+COMPARE_OPTIONS = SAMPLE_OPTIONS + (
+    Option("dataset", f"one of {', '.join(DATASETS)} (fashion-mnist --seeds 3 is the paper-grade setting)"),
+    Option("models", f"of {', '.join(MODELS)}", csv=True),
+    Option("rules", f"of {', '.join(RULES)} (default: every rule on the models it trains)", csv=True),
+    Option("seeds", "number of seeds per model and rule: 0..N-1", int),
+    Option("epochs", "epochs of every run (default 3 on digits and mnist-5k; else cnn 10, snn 5)", int),
+    Option("eval_per_class", "test images per class for SNR, cosine and attacks (default 20 on digits and "
+                             "mnist-5k, else 50)", int),
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,28 +82,8 @@ def _add_train(subparsers):
     p = subparsers.add_parser("train", help="train one model with one learning rule into a run folder",
                               description="Train one model with one learning rule; writes config.json, "
                                           "metrics.csv and model.pt into --out after every epoch.")
-    p.add_argument("--model", default="cnn", help=f"one of {', '.join(MODELS)} (default cnn; snn and csnn spike)")
-    p.add_argument("--rule", default="bp", help=f"one of {', '.join(RULES)} (default bp)")
-    p.add_argument("--dataset", default="mnist-5k", help=f"one of {', '.join(DATASETS)} (default mnist-5k)")
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--seed", type=int, default=0, help="fixes initial weights, feedback and batch order")
     p.add_argument("--out", required=True, help="run folder to write (refused if it holds a run)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the rule's)")
-    p.add_argument("--optimizer", default=None, help=f"one of {', '.join(OPTIMIZERS)} (default: the rule's)")
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--schedule", default="onecycle", help=f"one of {', '.join(SCHEDULES)}")
-    p.add_argument("--feedback-optimizer", default="adam", help="DKP's feedback optimiser")
-    p.add_argument("--feedback-lr", type=float, default=1e-4, help="DKP's feedback learning rate")
-    p.add_argument("--feedback-weight-decay", type=float, default=1e-6)
-    p.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)} (auto: CUDA if present)")
-    p.add_argument("--nondeterministic", action="store_true",
-                   help="allow PyTorch's nondeterministic CUDA kernels (faster; a seed then no longer fixes a GPU run)")
-    p.add_argument("--tf32", action="store_true", help="train with TF32 matrix products and convolutions on CUDA "
-                                                        "(analyses always measure in full float32)")
-    p.add_argument("--data-dir", default=None, help="folder holding the files of mnist, fashion-mnist, cifar10")
-    p.add_argument("--limit-train", type=int, default=None, help="train on this many training images")
+    add_options(p, TrainConfig, TRAIN_OPTIONS)
     p.add_argument("--hidden", default=None, help="MLP or SNN hidden widths, e.g. 1000 or 1000,250,100")
     p.add_argument("--channels", default=None, help="CNN conv channels, e.g. 32,32")
     p.add_argument("--fc-width", type=int, default=None, help="CNN hidden fully connected width")
@@ -74,13 +104,7 @@ def _add_train(subparsers):
 def _run_train(args) -> int:
     options = {key: getattr(args, key) for key in ("hidden", "channels", "fc_width", "time_steps", "encoding",
                                                    "neuron", "surrogate", "g") if getattr(args, key) is not None}
-    config = TrainConfig(model=args.model, rule=args.rule, dataset=args.dataset, epochs=args.epochs,
-                         seed=args.seed, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-                         momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
-                         feedback_optimizer=args.feedback_optimizer, feedback_lr=args.feedback_lr,
-                         feedback_weight_decay=args.feedback_weight_decay, device=args.device,
-                         deterministic=not args.nondeterministic, tf32=args.tf32,
-                         data_dir=args.data_dir, limit_train=args.limit_train, model_options=options)
+    config = TrainConfig(**values_of(args, TRAIN_OPTIONS), model_options=options)
     run_dir = train(config, args.out, resume=args.resume, force=args.force,
                     progress=False if args.quiet else None)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one line from rank 0
@@ -107,18 +131,6 @@ def _run_summary(args) -> int:
     return 0
 
 
-def _csv(kind, cast=str):
-    def parse(text):
-        try:
-            values = [cast(v.strip()) for v in text.split(",") if v.strip()]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{kind} must be comma-separated numbers, got {text!r}") from None
-        if not values:
-            raise argparse.ArgumentTypeError(f"{kind} must not be empty")
-        return values
-    return parse
-
-
 def _add_analyze(subparsers):
     p = subparsers.add_parser("analyze", help="RDMs, representational paths, embeddings, gradient SNR, "
                                               "cosine to BP and attacks of trained runs",
@@ -126,25 +138,7 @@ def _add_analyze(subparsers):
                                           "into --out. Never trains.")
     p.add_argument("runs", nargs="+", help="run folders written by `bioplaus train` (one dataset)")
     p.add_argument("--out", required=True, help="folder for results.json and arrays.npz")
-    p.add_argument("--per-class", type=int, default=20, help="test images per class for RDMs and embeddings")
-    p.add_argument("--eval-per-class", type=int, default=None,
-                   help="test images per class for SNR, cosine and attacks (default min(100, rarest class))")
-    p.add_argument("--rdm-method", default="correlation", help=f"one of {', '.join(RDM_METHODS)}")
-    p.add_argument("--compare", default="cosine", help=f"RDM comparison for paths: {', '.join(COMPARISONS)}")
-    p.add_argument("--embeddings", type=_csv("--embeddings"), default=["tsne", "pca"],
-                   help=f"comma-separated, of {', '.join(EMBEDDINGS)} (default tsne,pca)")
-    p.add_argument("--eps", type=_csv("--eps", float), default=None,
-                   help="attack budgets in pixel units, e.g. 0,0.1,0.2 (default: 0-0.3 MNIST-like, 0-8/255 CIFAR-10)")
-    p.add_argument("--attack", type=_csv("--attack"), default=list(ATTACKS), help=f"of {', '.join(ATTACKS)}")
-    p.add_argument("--modes", type=_csv("--modes"), default=list(MODES),
-                   help=f"of {', '.join(MODES)} (true: white box; feedback: the rule's pseudo-gradient, "
-                        "a gradient-masking probe; transfer: crafted on each other run)")
-    p.add_argument("--pgd-steps", type=int, default=10)
-    p.add_argument("--adversarial-eps", type=float, default=None, help="ε of the RDMs under attack")
-    p.add_argument("--snr-eps", type=float, default=1e-8, help="ε in |mean| / (std + ε)")
-    p.add_argument("--seed", type=int, default=0, help="fixes the samples, embeddings and PGD starts")
-    p.add_argument("--data-dir", default=None, help="folder holding the dataset files (as for train)")
-    p.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)}")
+    add_options(p, AnalysisOptions, ANALYSIS_OPTIONS)
     p.add_argument("--force", action="store_true", help="replace results already in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_run_analyze)
@@ -152,11 +146,7 @@ def _add_analyze(subparsers):
 
 def _run_analyze(args) -> int:
     from .analysis import analyze
-    out = analyze(args.runs, args.out, per_class=args.per_class, eval_per_class=args.eval_per_class,
-                  rdm_method=args.rdm_method, comparison=args.compare, embeddings=args.embeddings, eps=args.eps,
-                  attacks=args.attack, modes=args.modes, pgd_steps=args.pgd_steps,
-                  adversarial_eps=args.adversarial_eps, snr_eps=args.snr_eps, seed=args.seed,
-                  data_dir=args.data_dir, device=args.device, force=args.force,
+    out = analyze(args.runs, args.out, AnalysisOptions(**values_of(args, ANALYSIS_OPTIONS)), force=args.force,
                   progress=False if args.quiet else None)
     print(f"analysis written to {out}")
     return 0
@@ -170,8 +160,8 @@ def _add_reproduce(subparsers):
                                           "are skipped. Writes reproduction.csv and reproduction.md into --out.")
     p.add_argument("--out", default="runs/reproduce", help="folder for the runs and the table")
     p.add_argument("--data-dir", default=None, help="folder holding mnist / cifar10 (and fashion-mnist) files")
-    p.add_argument("--seeds", type=_csv("--seeds", int), default=[0, 1, 2])
-    p.add_argument("--models", type=_csv("--models"), default=["cnn", "snn"], help="of cnn, snn")
+    p.add_argument("--seeds", type=csv_list("--seeds", int), default=[0, 1, 2])
+    p.add_argument("--models", type=csv_list("--models"), default=["cnn", "snn"], help="of cnn, snn")
     p.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)}")
     p.add_argument("--table-only", action="store_true", help="write the table from the finished runs; train nothing")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -179,7 +169,8 @@ def _add_reproduce(subparsers):
 
 
 def _run_reproduce(args) -> int:
-    from .reproduce import GRID, reproduce, table, write_table
+    from .accuracy_table import table, write_table
+    from .reproduce import GRID, reproduce
     for model in args.models:
         if model not in GRID:
             raise ConfigError(f"unknown model {model!r} for the reproduction grid; choose one of: {', '.join(GRID)}")
@@ -202,35 +193,18 @@ def _add_compare(subparsers):
                                           "complete are reused, unfinished ones resume), analyse each model's runs "
                                           "and draw every figure (PDF + PNG) with the accuracy table and a manifest. "
                                           "Rules are applied to the models they train (fa: cnn, mlp; adfa: snn, csnn).")
-    p.add_argument("--dataset", default="mnist-5k", help=f"one of {', '.join(DATASETS)} (default mnist-5k; "
-                                                        "fashion-mnist --seeds 3 is the paper-grade setting)")
-    p.add_argument("--models", type=_csv("--models"), default=["cnn", "snn"], help=f"of {', '.join(MODELS)}")
-    p.add_argument("--rules", type=_csv("--rules"), default=None,
-                   help=f"of {', '.join(RULES)} (default: every rule on the models it trains)")
-    p.add_argument("--seeds", type=int, default=1, help="number of seeds per model and rule: 0..N-1 (default 1)")
-    p.add_argument("--epochs", type=int, default=None,
-                   help="epochs of every run (default 3 on digits and mnist-5k; else cnn 10, snn 5)")
+    add_options(p, CompareOptions, COMPARE_OPTIONS)
     p.add_argument("--out", default="out", help="folder for runs/, analysis/ and figures/ (default out)")
     p.add_argument("--figures", default=None, help="folder for the figures, table and manifest (default OUT/figures)")
     p.add_argument("--runs", default=None, help="folder of the runs (default OUT/runs); runs of `bioplaus "
                                                 "reproduce --out DIR` are reused with --runs DIR")
-    p.add_argument("--per-class", type=int, default=20, help="test images per class for RDMs and embeddings")
-    p.add_argument("--eval-per-class", type=int, default=None,
-                   help="test images per class for SNR, cosine and attacks (default 20 on digits and mnist-5k, "
-                        "else 50)")
-    p.add_argument("--eps", type=_csv("--eps", float), default=None, help="attack budgets, e.g. 0,0.1,0.2")
-    p.add_argument("--pgd-steps", type=int, default=10)
-    p.add_argument("--data-dir", default=None, help="folder holding the dataset files (as for train)")
-    p.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)}")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=_run_compare)
 
 
 def _run_compare(args) -> int:
-    from .pipeline import CompareOptions, compare
-    options = CompareOptions(dataset=args.dataset, models=args.models, rules=args.rules, seeds=args.seeds,
-                             epochs=args.epochs, per_class=args.per_class, eval_per_class=args.eval_per_class,
-                             eps=args.eps, pgd_steps=args.pgd_steps, data_dir=args.data_dir, device=args.device)
+    from .compare import compare
+    options = CompareOptions(**values_of(args, COMPARE_OPTIONS))
     command = "bioplaus " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
     done = compare(args.out, options, args.figures, args.runs, progress=False if args.quiet else None,
                    command=command)
@@ -247,7 +221,7 @@ def _add_figures(subparsers):
     p.add_argument("analysis", help="folder written by `bioplaus analyze`")
     p.add_argument("--out", required=True, help="folder for the figures")
     p.add_argument("--prefix", default="", help="file-name prefix, e.g. cnn-")
-    p.add_argument("--only", type=_csv("--only"), default=None, help=f"comma-separated, of {', '.join(FIGURES)}")
+    p.add_argument("--only", type=csv_list("--only"), default=None, help=f"comma-separated, of {', '.join(FIGURES)}")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(handler=_run_figures)
 

@@ -25,7 +25,7 @@ class Registry(dict):
         return add
 
     def lookup(self, name: str):
-        """The function registered as `name`; a ConfigError listing the valid names otherwise."""
+        """The function registered as `name`; a ConfigError listing the registered names otherwise."""
         if name not in self:
-            raise unknown_name(self.kind, name, self.names)
+            raise unknown_name(self.kind, name, list(self))
         return self[name]

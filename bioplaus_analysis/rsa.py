@@ -11,7 +11,7 @@ import numpy as np
 import rsatoolbox
 from rsatoolbox.rdm import RDMs, compare
 
-from trainers.errors import ConfigError, unknown_name
+from trainers import ConfigError, unknown_name
 
 from .choices import COMPARISONS, RDM_METHODS
 

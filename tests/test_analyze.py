@@ -7,7 +7,7 @@ import pytest
 
 from bioplaus_analysis import analyze, read_results
 from bioplaus_analysis.cli import main
-from trainers import ConfigError, RunDirError, TrainConfig, train
+from trainers import ConfigError, RunDirError, TrainConfig, __version__, train
 
 
 def _analyze(digits_runs, out, names=("cnn-bp", "cnn-dfa", "snn-dfa"), **options):
@@ -37,6 +37,7 @@ def test_analyze_writes_results_and_arrays(digits_runs, tmp_path):
     assert curves["fgsm"]["true"][0] == results["accuracy"]["cnn-dfa"]
     assert arrays["transfer/pgd"].shape == (2, 3, 3)
     assert set(results["adversarial_rdm"]["similarity_to_clean"]["cnn-bp"]) == {"conv1", "conv2", "fc1", "out"}
+    assert {run["version"] for run in results["runs"].values()} == {__version__}  # each run's bioplaus version
     provenance = results["provenance"]
     assert provenance["sample"] == {"split": "test", "per_class": 6, "n": n, "seed": 0}
     assert provenance["version"] and provenance["dataset"] == "digits"

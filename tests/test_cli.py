@@ -73,3 +73,20 @@ def test_summary_prints_final_accuracy(tmp_path, capsys):
     assert code == 0 and "cnn-dfa-s0" in out and f"{float(last[4]):.2%}" in out and "2/2" in out
     code, _, err = _run(capsys, "summary", str(tmp_path))
     assert code == 2 and "config.json is missing" in err
+
+
+def test_command_defaults_are_the_dataclasses_defaults():
+    from bioplaus_analysis.cli import ANALYSIS_OPTIONS, COMPARE_OPTIONS, TRAIN_OPTIONS, build_parser
+    from bioplaus_analysis.cli_options import values_of
+    from bioplaus_analysis.compare import CompareOptions
+    from bioplaus_analysis.options import AnalysisOptions
+    from trainers import TrainConfig
+    parser = build_parser()
+    train_args = parser.parse_args(["train", "--out", "r"])
+    assert TrainConfig(**values_of(train_args, TRAIN_OPTIONS)) == TrainConfig()
+    assert AnalysisOptions(**values_of(parser.parse_args(["analyze", "r", "--out", "a"]), ANALYSIS_OPTIONS)) \
+        == AnalysisOptions()
+    assert CompareOptions(**values_of(parser.parse_args(["compare"]), COMPARE_OPTIONS)) == CompareOptions()
+    flipped = parser.parse_args(["train", "--out", "r", "--nondeterministic", "--tf32", "--epochs", "7"])
+    assert values_of(flipped, TRAIN_OPTIONS) == dict(values_of(train_args, TRAIN_OPTIONS), deterministic=False,
+                                                     tf32=True, epochs=7)

@@ -5,7 +5,8 @@ import csv
 import pytest
 
 from bioplaus_analysis.cli import main
-from bioplaus_analysis.reproduce import PUBLISHED, available_datasets, grid, table, write_table
+from bioplaus_analysis.accuracy_table import PUBLISHED, table, write_table
+from bioplaus_analysis.reproduce import available_datasets, grid
 from trainers.datasets import DEBIAN_FASHION_MNIST
 from trainers.runfiles import write_config, write_metrics
 

@@ -1,23 +1,30 @@
 """bioplaus trainers: datasets, networks and learning rules (BP, FA, DFA, DKP, aDFA), training, run files.
 
-The names below are the package's public interface; `bioplaus_analysis` imports these (and the
-modules named in the README's architecture section) and nothing else.
+The names below are the package's public interface; `bioplaus_analysis` imports these and, besides,
+only the modules in `ANALYSIS_INTERFACE` (the run-file contract, the measurement context, the rules'
+measuring context and the weight layer of a block), as tests/test_package.py checks.
 """
 
 from .version import __version__  # noqa: F401
 from .alignment import block_cosines
 from .build import MODELS, build_model, is_spiking
-from .config import TrainConfig
+from .config import DEVICES, SCHEDULES, TrainConfig
 from .datasets import DATASETS, dataset_spec, load_dataset, stratified_sample
 from .devices import eval_mode, model_device, resolve_device
+from .encoders import ENCODERS
 from .errors import BioplausError, ConfigError, DataError, DivergenceError, Interrupted, RunDirError, unknown_name
 from .evaluation import evaluate
+from .neurons import NEURONS
+from .optim import OPTIMIZERS
 from .rules import RULES, bp_gradient, get_rule, rule_update
 from .runfiles import load_run
+from .surrogates import SURROGATES
 from .training import train
 
-__all__ = ["DATASETS", "MODELS", "RULES", "BioplausError", "ConfigError", "DataError", "DivergenceError",
-           "Interrupted", "RunDirError", "TrainConfig", "block_cosines", "bp_gradient", "build_model",
-           "dataset_spec", "eval_mode", "evaluate", "get_rule", "is_spiking", "load_dataset", "load_run",
-           "model_device", "resolve_device", "rule_update", "stratified_sample", "train", "unknown_name",
-           "__version__"]
+ANALYSIS_INTERFACE = ("trainers.runfiles", "trainers.precision", "trainers.rules", "trainers.models")
+
+__all__ = ["ANALYSIS_INTERFACE", "DATASETS", "DEVICES", "ENCODERS", "MODELS", "NEURONS", "OPTIMIZERS", "RULES",
+           "SCHEDULES", "SURROGATES", "BioplausError", "ConfigError", "DataError", "DivergenceError", "Interrupted",
+           "RunDirError", "TrainConfig", "block_cosines", "bp_gradient", "build_model", "dataset_spec", "eval_mode",
+           "evaluate", "get_rule", "is_spiking", "load_dataset", "load_run", "model_device", "resolve_device",
+           "rule_update", "stratified_sample", "train", "unknown_name", "__version__"]

@@ -109,6 +109,42 @@ def on_cpu(value):
     return value
 
 
+def run_name(dataset: str, model: str, rule: str, seed: int) -> str:
+    """The folder name `compare` and `reproduce` give a run, so that each reuses the other's runs."""
+    return f"{dataset}-{model}-{rule}-s{seed}"
+
+
+def finished_run(run_dir, expected: dict) -> bool:
+    """Whether `run_dir` holds the complete run `expected` (model, rule, dataset, seed, epochs); a run of
+    other options there is a RunDirError, never silently reused."""
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG).is_file():
+        return False
+    config = read_config(run_dir)
+    found = {key: config.get(key) for key in expected}
+    if found != expected:
+        raise RunDirError(f"{run_dir} holds a run of other options ({found}, expected {expected}); "
+                          "move it away or pass another folder")
+    return len(read_metrics(run_dir)) >= expected["epochs"]
+
+
+def training_cosines(run_dir) -> dict:
+    """{"epoch": [...], block: [cos_bp per epoch]} from the run's metrics.csv (measured while training)."""
+    rows = read_metrics(run_dir)
+    table = {"epoch": [row["epoch"] for row in rows]}
+    for key in (rows[0] if rows else {}):
+        if key.startswith("cos_bp/"):
+            table[key.split("/", 1)[1]] = [row[key] for row in rows]
+    return table
+
+
+def training_history(run_dir) -> dict:
+    """{"epoch": [...], "train_loss": [...], "train_acc", "test_loss", "test_acc"} from metrics.csv."""
+    rows = read_metrics(run_dir)
+    keys = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc")
+    return {key: [row[key] for row in rows] for key in keys}
+
+
 def save_checkpoint(run_dir, state: dict) -> None:
     """model.pt, atomically, with every tensor on the CPU: a run trained on a GPU loads on any machine."""
     buffer = io.BytesIO()

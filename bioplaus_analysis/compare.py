@@ -16,14 +16,12 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from trainers import TrainConfig, __version__, train
-from trainers.build import MODELS
-from trainers.errors import ConfigError, Interrupted, RunDirError, unknown_name
-from trainers.datasets import DATASETS
-from trainers.rules import RULES
-from trainers.runfiles import atomic_write, check_folder, read_config, read_metrics
+from trainers import (DATASETS, MODELS, RULES, ConfigError, Interrupted, RunDirError, TrainConfig, __version__, train,
+                      unknown_name)
+from trainers.runfiles import atomic_write, check_folder, finished_run, run_name
 
-from .reproduce import write_table, table
+from .accuracy_table import table, write_table
+from .options import AnalysisOptions
 from .results import RESULTS
 
 QUICK_DATASETS = ("digits", "mnist-5k")  # embedded, small: the defaults aim at minutes on a laptop
@@ -40,10 +38,10 @@ class CompareOptions:
     rules: tuple | None = None  # None: every rule, each on the models it trains
     seeds: int = 1
     epochs: int | None = None
-    per_class: int = 20
-    eval_per_class: int | None = None
+    per_class: int = AnalysisOptions.per_class
+    eval_per_class: int | None = None  # default 20 on the quick datasets, else 50 (see `resolved`)
     eps: list | None = None
-    pgd_steps: int = 10
+    pgd_steps: int = AnalysisOptions.pgd_steps
     data_dir: str | None = None
     device: str = "auto"
     analysis: dict = field(default_factory=dict)  # further keyword arguments of `analyze`
@@ -118,31 +116,18 @@ def _prepare(out: Path) -> dict:
     return {}
 
 
-def _finished(run_dir: Path, expected: dict) -> bool:
-    """Whether `run_dir` holds the complete run `expected` (model, rule, dataset, seed, epochs); a run of
-    other options there is an error, never silently reused."""
-    if not (run_dir / "config.json").is_file():
-        return False
-    config = read_config(run_dir)
-    found = {key: config.get(key) for key in expected}
-    if found != expected:
-        raise RunDirError(f"{run_dir} holds a run of other options ({found}, expected {expected}); "
-                          "move it away or pass another --runs")
-    return len(read_metrics(run_dir)) >= expected["epochs"]
-
-
 def train_runs(options: CompareOptions, runs_dir: Path, progress=None, log=print) -> dict:
     """Train each (model, rule, seed) into `runs_dir` unless it is finished; returns {model: [run dirs]}."""
     runs, trained = {}, 0
     todo = options.runs()
     bar = tqdm(todo, desc="train", unit="run", disable=progress is False)
     for model, rule, seed in bar:
-        run_dir = runs_dir / f"{options.dataset}-{model}-{rule}-s{seed}"
+        run_dir = runs_dir / run_name(options.dataset, model, rule, seed)
         runs.setdefault(model, []).append(run_dir)
         expected = {"model": model, "rule": rule, "dataset": options.dataset, "seed": seed,
                     "epochs": options.epochs_of(model)}
         bar.set_postfix_str(run_dir.name)
-        if _finished(run_dir, expected):
+        if finished_run(run_dir, expected):
             continue
         try:
             train(TrainConfig(**expected, data_dir=options.data_dir, device=options.device), run_dir, resume=True,

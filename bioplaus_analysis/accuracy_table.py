@@ -1,0 +1,71 @@
+"""The accuracy table of finished runs: per dataset, model and rule, the final test accuracy as mean ± sd
+over seeds and the best seed, beside the number a paper publishes where there is one; as CSV and
+Markdown (`reproduce` writes reproduction.*, `compare` accuracy.*)."""
+
+import csv
+import io
+import statistics
+from pathlib import Path
+
+from trainers.runfiles import atomic_write, read_config, read_metrics
+
+from .results import rule_rank
+
+# (dataset, model, rule) -> (published test accuracy %, its source)
+PUBLISHED = {
+    ("mnist", "cnn", "bp"): (99.09, "BioTorch LeNet"), ("mnist", "cnn", "fa"): (98.30, "BioTorch LeNet"),
+    ("mnist", "cnn", "dfa"): (98.39, "BioTorch LeNet"),
+    ("fashion-mnist", "cnn", "bp"): (90.80, "BioTorch LeNet"),
+    ("fashion-mnist", "cnn", "fa"): (86.94, "BioTorch LeNet"),
+    ("fashion-mnist", "cnn", "dfa"): (87.19, "BioTorch LeNet"),
+    ("cifar10", "cnn", "bp"): (70.47, "DKP reference, 2 conv + 2 fc, mean of 4 seeds"),
+    ("cifar10", "cnn", "dfa"): (61.02, "DKP reference, 2 conv + 2 fc, mean of 4 seeds"),
+    ("cifar10", "cnn", "dkp"): (67.52, "DKP reference, 2 conv + 2 fc, mean of 4 seeds"),
+    ("mnist", "snn", "dfa"): (96.75, "Zhang et al. 2024, 784-1000-10, best (mean 92.09)"),
+    ("mnist", "snn", "adfa"): (98.01, "Zhang et al. 2024, 784-1000-10, best (mean 97.91)"),
+}
+
+
+def table(out, names=None) -> list[dict]:
+    """One row per (dataset, model, rule) over the finished runs in `out` (those named in `names`, if given)."""
+    groups = {}
+    for run_dir in sorted(Path(out).iterdir()):
+        if not (run_dir / "config.json").is_file() or (names is not None and run_dir.name not in names):
+            continue
+        config, rows = read_config(run_dir), read_metrics(run_dir)
+        if not rows or rows[-1]["epoch"] < config["epochs"]:
+            continue
+        key = (config["dataset"], config["model"], config["rule"])
+        groups.setdefault(key, []).append((config["seed"], rows[-1]["test_acc"] * 100, config["epochs"]))
+    out_rows = []  # rules in the registry's order: BP first
+    for (dataset, model, rule), values in sorted(groups.items(), key=lambda item: (
+            item[0][0], item[0][1], rule_rank(item[0][2]), item[0][2])):
+        accuracies = [v[1] for v in sorted(values)]
+        published = PUBLISHED.get((dataset, model, rule))
+        out_rows.append({
+            "dataset": dataset, "model": model, "rule": rule, "epochs": values[0][2],
+            "seeds": " ".join(str(v[0]) for v in sorted(values)), "n": len(accuracies),
+            "mean": statistics.fmean(accuracies), "sd": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
+            "best": max(accuracies), "published": published[0] if published else None,
+            "published_source": published[1] if published else ""})
+    return out_rows
+
+
+def write_table(rows: list[dict], out, name: str = "reproduction") -> tuple[Path, Path]:
+    """NAME.csv and NAME.md in `out`, written atomically."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["dataset"], lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: f"{v:.2f}" if isinstance(v, float) else v for k, v in row.items()})
+    atomic_write(out / f"{name}.csv", buffer.getvalue())
+    lines = ["| dataset | model | rule | epochs | n | test accuracy, mean ± sd (%) | best (%) | published (%) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        published = f"{r['published']:.2f} ({r['published_source']})" if r["published"] is not None else "—"
+        lines.append(f"| {r['dataset']} | {r['model']} | {r['rule']} | {r['epochs']} | {r['n']} | "
+                     f"{r['mean']:.2f} ± {r['sd']:.2f} | {r['best']:.2f} | {published} |")
+    atomic_write(out / f"{name}.md", "\n".join(lines) + "\n")
+    return out / f"{name}.csv", out / f"{name}.md"

@@ -1,0 +1,47 @@
+"""`AnalysisOptions`: every option of an analysis, in a module light enough for the command line to
+read its defaults (the analyses themselves load scikit-learn and rsatoolbox)."""
+
+from dataclasses import dataclass, replace
+
+from trainers import ConfigError, unknown_name
+
+from .choices import ATTACKS, COMPARISONS, EMBEDDINGS, MODES, RDM_METHODS
+from .features import rarest_class_count
+from .robustness import check_eps, default_eps
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """Every option of `analyze`; None fields take the dataset's defaults (see `resolved`)."""
+    per_class: int = 20  # test images per class for RDMs, paths and embeddings
+    eval_per_class: int | None = None  # for SNR, cosine and attacks; default min(100, rarest class)
+    rdm_method: str = "correlation"
+    comparison: str = "cosine"  # how RDMs are compared for the representational paths
+    embeddings: tuple = ("tsne", "pca")
+    eps: tuple | None = None  # attack budgets in pixel units; default 0-0.3 (MNIST-like), 0-8/255 (CIFAR-10)
+    attacks: tuple = ATTACKS
+    modes: tuple = MODES
+    pgd_steps: int = 10
+    adversarial_eps: float | None = None  # ε of the RDMs under attack; default the grid's middle value
+    snr_eps: float = 1e-8  # ε in |mean| / (std + ε)
+    seed: int = 0  # fixes the samples, embeddings and PGD starts
+    data_dir: str | None = None
+    device: str = "auto"
+
+    def resolved(self, dataset: str) -> "AnalysisOptions":
+        """A checked copy with the dataset's defaults filled in; ConfigError naming a bad option."""
+        choices = (("RDM method", [self.rdm_method], RDM_METHODS), ("RDM comparison", [self.comparison], COMPARISONS),
+                   ("embedding", self.embeddings, EMBEDDINGS), ("attack", self.attacks, ATTACKS),
+                   ("attack mode", self.modes, MODES))
+        for kind, values, valid in choices:
+            for value in values:
+                if value not in valid:
+                    raise unknown_name(kind, value, valid)
+        if self.per_class < 1 or (self.eval_per_class is not None and self.eval_per_class < 1) or self.pgd_steps < 1:
+            raise ConfigError("--per-class, --eval-per-class and --pgd-steps must be positive integers")
+        eps = tuple(check_eps(e) for e in (default_eps(dataset) if self.eps is None else self.eps))
+        adversarial = check_eps(eps[len(eps) // 2] if self.adversarial_eps is None else self.adversarial_eps)
+        eval_per_class = (min(100, rarest_class_count(dataset, self.data_dir)) if self.eval_per_class is None
+                          else self.eval_per_class)
+        return replace(self, eps=eps, adversarial_eps=adversarial, eval_per_class=eval_per_class,
+                       embeddings=tuple(self.embeddings), attacks=tuple(self.attacks), modes=tuple(self.modes))
