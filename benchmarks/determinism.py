@@ -8,7 +8,6 @@ Ratios are time / time of the deterministic step: below 1 means the opt-out is f
 all three run the same kernels (ratios ~1); the numbers that matter are CUDA's.
 """
 
-import argparse
 import statistics
 
 import torch
@@ -16,7 +15,7 @@ import torch
 from trainers.precision import run_numerics
 from trainers import resolve_device
 
-from throughput import steps_seconds, training_step
+from throughput import step_parser, steps_seconds, training_step
 
 SETTINGS = {"deterministic": dict(deterministic=True, tf32=False),
             "nondeterministic": dict(deterministic=False, tf32=False),
@@ -31,12 +30,8 @@ def _seconds(step, steps, device, setting):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser = step_parser(__doc__)
     parser.add_argument("--rules", default="bp,dfa")
-    parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"

@@ -46,13 +46,18 @@ def steps_seconds(step, steps, device):
     return timed(run, device)[0]
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def step_parser(doc: str) -> argparse.ArgumentParser:
+    """The options of a training-step benchmark: batch size, steps per timing, repeats, device."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="auto")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = step_parser(__doc__).parse_args(argv)
     device = resolve_device(args.device)
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"batch {args.batch_size}, {args.steps} steps x {args.repeats} repeats (median)")

@@ -10,9 +10,7 @@ import trainers
 from bioplaus_analysis.choices import ATTACKS, EMBEDDINGS, FIGURES
 from bioplaus_analysis.embedding import EMBEDDERS
 from bioplaus_analysis.figures import DRAW
-from bioplaus_analysis.registry import Registry
 from bioplaus_analysis.robustness import ATTACK_METHODS
-from trainers import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,13 +56,3 @@ def test_the_analysis_uses_trainers_through_its_public_names_and_the_documented_
 def test_every_offered_name_has_its_registered_function(registry, names):
     assert set(registry) == set(names)
     assert all(callable(function) for function in registry.values())
-
-
-def test_a_registry_refuses_unlisted_names_and_lists_the_valid_ones():
-    registry = Registry("colour", ("red", "green"))
-    registry.register("red")(len)
-    assert registry.lookup("red") is len
-    with pytest.raises(ValueError, match="colour 'blue' is not one of the names in choices.py: red, green"):
-        registry.register("blue")
-    with pytest.raises(ConfigError, match="unknown colour 'green'; choose one of: red$"):
-        registry.lookup("green")  # listed, but nothing registered it
