@@ -119,6 +119,11 @@ def lif_scan(current: torch.Tensor, neuron: LIF, steps: int | None = None, deriv
     if fused_scan_applies(current):
         from .lif_kernels import fused_lif_scan
         return fused_lif_scan(current, neuron, steps, derivative, membrane)
+    return _torch_lif_scan(current, neuron, steps, derivative, membrane)
+
+
+def _torch_lif_scan(current, neuron: LIF, steps, derivative, membrane: bool) -> Scan:
+    """`lif_scan` in PyTorch, one step at a time: in place without autograd, else the BPTT graph."""
     constant = steps is not None
     steps = steps if constant else current.shape[0]
     shape = current.shape if constant else current.shape[1:]
