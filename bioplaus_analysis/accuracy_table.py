@@ -45,10 +45,15 @@ def table(out, names=None) -> list[dict]:
         out_rows.append({
             "dataset": dataset, "model": model, "rule": rule, "epochs": values[0][2],
             "seeds": " ".join(str(v[0]) for v in sorted(values)), "n": len(accuracies),
-            "mean": statistics.fmean(accuracies), "sd": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
+            "mean": statistics.fmean(accuracies), "sd": statistics.stdev(accuracies) if len(accuracies) > 1 else None,  # n = 1 has no sd
             "best": max(accuracies), "published": published[0] if published else None,
             "published_source": published[1] if published else ""})
     return out_rows
+
+
+def _mean_sd(row: dict) -> str:
+    """"92.00 ± 2.00", or the mean alone for one seed (an sd of one value is not 0, it does not exist)."""
+    return f"{row['mean']:.2f}" if row["sd"] is None else f"{row['mean']:.2f} ± {row['sd']:.2f}"
 
 
 def write_table(rows: list[dict], out, name: str = "reproduction") -> tuple[Path, Path]:
@@ -66,6 +71,6 @@ def write_table(rows: list[dict], out, name: str = "reproduction") -> tuple[Path
     for r in rows:
         published = f"{r['published']:.2f} ({r['published_source']})" if r["published"] is not None else "—"
         lines.append(f"| {r['dataset']} | {r['model']} | {r['rule']} | {r['epochs']} | {r['n']} | "
-                     f"{r['mean']:.2f} ± {r['sd']:.2f} | {r['best']:.2f} | {published} |")
+                     f"{_mean_sd(r)} | {r['best']:.2f} | {published} |")
     atomic_write(out / f"{name}.md", "\n".join(lines) + "\n")
     return out / f"{name}.csv", out / f"{name}.md"

@@ -19,11 +19,12 @@ from trainers import ConfigError, __version__, dataset_spec, load_run, model_dev
 from trainers.precision import deterministic_algorithms, device_record
 from trainers.runfiles import read_config, read_metrics, training_cosines, training_history
 
-from .embedding import embed
+from .embedding import QUALITY, embed
 from .features import analysis_sample, record_features, spike_raster
 from .gradients import bp_cosines, gradient_snr
 from .options import AnalysisOptions
 from .results import prepare_out, write_results
+from .tidy_tables import write_tidy_tables
 from .robustness import accuracy, attack, input_gradient, robustness_curves
 from .rsa import compare_rdms, label_rdm, layer_rdms
 from .trajectories import representational_paths
@@ -45,6 +46,11 @@ def _run_names(run_dirs) -> list[str]:
 def _check_runs(run_dirs) -> str:
     if not run_dirs:
         raise ConfigError("no run folders given; pass the folders written by `bioplaus train`")
+    seen = set()
+    for run_dir in run_dirs:  # one run twice would count as two seeds
+        if Path(run_dir).resolve() in seen:
+            raise ConfigError(f"run {run_dir} is given twice; pass each run once")
+        seen.add(Path(run_dir).resolve())
     configs = {str(r): read_config(r) for r in run_dirs}
     datasets = sorted({c.get("dataset") for c in configs.values()})
     if len(datasets) > 1:
@@ -209,6 +215,7 @@ def provenance(dataset: str, sample, evaluation, options: AnalysisOptions, devic
         "seeds": {"embedding": options.seed, "pgd_start": options.seed},
         "options": {"rdm_method": options.rdm_method, "comparison": options.comparison,
                     "embeddings": list(options.embeddings), "snr_eps": options.snr_eps,
+                    "embedding_quality": {method: QUALITY[method] for method in options.embeddings},
                     "adversarial_eps": options.adversarial_eps},
         "feature_mode": "eval mode; CNN/MLP: block outputs after activation (and pooling); SNN: spike counts; "
                         "out: softmax probabilities",
@@ -245,6 +252,7 @@ def analyze(run_dirs, out, options: AnalysisOptions | None = None, *, force: boo
     results.update(robustness(runs, x_eval, y_eval, sample, run_rdms, options, arrays, bar))
     bar.close()
     results["provenance"] = provenance(dataset, sample, evaluation, options, device)
+    write_tidy_tables(out, results, arrays)  # before results.json, whose presence means the folder is complete
     write_results(out, results, arrays)
     return out
 

@@ -19,6 +19,13 @@ from .cli_options import Option, add_options, csv_list, values_of
 from .compare import CompareOptions
 from .options import AnalysisOptions
 
+# What Ctrl-C leaves and how to go on, by command.
+CONTINUE = {"train": "the last checkpoint is saved, continue with --resume",
+            "compare": "finished runs and analyses are kept; rerun the same command to continue",
+            "reproduce": "finished runs are kept; rerun the same command to continue",
+            "analyze": "nothing was written (results are written at the end); rerun the command",
+            "figures": "figures already drawn are complete; rerun the command", "summary": "rerun the command"}
+
 TRAIN_OPTIONS = (
     Option("model", f"one of {', '.join(MODELS)} (snn and csnn spike)"),
     Option("rule", f"one of {', '.join(RULES)}"),
@@ -120,15 +127,28 @@ def _add_summary(subparsers):
     p.set_defaults(handler=_run_summary)
 
 
+def _summary_line(run) -> str:
+    config, rows = read_config(run), read_metrics(run)
+    if not rows:
+        raise RunDirError(f"{run} has no finished epoch yet; train it first")
+    return (f"{Path(run).name:<28} {config['model']:<5} {config['rule']:<4} {config['dataset']:<13} "
+            f"{config['seed']:>4} {rows[-1]['epoch']:>3}/{config['epochs']:<2} {rows[-1]['test_acc']:>8.2%}")
+
+
 def _run_summary(args) -> int:
+    """One line per run; a folder that is not a finished run gets its error in its place, and the exit
+    status is 2 when any did."""
     print(f"{'run':<28} {'model':<5} {'rule':<4} {'dataset':<13} {'seed':>4} {'epochs':>6} {'test_acc':>8}")
+    bad = 0
     for run in args.runs:
-        config, rows = read_config(run), read_metrics(run)
-        if not rows:
-            raise RunDirError(f"{run} has no finished epoch yet; train it first")
-        print(f"{Path(run).name:<28} {config['model']:<5} {config['rule']:<4} {config['dataset']:<13} "
-              f"{config['seed']:>4} {rows[-1]['epoch']:>3}/{config['epochs']:<2} {rows[-1]['test_acc']:>8.2%}")
-    return 0
+        try:
+            print(_summary_line(run))
+        except BioplausError as exc:
+            bad += 1
+            print(f"{Path(run).name:<28} error: {exc}")
+    if bad:
+        print(f"bioplaus summary: {bad} of {len(args.runs)} folders are not finished runs (see above)", file=sys.stderr)
+    return 2 if bad else 0
 
 
 def _add_analyze(subparsers):
@@ -263,6 +283,5 @@ def main(argv=None) -> int:
         print(f"bioplaus {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"bioplaus {args.command}: interrupted; finished epochs are saved, continue with --resume",
-              file=sys.stderr)
+        print(f"bioplaus {args.command}: interrupted; {CONTINUE[args.command]}", file=sys.stderr)
         return 130

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from trainers import (DATASETS, MODELS, RULES, ConfigError, Interrupted, RunDirError, TrainConfig, __version__, train,
                       unknown_name)
-from trainers.runfiles import atomic_write, check_folder, finished_run, run_name
+from trainers.runfiles import atomic_write, check_folder, finished_run, make_writable_folder, run_name
 
 from .accuracy_table import table, write_table
 from .options import AnalysisOptions
@@ -112,7 +112,7 @@ def _prepare(out: Path) -> dict:
     if foreign:
         raise RunDirError(f"--out {out} holds files that `bioplaus compare` did not write ({', '.join(foreign[:3])}); "
                           "pass an empty or new folder")
-    out.mkdir(parents=True, exist_ok=True)
+    make_writable_folder(out)
     return {}
 
 
@@ -205,8 +205,9 @@ def compare(out, options: CompareOptions | None = None, figures_dir=None, runs_d
     state = _prepare(out)
     figures_dir = Path(figures_dir) if figures_dir is not None else out / "figures"
     runs_dir = Path(runs_dir) if runs_dir is not None else out / "runs"
-    check_folder(figures_dir)
-    check_folder(runs_dir)
+    for folder in (figures_dir, runs_dir):
+        check_folder(folder)
+        make_writable_folder(folder)
     state["options"] = asdict(options)
     atomic_write(out / MARKER, json.dumps(state, indent=2) + "\n")
 

@@ -18,6 +18,8 @@ from .choices import EMBEDDINGS
 from .registry import Registry
 
 EMBEDDERS = Registry("embedding", EMBEDDINGS)  # name → function (features [n, ...], seed) -> Embedding
+# What each method's `Embedding.quality` is (results.json and embedding.csv name it).
+QUALITY = {"tsne": "kl_divergence", "pca": "explained_variance_ratio", "mds": "stress1"}
 
 class Embedding(NamedTuple):
     """[n, 2] coordinates; `quality` is Kruskal's stress-1 (MDS), the explained variance (PCA), or the

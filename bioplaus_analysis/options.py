@@ -37,6 +37,8 @@ class AnalysisOptions:
             for value in values:
                 if value not in valid:
                     raise unknown_name(kind, value, valid)
+        if not 0 <= self.seed <= 2**32 - 1:
+            raise ConfigError(f"--seed must be an integer from 0 to {2**32 - 1}, got {self.seed}")
         if self.per_class < 1 or (self.eval_per_class is not None and self.eval_per_class < 1) or self.pgd_steps < 1:
             raise ConfigError("--per-class, --eval-per-class and --pgd-steps must be positive integers")
         eps = tuple(check_eps(e) for e in (default_eps(dataset) if self.eps is None else self.eps))

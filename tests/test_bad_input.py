@@ -25,8 +25,16 @@ def mnist_run(tmp_path_factory):
     return train(config, root / "mnist-run", progress=False)
 
 
+@pytest.fixture(scope="module")
+def digits_analysis(digits_runs, tmp_path_factory):
+    """A small complete analysis folder to draw from."""
+    from bioplaus_analysis import analyze
+    return analyze([digits_runs["cnn-bp"]], tmp_path_factory.mktemp("analysis") / "a", per_class=2,
+                   eval_per_class=2, eps=[0.0], pgd_steps=1, embeddings=["pca"], progress=False)
+
+
 @pytest.fixture
-def world(tmp_path, digits_runs, mnist_run):
+def world(tmp_path, digits_runs, mnist_run, digits_analysis):
     """Files a user already has: a finished run, copies of it with a broken checkpoint, an analysis
     folder, and dataset folders with one bad file each. Returns {placeholder: path}."""
     keep = shutil.copytree(digits_runs["cnn-bp"], tmp_path / "keep")
@@ -39,6 +47,10 @@ def world(tmp_path, digits_runs, mnist_run):
     shutil.copy(mnist_run / "model.pt", mismatched / "model.pt")  # a bioplaus checkpoint of another model
     other_runs = tmp_path / "other-runs"
     shutil.copytree(keep, other_runs / "digits-cnn-bp-s0")  # 4 epochs where compare expects 1
+    old_format = shutil.copytree(keep, tmp_path / "old-format")
+    state = torch.load(keep / "model.pt", weights_only=True)
+    torch.save(dict(state, format="bioplaus-checkpoint-0"), old_format / "model.pt")
+    real = shutil.copytree(digits_analysis, tmp_path / "analysis-real")
     no_config = shutil.copytree(keep, tmp_path / "no-config")
     (no_config / "config.json").unlink()
     analysis = tmp_path / "analysis"
@@ -60,7 +72,7 @@ def world(tmp_path, digits_runs, mnist_run):
     a_file.write_text("not a folder\n")
     paths = {"keep": keep, "truncated": truncated, "foreign": foreign, "mismatched": mismatched,
              "no-config": no_config, "other-runs": other_runs, "analysis": analysis, "mnist-run": mnist_run,
-             "a-file": a_file,
+             "a-file": a_file, "old-format": old_format, "analysis-real": real,
              "under-a-file": a_file / "run", "new": tmp_path / "new"}
     paths.update({f"data-{k}": v for k, v in data.items()})
     return paths
@@ -132,6 +144,20 @@ CASES = [  # (id, argv with {placeholders}, exception class, message)
      "digits-cnn-bp-s0 holds a run of other options"),
     ("figures-of-no-analysis", ["figures", "{keep}", "--out", "{new}"], RunDirError,
      "holds no results.json; run `bioplaus analyze"),
+    ("hidden-empty", ["train", "--model", "mlp", "--hidden", "", "--out", "{new}"], ConfigError,
+     "--hidden must be comma-separated positive integers, e.g. 1000,250; got ''"),
+    ("hidden-not-a-number", ["train", "--model", "snn", "--hidden", "100,abc", "--out", "{new}"], ConfigError,
+     "--hidden must be comma-separated positive integers, e.g. 1000,250; got '100,abc'"),
+    ("seed-too-large", ["train", "--seed", "18446744073709551615", "--out", "{new}"], ConfigError,
+     "--seed must be an integer from 0 to 4294967295, got 18446744073709551615"),
+    ("figures-out-not-writable", ["figures", "{analysis-real}", "--out", "{under-a-file}"], RunDirError,
+     "; pass a writable folder"),
+    ("compare-out-not-writable", ["compare", "--dataset", "digits", "--out", "{under-a-file}"], RunDirError,
+     "; pass a writable folder"),
+    ("analyze-the-same-run-twice", ["analyze", "{keep}", "{keep}", "--out", "{new}"], ConfigError,
+     "is given twice; pass each run once"),
+    ("checkpoint-of-another-format", ["analyze", "{old-format}", "--out", "{new}"], RunDirError,
+     "was written by bioplaus checkpoint format 0; this bioplaus reads format 1"),
     ("nan-divergence", ["train", "--dataset", "digits", "--optimizer", "sgd", "--lr", "1e9", "--out", "{new}"],
      DivergenceError, "training diverged: the loss became nan in epoch 1"),
 ]

@@ -71,8 +71,11 @@ def test_summary_prints_final_accuracy(tmp_path, capsys):
     code, out, _ = _run(capsys, "summary", str(run))
     last = (run / "metrics.csv").read_text().splitlines()[-1].split(",")
     assert code == 0 and "cnn-dfa-s0" in out and f"{float(last[4]):.2%}" in out and "2/2" in out
-    code, _, err = _run(capsys, "summary", str(tmp_path))
-    assert code == 2 and "config.json is missing" in err
+    code, out, err = _run(capsys, "summary", str(run), str(tmp_path), str(run))  # good, bad, good
+    lines = out.splitlines()
+    assert code == 2 and len(lines) == 4 and "cnn-dfa-s0" in lines[1] and "cnn-dfa-s0" in lines[3]
+    assert "error:" in lines[2] and "config.json is missing" in lines[2]  # reported in place, and on it goes
+    assert err == "bioplaus summary: 1 of 3 folders are not finished runs (see above)\n"
 
 
 def test_command_defaults_are_the_dataclasses_defaults():
@@ -90,3 +93,20 @@ def test_command_defaults_are_the_dataclasses_defaults():
     flipped = parser.parse_args(["train", "--out", "r", "--nondeterministic", "--tf32", "--epochs", "7"])
     assert values_of(flipped, TRAIN_OPTIONS) == dict(values_of(train_args, TRAIN_OPTIONS), deterministic=False,
                                                      tf32=True, epochs=7)
+
+
+@pytest.mark.parametrize("command, says", [("analyze", "nothing was written"), ("compare", "rerun the same command"),
+                                           ("train", "continue with --resume")])
+def test_ctrl_c_says_how_each_command_continues(monkeypatch, capsys, command, says):
+    from bioplaus_analysis import cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+    parser = cli.build_parser()
+    argv = {"analyze": ["analyze", "r", "--out", "a"], "compare": ["compare"], "train": ["train", "--out", "r"]}[command]
+    args = parser.parse_args(argv)
+    monkeypatch.setattr(cli, "build_parser", lambda: type("P", (), {"parse_args": lambda self, a: args})())
+    args.handler = interrupted
+    assert cli.main(argv) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err and (command == "train" or "--resume" not in err)

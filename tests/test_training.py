@@ -152,3 +152,20 @@ def test_optimisers_are_fused_on_cuda_and_plain_on_the_cpu(device, optimizer):
     weights = [torch.nn.Parameter(torch.zeros(3, device=device))]
     made = make_optimizer(optimizer, weights, lr=0.1)
     assert bool(made.defaults.get("fused")) == (device.type == "cuda")
+
+
+def test_a_start_that_failed_before_its_first_checkpoint_is_replaced_without_force(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text('{"rule": "fa", "seed": 99}\n')  # what a crashed start leaves
+    train(_config(rule="dfa", epochs=1), run, progress=False)
+    assert json.loads((run / "config.json").read_text())["rule"] == "dfa" and len(read_metrics(run)) == 1
+    with pytest.raises(RunDirError, match="already holds a run"):  # a run with a checkpoint is never replaced
+        train(_config(rule="dfa", epochs=1), run, progress=False)
+
+
+def test_bad_widths_are_refused_before_any_folder_is_made(tmp_path):
+    from trainers import ConfigError
+    with pytest.raises(ConfigError, match="--channels must be comma-separated positive integers"):
+        train(_config(model_options={"channels": "8,x"}), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()

@@ -3,7 +3,7 @@
 import torch
 
 from .errors import ConfigError, unknown_name
-from .models import ARCHITECTURES, MODEL_OPTIONS, Network, make_network
+from .models import ARCHITECTURES, MODEL_OPTIONS, Network, check_widths, make_network
 from .rules import get_rule
 from .spiking import SPIKING_ARCHITECTURES, SpikingNetwork, make_spiking_network, spiking_options
 
@@ -24,6 +24,7 @@ def check_model(kind: str, rule: str, options: dict) -> None:
         extra = set(options) - MODEL_OPTIONS[kind] - {"mean", "std"}
         if extra:
             raise ConfigError(f"model {kind!r} takes options {sorted(MODEL_OPTIONS[kind])}, not {sorted(extra)}")
+    check_widths(options)
     get_rule(rule, kind)
 
 

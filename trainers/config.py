@@ -11,6 +11,7 @@ from .rules import get_rule
 
 SCHEDULES = ("onecycle", "constant")
 DEVICES = ("auto", "cpu", "cuda")
+MAX_SEED = 2**32 - 1  # numpy's seed range; torch's is wider, and an epoch's shuffle seed derives from it
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{_flag(name)} must be a positive integer, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"--seed must be an integer from 0 to {MAX_SEED}, got {self.seed!r}")
         if self.limit_train is not None and self.limit_train < 1:
             raise ConfigError(f"--limit-train must be a positive integer, got {self.limit_train}")
         for name in ("lr", "feedback_lr"):

@@ -104,10 +104,25 @@ def weight_layer(block: nn.Sequential) -> nn.Module:
 
 
 def _int_list(value, name):
-    values = [int(v) for v in (str(value).split(",") if isinstance(value, str) else value)]
+    """A width option ("1000,250", [32, 32] or 128) as positive integers; one ConfigError otherwise."""
+    try:
+        values = [int(v) for v in (str(value).split(",") if isinstance(value, (str, int)) else value)]
+    except (TypeError, ValueError):
+        values = []
     if not values or min(values) < 1:
-        raise ConfigError(f"{name} must be positive integers, got {value!r}")
+        flag = "--" + name.replace("_", "-")
+        raise ConfigError(f"{flag} must be comma-separated positive integers, e.g. 1000,250; got {value!r}")
     return values
+
+
+WIDTH_OPTIONS = ("hidden", "channels", "fc_width")
+
+
+def check_widths(options: dict) -> None:
+    """ConfigError for a width option that is not positive integers (before anything is written)."""
+    for name in WIDTH_OPTIONS:
+        if name in options:
+            _int_list(options[name], name)
 
 
 def _cnn_blocks(input_shape, num_classes, channels=(32, 32), fc_width=128):

@@ -163,7 +163,12 @@ def load_checkpoint(run_dir, device="cpu") -> dict:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise RunDirError(f"{path} is truncated or not a checkpoint ({reason}); "
                           "retrain the run with --force") from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+    found = state.get("format") if isinstance(state, dict) else None
+    if isinstance(found, str) and found.startswith("bioplaus-checkpoint-") and found != CHECKPOINT_FORMAT:
+        raise RunDirError(f"{path} was written by bioplaus checkpoint format {found.rsplit('-', 1)[1]}; this "
+                          f"bioplaus reads format {CHECKPOINT_FORMAT.rsplit('-', 1)[1]}: use the bioplaus version "
+                          f"that wrote it (config.json's bioplaus_version), or retrain with --force")
+    if found != CHECKPOINT_FORMAT:
         raise RunDirError(f"{path} was not written by bioplaus; retrain the run with --force")
     return state
 

@@ -36,9 +36,13 @@ _RESUMABLE_DIFFERENCES = {"device", "data_dir"}
 
 
 def _prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> bool:
-    """Make `run_dir` ready; True when it holds a run to resume."""
+    """Make `run_dir` ready; True when it holds a run to resume. A folder holding only config.json is a
+    start that failed before its first checkpoint: it does not count as a run and is replaced."""
     check_folder(run_dir)
     existing = [name for name in RUN_FILES if (run_dir / name).exists()]
+    if existing == [CONFIG]:
+        (run_dir / CONFIG).unlink()
+        existing = []
     if existing and resume:
         return True
     if existing and not force:
@@ -227,7 +231,7 @@ class TrainingRun:
         if not math.isfinite(mean_loss):
             bar.close()
             kept = (f"the checkpoint of epoch {epoch - 1} is kept in {self.run_dir}" if epoch > 1
-                    else f"no epoch finished, so {self.run_dir} holds only {CONFIG}")
+                    else f"no epoch finished, so {self.run_dir} holds only {CONFIG} (a rerun replaces it)")
             raise DivergenceError(f"training diverged: the loss became {mean_loss} in epoch {epoch} "
                                   f"(step {step + 1}); {kept}; lower --lr (now {self.config.lr})")
         bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{self.replicas.total(sums.correct).item() / seen:.3f}")

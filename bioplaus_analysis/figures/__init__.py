@@ -8,6 +8,8 @@ that the analysis holds data for.
 
 from pathlib import Path
 
+from trainers.runfiles import make_writable_folder
+
 from ..choices import FIGURES
 from ..results import Analysis, is_true_gradient, load_analysis, rule_color
 from . import learning, representations, robustness, spiking  # noqa: F401  (they register their figures)
@@ -39,6 +41,7 @@ def draw_figures(analysis, out_dir, prefix: str = "", names=None, progress=None)
     unless `progress` is False; returns {name: [PDF path, PNG path]}."""
     from tqdm.auto import tqdm
     a = load_analysis(analysis)
+    make_writable_folder(Path(out_dir))
     bar = tqdm(applicable(a) if names is None else names, desc=f"figures {prefix}".strip(), unit="figure",
                disable=progress is False)
     drawn = {name: DRAW[name](a, out_dir, prefix) for name in bar}

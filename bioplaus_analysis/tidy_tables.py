@@ -1,0 +1,97 @@
+"""Long-format CSV tables beside results.json, one row per measurement, so that `pandas.read_csv` gives
+a frame to group and plot in one call (no four-level loop over nested JSON):
+
+- robustness.csv: model, rule, seed, run, attack, mode, source, eps, accuracy ("transfer" rows: images
+  crafted on `source` with its true gradient; "true"/"feedback" rows: source = run)
+- snr.csv: model, rule, seed, run, layer, snr
+- cosine.csv: model, rule, seed, run, layer, when ("analysis" or "training"), epoch, cosine, sem, n_batches
+- embedding.csv: run ("input" for the pixels), layer, method, score_name, score
+"""
+
+import csv
+import io
+from pathlib import Path
+
+from trainers.runfiles import atomic_write
+
+from .embedding import QUALITY
+
+TABLES = ("robustness", "snr", "cosine", "embedding")
+
+
+def _who(results: dict, run: str) -> dict:
+    info = results["runs"][run]
+    return {"model": info["model"], "rule": info["rule"], "seed": info["seed"], "run": run}
+
+
+def robustness_rows(results: dict, arrays: dict) -> list[dict]:
+    section = results.get("robustness", {})
+    eps, order, rows = section.get("eps", []), section.get("transfer_order", []), []
+    for run, attacks in section.get("curves", {}).items():
+        for attack, modes in attacks.items():
+            for mode, accuracies in modes.items():
+                rows += [dict(_who(results, run), attack=attack, mode=mode, source=run, eps=e, accuracy=a)
+                         for e, a in zip(eps, accuracies)]
+    for attack in section.get("attacks", []):
+        matrix = arrays.get(f"transfer/{attack}")  # [ε, source, target]
+        if matrix is None:
+            continue
+        for t, target in enumerate(order):
+            rows += [dict(_who(results, target), attack=attack, mode="transfer", source=source, eps=e,
+                          accuracy=float(matrix[k, s, t]))
+                     for s, source in enumerate(order) if s != t for k, e in enumerate(eps)]
+    return rows
+
+
+def snr_rows(results: dict, arrays: dict) -> list[dict]:
+    return [dict(_who(results, run), layer=layer, snr=value)
+            for run, layers in results.get("snr", {}).items() for layer, value in layers.items()]
+
+
+def cosine_rows(results: dict, arrays: dict) -> list[dict]:
+    rows = []
+    for run, both in results.get("cosine", {}).items():
+        for layer, value in both["analysis"].items():
+            rows.append(dict(_who(results, run), layer=layer, when="analysis", epoch=None, cosine=value["mean"],
+                             sem=value["sem"], n_batches=value["n_batches"]))
+        training = both["training"]
+        for layer in [key for key in training if key != "epoch"]:
+            rows += [dict(_who(results, run), layer=layer, when="training", epoch=epoch, cosine=value, sem=None,
+                          n_batches=1) for epoch, value in zip(training["epoch"], training[layer])]
+    return rows
+
+
+def embedding_rows(results: dict, arrays: dict) -> list[dict]:
+    rows = []
+    for run, layers in results.get("embeddings", {}).items():
+        for layer, methods in layers.items():
+            owner = "input" if layer == "input" else run  # the pixels are embedded once, for every run
+            rows += [{"run": owner, "layer": layer, "method": method, "score_name": QUALITY[method], "score": score}
+                     for method, score in methods.items()]
+    unique = {tuple(row.values()): row for row in rows}  # the input's row is listed under every run
+    return list(unique.values())
+
+
+def _csv(rows: list[dict], columns) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
+    return buffer.getvalue()
+
+
+COLUMNS = {"robustness": ("model", "rule", "seed", "run", "attack", "mode", "source", "eps", "accuracy"),
+           "snr": ("model", "rule", "seed", "run", "layer", "snr"),
+           "cosine": ("model", "rule", "seed", "run", "layer", "when", "epoch", "cosine", "sem", "n_batches"),
+           "embedding": ("run", "layer", "method", "score_name", "score")}
+ROWS = {"robustness": robustness_rows, "snr": snr_rows, "cosine": cosine_rows, "embedding": embedding_rows}
+
+
+def write_tidy_tables(out, results: dict, arrays: dict) -> list[Path]:
+    """NAME.csv for every table in `TABLES` into the analysis folder `out`, atomically; returns the paths."""
+    paths = []
+    for name in TABLES:
+        path = Path(out) / f"{name}.csv"
+        atomic_write(path, _csv(ROWS[name](results, arrays), COLUMNS[name]))
+        paths.append(path)
+    return paths
