@@ -45,7 +45,8 @@ def table(out, names=None) -> list[dict]:
         out_rows.append({
             "dataset": dataset, "model": model, "rule": rule, "epochs": values[0][2],
             "seeds": " ".join(str(v[0]) for v in sorted(values)), "n": len(accuracies),
-            "mean": statistics.fmean(accuracies), "sd": statistics.stdev(accuracies) if len(accuracies) > 1 else None,  # n = 1 has no sd
+            "mean": statistics.fmean(accuracies),
+            "sd": statistics.stdev(accuracies) if len(accuracies) > 1 else None,  # one seed has no sd
             "best": max(accuracies), "published": published[0] if published else None,
             "published_source": published[1] if published else ""})
     return out_rows

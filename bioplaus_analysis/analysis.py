@@ -189,8 +189,11 @@ def robustness(runs: _Runs, x_eval, y_eval, sample, run_rdms, options: AnalysisO
     part = {"accuracy": {name: accuracy(model, x_eval, y_eval) for name, model in runs.models.items()}}
     bar.set_postfix_str("attacks")
     attackable, skipped = _attackable(runs.models, x_eval, y_eval)
+    def step(label: str) -> None:
+        bar.set_postfix_str(label, refresh=False)
+        bar.update()
     curves, transfer = robustness_curves(attackable, x_eval, y_eval, options.eps, options.attacks, options.modes,
-                                         options.pgd_steps, options.seed, bar.update)
+                                         options.pgd_steps, options.seed, step)
     for attack_name, matrix in transfer.items():
         arrays[f"transfer/{attack_name}"] = matrix
     part["robustness"] = {"eps": list(options.eps), "attacks": list(options.attacks), "modes": list(options.modes),
@@ -242,7 +245,7 @@ def analyze(run_dirs, out, options: AnalysisOptions | None = None, *, force: boo
     out = prepare_out(out, force)
     n = len(runs.models)
     bar = tqdm(total=n * 4 + len(options.attacks) * n * len(options.eps) + 1, desc="analyze",
-               disable=progress is False, unit="step")
+               disable=None if progress is None else not progress, unit="step")
     arrays = {"sample/index": sample.index.numpy(), "sample/labels": sample.labels.numpy(),
               "eval/index": evaluation.index.numpy()}
     results = {"dataset": dataset}

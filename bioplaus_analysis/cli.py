@@ -7,11 +7,12 @@ import argparse
 import os
 import shlex
 import sys
+import warnings
 from pathlib import Path
 
 from trainers import (DATASETS, DEVICES, ENCODERS, MODELS, NEURONS, OPTIMIZERS, RULES, SCHEDULES, SURROGATES,
-                      BioplausError, ConfigError, Interrupted, RunDirError, TrainConfig, __version__, train,
-                      unknown_name)
+                      BioplausError, BioplausWarning, ConfigError, Interrupted, RunDirError, TrainConfig, __version__,
+                      train, unknown_name)
 from trainers.runfiles import read_config, read_metrics
 
 from .choices import ATTACKS, COMPARISONS, EMBEDDINGS, FIGURES, MODES, RDM_METHODS
@@ -271,11 +272,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warnings(command: str):
+    """showwarning that prints a BioplausWarning as one line (other warnings as Python would)."""
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, BioplausWarning):
+            print(f"bioplaus {command}: warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+    return show
+
+
 def main(argv=None) -> int:
     """Run the command with `argv` (default: sys.argv[1:]); returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warnings(args.command)
+            return args.handler(args)
     except Interrupted as exc:
         print(f"bioplaus {args.command}: {exc}", file=sys.stderr)
         return 128 + exc.signum

@@ -120,7 +120,7 @@ def train_runs(options: CompareOptions, runs_dir: Path, progress=None, log=print
     """Train each (model, rule, seed) into `runs_dir` unless it is finished; returns {model: [run dirs]}."""
     runs, trained = {}, 0
     todo = options.runs()
-    bar = tqdm(todo, desc="train", unit="run", disable=progress is False)
+    bar = tqdm(todo, desc="train", unit="run", disable=None if progress is None else not progress)
     for model, rule, seed in bar:
         run_dir = runs_dir / run_name(options.dataset, model, rule, seed)
         runs.setdefault(model, []).append(run_dir)

@@ -58,9 +58,10 @@ def grid(datasets, seeds=(0, 1, 2), models=("cnn", "snn")) -> list[Run]:
 def train_grid(runs, out, data_dirs: dict, device="auto", progress=None) -> None:
     """Train each run into out/NAME unless it is finished (an interrupted one continues, --resume);
     `data_dirs` maps each dataset to its folder (None: the default location)."""
-    for run in tqdm(runs, desc="reproduce", unit="run", disable=progress is False):
+    for run in tqdm(runs, desc="reproduce", unit="run", disable=None if progress is None else not progress):
         run_dir = Path(out) / run.name
-        expected = {"model": run.model, "rule": run.rule, "dataset": run.dataset, "seed": run.seed, "epochs": run.epochs}
+        expected = {"model": run.model, "rule": run.rule, "dataset": run.dataset, "seed": run.seed,
+                    "epochs": run.epochs}
         if finished_run(run_dir, expected):
             continue
         config = TrainConfig(model=run.model, rule=run.rule, dataset=run.dataset, epochs=run.epochs, seed=run.seed,

@@ -137,7 +137,8 @@ def robustness_curves(models: dict, images, labels, eps_grid, attacks=ATTACKS, m
     Returns (curves {run: {attack: {mode: [accuracy per ε]}}} for modes `true` and `feedback`,
     transfer {attack: array [ε, source, target]}: the accuracy of target on images crafted on source
     with source's true gradient; its diagonal is the white-box `true` curve). The `true` images of
-    each model are crafted once and reused for the transfer matrix. `step()` is called per attack run.
+    each model are crafted once and reused for the transfer matrix. `step(label)` is called after each
+    (attack, run, ε), `label` naming them (a progress bar shows it).
     """
     eps_grid = [check_eps(e) for e in eps_grid]
     for name in attacks:
@@ -166,7 +167,7 @@ def robustness_curves(models: dict, images, labels, eps_grid, attacks=ATTACKS, m
                         fooled = attack(name, model, images, labels, eps, "feedback", pgd_steps=pgd_steps, seed=seed)
                         own["feedback"].append(accuracy(model, fooled, labels))
                 if step is not None:
-                    step()
+                    step(f"{run}: {name} ε={eps:g} ({k + 1}/{len(eps_grid)})")
             curves[run][name] = {mode: values for mode, values in own.items() if values}
         if "transfer" in modes:
             transfer[name] = matrix.numpy()

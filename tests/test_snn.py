@@ -205,3 +205,27 @@ def test_cli_trains_an_snn_and_rejects_bad_spiking_options(tmp_path, capsys):
 def test_spiking_options_are_checked_in_python():
     with pytest.raises(ConfigError, match=r"model 'snn' takes options \['encoding', 'g', 'hidden'"):
         build_model("snn", "bp", (1, 8, 8), 10, channels="4,4")
+
+
+def test_a_hidden_layer_that_never_fires_is_a_one_line_warning(tmp_path, capsys):
+    # latency coding with the slow zhang2024 neuron: one input spike per pixel never lifts v to θ
+    argv = ["train", "--dataset", "digits", "--model", "snn", "--rule", "adfa", "--hidden", "16", "--time-steps",
+            "6", "--encoding", "latency", "--neuron", "zhang2024", "--epochs", "1", "--quiet", "--out", str(tmp_path / "r")]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("bioplaus train: warning: hidden layer fc1 fired no spike on ")
+    assert "after epoch 1" in err and "Traceback" not in err
+
+
+def test_a_run_that_cannot_fit_in_memory_is_refused_before_it_starts(tmp_path, capsys):
+    from trainers.memory import available_bytes, spiking_lower_bound
+    model = build_model("snn", "bp", (1, 8, 8), 10, hidden="1000", time_steps=100_000)
+    assert spiking_lower_bound(model, 32) == 2 * 100_000 * 1000 * 1000 * 4  # currents and spikes, float32
+    free = available_bytes(torch.device("cpu"))
+    assert free is None or free > 0
+    run = tmp_path / "r"
+    code = main(["train", "--dataset", "digits", "--model", "snn", "--time-steps", "100000", "--quiet", "--out", str(run)])
+    err = capsys.readouterr().err
+    if free is not None:
+        assert code == 2 and err.count("\n") == 1 and "needs at least 745.1 GiB" in err and "lower --time-steps" in err
+        assert not run.exists()  # refused before anything is written, and no empty folder left

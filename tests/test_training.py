@@ -169,3 +169,26 @@ def test_bad_widths_are_refused_before_any_folder_is_made(tmp_path):
     with pytest.raises(ConfigError, match="--channels must be comma-separated positive integers"):
         train(_config(model_options={"channels": "8,x"}), tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_limit_train_and_batch_size_beyond_the_data_warn_and_record_what_was_used(tmp_path):
+    from trainers import BioplausWarning
+    with pytest.warns(BioplausWarning) as caught:
+        run = train(_config(limit_train=100_000, batch_size=100_000, epochs=1), tmp_path / "run", progress=False)
+    messages = [str(w.message) for w in caught]
+    assert any("--limit-train 100000 is more than the 1437 training images of digits" in m for m in messages)
+    assert any("--batch-size 100000 is more than the 1437 training images" in m for m in messages)
+    config = json.loads((run / "config.json").read_text())
+    assert (config["train_images"], config["batch_images"], config["limit_train"]) == (1437, 1437, 100_000)
+
+
+def test_resume_with_more_epochs_extends_a_constant_rate_run_and_refuses_a_one_cycle_one(tmp_path):
+    short = train(_config(rule="dfa", epochs=2, schedule="constant"), tmp_path / "short", progress=False)
+    train(_config(rule="dfa", epochs=3, schedule="constant"), short, resume=True, progress=False)
+    full = train(_config(rule="dfa", epochs=3, schedule="constant"), tmp_path / "full", progress=False)
+    drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert drop(read_metrics(short)) == drop(read_metrics(full))  # as if it had asked for 3 from the start
+    assert json.loads((short / "config.json").read_text())["epochs"] == 3
+    cycled = train(_config(rule="dfa", epochs=1), tmp_path / "cycled", progress=False)
+    with pytest.raises(RunDirError, match="cannot extend .* from 1 to 2 epochs: its one-cycle learning-rate schedule"):
+        train(_config(rule="dfa", epochs=2), cycled, resume=True, progress=False)

@@ -12,7 +12,8 @@ from .config import DEVICES, SCHEDULES, TrainConfig
 from .datasets import DATASETS, dataset_spec, load_dataset, stratified_sample
 from .devices import eval_mode, model_device, resolve_device
 from .encoders import ENCODERS
-from .errors import BioplausError, ConfigError, DataError, DivergenceError, Interrupted, RunDirError, unknown_name
+from .errors import (BioplausError, BioplausWarning, ConfigError, DataError, DivergenceError, Interrupted, RunDirError,
+                     unknown_name)
 from .evaluation import evaluate
 from .neurons import NEURONS
 from .optim import OPTIMIZERS
@@ -24,7 +25,8 @@ from .training import train
 ANALYSIS_INTERFACE = ("trainers.runfiles", "trainers.precision", "trainers.rules", "trainers.models")
 
 __all__ = ["ANALYSIS_INTERFACE", "DATASETS", "DEVICES", "ENCODERS", "MODELS", "NEURONS", "OPTIMIZERS", "RULES",
-           "SCHEDULES", "SURROGATES", "BioplausError", "ConfigError", "DataError", "DivergenceError", "Interrupted",
-           "RunDirError", "TrainConfig", "block_cosines", "bp_gradient", "build_model", "dataset_spec", "eval_mode",
-           "evaluate", "get_rule", "is_spiking", "load_dataset", "load_run", "model_device", "resolve_device",
-           "rule_update", "stratified_sample", "train", "unknown_name", "__version__"]
+           "SCHEDULES", "SURROGATES", "BioplausError", "BioplausWarning", "ConfigError", "DataError",
+           "DivergenceError", "Interrupted", "RunDirError", "TrainConfig", "block_cosines", "bp_gradient",
+           "build_model", "dataset_spec", "eval_mode", "evaluate", "get_rule", "is_spiking", "load_dataset",
+           "load_run", "model_device", "resolve_device", "rule_update", "stratified_sample", "train", "unknown_name",
+           "__version__"]

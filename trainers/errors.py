@@ -8,6 +8,10 @@ class BioplausError(Exception):
     """Base class of every error the user can fix by changing their input."""
 
 
+class BioplausWarning(UserWarning):
+    """Something a researcher needs to know that does not stop the run (the CLI prints it as one line)."""
+
+
 class ConfigError(BioplausError, ValueError):
     """An option has an invalid value or names something unknown."""
 

@@ -6,8 +6,11 @@ import torch.nn.functional as F
 from .devices import eval_mode
 
 
+EVAL_BATCH = 1000  # images per forward pass when evaluating
+
+
 @torch.no_grad()
-def evaluate(model, images, labels, batch_size: int = 1000) -> tuple[float, float]:
+def evaluate(model, images, labels, batch_size: int = EVAL_BATCH) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) of `model` in eval mode."""
     loss, correct = torch.zeros((), device=images.device), torch.zeros((), device=images.device)
     with eval_mode(model):

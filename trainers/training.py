@@ -8,6 +8,7 @@ checkpoint inside the epoch) and `finish_epoch` (evaluation, cos_bp, replica che
 import math
 import signal
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,14 +16,15 @@ import torch
 from tqdm.auto import tqdm
 
 from .alignment import block_cosines
-from .build import build_model
+from .build import build_model, is_spiking
 from .config import TrainConfig
 from .datasets import channel_stats, dataset_spec, load_dataset, stratified_sample
-from .devices import resolve_device
+from .devices import eval_mode, resolve_device
 from .distributed import replicas_from_environment
-from .errors import BioplausError, DivergenceError, Interrupted, RunDirError
+from .errors import BioplausError, BioplausWarning, DivergenceError, Interrupted, RunDirError
 from .evaluation import evaluate
 from .interrupts import stop_requests
+from .memory import check_fits
 from .models import forward_parameters
 from .optim import Optimizers, make_optimizers
 from .precision import device_record, run_numerics
@@ -55,10 +57,17 @@ def _prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> bool:
 
 
 def _check_same_run(stored: dict, config: TrainConfig, run_dir: Path) -> None:
+    """RunDirError unless `config` continues the stored run: the same options, or more --epochs of a run
+    with a constant learning rate (a one-cycle schedule's shape is fixed by its number of epochs)."""
     defaults = TrainConfig().to_dict()  # options added since the run was written take their default
+    if config.epochs > stored["epochs"] and config.schedule != "constant":
+        raise RunDirError(f"cannot extend {run_dir} from {stored['epochs']} to {config.epochs} epochs: its one-cycle "
+                          "learning-rate schedule was laid out for its epochs; extend only runs trained with "
+                          "--schedule constant, or train anew with --force")
+    extendable = {"epochs"} if config.epochs > stored["epochs"] else set()
     differences = [f"{key}: {stored.get(key, defaults[key])!r} in the run, {value!r} now"
                    for key, value in config.to_dict().items()
-                   if key not in _RESUMABLE_DIFFERENCES and stored.get(key, defaults[key]) != value]
+                   if key not in _RESUMABLE_DIFFERENCES | extendable and stored.get(key, defaults[key]) != value]
     if differences:
         raise RunDirError(f"cannot resume {run_dir} with different options ({'; '.join(differences)}); "
                           "pass the original options, or --force to start over")
@@ -95,6 +104,29 @@ def train_step(objective, optimizers: Optimizers, images, labels):
     result.surrogate.backward()
     optimizers.step()
     return result
+
+
+def _warn_about_sizes(config: TrainConfig, n: int) -> None:
+    """A warning when --limit-train or --batch-size asks for more images than the training split has."""
+    if config.limit_train is not None and config.limit_train > n:
+        warnings.warn(f"--limit-train {config.limit_train} is more than the {n} training images of "
+                      f"{config.dataset}; training on all {n} (config.json records train_images)", BioplausWarning)
+    if config.batch_size > n:
+        warnings.warn(f"--batch-size {config.batch_size} is more than the {n} training images; every epoch is "
+                      f"one step of {n} images (config.json records batch_images)", BioplausWarning)
+
+
+@torch.no_grad()
+def _warn_about_silence(model, images, epoch: int) -> None:
+    """A warning for a spiking hidden layer that fired no spike on the held-out batch: the readout then
+    sees zeros and DFA-family rules send it no update, so the run sits at chance."""
+    with eval_mode(model):  # eval: fixed encoder seed, torch's RNG (and so a resumed run) untouched
+        counts = model.record(images).counts
+    for name, count in counts.items():
+        if int(count.sum()) == 0:
+            warnings.warn(f"hidden layer {name} fired no spike on {len(images)} held-out images after epoch "
+                          f"{epoch}; it passes nothing on and gets no DFA update (try a larger init_gain, "
+                          f"--neuron fast or --encoding direct)", BioplausWarning)
 
 
 def _interrupted(signum: int, run_dir, where: str) -> Interrupted:
@@ -134,10 +166,13 @@ class TrainingRun:
         if stored is not None:
             _check_same_run(stored, config, self.run_dir)
         self.x_train, self.y_train, self.x_test, self.y_test = _load_data(config, self.device)
+        _warn_about_sizes(config, len(self.x_train))
         self.spec = dataset_spec(config.dataset)
         mean, std = (stored["mean"], stored["std"]) if stored else channel_stats(self.x_train.cpu())
         self.model = build_model(config.model, config.rule, self.spec.input_shape, self.spec.num_classes,
                                  seed=config.seed, mean=mean, std=std, **config.model_options).to(self.device)
+        if is_spiking(config.model):
+            check_fits(self.model, config.batch_size, self.device)
         n = len(self.x_train)  # one process: every image, the last batch smaller; several: whole global batches
         self.steps_per_epoch = n // config.batch_size if replicas.distributed else -(-n // config.batch_size)
         self.images_per_epoch = min(self.steps_per_epoch * config.batch_size, n)
@@ -162,6 +197,9 @@ class TrainingRun:
                 torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
         self.first_epoch, self.partial = state["epoch"] + 1, state.get("partial")
         self.rows = [row for row in read_metrics(self.run_dir) if row["epoch"] < self.first_epoch]
+        stored = read_config(self.run_dir)
+        if self.main and stored["epochs"] != self.config.epochs:  # --resume --epochs N extends the run
+            write_config(self.run_dir, dict(stored, epochs=self.config.epochs))
 
     def _write_config(self, mean, std) -> None:
         parameters = sum(p.numel() for _, p in forward_parameters(self.model))
@@ -169,7 +207,9 @@ class TrainingRun:
                                         num_classes=self.spec.num_classes, mean=mean, std=std,
                                         device_used=str(self.device), **device_record(self.device),
                                         bioplaus_version=__version__, torch_version=torch.__version__,
-                                        processes=self.replicas.world, parameters=parameters))
+                                        processes=self.replicas.world, parameters=parameters,
+                                        train_images=len(self.x_train),
+                                        batch_images=min(self.config.batch_size, len(self.x_train))))
 
     def save(self, epoch: int, partial: dict | None = None, replica_digests: list | None = None) -> None:
         """Checkpoint after `epoch` complete epochs, plus `partial` progress into the next one (or None);
@@ -196,7 +236,8 @@ class TrainingRun:
         if self.partial is not None:
             sums.first_step, sums.seconds_before = self.partial["step"], self.partial["seconds"]
             if self.main:
-                sums.loss, sums.correct = self.partial["loss_sum"].to(self.device), self.partial["correct"].to(self.device)
+                sums.loss = self.partial["loss_sum"].to(self.device)
+                sums.correct = self.partial["correct"].to(self.device)
             self.partial = None
         return sums
 
@@ -252,6 +293,8 @@ class TrainingRun:
         train_acc = replicas.total(sums.correct).item() / self.images_per_epoch
         test_loss, test_acc = evaluate(self.model, self.x_test, self.y_test)
         cosines = block_cosines(self.model, self.x_align, self.y_align)
+        if is_spiking(self.model.kind) and self.main:
+            _warn_about_silence(self.model, self.x_align, epoch)
         digests = replicas.digests(self.model)
         if len(set(digests)) > 1:
             raise BioplausError(f"the {replicas.world} training processes hold different weights after epoch "
@@ -280,11 +323,16 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
     """
     config = config.resolved()
     replicas = replicas_from_environment(resolve_device(config.device))
+    existed = Path(out).exists()
     try:
         with run_numerics(config.deterministic, config.tf32):
             run = TrainingRun(config, out, replicas, progress)
             run.setup(resume, force)
             run.fit()
         return run.run_dir
+    except BioplausError:
+        if not existed and Path(out).is_dir() and not any(Path(out).iterdir()):
+            Path(out).rmdir()  # refused before writing anything: leave no empty folder behind
+        raise
     finally:
         replicas.close()

@@ -43,7 +43,7 @@ def draw_figures(analysis, out_dir, prefix: str = "", names=None, progress=None)
     a = load_analysis(analysis)
     make_writable_folder(Path(out_dir))
     bar = tqdm(applicable(a) if names is None else names, desc=f"figures {prefix}".strip(), unit="figure",
-               disable=progress is False)
+               disable=None if progress is None else not progress)
     drawn = {name: DRAW[name](a, out_dir, prefix) for name in bar}
     bar.close()
     return drawn
