@@ -34,5 +34,5 @@ def test_bad_model_options():
         build_model("cnn", "bp", (1, 8, 8), 10, hidden="10")
     with pytest.raises(ConfigError, match="too small for the CNN"):
         build_model("cnn", "bp", (1, 4, 4), 10)
-    with pytest.raises(ConfigError, match="hidden must be positive integers"):
+    with pytest.raises(ConfigError, match="--hidden must be comma-separated positive integers"):
         build_model("mlp", "bp", (1, 8, 8), 10, hidden="100,0")

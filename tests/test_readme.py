@@ -41,3 +41,13 @@ def test_readme_compare_example_runs(tmp_path, monkeypatch, capsys):
     assert printed.splitlines()[-1] == "['cnn-cosine-to-bp.pdf', 'cnn-cosine-to-bp.png']"
     assert sorted(p.name for p in (tmp_path / "runs/restyled").iterdir()) == ["cnn-robustness.pdf",
                                                                                "cnn-robustness.png"]
+
+
+def test_readme_features_and_tables_example_runs(tmp_path, monkeypatch, capsys):
+    _run_example("block_cosines(", tmp_path, monkeypatch, capsys)  # trains runs/example-dfa
+    printed = _run_example("robustness.csv", tmp_path, monkeypatch, capsys)
+    lines = printed.splitlines()
+    assert lines[0] == "{'input': (100, 64), 'conv1': (100, 1152), 'conv2': (100, 128), 'fc1': (100, 128), 'out': (100, 10)}"
+    assert lines[1].split() == ["rule", "attack", "mode", "eps"] and lines[2].split()[:4] == ["dfa", "fgsm", "feedback", "0.0"]
+    assert len(lines) == 2 + 2 * 2 * 2 + 1  # header, 2 attacks x 2 modes x 2 eps, pandas' Name line
+    assert (tmp_path / "analysis/example/robustness.csv").is_file()

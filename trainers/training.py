@@ -60,10 +60,6 @@ def _check_same_run(stored: dict, config: TrainConfig, run_dir: Path) -> None:
     """RunDirError unless `config` continues the stored run: the same options, or more --epochs of a run
     with a constant learning rate (a one-cycle schedule's shape is fixed by its number of epochs)."""
     defaults = TrainConfig().to_dict()  # options added since the run was written take their default
-    if config.epochs > stored["epochs"] and config.schedule != "constant":
-        raise RunDirError(f"cannot extend {run_dir} from {stored['epochs']} to {config.epochs} epochs: its one-cycle "
-                          "learning-rate schedule was laid out for its epochs; extend only runs trained with "
-                          "--schedule constant, or train anew with --force")
     extendable = {"epochs"} if config.epochs > stored["epochs"] else set()
     differences = [f"{key}: {stored.get(key, defaults[key])!r} in the run, {value!r} now"
                    for key, value in config.to_dict().items()
@@ -71,6 +67,10 @@ def _check_same_run(stored: dict, config: TrainConfig, run_dir: Path) -> None:
     if differences:
         raise RunDirError(f"cannot resume {run_dir} with different options ({'; '.join(differences)}); "
                           "pass the original options, or --force to start over")
+    if extendable and config.schedule != "constant":
+        raise RunDirError(f"cannot extend {run_dir} from {stored['epochs']} to {config.epochs} epochs: its one-cycle "
+                          "learning-rate schedule was laid out for its epochs; extend only runs trained with "
+                          "--schedule constant, or train anew with --force")
 
 
 def _load_data(config: TrainConfig, device):
