@@ -8,6 +8,7 @@ part of the results.
 """
 
 import platform
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from trainers import ConfigError, __version__, dataset_spec, load_run, model_device, resolve_device
+from trainers import ConfigError, __version__, dataset_spec, get_rule, load_run, model_device, resolve_device
 from trainers.precision import deterministic_algorithms, device_record
 from trainers.runfiles import read_config, read_metrics, training_cosines, training_history
 
@@ -25,11 +26,51 @@ from .gradients import bp_cosines, gradient_snr
 from .options import AnalysisOptions
 from .results import prepare_out, write_results
 from .tidy_tables import write_tidy_tables
-from .robustness import accuracy, attack, input_gradient, robustness_curves
+from .robustness import accuracy, attack, attack_passes, input_gradient, robustness_curves
 from .rsa import compare_rdms, label_rdm, layer_rdms
 from .trajectories import representational_paths
 
 __all__ = ["AnalysisOptions", "analyze", "training_cosines", "training_history"]
+
+# The progress bar counts expected seconds, so its ETA holds from the first steps. Measured on 2 CPU cores
+# with the reference CNN: a forward pass over 1,000 images 0.2 s, a gradient pass 1.75 of those, one run's
+# features, RDMs and embeddings 5 s, its SNR and cosine 8 forward passes over the evaluation sample.
+PASS_SECONDS, GRADIENT_PASSES, REPRESENTATION_SECONDS, GRADIENT_SECTION_PASSES = 0.2, 1.75, 5.0, 8.0
+
+
+class _Progress:
+    """A tqdm bar in expected seconds over the sections of one analysis. The pass cost is rescaled by
+    what the gradient section (passes over the same images) really took, before the attacks start."""
+
+    def __init__(self, n_eval: int, progress):
+        self.pass_seconds = PASS_SECONDS * n_eval / 1000
+        self.bar = tqdm(total=0, desc="analyze", disable=None if progress is None else not progress,
+                        unit="s", bar_format="{l_bar}{bar}| [{elapsed}<{remaining}{postfix}]")
+
+    def attack_seconds(self, gradients: float, forwards: float) -> float:
+        return (forwards + GRADIENT_PASSES * gradients) * self.pass_seconds
+
+    def calibrate(self, planned: float, took: float) -> None:
+        """Scale every later pass by took / planned seconds, and the bar's remaining total with it."""
+        scale = took / planned if planned > 0 and took > 0 else 1.0
+        remaining = self.bar.total - self.bar.n - REPRESENTATION_SECONDS
+        self.pass_seconds *= scale
+        self.bar.total = self.bar.n + remaining * scale + REPRESENTATION_SECONDS
+        self.bar.refresh()
+
+    def plan(self, n_runs: int, attack_steps) -> None:
+        """The total: every run's representations and gradients, then every (attack, run, ε) step."""
+        self.bar.total = n_runs * (REPRESENTATION_SECONDS + GRADIENT_SECTION_PASSES * self.pass_seconds) + \
+            sum(self.attack_seconds(*passes) for passes in attack_steps) + REPRESENTATION_SECONDS
+        self.bar.refresh()
+
+    def advance(self, label: str, seconds: float) -> None:
+        self.bar.set_postfix_str(label, refresh=False)
+        self.bar.update(seconds)
+
+    def close(self) -> None:
+        self.bar.update(self.bar.total - self.bar.n)
+        self.bar.close()
 
 
 def _run_names(run_dirs) -> list[str]:
@@ -120,17 +161,16 @@ def _represent_run(name, runs: _Runs, sample, options, arrays, first: bool) -> t
     return part, rdms
 
 
-def representations(runs: _Runs, sample, options: AnalysisOptions, arrays: dict, bar) -> tuple[dict, dict]:
+def representations(runs: _Runs, sample, options: AnalysisOptions, arrays: dict, progress) -> tuple[dict, dict]:
     """Layers, provenance, training history, embeddings and firing per run, and the representational
     paths; returns (results part, {run: {layer: RDM}})."""
     part = {key: {} for key in ("runs", "layers", "embeddings", "training", "firing")}
     run_rdms = {}
     for i, name in enumerate(runs.models):
-        bar.set_postfix_str(f"{name}: features, RDMs, embeddings")
         own, run_rdms[name] = _represent_run(name, runs, sample, options, arrays, first=i == 0)
         for key, value in own.items():
             part[key][name] = value
-        bar.update(2)
+        progress.advance(f"{name}: features, RDMs, embeddings", REPRESENTATION_SECONDS)
     joint, per_run = representational_paths(run_rdms, arrays["rdm/input"], arrays["rdm/labels"], options.comparison,
                                             options.seed)
     part["paths"] = {"comparison": options.comparison, "distance": "arccos(similarity), radians",
@@ -141,15 +181,15 @@ def representations(runs: _Runs, sample, options: AnalysisOptions, arrays: dict,
     return part, run_rdms
 
 
-def gradients(runs: _Runs, x_eval, y_eval, options: AnalysisOptions, bar) -> dict:
+def gradients(runs: _Runs, x_eval, y_eval, options: AnalysisOptions, progress) -> dict:
     """Gradient SNR of each rule's per-sample updates and its cosine to BP (now, and while training)."""
-    part = {"snr": {}, "cosine": {}}
+    part, started = {"snr": {}, "cosine": {}}, time.perf_counter()
     for name, model in runs.models.items():
-        bar.set_postfix_str(f"{name}: gradient SNR, cosine to BP")
         part["snr"][name] = gradient_snr(model, x_eval, y_eval, eps=options.snr_eps)
         part["cosine"][name] = {"analysis": bp_cosines(model, x_eval, y_eval),
                                 "training": training_cosines(runs.dirs[name])}
-        bar.update(2)
+        progress.advance(f"{name}: gradient SNR, cosine to BP", GRADIENT_SECTION_PASSES * progress.pass_seconds)
+    progress.calibrate(len(runs.models) * GRADIENT_SECTION_PASSES * progress.pass_seconds, time.perf_counter() - started)
     return part
 
 
@@ -184,14 +224,22 @@ def _adversarial_rdms(models, sample, run_rdms, options: AnalysisOptions, arrays
             "similarity_to_clean": similarity}
 
 
-def robustness(runs: _Runs, x_eval, y_eval, sample, run_rdms, options: AnalysisOptions, arrays, bar) -> dict:
-    """Clean accuracy, accuracy vs ε under every attack and mode, transfer matrices, RDMs under attack."""
+def _attack_steps(attackable: dict, options: AnalysisOptions) -> list[tuple]:
+    """(gradient passes, forward passes) of every (attack, run, ε) step `robustness_curves` will make."""
+    transfer = "transfer" in options.modes
+    return [attack_passes(name, eps, options.pgd_steps, len(attackable),
+                          "feedback" in options.modes and not get_rule(model.rule).true_gradient, transfer)
+            for name in options.attacks for model in attackable.values() for eps in options.eps]
+
+
+def robustness(runs: _Runs, attackable, skipped, data, run_rdms, options: AnalysisOptions, arrays, progress) -> dict:
+    """Clean accuracy, accuracy vs ε under every attack and mode, transfer matrices, RDMs under attack;
+    `data` is (x_eval, y_eval, representation sample)."""
+    x_eval, y_eval, sample = data
     part = {"accuracy": {name: accuracy(model, x_eval, y_eval) for name, model in runs.models.items()}}
-    bar.set_postfix_str("attacks")
-    attackable, skipped = _attackable(runs.models, x_eval, y_eval)
-    def step(label: str) -> None:
-        bar.set_postfix_str(label, refresh=False)
-        bar.update()
+
+    def step(label: str, gradients: float, forwards: float) -> None:
+        progress.advance(label, progress.attack_seconds(gradients, forwards))
     curves, transfer = robustness_curves(attackable, x_eval, y_eval, options.eps, options.attacks, options.modes,
                                          options.pgd_steps, options.seed, step)
     for attack_name, matrix in transfer.items():
@@ -200,9 +248,8 @@ def robustness(runs: _Runs, x_eval, y_eval, sample, run_rdms, options: AnalysisO
                           "pgd_steps": options.pgd_steps, "curves": curves, "transfer_order": list(attackable),
                           "skipped": skipped, "note": "feedback mode attacks with the rule's own pseudo-gradient: "
                                                       "it probes gradient masking and is not a robustness measure"}
-    bar.set_postfix_str("RDMs under attack")
     part["adversarial_rdm"] = _adversarial_rdms(attackable, sample, run_rdms, options, arrays)
-    bar.update()
+    progress.advance("RDMs under attack", REPRESENTATION_SECONDS)
     return part
 
 
@@ -243,16 +290,16 @@ def analyze(run_dirs, out, options: AnalysisOptions | None = None, *, force: boo
     evaluation = analysis_sample(dataset, options.eval_per_class, options.seed + 1, options.data_dir)
     x_eval, y_eval = evaluation.images.to(device), evaluation.labels.to(device)
     out = prepare_out(out, force)
-    n = len(runs.models)
-    bar = tqdm(total=n * 4 + len(options.attacks) * n * len(options.eps) + 1, desc="analyze",
-               disable=None if progress is None else not progress, unit="step")
+    attackable, skipped = _attackable(runs.models, x_eval, y_eval)
+    bar = _Progress(len(y_eval), progress)
+    bar.plan(len(runs.models), _attack_steps(attackable, options))
     arrays = {"sample/index": sample.index.numpy(), "sample/labels": sample.labels.numpy(),
               "eval/index": evaluation.index.numpy()}
     results = {"dataset": dataset}
     represented, run_rdms = representations(runs, sample, options, arrays, bar)
     results.update(represented)
     results.update(gradients(runs, x_eval, y_eval, options, bar))
-    results.update(robustness(runs, x_eval, y_eval, sample, run_rdms, options, arrays, bar))
+    results.update(robustness(runs, attackable, skipped, (x_eval, y_eval, sample), run_rdms, options, arrays, bar))
     bar.close()
     results["provenance"] = provenance(dataset, sample, evaluation, options, device)
     write_tidy_tables(out, results, arrays)  # before results.json, whose presence means the folder is complete

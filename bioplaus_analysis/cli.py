@@ -46,9 +46,11 @@ TRAIN_OPTIONS = (
     Option("data_dir", "folder holding the files of mnist, fashion-mnist, cifar10"),
     Option("limit_train", "train on this many training images", int),
 )
-# Shared by `analyze` and `compare` (which has its own defaults for the per-class counts).
+# Shared by `analyze` and `compare`.
 SAMPLE_OPTIONS = (
     Option("per_class", "test images per class for RDMs and embeddings", int),
+    Option("eval_per_class", "test images per class for SNR, cosine and attacks (default 20 on digits and "
+                             "mnist-5k, else 50)", int),
     Option("eps", "attack budgets in pixel units, e.g. 0,0.1,0.2 (default: 0-0.3 MNIST-like, 0-8/255 CIFAR-10)",
            float, csv=True),
     Option("pgd_steps", type=int),
@@ -56,8 +58,6 @@ SAMPLE_OPTIONS = (
     Option("device", f"one of {', '.join(DEVICES)}"),
 )
 ANALYSIS_OPTIONS = SAMPLE_OPTIONS + (
-    Option("eval_per_class", "test images per class for SNR, cosine and attacks (default min(100, rarest class))",
-           int),
     Option("rdm_method", f"one of {', '.join(RDM_METHODS)}"),
     Option("comparison", f"RDM comparison for paths: {', '.join(COMPARISONS)}", flag="--compare"),
     Option("embeddings", f"comma-separated, of {', '.join(EMBEDDINGS)}", csv=True),
@@ -74,8 +74,6 @@ COMPARE_OPTIONS = SAMPLE_OPTIONS + (
     Option("rules", f"of {', '.join(RULES)} (default: every rule on the models it trains)", csv=True),
     Option("seeds", "number of seeds per model and rule: 0..N-1", int),
     Option("epochs", "epochs of every run (default 3 on digits and mnist-5k; else cnn 10, snn 5)", int),
-    Option("eval_per_class", "test images per class for SNR, cosine and attacks (default 20 on digits and "
-                             "mnist-5k, else 50)", int),
 )
 
 

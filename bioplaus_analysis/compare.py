@@ -21,10 +21,9 @@ from trainers import (DATASETS, MODELS, RULES, ConfigError, Interrupted, RunDirE
 from trainers.runfiles import atomic_write, check_folder, finished_run, make_writable_folder, run_name
 
 from .accuracy_table import table, write_table
-from .options import AnalysisOptions
+from .options import QUICK_DATASETS, AnalysisOptions, default_eval_per_class
 from .results import RESULTS
 
-QUICK_DATASETS = ("digits", "mnist-5k")  # embedded, small: the defaults aim at minutes on a laptop
 QUICK_EPOCHS = 3
 FULL_EPOCHS = {"cnn": 10, "snn": 5}  # the reproduction grid's (README): paper-grade on full datasets
 MARKER = "compare.json"
@@ -39,7 +38,7 @@ class CompareOptions:
     seeds: int = 1
     epochs: int | None = None
     per_class: int = AnalysisOptions.per_class
-    eval_per_class: int | None = None  # default 20 on the quick datasets, else 50 (see `resolved`)
+    eval_per_class: int | None = None  # default `default_eval_per_class`, as analyze's
     eps: list | None = None
     pgd_steps: int = AnalysisOptions.pgd_steps
     data_dir: str | None = None
@@ -62,8 +61,8 @@ class CompareOptions:
                 raise ConfigError(f"rule {rule!r} trains none of the models {', '.join(self.models)}")
         if self.seeds < 1 or (self.epochs is not None and self.epochs < 1):
             raise ConfigError("--seeds and --epochs must be positive integers")
-        quick = self.dataset in QUICK_DATASETS
-        eval_per_class = self.eval_per_class if self.eval_per_class is not None else (20 if quick else 50)
+        eval_per_class = (self.eval_per_class if self.eval_per_class is not None
+                          else default_eval_per_class(self.dataset, self.data_dir))
         return CompareOptions(**dict(asdict(self), models=tuple(self.models), rules=rules,
                                      eval_per_class=eval_per_class))
 

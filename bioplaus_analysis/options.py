@@ -9,12 +9,20 @@ from .choices import ATTACKS, COMPARISONS, EMBEDDINGS, MODES, RDM_METHODS
 from .features import rarest_class_count
 from .robustness import check_eps, default_eps
 
+QUICK_DATASETS = ("digits", "mnist-5k")  # embedded, small: the defaults aim at minutes on a laptop
+
+
+def default_eval_per_class(dataset: str, data_dir=None) -> int:
+    """Test images per class for SNR, cosine and attacks unless asked: 20 on the quick datasets, else 50
+    (at most the rarest class); `analyze` and `compare` share it. PGD over them dominates the time."""
+    return min(20 if dataset in QUICK_DATASETS else 50, rarest_class_count(dataset, data_dir))
+
 
 @dataclass(frozen=True)
 class AnalysisOptions:
     """Every option of `analyze`; None fields take the dataset's defaults (see `resolved`)."""
     per_class: int = 20  # test images per class for RDMs, paths and embeddings
-    eval_per_class: int | None = None  # for SNR, cosine and attacks; default min(100, rarest class)
+    eval_per_class: int | None = None  # for SNR, cosine and attacks; default `default_eval_per_class`
     rdm_method: str = "correlation"
     comparison: str = "cosine"  # how RDMs are compared for the representational paths
     embeddings: tuple = ("tsne", "pca")
@@ -43,7 +51,7 @@ class AnalysisOptions:
             raise ConfigError("--per-class, --eval-per-class and --pgd-steps must be positive integers")
         eps = tuple(check_eps(e) for e in (default_eps(dataset) if self.eps is None else self.eps))
         adversarial = check_eps(eps[len(eps) // 2] if self.adversarial_eps is None else self.adversarial_eps)
-        eval_per_class = (min(100, rarest_class_count(dataset, self.data_dir)) if self.eval_per_class is None
+        eval_per_class = (default_eval_per_class(dataset, self.data_dir) if self.eval_per_class is None
                           else self.eval_per_class)
         return replace(self, eps=eps, adversarial_eps=adversarial, eval_per_class=eval_per_class,
                        embeddings=tuple(self.embeddings), attacks=tuple(self.attacks), modes=tuple(self.modes))

@@ -130,6 +130,15 @@ def accuracy(model, images, labels) -> float:
     return evaluate(model, images.to(device), labels.to(device))[1]
 
 
+def attack_passes(name: str, eps: float, pgd_steps: int, models: int, feedback: bool, transfer: bool):
+    """(gradient passes, forward passes) over the images that one (attack, run, ε) of `robustness_curves`
+    makes: the true-gradient attack, the feedback one unless `feedback` is False, and the evaluations."""
+    per_attack = 0 if eps == 0 else (1 if name == "fgsm" else pgd_steps)
+    gradients = per_attack * (1 + feedback)
+    forwards = 1 + (models - 1 if transfer else 0) + feedback
+    return gradients, forwards
+
+
 def robustness_curves(models: dict, images, labels, eps_grid, attacks=ATTACKS, modes=MODES, pgd_steps: int = 10,
                       seed: int = 0, step=None) -> tuple[dict, dict]:
     """Accuracy vs ε of every model under every attack and mode, and the transfer matrices.
@@ -137,8 +146,8 @@ def robustness_curves(models: dict, images, labels, eps_grid, attacks=ATTACKS, m
     Returns (curves {run: {attack: {mode: [accuracy per ε]}}} for modes `true` and `feedback`,
     transfer {attack: array [ε, source, target]}: the accuracy of target on images crafted on source
     with source's true gradient; its diagonal is the white-box `true` curve). The `true` images of
-    each model are crafted once and reused for the transfer matrix. `step(label)` is called after each
-    (attack, run, ε), `label` naming them (a progress bar shows it).
+    each model are crafted once and reused for the transfer matrix. `step(label, gradient passes, forward
+    passes)` is called after each (attack, run, ε): what it was and what it cost (see `attack_passes`).
     """
     eps_grid = [check_eps(e) for e in eps_grid]
     for name in attacks:
@@ -167,7 +176,9 @@ def robustness_curves(models: dict, images, labels, eps_grid, attacks=ATTACKS, m
                         fooled = attack(name, model, images, labels, eps, "feedback", pgd_steps=pgd_steps, seed=seed)
                         own["feedback"].append(accuracy(model, fooled, labels))
                 if step is not None:
-                    step(f"{run}: {name} ε={eps:g} ({k + 1}/{len(eps_grid)})")
+                    feedback = "feedback" in modes and not get_rule(model.rule).true_gradient
+                    passes = attack_passes(name, eps, pgd_steps, len(names), feedback, "transfer" in modes)
+                    step(f"{run}: {name} ε={eps:g} ({k + 1}/{len(eps_grid)})", *passes)
             curves[run][name] = {mode: values for mode, values in own.items() if values}
         if "transfer" in modes:
             transfer[name] = matrix.numpy()

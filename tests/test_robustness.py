@@ -111,3 +111,15 @@ def test_spiking_networks_are_attacked_through_their_direct_input(digits_runs, d
     poisson = build_model("snn", "dfa", (1, 8, 8), 10, seed=0, hidden="8", encoding="poisson")
     with pytest.raises(ConfigError, match="has no input gradient; attacks need a differentiable input"):
         fgsm(poisson, x, y, 0.1)
+
+
+def test_each_attack_step_reports_its_label_and_the_passes_it_made(digits_runs, digits_eval):
+    from bioplaus_analysis.robustness import attack_passes
+    x, y = digits_eval
+    models = {name: load_run(digits_runs[name])[0] for name in ("cnn-bp", "cnn-dfa")}
+    steps = []
+    robustness_curves(models, x[:20], y[:20], [0.0, 0.1], ("pgd",), pgd_steps=3,
+                      step=lambda label, gradients, forwards: steps.append((label, gradients, forwards)))
+    assert steps == [("cnn-bp: pgd ε=0 (1/2)", 0, 2), ("cnn-bp: pgd ε=0.1 (2/2)", 3, 2),  # BP: no separate feedback
+                     ("cnn-dfa: pgd ε=0 (1/2)", 0, 3), ("cnn-dfa: pgd ε=0.1 (2/2)", 6, 3)]
+    assert attack_passes("fgsm", 0.1, 10, 4, feedback=True, transfer=False) == (2, 2)
