@@ -62,6 +62,11 @@ class _Progress:
         """The total: every run's representations and gradients, then every (attack, run, ε) step."""
         self.bar.total = n_runs * (REPRESENTATION_SECONDS + GRADIENT_SECTION_PASSES * self.pass_seconds) + \
             sum(self.attack_seconds(*passes) for passes in attack_steps) + REPRESENTATION_SECONDS
+        if not self.bar.disable:
+            total = self.bar.total
+            expected = f"{total:.0f} s" if total < 120 else f"{total / 60:.0f} min"
+            self.bar.write(f"analyze: {n_runs} runs, {len(attack_steps)} attack steps: about {expected} expected on "
+                           "2 CPU cores (the bar's ETA adjusts to this machine)")
         self.bar.refresh()
 
     def advance(self, label: str, seconds: float) -> None:
@@ -246,6 +251,7 @@ def robustness(runs: _Runs, attackable, skipped, data, run_rdms, options: Analys
         arrays[f"transfer/{attack_name}"] = matrix
     part["robustness"] = {"eps": list(options.eps), "attacks": list(options.attacks), "modes": list(options.modes),
                           "pgd_steps": options.pgd_steps, "curves": curves, "transfer_order": list(attackable),
+                          "transfer_axes": ["eps", "source (crafted on)", "target (evaluated)"],
                           "skipped": skipped, "note": "feedback mode attacks with the rule's own pseudo-gradient: "
                                                       "it probes gradient masking and is not a robustness measure"}
     part["adversarial_rdm"] = _adversarial_rdms(attackable, sample, run_rdms, options, arrays)

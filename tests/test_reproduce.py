@@ -62,3 +62,11 @@ def test_reproduce_bad_input(tmp_path, capsys):
     assert "unknown model 'rnn' for the reproduction grid; choose one of: cnn, snn" in capsys.readouterr().err
     assert main(["reproduce", "--table-only", "--out", str(tmp_path / "none")]) == 2
     assert "holds no runs" in capsys.readouterr().err
+
+
+def test_one_seed_shows_the_mean_alone(tmp_path):
+    row = {"dataset": "digits", "model": "cnn", "rule": "bp", "epochs": 1, "seeds": "0", "n": 1, "mean": 90.0,
+           "sd": None, "best": 90.0, "published": None, "published_source": ""}
+    csv_path, md_path = write_table([row], tmp_path)
+    assert "| digits | cnn | bp | 1 | 1 | 90.00 | 90.00 | — |" in md_path.read_text() and "±" not in md_path.read_text().splitlines()[2]
+    assert csv_path.read_text().splitlines()[1] == "digits,cnn,bp,1,0,1,90.00,,90.00,,"
