@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from trainers import ConfigError, __version__, dataset_spec, get_rule, load_run, model_device, resolve_device
+from trainers import ConfigError, __version__, dataset_spec, load_run, model_device, resolve_device
 from trainers.precision import deterministic_algorithms, device_record
 from trainers.runfiles import read_config, read_metrics, training_cosines, training_history
 
@@ -194,7 +194,8 @@ def gradients(runs: _Runs, x_eval, y_eval, options: AnalysisOptions, progress) -
         part["cosine"][name] = {"analysis": bp_cosines(model, x_eval, y_eval),
                                 "training": training_cosines(runs.dirs[name])}
         progress.advance(f"{name}: gradient SNR, cosine to BP", GRADIENT_SECTION_PASSES * progress.pass_seconds)
-    progress.calibrate(len(runs.models) * GRADIENT_SECTION_PASSES * progress.pass_seconds, time.perf_counter() - started)
+    planned = len(runs.models) * GRADIENT_SECTION_PASSES * progress.pass_seconds
+    progress.calibrate(planned, time.perf_counter() - started)
     return part
 
 
@@ -231,9 +232,7 @@ def _adversarial_rdms(models, sample, run_rdms, options: AnalysisOptions, arrays
 
 def _attack_steps(attackable: dict, options: AnalysisOptions) -> list[tuple]:
     """(gradient passes, forward passes) of every (attack, run, ε) step `robustness_curves` will make."""
-    transfer = "transfer" in options.modes
-    return [attack_passes(name, eps, options.pgd_steps, len(attackable),
-                          "feedback" in options.modes and not get_rule(model.rule).true_gradient, transfer)
+    return [attack_passes(name, eps, options.pgd_steps, len(attackable), model.rule, options.modes)
             for name in options.attacks for model in attackable.values() for eps in options.eps]
 
 

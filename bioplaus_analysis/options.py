@@ -3,7 +3,7 @@ read its defaults (the analyses themselves load scikit-learn and rsatoolbox)."""
 
 from dataclasses import dataclass, replace
 
-from trainers import ConfigError, unknown_name
+from trainers import MAX_SEED, ConfigError, unknown_name
 
 from .choices import ATTACKS, COMPARISONS, EMBEDDINGS, MODES, RDM_METHODS
 from .features import rarest_class_count
@@ -45,8 +45,8 @@ class AnalysisOptions:
             for value in values:
                 if value not in valid:
                     raise unknown_name(kind, value, valid)
-        if not 0 <= self.seed <= 2**32 - 1:
-            raise ConfigError(f"--seed must be an integer from 0 to {2**32 - 1}, got {self.seed}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"--seed must be an integer from 0 to {MAX_SEED}, got {self.seed}")
         if self.per_class < 1 or (self.eval_per_class is not None and self.eval_per_class < 1) or self.pgd_steps < 1:
             raise ConfigError("--per-class, --eval-per-class and --pgd-steps must be positive integers")
         eps = tuple(check_eps(e) for e in (default_eps(dataset) if self.eps is None else self.eps))

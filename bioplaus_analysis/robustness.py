@@ -130,9 +130,12 @@ def accuracy(model, images, labels) -> float:
     return evaluate(model, images.to(device), labels.to(device))[1]
 
 
-def attack_passes(name: str, eps: float, pgd_steps: int, models: int, feedback: bool, transfer: bool):
+def attack_passes(name: str, eps: float, pgd_steps: int, models: int, rule: str, modes):
     """(gradient passes, forward passes) over the images that one (attack, run, ε) of `robustness_curves`
-    makes: the true-gradient attack, the feedback one unless `feedback` is False, and the evaluations."""
+    makes for a run of `rule`: the true-gradient attack, the feedback one (in `modes`, unless the rule's
+    update is the true gradient), and the evaluations (one per model with `transfer`)."""
+    feedback = "feedback" in modes and not get_rule(rule).true_gradient
+    transfer = "transfer" in modes
     per_attack = 0 if eps == 0 else (1 if name == "fgsm" else pgd_steps)
     gradients = per_attack * (1 + feedback)
     forwards = 1 + (models - 1 if transfer else 0) + feedback
@@ -176,8 +179,7 @@ def robustness_curves(models: dict, images, labels, eps_grid, attacks=ATTACKS, m
                         fooled = attack(name, model, images, labels, eps, "feedback", pgd_steps=pgd_steps, seed=seed)
                         own["feedback"].append(accuracy(model, fooled, labels))
                 if step is not None:
-                    feedback = "feedback" in modes and not get_rule(model.rule).true_gradient
-                    passes = attack_passes(name, eps, pgd_steps, len(names), feedback, "transfer" in modes)
+                    passes = attack_passes(name, eps, pgd_steps, len(names), model.rule, modes)
                     step(f"{run}: {name} ε={eps:g} ({k + 1}/{len(eps_grid)})", *passes)
             curves[run][name] = {mode: values for mode, values in own.items() if values}
         if "transfer" in modes:

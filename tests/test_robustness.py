@@ -122,4 +122,5 @@ def test_each_attack_step_reports_its_label_and_the_passes_it_made(digits_runs, 
                       step=lambda label, gradients, forwards: steps.append((label, gradients, forwards)))
     assert steps == [("cnn-bp: pgd ε=0 (1/2)", 0, 2), ("cnn-bp: pgd ε=0.1 (2/2)", 3, 2),  # BP: no separate feedback
                      ("cnn-dfa: pgd ε=0 (1/2)", 0, 3), ("cnn-dfa: pgd ε=0.1 (2/2)", 6, 3)]
-    assert attack_passes("fgsm", 0.1, 10, 4, feedback=True, transfer=False) == (2, 2)
+    assert attack_passes("fgsm", 0.1, 10, 4, "dfa", ("true", "feedback")) == (2, 2)
+    assert attack_passes("pgd", 0.1, 10, 4, "bp", ("true", "feedback", "transfer")) == (10, 4)

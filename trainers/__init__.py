@@ -8,7 +8,7 @@ measuring context and the weight layer of a block), as tests/test_package.py che
 from .version import __version__  # noqa: F401
 from .alignment import block_cosines
 from .build import MODELS, build_model, is_spiking
-from .config import DEVICES, SCHEDULES, TrainConfig
+from .config import DEVICES, MAX_SEED, SCHEDULES, TrainConfig
 from .datasets import DATASETS, dataset_spec, load_dataset, stratified_sample
 from .devices import eval_mode, model_device, resolve_device
 from .encoders import ENCODERS
@@ -24,8 +24,8 @@ from .training import train
 
 ANALYSIS_INTERFACE = ("trainers.runfiles", "trainers.precision", "trainers.rules", "trainers.models")
 
-__all__ = ["ANALYSIS_INTERFACE", "DATASETS", "DEVICES", "ENCODERS", "MODELS", "NEURONS", "OPTIMIZERS", "RULES",
-           "SCHEDULES", "SURROGATES", "BioplausError", "BioplausWarning", "ConfigError", "DataError",
+__all__ = ["ANALYSIS_INTERFACE", "DATASETS", "DEVICES", "ENCODERS", "MAX_SEED", "MODELS", "NEURONS", "OPTIMIZERS",
+           "RULES", "SCHEDULES", "SURROGATES", "BioplausError", "BioplausWarning", "ConfigError", "DataError",
            "DivergenceError", "Interrupted", "RunDirError", "TrainConfig", "block_cosines", "bp_gradient",
            "build_model", "dataset_spec", "eval_mode", "evaluate", "get_rule", "is_spiking", "load_dataset",
            "load_run", "model_device", "resolve_device", "rule_update", "stratified_sample", "train", "unknown_name",

@@ -27,7 +27,8 @@ def available_bytes(device: torch.device) -> int | None:
 def spiking_lower_bound(model, batch_size: int) -> int:
     """Bytes that the largest pass certainly needs: every hidden neuron's input current and spikes for
     all T steps of one batch (training) or of one evaluation batch, in the model's float size."""
-    neurons = sum(math.prod(shape) for name, shape in block_output_shapes(model).items() if name in model.hidden_names)
+    shapes = block_output_shapes(model)
+    neurons = sum(math.prod(shapes[name]) for name in model.hidden_names)
     itemsize = next(model.parameters()).element_size()
     return 2 * model.time_steps * max(batch_size, EVAL_BATCH) * neurons * itemsize
 

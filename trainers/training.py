@@ -162,7 +162,7 @@ class TrainingRun:
         self.device = replicas.device(resolve_device(config.device))
         replicas.check_batch(config.batch_size)
         resuming = replicas.on_main(lambda: _prepare_run_dir(self.run_dir, resume, force))
-        stored = read_config(self.run_dir) if resuming else None
+        self.stored = stored = read_config(self.run_dir) if resuming else None
         if stored is not None:
             _check_same_run(stored, config, self.run_dir)
         self.x_train, self.y_train, self.x_test, self.y_test = _load_data(config, self.device)
@@ -197,9 +197,8 @@ class TrainingRun:
                 torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
         self.first_epoch, self.partial = state["epoch"] + 1, state.get("partial")
         self.rows = [row for row in read_metrics(self.run_dir) if row["epoch"] < self.first_epoch]
-        stored = read_config(self.run_dir)
-        if self.main and stored["epochs"] != self.config.epochs:  # --resume --epochs N extends the run
-            write_config(self.run_dir, dict(stored, epochs=self.config.epochs))
+        if self.main and self.stored["epochs"] != self.config.epochs:  # --resume --epochs N extends the run
+            write_config(self.run_dir, dict(self.stored, epochs=self.config.epochs))
 
     def _write_config(self, mean, std) -> None:
         parameters = sum(p.numel() for _, p in forward_parameters(self.model))
