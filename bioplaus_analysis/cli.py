@@ -45,6 +45,8 @@ TRAIN_OPTIONS = (
                    "float32)"),
     Option("data_dir", "folder holding the files of mnist, fashion-mnist, cifar10"),
     Option("limit_train", "train on this many training images", int),
+    Option("validation", "fraction of the training split held out for selection (stratified, the same slice for "
+                         "every run; 0: train on all of it)", float),
 )
 # Shared by `analyze` and `compare`.
 SAMPLE_OPTIONS = (
@@ -121,7 +123,7 @@ def _run_train(args) -> int:
 def _add_summary(subparsers):
     p = subparsers.add_parser("summary", help="print the final accuracy of runs as a table",
                               description="Print one line per run: model, rule, dataset, seed, epochs "
-                                          "done and the last epoch's test accuracy.")
+                                          "done and the last epoch's validation and test accuracy.")
     p.add_argument("runs", nargs="+", help="run folders written by `bioplaus train`")
     p.set_defaults(handler=_run_summary)
 
@@ -130,14 +132,16 @@ def _summary_line(run) -> str:
     config, rows = read_config(run), read_metrics(run)
     if not rows:
         raise RunDirError(f"{run} has no finished epoch yet; train it first")
+    accuracies = " ".join(f"{rows[-1][key]:>8.2%}" if key in rows[-1] else f"{'—':>8}" for key in ("val_acc", "test_acc"))
     return (f"{Path(run).name:<28} {config['model']:<5} {config['rule']:<4} {config['dataset']:<13} "
-            f"{config['seed']:>4} {rows[-1]['epoch']:>3}/{config['epochs']:<2} {rows[-1]['test_acc']:>8.2%}")
+            f"{config['seed']:>4} {rows[-1]['epoch']:>3}/{config['epochs']:<2} {accuracies}")
 
 
 def _run_summary(args) -> int:
     """One line per run; a folder that is not a finished run gets its error in its place, and the exit
     status is 2 when any did."""
-    print(f"{'run':<28} {'model':<5} {'rule':<4} {'dataset':<13} {'seed':>4} {'epochs':>6} {'test_acc':>8}")
+    print(f"{'run':<28} {'model':<5} {'rule':<4} {'dataset':<13} {'seed':>4} {'epochs':>6} {'val_acc':>8} "
+          f"{'test_acc':>8}")
     bad = 0
     for run in args.runs:
         try:

@@ -69,8 +69,10 @@ def test_summary_prints_final_accuracy(tmp_path, capsys):
     run = tmp_path / "cnn-dfa-s0"
     assert _run(capsys, "train", "--dataset", "digits", "--rule", "dfa", "--epochs", "2", "--out", str(run))[0] == 0
     code, out, _ = _run(capsys, "summary", str(run))
-    last = (run / "metrics.csv").read_text().splitlines()[-1].split(",")
-    assert code == 0 and "cnn-dfa-s0" in out and f"{float(last[4]):.2%}" in out and "2/2" in out
+    header, *_, last = (line.split(",") for line in (run / "metrics.csv").read_text().splitlines())
+    row = dict(zip(header, last))
+    assert code == 0 and "cnn-dfa-s0" in out and "2/2" in out
+    assert f"{float(row['val_acc']):.2%}  {float(row['test_acc']):>7.2%}" in out
     code, out, err = _run(capsys, "summary", str(run), str(tmp_path), str(run))  # good, bad, good
     lines = out.splitlines()
     assert code == 2 and len(lines) == 4 and "cnn-dfa-s0" in lines[1] and "cnn-dfa-s0" in lines[3]

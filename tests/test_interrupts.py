@@ -16,7 +16,8 @@ from bioplaus_analysis.cli import main
 
 SNN = ["--model", "snn", "--rule", "dfa", "--hidden", "32", "--time-steps", "6", "--encoding", "poisson"]
 CNN = ["--model", "cnn", "--rule", "dkp", "--batch-size", "8"]
-# Sends SIGTERM to its own process from inside training step 30 (epoch 2 of digits at batch 64).
+# Sends SIGTERM to its own process from inside training step 30: step 9 of epoch 2 (digits: 1293 training
+# images after the validation slice, 21 steps of 64).
 SELF_KILL = """
 import os, signal, sys
 import trainers.training as training
@@ -62,9 +63,9 @@ def test_sigterm_inside_a_step_checkpoints_mid_epoch_and_resume_is_exact(tmp_pat
     done = subprocess.run([sys.executable, "-c", SELF_KILL, "train", "--dataset", "digits", "--quiet", *argv,
                            "--out", str(run)], capture_output=True, text=True)
     assert done.returncode == 128 + signal.SIGTERM, done.stderr
-    assert "stopped by SIGTERM in epoch 2 after step 7" in done.stderr and "Traceback" not in done.stderr
+    assert "stopped by SIGTERM in epoch 2 after step 9" in done.stderr and "Traceback" not in done.stderr
     state = load_checkpoint(run)
-    assert state["epoch"] == 1 and state["partial"]["step"] == 7
+    assert state["epoch"] == 1 and state["partial"]["step"] == 9
     assert [r["epoch"] for r in read_metrics(run)] == [1]
     assert main(["train", "--dataset", "digits", "--quiet", *argv, "--out", str(run), "--resume"]) == 0
     full = train(_config(argv, 3), tmp_path / "full", progress=False)

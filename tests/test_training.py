@@ -38,7 +38,7 @@ def test_run_files_and_reload_give_identical_predictions(tmp_path, device):
     name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
     assert config["device_name"] == name
     header = (run / "metrics.csv").read_text().splitlines()[0]
-    assert header == ("epoch,train_loss,train_acc,test_loss,test_acc,seconds,"
+    assert header == ("epoch,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,seconds,"
                       "cos_bp/conv1,cos_bp/conv2,cos_bp/fc1,cos_bp/out")
     model, loaded = load_run(run, device)
     assert loaded == config and not model.training
@@ -176,10 +176,12 @@ def test_limit_train_and_batch_size_beyond_the_data_warn_and_record_what_was_use
     with pytest.warns(BioplausWarning) as caught:
         run = train(_config(limit_train=100_000, batch_size=100_000, epochs=1), tmp_path / "run", progress=False)
     messages = [str(w.message) for w in caught]
-    assert any("--limit-train 100000 is more than the 1437 training images of digits" in m for m in messages)
-    assert any("--batch-size 100000 is more than the 1437 training images" in m for m in messages)
+    # digits: 1437 training images, of which 144 (10 % of each class) are the validation slice
+    assert any("--limit-train 100000 is more than the 1293 training images of digits" in m for m in messages)
+    assert any("--batch-size 100000 is more than the 1293 training images" in m for m in messages)
     config = json.loads((run / "config.json").read_text())
-    assert (config["train_images"], config["batch_images"], config["limit_train"]) == (1437, 1437, 100_000)
+    assert (config["train_images"], config["batch_images"], config["limit_train"]) == (1293, 1293, 100_000)
+    assert (config["validation"], config["validation_images"], config["validation_seed"]) == (0.1, 144, 0)
 
 
 def test_resume_with_more_epochs_extends_a_constant_rate_run_and_refuses_a_one_cycle_one(tmp_path):

@@ -3,6 +3,7 @@
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from .datasets import dataset_spec
+from .recipes import CONFIG_KEYS, MODEL_OPTION_KEYS, recipe_values
 from .errors import ConfigError, unknown_name
 from .build import check_model, is_spiking
 from .spiking import spiking_options
@@ -11,12 +12,14 @@ from .rules import get_rule
 
 SCHEDULES = ("onecycle", "constant")
 DEVICES = ("auto", "cpu", "cuda")
+FEEDBACK_LR = 1e-4  # DKP's feedback learning rate where neither the user nor a recipe sets one
 MAX_SEED = 2**32 - 1  # numpy's seed range; torch's is wider, and an epoch's shuffle seed derives from it
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """One training run. `optimizer`/`lr` of None mean the rule's defaults (see `resolved`)."""
+    """One training run. `optimizer`, `lr`, `feedback_lr` (and the spiking options `init_gain`, `g`) left
+    unset take the shipped recipe of (dataset, model, rule), else the rule's defaults (see `resolved`)."""
     model: str = "cnn"
     rule: str = "bp"
     dataset: str = "mnist-5k"
@@ -29,27 +32,41 @@ class TrainConfig:
     weight_decay: float = 0.0
     schedule: str = "onecycle"
     feedback_optimizer: str = "adam"
-    feedback_lr: float = 1e-4
+    feedback_lr: float | None = None
     feedback_weight_decay: float = 1e-6
     device: str = "auto"
     deterministic: bool = True  # PyTorch's deterministic algorithms: a seed fixes a CUDA run too
     tf32: bool = False  # TF32 matrix products and convolutions on CUDA (faster, 10 mantissa bits)
     data_dir: str | None = None
     limit_train: int | None = None
+    validation: float = 0.1  # fraction of the training split held out for selection (datasets.validation_split)
+    evaluate_test: bool = True  # False: the test split is never read (`bioplaus tune`)
     cos_batch: int = 256
     model_options: dict = field(default_factory=dict)
+    sources: dict = field(default_factory=dict)  # where each tuned value came from; filled by `resolved`
 
     def resolved(self) -> "TrainConfig":
-        """A validated copy with the rule's default optimiser and learning rate filled in."""
+        """A validated copy with every unset value filled from the recipe, else the rule's defaults, and
+        `sources` saying which, per value."""
         self.validate()
+        key, recipe = recipe_values(self.dataset, self.model, self.rule)
         rule = get_rule(self.rule)
-        defaults = rule.spiking_defaults if is_spiking(self.model) else rule.defaults
+        defaults = dict(rule.spiking_defaults if is_spiking(self.model) else rule.defaults, feedback_lr=FEEDBACK_LR)
+        values, sources = {}, {}
+        for name in CONFIG_KEYS:
+            given = getattr(self, name)
+            values[name], sources[name] = ((given, "given") if given is not None else
+                                           (recipe[name], f"recipe {key}") if name in recipe else
+                                           (defaults[name], "rule default"))
         options = self.model_options
         if is_spiking(self.model):  # record every spiking option, defaults included, in config.json
+            for name in MODEL_OPTION_KEYS:
+                sources[name] = ("given" if name in options else f"recipe {key}" if name in recipe
+                                 else "default")
+            options = {**{k: recipe[k] for k in MODEL_OPTION_KEYS if k in recipe}, **options}
             arch, spiking = spiking_options(self.model, options)
             options = dict(arch, **spiking)
-        config = replace(self, optimizer=self.optimizer or defaults["optimizer"],
-                         lr=self.lr if self.lr is not None else defaults["lr"], model_options=options)
+        config = replace(self, **values, model_options=options, sources=sources)
         nesterov = config.optimizer == "nesterov" or (rule.trainable_feedback
                                                       and config.feedback_optimizer == "nesterov")
         if nesterov and config.momentum == 0:
@@ -67,6 +84,12 @@ class TrainConfig:
                 raise ConfigError(f"{_flag(name)} must be a positive integer, got {value!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
             raise ConfigError(f"--seed must be an integer from 0 to {MAX_SEED}, got {self.seed!r}")
+        if isinstance(self.validation, bool) or not isinstance(self.validation, (int, float)) \
+                or not 0 <= self.validation < 1:
+            raise ConfigError(f"--validation must be a fraction from 0 to below 1, got {self.validation!r}")
+        if not self.evaluate_test and self.validation == 0:
+            raise ConfigError("a run that never reads the test split needs a validation split; pass --validation "
+                              "above 0, e.g. 0.1")
         if self.limit_train is not None and self.limit_train < 1:
             raise ConfigError(f"--limit-train must be a positive integer, got {self.limit_train}")
         for name in ("lr", "feedback_lr"):
@@ -82,7 +105,7 @@ class TrainConfig:
                 raise unknown_name("optimizer", value, OPTIMIZERS)
         if self.schedule not in SCHEDULES:
             raise unknown_name("schedule", self.schedule, SCHEDULES)
-        for name in ("deterministic", "tf32"):
+        for name in ("deterministic", "tf32", "evaluate_test"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.device not in DEVICES:

@@ -15,6 +15,7 @@ from .errors import ConfigError, DataError, unknown_name
 from .formats import read_cifar_batch, read_idx
 
 SPLITS = ("train", "test")
+VALIDATION_SEED = 0  # one validation slice per dataset, the same for every run, seed and rule
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
@@ -145,6 +146,26 @@ def stratified_sample(labels, per_class: int, seed: int = 0) -> torch.Tensor:
         pick = members[torch.randperm(len(members), generator=generator)[:per_class]]
         chosen.append(pick.sort().values)
     return torch.cat(chosen)
+
+
+def validation_split(labels, fraction: float, seed: int = VALIDATION_SEED) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train indices, validation indices) of a training split, both sorted: `fraction` of every class
+    (at least one image of a class that has two) is held out, chosen at random but fixed by `seed`.
+
+    Selection (learning rates, recipes) reads the validation slice; the test split gives final numbers only.
+    """
+    labels = torch.as_tensor(labels)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
+        raise ConfigError(f"--validation must be a fraction from 0 to below 1, got {fraction!r}")
+    generator = torch.Generator().manual_seed(seed)
+    held = [torch.zeros(0, dtype=torch.int64)]
+    for cls in torch.unique(labels).tolist() if fraction > 0 else []:
+        members = torch.nonzero(labels == cls).flatten()
+        size = min(max(1, round(fraction * len(members))), len(members) - 1)
+        held.append(members[torch.randperm(len(members), generator=generator)[:size]])
+    keep = torch.ones(len(labels), dtype=torch.bool)
+    keep[torch.cat(held)] = False
+    return torch.nonzero(keep).flatten(), torch.nonzero(~keep).flatten()
 
 
 def channel_stats(images: torch.Tensor) -> tuple[list, list]:

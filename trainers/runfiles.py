@@ -7,6 +7,7 @@ never leaves a half-written file and never destroys the previous good one.
 import csv
 import io
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -139,10 +140,12 @@ def training_cosines(run_dir) -> dict:
 
 
 def training_history(run_dir) -> dict:
-    """{"epoch": [...], "train_loss": [...], "train_acc", "test_loss", "test_acc"} from metrics.csv."""
+    """{"epoch": [...], "train_loss": [...], "train_acc", "test_loss", "test_acc"} from metrics.csv, plus
+    "val_loss" and "val_acc" where the run held out a validation slice (NaN for a split not evaluated)."""
     rows = read_metrics(run_dir)
-    keys = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc")
-    return {key: [row[key] for row in rows] for key in keys}
+    keys = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc"]
+    keys += ["val_loss", "val_acc"] if rows and "val_acc" in rows[0] else []
+    return {key: [row.get(key, math.nan) for row in rows] for key in keys}
 
 
 def save_checkpoint(run_dir, state: dict) -> None:

@@ -18,7 +18,8 @@ from tqdm.auto import tqdm
 from .alignment import block_cosines
 from .build import build_model, is_spiking
 from .config import TrainConfig
-from .datasets import channel_stats, dataset_spec, load_dataset, stratified_sample
+from .datasets import (VALIDATION_SEED, channel_stats, dataset_spec, load_dataset, stratified_sample,
+                       validation_split)
 from .devices import eval_mode, resolve_device
 from .distributed import replicas_from_environment
 from .errors import BioplausError, BioplausWarning, DivergenceError, Interrupted, RunDirError
@@ -33,8 +34,11 @@ from .runfiles import (CHECKPOINT, CONFIG, RUN_FILES, check_folder, load_checkpo
                        read_config, read_metrics, save_checkpoint, write_config, write_metrics)
 from .version import __version__
 
-# Options that may differ between a run and its resumption: where it runs and reads data from.
-_RESUMABLE_DIFFERENCES = {"device", "data_dir"}
+# Options that may differ between a run and its resumption: where it runs and reads data from (and the
+# record of where its values came from).
+_RESUMABLE_DIFFERENCES = {"device", "data_dir", "sources"}
+# What a run written before an option existed did: runs before the validation split trained on all images.
+_BEFORE_OPTION = {"validation": 0.0}
 
 
 def _prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> bool:
@@ -59,7 +63,7 @@ def _prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> bool:
 def _check_same_run(stored: dict, config: TrainConfig, run_dir: Path) -> None:
     """RunDirError unless `config` continues the stored run: the same options, or more --epochs of a run
     with a constant learning rate (a one-cycle schedule's shape is fixed by its number of epochs)."""
-    defaults = TrainConfig().to_dict()  # options added since the run was written take their default
+    defaults = dict(TrainConfig().to_dict(), **_BEFORE_OPTION)  # options added since the run was written
     extendable = {"epochs"} if config.epochs > stored["epochs"] else set()
     differences = [f"{key}: {stored.get(key, defaults[key])!r} in the run, {value!r} now"
                    for key, value in config.to_dict().items()
@@ -73,22 +77,27 @@ def _check_same_run(stored: dict, config: TrainConfig, run_dir: Path) -> None:
                           "--schedule constant, or train anew with --force")
 
 
-def _load_data(config: TrainConfig, device):
-    """Train and test split on `device` (batches are then index gathers there)."""
-    x_train, y_train = load_dataset(config.dataset, "train", config.data_dir)
-    x_test, y_test = load_dataset(config.dataset, "test", config.data_dir)
-    if config.limit_train is not None and config.limit_train < len(x_train):
-        keep = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(0))[:config.limit_train]
-        x_train, y_train = x_train[keep], y_train[keep]
-    return [t.to(device) for t in (x_train, y_train, x_test, y_test)]
+def _load_data(config: TrainConfig, device) -> dict:
+    """{"train", "validation", "test": (images, labels) on `device`, or None} (batches are then index gathers
+    there). The validation slice comes out of the training split before --limit-train subsamples the rest;
+    the test split is not read at all unless `config.evaluate_test`."""
+    x, y = load_dataset(config.dataset, "train", config.data_dir)
+    train_idx, val_idx = validation_split(y, config.validation)
+    if config.limit_train is not None and config.limit_train < len(train_idx):
+        keep = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(0))[:config.limit_train]
+        train_idx = train_idx[keep]
+    splits = {"train": (x[train_idx], y[train_idx]), "validation": (x[val_idx], y[val_idx]) if len(val_idx) else None,
+              "test": load_dataset(config.dataset, "test", config.data_dir) if config.evaluate_test else None}
+    return {name: None if pair is None else tuple(t.to(device) for t in pair) for name, pair in splits.items()}
 
 
-def _alignment_batch(x_test, y_test, size: int, num_classes: int):
-    """A fixed class-balanced held-out batch on which cos_bp is measured every epoch."""
-    smallest = int(torch.bincount(y_test.cpu(), minlength=num_classes).min())
+def _alignment_batch(held_out, size: int, num_classes: int):
+    """A fixed class-balanced held-out batch (validation, else test) on which cos_bp is measured every epoch."""
+    images, labels = held_out
+    smallest = int(torch.bincount(labels.cpu(), minlength=num_classes).min())
     per_class = max(1, min(size // num_classes, smallest))
-    idx = stratified_sample(y_test.cpu(), per_class, seed=0).to(x_test.device)
-    return x_test[idx], y_test[idx]
+    idx = stratified_sample(labels.cpu(), per_class, seed=0).to(images.device)
+    return images[idx], labels[idx]
 
 
 def _epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
@@ -165,7 +174,8 @@ class TrainingRun:
         self.stored = stored = read_config(self.run_dir) if resuming else None
         if stored is not None:
             _check_same_run(stored, config, self.run_dir)
-        self.x_train, self.y_train, self.x_test, self.y_test = _load_data(config, self.device)
+        self.splits = _load_data(config, self.device)
+        self.x_train, self.y_train = self.splits["train"]
         _warn_about_sizes(config, len(self.x_train))
         self.spec = dataset_spec(config.dataset)
         mean, std = (stored["mean"], stored["std"]) if stored else channel_stats(self.x_train.cpu())
@@ -183,8 +193,8 @@ class TrainingRun:
             self._resume()
         elif not resuming and self.main:
             self._write_config(mean, std)
-        self.x_align, self.y_align = _alignment_batch(self.x_test, self.y_test, config.cos_batch,
-                                                      self.spec.num_classes)
+        self.x_align, self.y_align = _alignment_batch(self.splits["validation"] or self.splits["test"],
+                                                      config.cos_batch, self.spec.num_classes)
 
     def _resume(self) -> None:
         """Weights, optimiser state, RNG streams, history and any mid-epoch progress from model.pt."""
@@ -207,7 +217,9 @@ class TrainingRun:
                                         device_used=str(self.device), **device_record(self.device),
                                         bioplaus_version=__version__, torch_version=torch.__version__,
                                         processes=self.replicas.world, parameters=parameters,
-                                        train_images=len(self.x_train),
+                                        train_images=len(self.x_train), validation_seed=VALIDATION_SEED,
+                                        validation_images=len(self.splits["validation"][0])
+                                        if self.splits["validation"] else 0,
                                         batch_images=min(self.config.batch_size, len(self.x_train))))
 
     def save(self, epoch: int, partial: dict | None = None, replica_digests: list | None = None) -> None:
@@ -290,7 +302,11 @@ class TrainingRun:
         replicas.sync_buffers(self.model)
         train_loss = replicas.total(sums.loss).item() / self.images_per_epoch
         train_acc = replicas.total(sums.correct).item() / self.images_per_epoch
-        test_loss, test_acc = evaluate(self.model, self.x_test, self.y_test)
+        held_out = {}
+        for split in ("validation", "test"):
+            if self.splits[split] is not None:
+                prefix = "val" if split == "validation" else "test"
+                held_out[f"{prefix}_loss"], held_out[f"{prefix}_acc"] = evaluate(self.model, *self.splits[split])
         cosines = block_cosines(self.model, self.x_align, self.y_align)
         if is_spiking(self.model.kind) and self.main:
             _warn_about_silence(self.model, self.x_align, epoch)
@@ -298,15 +314,19 @@ class TrainingRun:
         if len(set(digests)) > 1:
             raise BioplausError(f"the {replicas.world} training processes hold different weights after epoch "
                                 f"{epoch}; check that every process runs the same bioplaus and torch")
-        self.rows.append({"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "test_loss": test_loss,
-                          "test_acc": test_acc, "seconds": sums.seconds(),
+        self.rows.append({"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, **held_out,
+                          "seconds": sums.seconds(),
                           **{f"cos_bp/{name}": value for name, value in cosines.items()}})
         if self.main:
             write_metrics(self.run_dir, self.rows)
             self.save(epoch, replica_digests=digests)
             if self.progress is not False:
                 tqdm.write(f"{self.run_dir.name}: epoch {epoch}/{self.config.epochs} train_loss {train_loss:.4f} "
-                           f"train_acc {train_acc:.4f} test_acc {test_acc:.4f} ({self.rows[-1]['seconds']:.1f} s)")
+                           f"train_acc {train_acc:.4f}{_accuracies(held_out)} ({self.rows[-1]['seconds']:.1f} s)")
+
+
+def _accuracies(held_out: dict) -> str:
+    return "".join(f" {key} {value:.4f}" for key, value in held_out.items() if key.endswith("_acc"))
 
 
 def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False,
