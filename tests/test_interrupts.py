@@ -16,7 +16,7 @@ from bioplaus_analysis.cli import main
 
 SNN = ["--model", "snn", "--rule", "dfa", "--hidden", "32", "--time-steps", "6", "--encoding", "poisson"]
 CNN = ["--model", "cnn", "--rule", "dkp", "--batch-size", "8"]
-# Sends SIGTERM to its own process from inside training step 30: step 9 of epoch 2 (digits: 1293 training
+# Sends SIGTERM to its own process from inside training step 30: step 9 of epoch 2 (digits: 1295 training
 # images after the validation slice, 21 steps of 64).
 SELF_KILL = """
 import os, signal, sys

@@ -176,12 +176,12 @@ def test_limit_train_and_batch_size_beyond_the_data_warn_and_record_what_was_use
     with pytest.warns(BioplausWarning) as caught:
         run = train(_config(limit_train=100_000, batch_size=100_000, epochs=1), tmp_path / "run", progress=False)
     messages = [str(w.message) for w in caught]
-    # digits: 1437 training images, of which 144 (10 % of each class) are the validation slice
-    assert any("--limit-train 100000 is more than the 1293 training images of digits" in m for m in messages)
-    assert any("--batch-size 100000 is more than the 1293 training images" in m for m in messages)
+    # digits: 1437 training images, of which 142 (10 % of each class, rounded) are the validation slice
+    assert any("--limit-train 100000 is more than the 1295 training images of digits" in m for m in messages)
+    assert any("--batch-size 100000 is more than the 1295 training images" in m for m in messages)
     config = json.loads((run / "config.json").read_text())
-    assert (config["train_images"], config["batch_images"], config["limit_train"]) == (1293, 1293, 100_000)
-    assert (config["validation"], config["validation_images"], config["validation_seed"]) == (0.1, 144, 0)
+    assert (config["train_images"], config["batch_images"], config["limit_train"]) == (1295, 1295, 100_000)
+    assert (config["validation"], config["validation_images"], config["validation_seed"]) == (0.1, 142, 0)
 
 
 def test_resume_with_more_epochs_extends_a_constant_rate_run_and_refuses_a_one_cycle_one(tmp_path):
