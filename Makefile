@@ -10,7 +10,7 @@ RUNS ?= runs/demo
 DATA_DIR ?=
 SPEC := .
 
-.PHONY: setup demo test benchmark reproduce figures clean
+.PHONY: setup demo test benchmark reproduce figures tune recipes clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,19 @@ reproduce: setup
 figures: setup
 	$(BIN)/bioplaus compare --dataset fashion-mnist --seeds 3 --runs runs/reproduce --out runs/gallery \
 		--figures figures $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+
+# The shipped recipes' evidence: `bioplaus tune` for every (model, rule) of the reproduction grid on
+# Fashion-MNIST (trial runs in runs/tune, trials.csv and recipe.json in tuning/), then `make recipes`.
+TUNE_GRID := cnn-bp cnn-fa cnn-dfa cnn-dkp snn-bp snn-dfa snn-adfa snn-dkp
+tune: setup
+	for pair in $(TUNE_GRID); do \
+		$(BIN)/bioplaus tune --dataset fashion-mnist --model $${pair%%-*} --rule $${pair#*-} \
+			--out tuning/fashion-mnist/$$pair --runs runs/tune/$$pair $(if $(DATA_DIR),--data-dir $(DATA_DIR)) || exit $$?; \
+	done
+
+# Merge every tuning/*/*/recipe.json into the shipped trainers/recipes.json (the defaults of every run).
+recipes: setup
+	$(BIN)/python -m trainers.recipes tuning/*/*/recipe.json
 
 benchmark: setup
 	$(BIN)/python benchmarks/throughput.py

@@ -4,6 +4,7 @@ Options of `train`, `analyze` and `compare` are generated from `TrainConfig`, `A
 `CompareOptions` (`cli_options`): their defaults live in the dataclasses only."""
 
 import argparse
+import json
 import os
 import shlex
 import sys
@@ -24,6 +25,7 @@ from .options import AnalysisOptions
 CONTINUE = {"train": "the last checkpoint is saved, continue with --resume",
             "compare": "finished runs and analyses are kept; rerun the same command to continue",
             "reproduce": "finished runs are kept; rerun the same command to continue",
+            "tune": "finished trials are kept; rerun the same command to continue",
             "analyze": "nothing was written (results are written at the end); rerun the command",
             "figures": "figures already drawn are complete; rerun the command", "summary": "rerun the command"}
 
@@ -92,6 +94,31 @@ def _add_train(subparsers):
                                           "metrics.csv and model.pt into --out after every epoch.")
     p.add_argument("--out", required=True, help="run folder to write (refused if it holds a run)")
     add_options(p, TrainConfig, TRAIN_OPTIONS)
+    _add_model_options(p)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--force", action="store_true", help="overwrite the run in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
+    p.set_defaults(handler=_run_train)
+
+
+def _run_train(args) -> int:
+    config = TrainConfig(**values_of(args, TRAIN_OPTIONS), model_options=_model_options(args))
+    run_dir = train(config, args.out, resume=args.resume, force=args.force,
+                    progress=False if args.quiet else None)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one line from rank 0
+        print(f"run written to {run_dir}")
+    return 0
+
+
+# tune chooses the learning rate, optimiser and feedback lr itself and sets the seeds of its trials.
+TUNE_OPTIONS = tuple(Option("epochs", "epochs of every trial (default 3 on digits and mnist-5k; else cnn 10, "
+                                      "snn 5)", int) if option.field == "epochs" else option
+                     for option in TRAIN_OPTIONS if option.field not in ("seed", "lr", "optimizer", "feedback_lr"))
+SPIKING_FLAGS = ("hidden", "channels", "fc_width", "time_steps", "encoding", "neuron", "surrogate", "g")
+
+
+def _add_model_options(p, tuned: bool = False):
+    """The model's architecture flags (and, unless `tuned`, aDFA's g, which tune chooses)."""
     p.add_argument("--hidden", default=None, help="MLP or SNN hidden widths, e.g. 1000 or 1000,250,100")
     p.add_argument("--channels", default=None, help="CNN conv channels, e.g. 32,32")
     p.add_argument("--fc-width", type=int, default=None, help="CNN hidden fully connected width")
@@ -101,22 +128,44 @@ def _add_train(subparsers):
     snn.add_argument("--neuron", default=None, help=f"LIF preset, one of {', '.join(NEURONS)} (default fast)")
     snn.add_argument("--surrogate", default=None, help=f"spike derivative for BP and DFA: {', '.join(SURROGATES)}, "
                                                        "optionally NAME:PARAM (default fast_sigmoid:10)")
-    snn.add_argument("--g", default=None, help="aDFA's replacement of the derivative, same choices "
-                                               "(default lif_rate)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    p.add_argument("--force", action="store_true", help="overwrite the run in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
-    p.set_defaults(handler=_run_train)
+    if not tuned:
+        snn.add_argument("--g", default=None, help="aDFA's replacement of the derivative, same choices "
+                                                   "(default lif_rate)")
 
 
-def _run_train(args) -> int:
-    options = {key: getattr(args, key) for key in ("hidden", "channels", "fc_width", "time_steps", "encoding",
-                                                   "neuron", "surrogate", "g") if getattr(args, key) is not None}
-    config = TrainConfig(**values_of(args, TRAIN_OPTIONS), model_options=options)
-    run_dir = train(config, args.out, resume=args.resume, force=args.force,
-                    progress=False if args.quiet else None)
-    if os.environ.get("RANK", "0") == "0":  # under torchrun, one line from rank 0
-        print(f"run written to {run_dir}")
+def _model_options(args) -> dict:
+    return {key: getattr(args, key) for key in SPIKING_FLAGS if getattr(args, key, None) is not None}
+
+
+def _add_tune(subparsers):
+    p = subparsers.add_parser("tune", help="choose a rule's learning rate and knobs on the validation split",
+                              description="Search the learning rate (and DKP's feedback lr, aDFA's g, a spiking "
+                                          "network's init gain) of one dataset, model and rule by one protocol "
+                                          "(README: Tuning) on the validation split; the test split is never "
+                                          "read. Writes trials.csv and recipe.json into --out; rerun to continue.")
+    p.add_argument("--out", required=True, help="folder for trials.csv, recipe.json and the trial runs")
+    p.add_argument("--runs", default=None, help="folder of the trial runs (default OUT/trials)")
+    add_options(p, TrainConfig, TUNE_OPTIONS)
+    _add_model_options(p, tuned=True)
+    p.add_argument("--finalists", type=int, default=2, help="best settings retrained with more seeds (default 2)")
+    p.add_argument("--confirm-seeds", type=int, default=2, help="extra seeds per finalist (default 2)")
+    p.add_argument("--quiet", action="store_true", help="no line per trial")
+    p.set_defaults(handler=_run_tune, epochs=None)
+
+
+def _run_tune(args) -> int:
+    from trainers.tuning import tune
+    from .compare import CompareOptions
+    values = values_of(args, TUNE_OPTIONS)
+    values["epochs"] = values["epochs"] or CompareOptions(dataset=values["dataset"]).epochs_of(values["model"])
+    entry = tune(TrainConfig(**values, model_options=_model_options(args)), args.out, args.runs,
+                 finalists=args.finalists, confirm_seeds=args.confirm_seeds, progress=False if args.quiet else None)
+    accuracy = entry["validation_acc"]
+    seeds = len(accuracy["per_seed"])
+    print(f"chosen: {json.dumps(entry['values'])}, validation accuracy {accuracy['mean']:.2%} over "
+          f"{seeds} seed{'s' if seeds > 1 else ''} ({entry['tuned_with']['trials']} trials)")
+    print(f"evidence in {Path(args.out) / 'trials.csv'}; the recipe in {Path(args.out) / 'recipe.json'} "
+          "(`make recipes` merges tuning/*/*/recipe.json into the shipped trainers/recipes.json)")
     return 0
 
 
@@ -266,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bioplaus {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_train(subparsers)
+    _add_tune(subparsers)
     _add_summary(subparsers)
     _add_analyze(subparsers)
     _add_reproduce(subparsers)

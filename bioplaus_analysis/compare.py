@@ -123,14 +123,13 @@ def train_runs(options: CompareOptions, runs_dir: Path, progress=None, log=print
     for model, rule, seed in bar:
         run_dir = runs_dir / run_name(options.dataset, model, rule, seed)
         runs.setdefault(model, []).append(run_dir)
-        expected = {"model": model, "rule": rule, "dataset": options.dataset, "seed": seed,
-                    "epochs": options.epochs_of(model)}
+        config = TrainConfig(model=model, rule=rule, dataset=options.dataset, seed=seed,
+                             epochs=options.epochs_of(model), data_dir=options.data_dir, device=options.device)
         bar.set_postfix_str(run_dir.name)
-        if finished_run(run_dir, expected):
+        if finished_run(run_dir, config.resolved().identity()):
             continue
         try:
-            train(TrainConfig(**expected, data_dir=options.data_dir, device=options.device), run_dir, resume=True,
-                  progress=False)
+            train(config, run_dir, resume=True, progress=False)
         except Interrupted as exc:
             raise Interrupted(f"{exc}; or rerun the same `bioplaus compare`, which continues it", exc.signum) from None
         trained += 1

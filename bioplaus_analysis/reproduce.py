@@ -60,12 +60,10 @@ def train_grid(runs, out, data_dirs: dict, device="auto", progress=None) -> None
     `data_dirs` maps each dataset to its folder (None: the default location)."""
     for run in tqdm(runs, desc="reproduce", unit="run", disable=None if progress is None else not progress):
         run_dir = Path(out) / run.name
-        expected = {"model": run.model, "rule": run.rule, "dataset": run.dataset, "seed": run.seed,
-                    "epochs": run.epochs}
-        if finished_run(run_dir, expected):
-            continue
         config = TrainConfig(model=run.model, rule=run.rule, dataset=run.dataset, epochs=run.epochs, seed=run.seed,
                              data_dir=data_dirs.get(run.dataset), device=device)
+        if finished_run(run_dir, config.resolved().identity()):
+            continue
         train(config, run_dir, resume=True, progress=False if progress is False else None)
 
 

@@ -111,6 +111,12 @@ class TrainConfig:
         if self.device not in DEVICES:
             raise unknown_name("device", self.device, DEVICES)
 
+    def identity(self) -> dict:
+        """The options a finished run must match to be reused for this (resolved) config: what it trains,
+        on which split, and with which tuned values (a run of an older recipe is not silently reused)."""
+        keys = ("model", "rule", "dataset", "seed", "epochs", "validation") + CONFIG_KEYS
+        return {key: getattr(self, key) for key in keys}
+
     def to_dict(self) -> dict:
         return asdict(self)
 

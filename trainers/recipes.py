@@ -48,5 +48,23 @@ def load_recipes(path=RECIPE_FILE) -> dict:
 def recipe_values(dataset: str, model: str, rule: str) -> tuple[str | None, dict]:
     """(key, values) of the shipped recipe of (dataset, model, rule), or (None, {}) where there is none."""
     key = recipe_key(dataset, model, rule)
-    entry = load_recipes().get(key)
+    entry = load_recipes(RECIPE_FILE).get(key)
     return (key, dict(entry["values"])) if entry else (None, {})
+
+
+def merge_recipes(paths, target=RECIPE_FILE) -> list[str]:
+    """Add (or replace) the recipes of the files `paths` (each written by `bioplaus tune`) in `target`;
+    returns the keys merged. `make recipes` merges tuning/*/*/recipe.json into the shipped file."""
+    from .runfiles import atomic_write  # runfiles imports build; keep this module light for config
+    merged = dict(load_recipes(target))
+    for path in paths:
+        merged.update(load_recipes(path))
+    atomic_write(target, json.dumps({"format": RECIPES_FORMAT, "recipes": dict(sorted(merged.items()))},
+                                    indent=2, sort_keys=True) + "\n")
+    load_recipes.cache_clear()
+    return sorted(merged)
+
+
+if __name__ == "__main__":
+    import sys
+    print("recipes:", ", ".join(merge_recipes(sys.argv[1:])))

@@ -116,16 +116,17 @@ def run_name(dataset: str, model: str, rule: str, seed: int) -> str:
 
 
 def finished_run(run_dir, expected: dict) -> bool:
-    """Whether `run_dir` holds the complete run `expected` (model, rule, dataset, seed, epochs); a run of
-    other options there is a RunDirError, never silently reused."""
+    """Whether `run_dir` holds the complete run `expected` (`TrainConfig.identity()`: what it trains and with
+    which values); a run of other options there is a RunDirError, never silently reused."""
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG).is_file():
         return False
     config = read_config(run_dir)
-    found = {key: config.get(key) for key in expected}
-    if found != expected:
-        raise RunDirError(f"{run_dir} holds a run of other options ({found}, expected {expected}); "
-                          "move it away or pass another folder")
+    differences = [f"{key} {config.get(key)!r} there, {value!r} now" for key, value in expected.items()
+                   if config.get(key) != value]
+    if differences:
+        raise RunDirError(f"{run_dir} holds a run of other options ({'; '.join(differences)}; a run without "
+                          "validation predates the validation split and recipes); move it away or pass another folder")
     return len(read_metrics(run_dir)) >= expected["epochs"]
 
 

@@ -1,0 +1,146 @@
+"""`bioplaus tune`: the protocol's choices on a synthetic score, and a real tune on digits that never reads
+the test split, writes its evidence and recipe, and continues when rerun."""
+
+import csv
+import json
+import math
+import re
+
+import pytest
+
+import trainers.training as training
+from trainers import ConfigError, TrainConfig, train
+from trainers.recipes import load_recipes, merge_recipes, parse_recipes
+from trainers.tuning import Search, learning_rate, trial_name, tune
+
+from bioplaus_analysis.cli import main
+
+
+def _peaked(best_lr, knob=None):
+    """A synthetic validation accuracy peaked at `best_lr` (and, optionally, at knob (name, value))."""
+    calls = []
+
+    def score(values, seed, stage):
+        calls.append((dict(values), seed, stage))
+        bonus = 0.05 if knob and values.get(knob[0]) == knob[1] else 0.0
+        return 0.9 - 0.1 * abs(math.log10(values["lr"] / best_lr)) + bonus + 0.001 * seed
+    return score, calls
+
+
+def test_learning_rate_grid_is_half_decades_around_the_default():
+    assert [learning_rate(1e-3, s) for s in (-2, -1, 0, 1)] == [1e-4, 3.2e-4, 1e-3, 3.2e-3]
+
+
+def test_search_extends_the_grid_past_a_winning_edge_at_most_twice():
+    score, calls = _peaked(1e-3)
+    assert Search(score).learning_rates({"lr": 1e-2})["lr"] == 1e-3  # BP-SNN: the default 1e-2 is 10x too high
+    assert [c[0]["lr"] for c in calls] == [1e-3, 3.2e-3, 1e-2, 3.2e-2, 3.2e-4]  # one step past the edge
+    score, calls = _peaked(1e-7)
+    assert Search(score).learning_rates({"lr": 1e-2})["lr"] == 1e-4 and len(calls) == 6  # 4 + 2 extensions
+
+
+def test_knobs_are_searched_one_at_a_time_and_finalists_decide_by_the_mean_over_seeds():
+    score, calls = _peaked(1e-3, knob=("feedback_lr", 1e-3))
+    search = Search(score)
+    values = search.knob(search.learning_rates({"lr": 1e-3, "feedback_lr": 1e-4}), "feedback_lr")
+    assert values == {"lr": 1e-3, "feedback_lr": 1e-3}
+    chosen, accuracies = search.confirm(finalists=2, confirm_seeds=2)
+    assert chosen == values and len(accuracies) == 3 and accuracies == sorted(accuracies)
+    finalists = {tuple(sorted(c[0].items())) for c in calls if c[2] == "finalist"}
+    assert len(finalists) == 2 and {c[1] for c in calls if c[2] == "finalist"} == {1, 2}
+    assert len(calls) == len({(tuple(sorted(c[0].items())), c[1]) for c in calls})  # nothing scored twice
+
+
+def test_a_diverged_trial_scores_minus_infinity():
+    search = Search(lambda values, seed, stage: math.nan if values["lr"] > 2e-3 else values["lr"])
+    assert search.learning_rates({"lr": 1e-3})["lr"] == 1e-3 and search({"lr": 3.2e-3}) == -math.inf
+
+
+def test_tune_never_reads_the_test_split_and_writes_trials_and_recipe(tmp_path, monkeypatch):
+    read, load = [], training.load_dataset
+
+    def recording(name, split, data_dir=None):
+        read.append(split)
+        if split == "test":
+            raise AssertionError("tune read the test split")
+        return load(name, split, data_dir)
+    monkeypatch.setattr(training, "load_dataset", recording)
+    base = TrainConfig(model="mlp", rule="dkp", dataset="digits", epochs=1, model_options={"hidden": "32"})
+    entry = tune(base, tmp_path / "tune", finalists=2, confirm_seeds=1, progress=False)
+    assert set(read) == {"train"}
+    with open(tmp_path / "tune" / "trials.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    stages = [row["stage"] for row in rows]
+    assert stages[:4] == ["lr"] * 4 and stages.count("feedback_lr") == 2 and stages[-2:] == ["finalist"] * 2
+    chosen = [row for row in rows if row["chosen"] == "True"]
+    assert {row["seed"] for row in chosen} == {"0", "1"}
+    mean = sum(float(row["val_acc"]) for row in chosen) / 2
+    assert entry["validation_acc"]["mean"] == pytest.approx(mean)
+    assert all(mean >= sum(float(r["val_acc"]) for r in rows if r["finalist"] == "True" and r["run"][:-3] == f)
+               / 2 for f in {r["run"][:-3] for r in rows if r["finalist"] == "True"})
+    recipes = load_recipes(tmp_path / "tune" / "recipe.json")
+    assert recipes["digits/mlp/dkp"]["values"] == entry["values"] and entry["tuned_with"]["trials"] == len(rows)
+    for row in rows:  # every trial is an ordinary run that held out the validation slice and saw no test split
+        config = json.loads((tmp_path / "tune" / "trials" / row["run"] / "config.json").read_text())
+        assert config["evaluate_test"] is False and config["validation_images"] == 142
+
+
+def test_a_rerun_reuses_every_finished_trial(tmp_path, monkeypatch):
+    base = TrainConfig(model="mlp", rule="bp", dataset="digits", epochs=1, limit_train=300,
+                       model_options={"hidden": "16"})
+    first = tune(base, tmp_path / "t", finalists=1, confirm_seeds=1, progress=False)
+    epochs = []
+    monkeypatch.setattr(training.TrainingRun, "run_epoch", lambda self, epoch, stop: epochs.append(epoch))
+    assert tune(base, tmp_path / "t", finalists=1, confirm_seeds=1, progress=False) == first and epochs == []
+
+
+def test_tune_refuses_values_it_chooses_itself(tmp_path):
+    with pytest.raises(ConfigError, match="tune chooses lr, init_gain itself; leave them out"):
+        tune(TrainConfig(model="snn", lr=1e-3, model_options={"init_gain": 2.0}), tmp_path / "t")
+    assert not (tmp_path / "t").exists()
+
+
+def test_recipes_are_the_defaults_flags_win_and_config_records_the_source(tmp_path, monkeypatch):
+    recipes = {"format": "bioplaus-recipes-1", "recipes": {"digits/snn/adfa": {
+        "values": {"lr": 3.2e-3, "g": "ones", "init_gain": 3.0}}}}
+    (tmp_path / "recipes.json").write_text(json.dumps(recipes))
+    monkeypatch.setattr("trainers.recipes.RECIPE_FILE", tmp_path / "recipes.json")
+    config = TrainConfig(model="snn", rule="adfa", dataset="digits", model_options={"init_gain": 5.0}).resolved()
+    assert (config.lr, config.optimizer, config.model_options["g"], config.model_options["init_gain"]) == \
+        (3.2e-3, "adam", "ones", 5.0)
+    assert config.sources == {"lr": "recipe digits/snn/adfa", "optimizer": "rule default",
+                              "feedback_lr": "rule default", "g": "recipe digits/snn/adfa", "init_gain": "given"}
+    assert TrainConfig(model="snn", rule="adfa", dataset="mnist-5k").resolved().lr == 1e-2  # no recipe there
+    run = train(TrainConfig(model="snn", rule="adfa", dataset="digits", epochs=1, lr=1e-3, limit_train=64,
+                            model_options={"hidden": "16", "time_steps": 4}), tmp_path / "run", progress=False)
+    stored = json.loads((run / "config.json").read_text())
+    assert stored["lr"] == 1e-3 and stored["sources"]["lr"] == "given" and stored["model_options"]["g"] == "ones"
+
+
+def test_merge_recipes_adds_and_replaces_entries(tmp_path):
+    target = tmp_path / "recipes.json"
+    target.write_text(json.dumps({"format": "bioplaus-recipes-1", "recipes": {"a/cnn/bp": {"values": {"lr": 1.0}}}}))
+    new = tmp_path / "recipe.json"
+    new.write_text(json.dumps({"format": "bioplaus-recipes-1", "recipes": {"a/cnn/bp": {"values": {"lr": 2.0}},
+                                                                           "a/cnn/fa": {"values": {"lr": 3.0}}}}))
+    assert merge_recipes([new], target) == ["a/cnn/bp", "a/cnn/fa"]
+    assert load_recipes(target)["a/cnn/bp"]["values"]["lr"] == 2.0
+
+
+def test_a_malformed_recipe_is_one_clear_error():
+    with pytest.raises(ConfigError, match="recipe 'x/cnn' must be DATASET/MODEL/RULE with values among"):
+        parse_recipes({"format": "bioplaus-recipes-1", "recipes": {"x/cnn": {"values": {}}}}, "f.json")
+    with pytest.raises(ConfigError, match="f.json is not a bioplaus recipes file"):
+        parse_recipes({"recipes": {}}, "f.json")
+
+
+def test_the_tune_command_prints_the_choice(tmp_path, capsys):
+    code = main(["tune", "--dataset", "digits", "--model", "mlp", "--rule", "fa", "--epochs", "1", "--hidden", "16",
+                 "--limit-train", "200", "--finalists", "1", "--confirm-seeds", "0", "--quiet",
+                 "--out", str(tmp_path / "t")])
+    out = capsys.readouterr().out
+    assert code == 0 and "chosen: {" in out and re.search(r"over 1 seed \([4-6] trials\)", out)
+    assert main(["tune", "--dataset", "digits", "--rule", "fa", "--out", str(tmp_path / "u"),
+                 "--finalists", "0"]) == 2
+    assert "--finalists must be a positive integer, got 0" in capsys.readouterr().err
+    assert trial_name({"lr": 1e-3, "g": "fast_sigmoid:10", "init_gain": 6.0}, 2) == "lr0.001-gfast_sigmoid_10-gain6-s2"
