@@ -118,13 +118,15 @@ class _Runs:
 
 def _firing(model, features, sample, name: str, arrays: dict) -> dict:
     """An SNN's firing on the representation sample: per-neuron rates into `arrays["rates/RUN/LAYER"]`
-    (spikes per step, averaged over the sample), one image's spike trains into `arrays["raster/RUN/LAYER"]`."""
+    (spikes per step, averaged over the sample), one image's spike trains into `arrays["raster/RUN/LAYER"]`
+    and the image itself into `arrays["raster/image"]`."""
     summary = {}
     for layer, trains in spike_raster(model, sample.images[0]).items():
         rates = features.layers[layer].mean(0) / model.time_steps
         arrays[f"rates/{name}/{layer}"], arrays[f"raster/{name}/{layer}"] = rates, trains
         summary[layer] = {"mean": float(rates.mean()), "silent_fraction": float((rates == 0).mean()),
                           "neurons": int(rates.size)}
+    arrays["raster/image"] = sample.images[0].detach().cpu().numpy()  # (C, H, W) in [0, 1], shown beside rasters
     return {"time_steps": model.time_steps, "unit": "spikes per time step", "layers": summary,
             "raster_image": {"test_index": int(sample.index[0]), "label": int(sample.labels[0])}}
 
@@ -134,7 +136,8 @@ def _provenance(run_dir, config: dict, measure: str) -> dict:
     return {"path": str(run_dir), "model": config["model"], "rule": config["rule"], "seed": config["seed"],
             "epochs": config["epochs"], "epochs_done": rows[-1]["epoch"] if rows else 0,
             "test_acc": rows[-1]["test_acc"] if rows else None, "features": measure,
-            "cos_batch": config.get("cos_batch"), "version": config.get("bioplaus_version")}
+            "cos_batch": config.get("cos_batch"), "version": config.get("bioplaus_version"),
+            "test_images": config.get("test_images"), "validation_images": config.get("validation_images")}
 
 
 def _embed_layers(layers: dict, methods, seed: int, arrays: dict) -> dict:

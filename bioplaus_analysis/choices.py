@@ -6,5 +6,5 @@ COMPARISONS = ("cosine", "corr", "spearman", "kendall", "tau-a", "rho-a", "bures
 EMBEDDINGS = ("tsne", "pca", "mds")
 ATTACKS = ("fgsm", "pgd")
 MODES = ("true", "feedback", "transfer")
-FIGURES = ("training-curves", "rdm-grid", "paths", "paths-per-rule", "tsne-grid", "gradient-snr", "cosine-to-bp",
+FIGURES = ("main-learning", "main-robustness", "main-representations", "training-curves", "rdm-grid", "paths", "paths-per-rule", "tsne-grid", "gradient-snr", "cosine-to-bp",
            "robustness", "transfer", "firing-rates", "spike-raster")

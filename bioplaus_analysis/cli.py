@@ -13,7 +13,7 @@ from pathlib import Path
 
 from trainers import (DATASETS, DEVICES, ENCODERS, MODELS, NEURONS, OPTIMIZERS, RULES, SCHEDULES, SURROGATES,
                       BioplausError, BioplausWarning, ConfigError, Interrupted, RunDirError, TrainConfig, __version__,
-                      train, unknown_name)
+                      train, tune, unknown_name)
 from trainers.runfiles import read_config, read_metrics
 
 from .choices import ATTACKS, COMPARISONS, EMBEDDINGS, FIGURES, MODES, RDM_METHODS
@@ -154,7 +154,6 @@ def _add_tune(subparsers):
 
 
 def _run_tune(args) -> int:
-    from trainers.tuning import tune
     from .compare import CompareOptions
     values = values_of(args, TUNE_OPTIONS)
     values["epochs"] = values["epochs"] or CompareOptions(dataset=values["dataset"]).epochs_of(values["model"])

@@ -2,13 +2,16 @@
 two seeds, a spiking model) drawn with the Agg backend into PDF and PNG; grouping and aggregation
 checked against hand computations."""
 
+import re
+
 import numpy as np
 import pytest
 
 from bioplaus_analysis.choices import FIGURES
 from bioplaus_analysis.figures import DRAW, applicable, draw_figures, load_analysis
 from bioplaus_analysis.figures.robustness import _rule_matrix
-from bioplaus_analysis.figures.style import mean_sem
+from bioplaus_analysis.figures.style import (PAGE, error_note, figure_style, letter_panels, mean_sem, new_figure,
+                                            read_captions, save, wilson)
 from bioplaus_analysis.results import rule_color
 from trainers import RULES
 from bioplaus_analysis.results import read_results, write_results
@@ -49,6 +52,7 @@ def _fixture_results(rules=("dfa", "bp"), seeds=(1, 0), spiking=True, n=30, clas
         arrays[f"paths/{run}/coords"] = rng.normal(size=(len(LAYERS) + 2, 2))
     items = ["input", "labels", *[f"{run}/{layer}" for run in runs for layer in LAYERS]]
     arrays["paths/joint/coords"] = rng.normal(size=(len(items), 2))
+    arrays["paths/joint/distances"] = np.abs(rng.normal(size=(len(items), len(items))))
     results["paths"] = {"comparison": "cosine", "joint": {"items": items, "stress": 0.1},
                         "per_run": {run: {"items": ["input", *LAYERS, "labels"], "stress": 0.05} for run in runs}}
     curves = {run: {attack: {mode: list(np.linspace(0.9, 0.1 if mode == "true" else 0.6, len(EPS)))
@@ -78,7 +82,12 @@ def test_every_figure_renders_to_pdf_and_png(analysis_dir, tmp_path, name):
     with Image.open(paths[1]) as image:
         assert image.format == "PNG" and min(image.size) > 300
         assert image.info["dpi"] == pytest.approx((300, 300), abs=0.01)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)  # no temp files left
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([p.name for p in paths] + [
+        "captions.json", "captions.md"])  # no temp files left
+    width = float(re.search(rb"/MediaBox \[\s*0 0 ([\d.]+)", paths[0].read_bytes()).group(1)) / 72
+    assert width == pytest.approx(3.3) or width == pytest.approx(6.9)  # one journal column or two
+    caption = read_captions(tmp_path)[f"snn-{name}"]
+    assert f"snn-{name}" in (tmp_path / "captions.md").read_text() and "seed" in caption and len(caption) > 80
 
 
 def test_a_figure_drawn_twice_gives_the_same_pdf(analysis_dir, tmp_path):
@@ -144,3 +153,58 @@ def test_figures_read_nothing_but_the_analysis_folder(analysis_dir, tmp_path):
     assert "path" not in str(results["runs"])  # the fixture's runs have no folders: nothing else to read
     drawn = draw_figures(analysis_dir, tmp_path, progress=False)
     assert list(drawn) == list(FIGURES) and all(len(pair) == 2 for pair in drawn.values())
+
+
+def test_the_figure_contract_refuses_other_widths_and_unlettered_panels(tmp_path):
+    with figure_style() as plt:
+        fig, axes = plt.subplots(1, 2, figsize=(5.0, 2.0))
+        with pytest.raises(ConfigError, match="is 5.00 in wide; draw it 3.3 or 6.9 in wide"):
+            save(fig, tmp_path, "wide", "a caption")
+        fig, axes = new_figure(plt, PAGE, 2.0, 1, 2)
+        with pytest.raises(ConfigError, match="has 2 panels but no panel letters"):
+            save(fig, tmp_path, "unlettered", "a caption")
+        letter_panels(axes)
+        assert [t.get_text() for ax in axes[0] for t in ax.texts] == ["a", "b"]
+        save(fig, tmp_path, "lettered", "the caption")
+    assert read_captions(tmp_path) == {"lettered": "the caption"}
+
+
+def test_one_seed_draws_no_error_bars_and_says_so(tmp_path):
+    one = _fixture_results(seeds=(0,))
+    a = load_analysis(one)
+    assert error_note(a.groups()) == "1 seed per rule, so no error bars"
+    assert error_note(load_analysis(_fixture_results()).groups()).startswith("2 seeds per rule; mean ± sem")
+    from bioplaus_analysis.figures.learning import draw_training
+    with figure_style() as plt:
+        fig, ax = plt.subplots()
+        draw_training(a, ax, "test_acc")
+        assert not ax.collections  # no band: fill_between makes a PolyCollection
+        plt.close(fig)
+    DRAW["robustness"](one, tmp_path)
+    assert "1 seed per rule, so no error bars" in read_captions(tmp_path)["robustness"]
+
+
+def test_wilson_interval_by_hand_and_its_coverage():
+    low, high = wilson(8, 10)  # Wilson 1927: p̂ = 0.8, n = 10, z = 1.96 → (0.490, 0.943)
+    assert (float(low), float(high)) == pytest.approx((0.4902, 0.9433), abs=1e-4)
+    rng = np.random.default_rng(0)
+    hits = rng.binomial(200, 0.3, size=2000)
+    low, high = wilson(hits, 200)
+    assert 0.93 <= np.mean((low <= 0.3) & (0.3 <= high)) <= 0.97  # nominal 95 %
+
+
+def test_procrustes_recovers_a_rotated_reflected_scaled_path():
+    from bioplaus_analysis.figures.representations import procrustes
+    rng = np.random.default_rng(1)
+    target = rng.normal(size=(6, 2))
+    angle = 0.7
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]) @ np.diag([1, -1])
+    source = (target - 3.0) @ rotation * 0.4
+    assert procrustes(source, target) == pytest.approx(target, abs=1e-9)
+
+
+def test_class_names_and_palette_are_disjoint_from_rule_colours():
+    from bioplaus_analysis.figures.style import CLASS_COLORS, class_names
+    assert class_names("fashion-mnist", [0, 9]) == ["T-shirt", "boot"] and class_names("digits", [3]) == ["3"]
+    assert not {c.lower() for c in CLASS_COLORS} & {rule.color.lower() for rule in RULES.values()}
+    assert len(set(CLASS_COLORS)) == 10

@@ -59,6 +59,7 @@ def test_a_finished_run_is_recognised_and_one_of_other_options_refused(tmp_path)
     assert not finished_run(run, expected)  # one of two epochs
     write_metrics(run, [{"epoch": 1, "test_acc": 0.5}, {"epoch": 2, "test_acc": 0.6}])
     assert finished_run(run, expected)
-    with pytest.raises(RunDirError, match="holds a run of other options .*'seed': 2.*expected .*'seed': 3"):
-        finished_run(run, dict(expected, seed=3))
+    with pytest.raises(RunDirError, match=r"holds a run of other options \(seed 2 there, 3 now; lr 0.001 there, "
+                                          r"0.01 now; a run without validation predates"):
+        finished_run(run, dict(expected, seed=3, lr=1e-2))
     assert json.loads((run / "config.json").read_text())["lr"] == 1e-3

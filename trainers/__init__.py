@@ -21,6 +21,7 @@ from .rules import RULES, bp_gradient, get_rule, rule_update
 from .runfiles import load_run
 from .surrogates import SURROGATES
 from .training import train
+from .tuning import tune
 
 ANALYSIS_INTERFACE = ("trainers.runfiles", "trainers.precision", "trainers.rules", "trainers.models")
 
@@ -28,5 +29,5 @@ __all__ = ["ANALYSIS_INTERFACE", "DATASETS", "DEVICES", "ENCODERS", "MAX_SEED", 
            "RULES", "SCHEDULES", "SURROGATES", "BioplausError", "BioplausWarning", "ConfigError", "DataError",
            "DivergenceError", "Interrupted", "RunDirError", "TrainConfig", "block_cosines", "bp_gradient",
            "build_model", "dataset_spec", "eval_mode", "evaluate", "get_rule", "is_spiking", "load_dataset",
-           "load_run", "model_device", "resolve_device", "rule_update", "stratified_sample", "train", "unknown_name",
+           "load_run", "model_device", "resolve_device", "rule_update", "stratified_sample", "train", "tune", "unknown_name",
            "__version__"]

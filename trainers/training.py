@@ -218,8 +218,8 @@ class TrainingRun:
                                         bioplaus_version=__version__, torch_version=torch.__version__,
                                         processes=self.replicas.world, parameters=parameters,
                                         train_images=len(self.x_train), validation_seed=VALIDATION_SEED,
-                                        validation_images=len(self.splits["validation"][0])
-                                        if self.splits["validation"] else 0,
+                                        **{f"{split}_images": len(self.splits[split][0]) if self.splits[split] else 0
+                                           for split in ("validation", "test")},
                                         batch_images=min(self.config.batch_size, len(self.x_train))))
 
     def save(self, epoch: int, partial: dict | None = None, replica_digests: list | None = None) -> None:

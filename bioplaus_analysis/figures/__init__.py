@@ -1,7 +1,9 @@
 """Publication figures drawn from an analysis folder (results.json + arrays.npz) and nothing else.
 
 Each `plot_*` function takes the folder (or a loaded `Analysis`), an output folder and a file-name
-prefix, and writes PREFIX + its registered name as .pdf (vector) and .png (300 dpi). `DRAW` maps each
+prefix, and writes PREFIX + its registered name as .pdf (vector) and .png (300 dpi), 3.3 or 6.9 in wide,
+with its caption in captions.json and captions.md (see `style`). Panels are `draw_*(a, ax, …)` functions
+that return their handles; the `main-*` figures compose them. `DRAW` maps each
 name in `FIGURES` to its function (registered with `@FIGURES_DRAWN.register(name)`); `draw_figures` draws every figure
 that the analysis holds data for.
 """
@@ -12,7 +14,7 @@ from trainers.runfiles import make_writable_folder
 
 from ..choices import FIGURES
 from ..results import Analysis, is_true_gradient, load_analysis, rule_color
-from . import learning, representations, robustness, spiking  # noqa: F401  (they register their figures)
+from . import learning, main, representations, robustness, spiking  # noqa: F401  (they register their figures)
 from .style import FIGURES_DRAWN
 
 DRAW = {name: FIGURES_DRAWN[name] for name in FIGURES}  # the order of FIGURES: the order figures are drawn in
@@ -28,6 +30,7 @@ def applicable(analysis) -> list[str]:
         names.remove("cosine-to-bp")
     if not results.get("robustness", {}).get("curves"):
         names.remove("robustness")
+        names.remove("main-robustness")
     if not any(key.startswith("transfer/") for key in a.arrays) or not results.get("robustness", {}).get("curves"):
         names.remove("transfer")
     if not results.get("firing"):

@@ -1,9 +1,15 @@
-"""Figures of learning: gradient SNR per layer, cosine to the BP gradient over training, training curves."""
+"""Figures of learning: training curves, cosine of each rule's update to the BP gradient over training,
+gradient SNR per layer. Each panel is a `draw_*(a, ax, …)` function that returns its handles, so the
+main figures (`figures.main`) compose the same panels."""
 
 import numpy as np
 
 from ..results import is_true_gradient, load_analysis
-from .style import FIGURES_DRAWN, figure_style, mean_sem, require, save
+from .style import (COLUMN, FIGURES_DRAWN, PAGE, error_note, figure_style, letter_panels, mean_sem, new_figure,
+                    require, save, seed_curves, seeds_label)
+
+TRAINING_PANELS = {"test_acc": ("test accuracy (%)", 100.0), "val_acc": ("validation accuracy (%)", 100.0),
+                   "train_acc": ("training accuracy (%)", 100.0), "train_loss": ("training loss", 1.0)}
 
 
 def _values(rows) -> np.ndarray:
@@ -11,95 +17,141 @@ def _values(rows) -> np.ndarray:
     return np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=float)
 
 
-def _band(ax, epochs, values, group) -> None:
-    """One rule's curve over epochs: the mean over seeds (rows of `values`) with a ± sem band."""
-    mean, sem = mean_sem(values)
-    ax.plot(epochs, mean, "-o", color=group.color, markersize=2.5, label=f"{group.label} (n = {len(group.runs)})")
-    ax.fill_between(epochs, mean - sem, mean + sem, color=group.color, alpha=0.2, linewidth=0)
+def test_split_text(a) -> str:
+    """'10,000 test images' when the runs recorded it, else 'the full test split'."""
+    counts = {a.results["runs"][run].get("test_images") for run in a.results["runs"]}
+    return f"{counts.pop():,} test images" if len(counts) == 1 and None not in counts else "the full test split"
+
+
+def draw_training(a, ax, key: str = "test_acc") -> list:
+    """One training-history quantity (`TRAINING_PANELS`) per epoch, one curve per rule; returns the lines."""
+    ylabel, scale = TRAINING_PANELS[key]
+    lines = []
+    for g in a.groups():
+        histories = [a.results["training"][run] for run in g.runs]
+        require(all(key in h for h in histories), f"the runs' training history holds no {key}")
+        epochs = min(len(h["epoch"]) for h in histories)
+        lines.append(seed_curves(ax, histories[0]["epoch"][:epochs],
+                                 _values([h[key][:epochs] for h in histories]) * scale, g))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    return lines
+
+
+def cosine_layers(a) -> list[str]:
+    """Layers whose cosine to BP is informative: not the output block, where every rule's update is BP's
+    (its cosine is 1 by construction and would only take space)."""
+    groups = [g for g in a.groups() if not is_true_gradient(g.rule)]
+    require(bool(groups), "cosine to BP needs runs of a rule other than BP")
+    tables = [a.results["cosine"][run]["training"] for g in groups for run in g.runs]
+    layers = [layer for layer in tables[0] if layer != "epoch"]
+    require(bool(layers), "the runs' metrics.csv hold no cos_bp columns")
+    exact = [layer for layer in layers if all(np.allclose(_values([t[layer]]), 1, atol=1e-4, equal_nan=True)
+                                              for t in tables)]
+    return [layer for layer in layers if layer not in exact] or layers
+
+
+def draw_cosine(a, ax, layer: str) -> list:
+    """Cosine between each rule's update and the true BP gradient of block `layer`, per epoch."""
+    lines = []
+    for g in (g for g in a.groups() if not is_true_gradient(g.rule)):
+        tables = [a.results["cosine"][run]["training"] for run in g.runs]
+        epochs = min(len(t["epoch"]) for t in tables)
+        lines.append(seed_curves(ax, tables[0]["epoch"][:epochs], _values([t[layer][:epochs] for t in tables]), g))
+    ax.axhline(0, color="0.6", linewidth=0.5, linestyle=":")
+    ax.set_ylim(-0.05, 1.05) if all(np.nanmin(line.get_ydata()) > -0.05 for line in lines) else ax.set_ylim(-1.05, 1.05)
+    ax.set_title(layer)
+    ax.set_xlabel("epoch")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    return lines
+
+
+def draw_snr(a, ax) -> list:
+    """Gradient SNR per layer and rule: the mean over seeds (marker, ± sem where there are several seeds)
+    with each seed as a dot; returns the error-bar handles."""
+    groups = a.groups()
+    layers = a.layers(groups[0].runs[0])
+    width = 0.8 / len(groups)
+    handles, everything = [], []
+    for k, g in enumerate(groups):
+        values = _values([[a.results["snr"][run].get(layer) for layer in layers] for run in g.runs])
+        everything.append(values)
+        mean, sem = mean_sem(values)
+        x = np.arange(len(layers)) + (k - (len(groups) - 1) / 2) * width
+        handles.append(ax.errorbar(x, mean, yerr=sem if len(values) > 1 else None, fmt="o", color=g.color,
+                                   markersize=3, capsize=1.5, elinewidth=0.7, label=seeds_label(g), zorder=3))
+        if len(values) > 1:
+            for offset, row in zip(np.linspace(-width / 4, width / 4, len(values)), values):
+                ax.scatter(x + offset, row, s=4, color=g.color, alpha=0.5, linewidths=0, zorder=2)
+    ax.set_xticks(np.arange(len(layers)), layers)
+    ax.set_xlabel("layer")
+    finite = np.concatenate([v.ravel() for v in everything])
+    finite = finite[np.isfinite(finite) & (finite > 0)]
+    decades = np.log10(finite.max() / finite.min()) if len(finite) else 0
+    ax.set_yscale("log" if decades >= 1 else "linear")
+    ax.set_ylabel("gradient SNR" + (" (log scale)" if decades >= 1 else ""))
+    return handles
+
+
+def snr_caption(a) -> str:
+    return (f"Gradient signal-to-noise ratio, mean_i |E[g_i]| / (std[g_i] + ε), of each rule's own per-sample "
+            f"updates per layer on {a.sample_text('eval_sample')}; {error_note(a.groups())}.")
+
+
+def cosine_caption(a, layers) -> str:
+    groups = [g for g in a.groups() if not is_true_gradient(g.rule)]
+    batch = {a.results["runs"][run].get("cos_batch") for g in groups for run in g.runs}
+    batch = f"{batch.pop()} " if len(batch) == 1 and None not in batch else ""
+    dropped = [layer for layer in a.results["cosine"][groups[0].runs[0]]["training"]
+               if layer not in layers and layer != "epoch"]
+    dropped = (f" Not shown: {', '.join(dropped)}, where every rule's update is BP's (cosine 1 by construction)."
+               if dropped else "")
+    return (f"Cosine between each rule's update and the true BP gradient of the same network at the same weights, "
+            f"per block, measured after every epoch on a fixed class-balanced batch of {batch}held-out images; "
+            f"BP is 1 by definition and not drawn; {error_note(groups)}.{dropped}")
 
 
 @FIGURES_DRAWN.register("gradient-snr")
 def plot_gradient_snr(analysis, out_dir, prefix: str = "") -> list:
-    """Per layer and rule: gradient SNR mean_i |E[g_i]| / (std[g_i] + ε) of the rule's own per-sample
-    updates, mean ± sem over seeds (bars) with one dot per seed."""
+    """Per layer and rule: gradient SNR of the rule's own per-sample updates, seeds as dots."""
     a = load_analysis(analysis)
-    groups = a.groups()
-    layers = a.layers(groups[0].runs[0])
-    width = 0.8 / len(groups)
     with figure_style() as plt:
-        fig, ax = plt.subplots(figsize=(max(3.4, 0.9 * len(layers) + 1.6), 2.6))
-        for k, g in enumerate(groups):
-            values = _values([[a.results["snr"][run].get(layer) for layer in layers] for run in g.runs])
-            mean, sem = mean_sem(values)
-            x = np.arange(len(layers)) + (k - (len(groups) - 1) / 2) * width
-            ax.errorbar(x, mean, yerr=sem, fmt="o", color=g.color, markersize=4, capsize=2, elinewidth=0.8,
-                        label=f"{g.label} (n = {len(g.runs)})", zorder=3)
-            offsets = np.linspace(-width / 4, width / 4, len(values)) if len(values) > 1 else [0.0]
-            for offset, row in zip(offsets, values):
-                ax.scatter(x + offset, row, s=6, color=g.color, alpha=0.45, linewidths=0, zorder=2)
-        ax.set_xticks(np.arange(len(layers)), layers)
-        ax.set_xlabel("layer")
-        ax.set_yscale("log")
-        ax.set_ylabel("gradient SNR, mean |E[g]| / std[g]")
-        ax.legend(title="rule (seeds)", loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        ax.set_title(f"Gradient signal-to-noise ratio of each rule's per-sample update\n"
-                     f"{a.sample_text('eval_sample')}; mean ± sem over seeds, dots are seeds")
-        return save(fig, out_dir, f"{prefix}gradient-snr")
+        fig, axes = new_figure(plt, COLUMN, 2.2)
+        handles = draw_snr(a, axes[0, 0])
+        axes[0, 0].legend(handles=handles, loc="best", fontsize=5.5)
+        return save(fig, out_dir, f"{prefix}gradient-snr", snr_caption(a))
 
 
 @FIGURES_DRAWN.register("cosine-to-bp")
 def plot_cosine_to_bp(analysis, out_dir, prefix: str = "") -> list:
-    """Per layer: cosine between each rule's update and the true BP gradient at the same weights on the
-    same batch, measured while training, vs epoch; mean ± sem band over seeds (BP is 1 by definition)."""
+    """Per hidden block: cosine between each rule's update and the true BP gradient at the same weights,
+    measured while training, vs epoch."""
     a = load_analysis(analysis)
-    groups = [g for g in a.groups() if not is_true_gradient(g.rule)]
-    require(bool(groups), "cosine to BP needs runs of a rule other than BP")
-    layers = [layer for layer in a.results["cosine"][groups[0].runs[0]]["training"] if layer != "epoch"]
-    require(bool(layers), "the runs' metrics.csv hold no cos_bp columns")
+    layers = cosine_layers(a)
     with figure_style() as plt:
-        fig, axes = plt.subplots(1, len(layers), figsize=(1.75 * len(layers) + 1.0, 2.3), sharey=True,
-                                 squeeze=False, layout="constrained")
-        for ax, layer in zip(axes[0], layers):
-            for g in groups:
-                tables = [a.results["cosine"][run]["training"] for run in g.runs]
-                epochs = min(len(t["epoch"]) for t in tables)
-                values = _values([t[layer][:epochs] for t in tables])
-                _band(ax, tables[0]["epoch"][:epochs], values, g)
-            ax.axhline(0, color="0.6", linewidth=0.6, linestyle=":")
-            exact = all(np.allclose(_values([a.results["cosine"][run]["training"][layer]]), 1, atol=1e-4)
-                        for g in groups for run in g.runs)
-            ax.set_title(f"{layer} (every rule = BP here)" if exact else layer)
-            ax.set_xlabel("epoch")
-            ax.xaxis.get_major_locator().set_params(integer=True)
-        axes[0, 0].set_ylabel("cosine(rule update, BP gradient)")
-        axes[0, 0].set_ylim(-1.05, 1.05)
-        fig.legend(*axes[0, 0].get_legend_handles_labels(), title="rule (seeds)", loc="outside right center")
-        batch = {a.results["runs"][run].get("cos_batch") for g in groups for run in g.runs}
-        batch = f"{batch.pop()} " if len(batch) == 1 and None not in batch else ""
-        fig.suptitle("Alignment with backpropagation during training, per layer (BP ≡ 1)\nmeasured after each "
-                     f"epoch on a fixed class-balanced batch of {batch}test images; mean ± sem over seeds")
-        return save(fig, out_dir, f"{prefix}cosine-to-bp")
+        fig, axes = new_figure(plt, COLUMN if len(layers) <= 2 else PAGE, 2.0, 1, len(layers), sharey=True)
+        lines = [draw_cosine(a, ax, layer) for ax, layer in zip(axes[0], layers)][0]
+        axes[0, 0].set_ylabel("cosine to BP gradient")
+        fig.legend(handles=lines, loc="outside lower center", ncols=len(lines))
+        letter_panels(axes) if len(layers) > 1 else None
+        return save(fig, out_dir, f"{prefix}cosine-to-bp", cosine_caption(a, layers))
 
 
 @FIGURES_DRAWN.register("training-curves")
 def plot_training_curves(analysis, out_dir, prefix: str = "") -> list:
-    """Test accuracy and training loss per epoch, mean ± sem band over seeds, one colour per rule."""
+    """Test (and validation) accuracy and training loss per epoch, one colour per rule."""
     a = load_analysis(analysis)
-    groups = a.groups()
     require(bool(a.results.get("training")), "the analysis holds no training history; rerun `bioplaus analyze`")
-    panels = (("test_acc", "test accuracy (%)", 100.0), ("train_acc", "training accuracy (%)", 100.0),
-              ("train_loss", "training loss (cross-entropy)", 1.0))
+    first = next(iter(a.results["training"].values()))
+    keys = ["test_acc"] + (["val_acc"] if "val_acc" in first else []) + ["train_acc", "train_loss"]
     with figure_style() as plt:
-        fig, axes = plt.subplots(1, len(panels), figsize=(6.6, 2.2), layout="constrained")
-        for ax, (key, ylabel, scale) in zip(axes, panels):
-            for g in groups:
-                histories = [a.results["training"][run] for run in g.runs]
-                epochs = min(len(h["epoch"]) for h in histories)
-                _band(ax, histories[0]["epoch"][:epochs], _values([h[key][:epochs] for h in histories]) * scale, g)
-            ax.set_xlabel("epoch")
-            ax.set_ylabel(ylabel)
-            ax.xaxis.get_major_locator().set_params(integer=True)
-        fig.legend(*axes[0].get_legend_handles_labels(), title="rule (seeds)", loc="outside right center")
-        fig.suptitle(f"Training on {a.results['dataset']}: mean ± sem over seeds "
-                     "(test accuracy on the full test split)")
-        return save(fig, out_dir, f"{prefix}training-curves")
+        fig, axes = new_figure(plt, PAGE, 2.0, 1, len(keys))
+        lines = [draw_training(a, ax, key) for ax, key in zip(axes[0], keys)][0]
+        fig.legend(handles=lines, loc="outside right center")
+        letter_panels(axes)
+        caption = (f"Training on {a.results['dataset']}, per epoch: test accuracy on {test_split_text(a)}"
+                   + (", validation accuracy on the held-out validation slice of the training split" if
+                      "val_acc" in keys else "")
+                   + f", training accuracy and loss (running over the epoch); {error_note(a.groups())}.")
+        return save(fig, out_dir, f"{prefix}training-curves", caption)

@@ -1,168 +1,260 @@
-"""Figures of representational geometry: the RDM grid, representational paths and the t-SNE grid."""
+"""Figures of representational geometry: the RDM grid on a fixed scale, representational paths (joint,
+and per rule aligned to the joint embedding by Procrustes), the Shepard diagram of the MDS, t-SNE."""
 
 import numpy as np
 
 from ..results import Analysis, load_analysis
-from .style import FIGURES_DRAWN, figure_style, require, rule_legend_handles, save
+from .style import (COLUMN, FIGURES_DRAWN, PAGE, class_colors, class_names, figure_style, letter_panels,
+                    new_figure, require, rule_legend_handles, save, seeds_label)
 
 RDM_NAMES = {"correlation": "1 − Pearson r", "euclidean": "squared Euclidean / features",
              "mahalanobis": "Mahalanobis", "poisson": "Poisson KL"}
+RDM_SCALE = {"correlation": (0.0, 2.0)}  # fixed limits where the measure has them: CNN and SNN compare
+LAYER_MARKERS = "o^sDvP<>ph"  # the k-th block of a path: the same marker in every run
 
 
-def _class_ticks(ax, labels, axis="both"):
+def _class_ticks(ax, labels, names, axis="both"):
     """Class names at the centre of each class block of a label-sorted matrix."""
     classes, starts = np.unique(labels, return_index=True)
     centres = starts + np.bincount(labels)[classes] / 2 - 0.5
     if axis in ("both", "x"):
-        ax.set_xticks(centres, [str(c) for c in classes], fontsize=5)
+        ax.set_xticks(centres, names, fontsize=4.5, rotation=90)
     if axis in ("both", "y"):
-        ax.set_yticks(centres, [str(c) for c in classes], fontsize=5)
+        ax.set_yticks(centres, names, fontsize=4.5)
     ax.tick_params(length=0, pad=1)
+
+
+def rdm_scale(a) -> tuple[float, float, str]:
+    """(vmin, vmax, method): the measure's fixed range where it has one, else the data's."""
+    method = a.provenance.get("options", {}).get("rdm_method", "correlation")
+    if method in RDM_SCALE:
+        return (*RDM_SCALE[method], method)
+    layers = [a.arrays[f"rdm/{run}"] for run in a.results["runs"]]
+    return 0.0, float(max(np.max(m) for m in layers + [a.arrays["rdm/input"]])), method
+
+
+def draw_rdm(a, ax, matrix, title: str, ticks: str = "none"):
+    """One label-sorted RDM on the figure's fixed scale; returns the image."""
+    labels = a.arrays["sample/labels"]
+    order = np.argsort(labels, kind="stable")
+    vmin, vmax, _ = rdm_scale(a)
+    image = ax.imshow(matrix[order][:, order], cmap="viridis", vmin=vmin, vmax=vmax)
+    ax.set_title(title, fontsize=6)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if ticks != "none":
+        _class_ticks(ax, labels[order], class_names(a.results["dataset"], np.unique(labels)), ticks)
+    return image
+
+
+def rdm_caption(a) -> str:
+    vmin, vmax, method = rdm_scale(a)
+    fixed = "the measure's full range" if method in RDM_SCALE else "the largest value of any RDM here"
+    return (f"Representational dissimilarity matrices ({RDM_NAMES.get(method, method)}) of every block, mean over "
+            f"seeds ({a.seeds_text()}), on {a.sample_text()} sorted by class; the "
+            f"first row holds the input (pixels) and the label RDM (0 same class, 1 different). Colour scale "
+            f"{vmin:g}–{vmax:g} ({fixed}), the same for every panel.")
 
 
 @FIGURES_DRAWN.register("rdm-grid")
 def plot_rdm_grid(analysis, out_dir, prefix: str = "") -> list:
-    """Rules × layers grid of RDMs (mean over seeds) on one shared colour scale, with the input and
-    label RDMs in the top row; images sorted by class."""
+    """Rules × layers grid of RDMs (mean over seeds) on one fixed colour scale, with the input and label
+    RDMs in the first row; images sorted by class."""
     a: Analysis = load_analysis(analysis)
     groups = a.groups()
-    labels = a.arrays["sample/labels"]
-    order = np.argsort(labels, kind="stable")
-    labels = labels[order]
-    layers = a.layers(groups[0].runs[0])
-    means = {g.label: np.mean([a.arrays[f"rdm/{run}"] for run in g.runs], axis=0)[:, order][:, :, order]
-             for g in groups}
-    top = {"input (pixels)": a.arrays["rdm/input"][order][:, order], "labels (0 same class, 1 different)":
-           a.arrays["rdm/labels"][order][:, order]}
-    vmax = max(float(np.max(m)) for m in [*means.values(), *top.values()])
+    layers = max((a.layers(g.runs[0]) for g in groups), key=len)
     columns = max(len(layers), 2)
-    method = a.provenance.get("options", {}).get("rdm_method", "correlation")
     with figure_style() as plt:
-        size = (1.35 * columns + 0.8, 1.35 * (len(groups) + 1) + 0.5)
-        fig, axes = plt.subplots(len(groups) + 1, columns, figsize=size, squeeze=False, layout="constrained")
-        image = None
+        width = PAGE if columns > 3 else COLUMN
+        fig, axes = new_figure(plt, width, width / columns * (len(groups) + 1) * 0.95, len(groups) + 1, columns)
         for ax in axes.flat:
-            ax.set_axis_off()
-        for ax, (title, matrix) in zip(axes[0], top.items()):
-            image = ax.imshow(matrix, cmap="viridis", vmin=0, vmax=vmax)
-            ax.set_axis_on()
-            ax.set_title(title, fontsize=6)
-            _class_ticks(ax, labels)
-        for r, (row, g) in enumerate(zip(axes[1:], groups)):
-            g_layers = a.layers(g.runs[0])
-            for col, (ax, layer) in enumerate(zip(row, g_layers)):
-                ax.imshow(means[g.label][col], cmap="viridis", vmin=0, vmax=vmax)
-                ax.set_axis_on()
-                _class_ticks(ax, labels, "y" if col == 0 else "none")
-                if col:
-                    ax.set_yticks([])
-                ax.set_xticks([])
-                if r == 0 or g_layers != layers:
-                    ax.set_title(layer)
-                if col == 0:
-                    ax.set_ylabel(f"{g.label}\n(n = {len(g.runs)} seed{'s' if len(g.runs) > 1 else ''})",
-                                  color=g.color, fontweight="bold")
-        bar = fig.colorbar(image, ax=axes, shrink=0.5, aspect=30)
-        bar.set_label(f"dissimilarity ({RDM_NAMES.get(method, method)})")
-        fig.suptitle(f"RDMs of every layer (mean over seeds)\n{a.sample_text()}, sorted by class")
-        return save(fig, out_dir, f"{prefix}rdm-grid")
+            ax.set_visible(False)
+        top = {"input (pixels)": a.arrays["rdm/input"], "labels": a.arrays["rdm/labels"]}
+        for k, (title, matrix) in enumerate(top.items()):
+            axes[0, k].set_visible(True)
+            image = draw_rdm(a, axes[0, k], matrix, title, "y" if k == 0 else "none")
+        for row, g in zip(axes[1:], groups):
+            mean = np.mean([a.arrays[f"rdm/{run}"] for run in g.runs], axis=0)
+            for col, layer in enumerate(a.layers(g.runs[0])):
+                row[col].set_visible(True)
+                draw_rdm(a, row[col], mean[col], layer, "y" if col == 0 else "none")
+            row[0].set_ylabel(seeds_label(g), color=g.color, fontweight="bold", fontsize=6)
+        letter_panels(axes[:, 0], x=-0.5)  # one letter per row: the references, then each rule
+        bar = fig.colorbar(image, ax=axes, shrink=0.4, aspect=25)
+        bar.set_label(f"dissimilarity ({RDM_NAMES.get(rdm_scale(a)[2], rdm_scale(a)[2])})", fontsize=6)
+        return save(fig, out_dir, f"{prefix}rdm-grid", rdm_caption(a))
+
+
+def _joint(a):
+    coords = a.arrays["paths/joint/coords"]
+    return coords, {item: i for i, item in enumerate(a.results["paths"]["joint"]["items"])}
+
+
+def _path_points(coords, where, run, layers):
+    return np.array([coords[where["input"]]] + [coords[where[f"{run}/{layer}"]] for layer in layers])
+
+
+def draw_path(ax, points, color, alpha=1.0, layers=()):
+    """One path input → blocks: arrows between points, the k-th block with the k-th marker."""
+    for start, end in zip(points[:-1], points[1:]):
+        ax.annotate("", end, start, arrowprops={"arrowstyle": "-|>", "color": color, "alpha": alpha, "lw": 0.8,
+                                                "mutation_scale": 6, "shrinkA": 2, "shrinkB": 2})
+    for k, point in enumerate(points[1:]):
+        ax.scatter(*point, marker=LAYER_MARKERS[k % len(LAYER_MARKERS)], s=12, color=color, alpha=alpha,
+                   linewidths=0, zorder=3)
+    for name, point in zip(layers, points[1:]):
+        ax.annotate(name, point, textcoords="offset points", xytext=(3, 3), fontsize=4.5, color=color)
+
+
+def _anchors(ax, coords, where) -> None:
+    for item, marker, label in (("input", "s", "input RDM"), ("labels", "*", "label RDM")):
+        ax.scatter(*coords[where[item]], marker=marker, s=45, color="white", edgecolor="black", zorder=4, label=label,
+                   linewidths=0.7)
+
+
+def draw_joint_paths(a, ax) -> list:
+    """Every run's path in the joint MDS (one colour per rule, seeds lighter), input and label RDM as
+    anchors; returns legend handles (rules, layer markers, anchors)."""
+    from matplotlib.lines import Line2D
+    coords, where = _joint(a)
+    groups = a.groups()
+    for g in groups:
+        for k, run in enumerate(g.runs):
+            draw_path(ax, _path_points(coords, where, run, a.layers(run)), g.color, 1.0 if k == 0 else 0.4)
+    _anchors(ax, coords, where)
+    ax.set_xlabel("MDS 1 (radians)")
+    ax.set_ylabel("MDS 2 (radians)")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.margins(0.08)
+    layers = max((a.layers(g.runs[0]) for g in groups), key=len)
+    markers = [Line2D([], [], color="0.3", linestyle="", marker=LAYER_MARKERS[k % len(LAYER_MARKERS)], markersize=3,
+                      label=layer) for k, layer in enumerate(layers)]
+    return rule_legend_handles(groups) + markers + ax.get_legend_handles_labels()[0]
+
+
+def procrustes(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """`source` points rotated/reflected, scaled and shifted onto `target` (least squares): a per-run MDS,
+    whose rotation and reflection are arbitrary, drawn in the joint embedding's frame."""
+    from scipy.linalg import orthogonal_procrustes
+    s_mean, t_mean = source.mean(0), target.mean(0)
+    s, t = source - s_mean, target - t_mean
+    rotation, singular = orthogonal_procrustes(s, t)
+    scale = singular / max(float((s ** 2).sum()), 1e-12)
+    return s @ rotation * scale + t_mean
+
+
+def aligned_path(a, run) -> np.ndarray:
+    """The run's own MDS path (input, blocks, labels) aligned to the same items of the joint embedding."""
+    coords, where = _joint(a)
+    info = a.results["paths"]["per_run"][run]
+    target = np.array([coords[where[item if item in ("input", "labels") else f"{run}/{item}"]]
+                       for item in info["items"]])
+    return procrustes(a.arrays[f"paths/{run}/coords"], target)
+
+
+def draw_shepard(a, ax):
+    """The joint MDS's Shepard diagram: embedded distance vs RDM angle for every pair, with stress-1."""
+    coords, _ = _joint(a)
+    require("paths/joint/distances" in a.arrays, "the analysis holds no path distances (an older analysis); "
+                                                 "rerun `bioplaus analyze`")
+    distances = a.arrays["paths/joint/distances"]
+    upper = np.triu_indices(len(coords), 1)
+    embedded = np.linalg.norm(coords[:, None] - coords[None], axis=-1)[upper]
+    ax.scatter(distances[upper], embedded, s=2, color="0.35", alpha=0.5, linewidths=0, rasterized=True)
+    top = float(max(distances[upper].max(), embedded.max()))
+    ax.plot([0, top], [0, top], color="0.6", linewidth=0.6, linestyle=":")
+    ax.set_xlabel("RDM angle (radians)")
+    ax.set_ylabel("MDS distance")
+    ax.set_title(f"Shepard diagram, stress-1 {a.results['paths']['joint']['stress']:.3f}")
+    return ax.collections[0]
+
+
+def paths_caption(a) -> str:
+    comparison = a.results["paths"].get("comparison", "cosine")
+    return (f"Representational paths: every block's RDM is a point; distances are arccos({comparison} similarity) "
+            f"between RDMs, embedded in 2-D by metric MDS (stress-1 {a.results['paths']['joint']['stress']:.3f}). "
+            f"Each path runs from the input RDM (square) through the blocks (one marker per block, arrows give the "
+            f"direction) towards the label RDM (star); {a.sample_text()}; {a.seeds_text()}; seeds after the first "
+            f"are lighter.")
 
 
 @FIGURES_DRAWN.register("paths")
 def plot_paths(analysis, out_dir, prefix: str = "") -> list:
-    """All runs' layers, the input and the labels in one MDS of RDM angles: one path per run, one colour
-    per rule (seeds share it), from the input (square) to the label RDM (star)."""
+    """All runs' layers, the input and the labels in one MDS of RDM angles (paths with arrows and layer
+    markers), beside the MDS's Shepard diagram."""
     a = load_analysis(analysis)
-    groups = a.groups()
-    coords = a.arrays["paths/joint/coords"]
-    items = a.results["paths"]["joint"]["items"]
-    where = {item: i for i, item in enumerate(items)}
-    stress = a.results["paths"]["joint"]["stress"]
     with figure_style() as plt:
-        fig, ax = plt.subplots(figsize=(4.2, 3.4))
-        for g in groups:
-            for k, run in enumerate(g.runs):
-                points = [coords[where["input"]]] + [coords[where[f"{run}/{layer}"]] for layer in a.layers(run)]
-                points = np.array(points)
-                ax.plot(points[:, 0], points[:, 1], "-o", color=g.color, alpha=1.0 if k == 0 else 0.45,
-                        markersize=3, linewidth=1.0, zorder=2)
-        for item, marker, label in (("input", "s", "input RDM"), ("labels", "*", "label RDM")):
-            ax.scatter(*coords[where[item]], marker=marker, s=70, color="white", edgecolor="black", zorder=3,
-                       label=label)
-        handles = rule_legend_handles(groups) + ax.get_legend_handles_labels()[0]
-        several = any(len(g.runs) > 1 for g in groups)
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0),
-                  title="first seed opaque,\nother seeds light" if several else None)
-        ax.set_xlabel("MDS dimension 1 (radians)")
-        ax.set_ylabel("MDS dimension 2 (radians)")
-        ax.set_aspect("equal", adjustable="datalim")
-        comparison = a.results["paths"].get("comparison", "cosine")
-        ax.set_title(f"Representational paths: layer RDMs embedded by MDS of arccos({comparison} similarity)\n"
-                     f"{a.sample_text()}; {a.seeds_text()}; stress-1 = {stress:.3f}\n"
-                     f"each path: input → {' → '.join(a.layers(groups[0].runs[0]))}")
-        return save(fig, out_dir, f"{prefix}paths")
+        fig, axes = new_figure(plt, PAGE, 2.8, 1, 2, width_ratios=(1.6, 1))
+        handles = draw_joint_paths(a, axes[0, 0])
+        draw_shepard(a, axes[0, 1])
+        fig.legend(handles=handles, loc="outside right center")
+        letter_panels(axes)
+        return save(fig, out_dir, f"{prefix}paths", paths_caption(a) + " b: the Shepard diagram of that MDS "
+                    "(dotted: identity).")
 
 
 @FIGURES_DRAWN.register("paths-per-rule")
 def plot_paths_per_rule(analysis, out_dir, prefix: str = "") -> list:
-    """One panel per rule: the path of its first seed in its own MDS, every layer named."""
+    """One panel per rule: its first seed's own MDS path, aligned to the joint embedding by Procrustes,
+    every layer named, all panels on the same axes."""
     a = load_analysis(analysis)
     groups = a.groups()
+    coords, where = _joint(a)
     with figure_style() as plt:
-        fig, axes = plt.subplots(1, len(groups), figsize=(2.0 * len(groups) + 0.4, 2.3), squeeze=False,
-                                 layout="constrained")
+        fig, axes = new_figure(plt, PAGE if len(groups) > 2 else COLUMN, 1.9, 1, len(groups), sharex=True,
+                               sharey=True)
         for ax, g in zip(axes[0], groups):
             run = g.runs[0]
-            coords = a.arrays[f"paths/{run}/coords"]
-            info = a.results["paths"]["per_run"][run]
-            ax.plot(coords[1:-1, 0], coords[1:-1, 1], "-o", color=g.color, markersize=3)
-            ax.plot(coords[:2, 0], coords[:2, 1], "-", color=g.color, linewidth=0.8)
-            ax.scatter(*coords[0], marker="s", s=50, color="white", edgecolor="black", zorder=3)
-            ax.scatter(*coords[-1], marker="*", s=80, color="white", edgecolor="black", zorder=3)
-            for name, point in zip(info["items"][1:-1], coords[1:-1]):
-                ax.annotate(name, point, textcoords="offset points", xytext=(3, 2), fontsize=5.5)
-            ax.set_title(f"{g.label} (seed {g.seeds[0]}), stress-1 {info['stress']:.3f}", color=g.color)
-            ax.set_aspect("equal", adjustable="datalim")
+            points = aligned_path(a, run)
+            draw_path(ax, points[:-1], g.color, layers=a.layers(run))
+            _anchors(ax, coords, where)
+            ax.set_title(f"{g.label} (seed {g.seeds[0]}), stress-1 {a.results['paths']['per_run'][run]['stress']:.2f}",
+                         color=g.color, fontsize=6)
             ax.set_xlabel("MDS 1 (radians)")
             ax.margins(0.15)
         axes[0, 0].set_ylabel("MDS 2 (radians)")
-        fig.suptitle(f"Each rule's path on its own axes: input (square) → layers → label RDM (star); {a.sample_text()}")
-        return save(fig, out_dir, f"{prefix}paths-per-rule")
+        letter_panels(axes) if len(groups) > 1 else None
+        caption = (f"Each rule's path in its own MDS (first seed), rotated, reflected and scaled onto the joint "
+                   f"embedding by Procrustes so that panels share axes: input (square) → blocks (named) → label RDM "
+                   f"(star); {a.sample_text()}.")
+        return save(fig, out_dir, f"{prefix}paths-per-rule", caption)
 
 
 @FIGURES_DRAWN.register("tsne-grid")
 def plot_tsne_grid(analysis, out_dir, prefix: str = "") -> list:
-    """Rules × layers grid of t-SNE embeddings (first seed of each rule), points coloured by class."""
+    """The input's t-SNE once, then rules × layers t-SNE embeddings (first seed of each rule), points
+    coloured by class with a palette disjoint from the rule colours."""
     a = load_analysis(analysis)
     require("tsne/input" in a.arrays, "the analysis holds no t-SNE embeddings; analyse with --embeddings tsne")
-    import seaborn as sns
     groups = a.groups()
     labels = a.arrays["sample/labels"]
     classes = np.unique(labels)
-    palette = sns.color_palette("colorblind", len(classes)) if len(classes) <= 10 else \
-        sns.color_palette("husl", len(classes))
-    colors = np.array(palette)[np.searchsorted(classes, labels)]
-    columns = 1 + max(len(a.layers(g.runs[0])) for g in groups)
+    colors = dict(zip(classes, class_colors(classes)))
+    point_colors = [colors[c] for c in labels]
+    columns = max(len(a.layers(g.runs[0])) for g in groups)
     with figure_style() as plt:
-        fig, axes = plt.subplots(len(groups), columns, figsize=(1.25 * columns + 0.9, 1.25 * len(groups) + 0.5),
-                                 squeeze=False, layout="constrained")
-        for r, (row, g) in enumerate(zip(axes, groups)):
-            run = g.runs[0]
-            panels = [("input", a.arrays["tsne/input"])] + [(layer, a.arrays[f"tsne/{run}/{layer}"])
-                                                           for layer in a.layers(run)]
-            for ax in row:
-                ax.set_axis_off()
-            for ax, (layer, xy) in zip(row, panels):
-                ax.set_axis_on()
-                ax.scatter(xy[:, 0], xy[:, 1], c=colors, s=2.5, linewidths=0, rasterized=True)
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if r == 0:
-                    ax.set_title(layer)
-            row[0].set_ylabel(f"{g.label}\n(seed {g.seeds[0]})", color=g.color, fontweight="bold")
         from matplotlib.lines import Line2D
-        handles = [Line2D([], [], linestyle="", marker="o", markersize=4, color=palette[i], label=str(c))
-                   for i, c in enumerate(classes)]
+        width = PAGE if columns > 2 else COLUMN
+        fig, axes = new_figure(plt, width, width / (columns + 1) * (len(groups) + 1) * 0.9, len(groups) + 1,
+                               columns + 1)
+        for ax in axes.flat:
+            ax.set_visible(False)
+        panels = [(axes[0, 0], "input (pixels)", a.arrays["tsne/input"], None)]
+        panels += [(axes[r + 1, c], layer, a.arrays[f"tsne/{g.runs[0]}/{layer}"], g)
+                   for r, g in enumerate(groups) for c, layer in enumerate(a.layers(g.runs[0]))]
+        for ax, title, xy, g in panels:
+            ax.set_visible(True)
+            ax.scatter(xy[:, 0], xy[:, 1], c=point_colors, s=1.5, linewidths=0, rasterized=True)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(title, fontsize=6)
+            if g is not None and ax is axes[groups.index(g) + 1, 0]:
+                ax.set_ylabel(f"{g.label}\n(seed {g.seeds[0]})", color=g.color, fontweight="bold", fontsize=6)
+        letter_panels(axes[:, 0], x=-0.3)  # one letter per row: the input, then each rule
+        names = class_names(a.results["dataset"], classes)
+        handles = [Line2D([], [], linestyle="", marker="o", markersize=3, color=colors[c], label=name)
+                   for c, name in zip(classes, names)]
         fig.legend(handles=handles, title="class", loc="outside right center")
-        fig.suptitle(f"t-SNE of each layer (axes arbitrary, unitless); {a.sample_text()}")
-        return save(fig, out_dir, f"{prefix}tsne-grid")
+        caption = (f"t-SNE of the input (top left) and of every block (rows: rules, first seed), {a.sample_text()}, "
+                   f"points coloured by class; t-SNE axes are arbitrary and unitless.")
+        return save(fig, out_dir, f"{prefix}tsne-grid", caption)

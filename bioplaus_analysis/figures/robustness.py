@@ -1,10 +1,13 @@
-"""Figures of adversarial robustness: accuracy vs ε (true gradient solid, feedback path dashed) and the
-transfer matrix between rules."""
+"""Figures of adversarial robustness: accuracy vs ε (true gradient solid, feedback path dashed) with 95 %
+Wilson intervals, and the transfer matrix between rules as the drop from clean accuracy."""
 
 import numpy as np
 
+from trainers import is_spiking
+
 from ..results import is_true_gradient, load_analysis
-from .style import FIGURES_DRAWN, figure_style, mean_sem, require, save
+from .style import (COLUMN, FIGURES_DRAWN, PAGE, error_note, figure_style, letter_panels, new_figure, require,
+                    save, seeds_label, wilson)
 
 ATTACK_NAMES = {"fgsm": "FGSM", "pgd": "PGD"}
 
@@ -16,41 +19,54 @@ def _attacked(a):
     return robustness, [g for g in a.groups() if all(run in curves for run in g.runs)]
 
 
-@FIGURES_DRAWN.register("robustness")
-def plot_robustness(analysis, out_dir, prefix: str = "") -> list:
-    """Accuracy vs ε per attack: white-box attacks with the true input gradient (solid) and attacks with
-    the rule's own pseudo-gradient (dashed, a gradient-masking probe); mean ± sem over seeds."""
-    a = load_analysis(analysis)
+def _images(a) -> int:
+    return int(a.provenance.get("eval_sample", {}).get("n", 0))
+
+
+def draw_attack(a, ax, attack: str) -> list:
+    """Accuracy under `attack` vs ε per rule: true gradient solid with markers, the rule's feedback path
+    dashed (not for BP, whose feedback path is the true gradient); shaded: 95 % Wilson interval over the
+    images × seeds pooled. Returns the solid lines."""
     robustness, groups = _attacked(a)
-    eps = np.array(robustness["eps"])
-    attacks = robustness["attacks"]
-    modes = [m for m in ("true", "feedback") if m in robustness["modes"]]
-    with figure_style() as plt:
-        from matplotlib.lines import Line2D
-        fig, axes = plt.subplots(1, len(attacks), figsize=(2.6 * len(attacks) + 1.3, 2.4), sharey=True,
-                                 squeeze=False, layout="constrained")
-        for ax, attack in zip(axes[0], attacks):
-            for g in groups:
-                for mode, style in zip(modes, ("-", "--")):
-                    if mode == "feedback" and is_true_gradient(g.rule):
-                        continue  # BP's pseudo-gradient is the true gradient: the same curve
-                    mean, sem = mean_sem([np.array(a.results["robustness"]["curves"][run][attack][mode]) * 100
-                                          for run in g.runs])
-                    ax.plot(eps, mean, style, color=g.color, marker="o" if mode == "true" else None, markersize=2.5)
-                    ax.fill_between(eps, mean - sem, mean + sem, color=g.color, alpha=0.15, linewidth=0)
-            steps = f", {robustness['pgd_steps']} steps" if attack == "pgd" else ""
-            ax.set_title(f"{ATTACK_NAMES.get(attack, attack)}{steps}")
-            ax.set_xlabel("ε (L∞, pixel units in [0, 1])")
-            ax.set_ylim(-2, 102)
-        axes[0, 0].set_ylabel("accuracy under attack (%)")
-        handles = [Line2D([], [], color=g.color, marker="o", markersize=3, label=f"{g.label} (n = {len(g.runs)})")
-                   for g in groups]
-        handles += [Line2D([], [], color="0.3", linestyle="-", label="true gradient (white box)")]
-        if "feedback" in modes:
-            handles += [Line2D([], [], color="0.3", linestyle="--", label="rule's feedback path\n(masking probe)")]
-        fig.legend(handles=handles, loc="outside right center")
-        fig.suptitle(f"Adversarial robustness; {a.sample_text('eval_sample')}; mean ± sem over seeds")
-        return save(fig, out_dir, f"{prefix}robustness")
+    eps, n = np.array(robustness["eps"]), _images(a)
+    lines = []
+    for g in groups:
+        for mode, style in (("true", "-"), ("feedback", "--")):
+            if mode not in robustness["modes"] or (mode == "feedback" and is_true_gradient(g.rule)):
+                continue
+            accuracy = np.array([robustness["curves"][run][attack][mode] for run in g.runs], dtype=float)
+            mean = accuracy.mean(0)
+            (line,) = ax.plot(eps, mean * 100, style, color=g.color, marker="o" if mode == "true" else None,
+                              markersize=2.5, label=seeds_label(g))
+            if n:
+                low, high = wilson(np.round(accuracy * n).sum(0), n * len(g.runs))
+                ax.fill_between(eps, low * 100, high * 100, color=g.color, alpha=0.15, linewidth=0)
+            lines += [line] if mode == "true" else []
+    steps = f", {robustness['pgd_steps']} steps" if attack == "pgd" else ""
+    ax.set_title(f"{ATTACK_NAMES.get(attack, attack)}{steps}")
+    ax.set_xlabel("ε (L∞, pixels in [0, 1])")
+    ax.set_ylabel("accuracy under attack (%)")
+    ax.set_ylim(-2, 102)
+    return lines
+
+
+def mode_handles(a) -> list:
+    from matplotlib.lines import Line2D
+    handles = [Line2D([], [], color="0.3", linestyle="-", label="true gradient")]
+    if "feedback" in a.results["robustness"]["modes"]:
+        handles.append(Line2D([], [], color="0.3", linestyle="--", label="rule's feedback path"))
+    return handles
+
+
+def attack_caption(a) -> str:
+    _, groups = _attacked(a)
+    spiking = any(is_spiking(a.results["runs"][g.runs[0]]["model"]) for g in groups)
+    true = ("the surrogate gradient of the spiking network (its true gradient is zero almost everywhere)"
+            if spiking else "the true input gradient (white box)")
+    return (f"Accuracy under attack vs ε on {a.sample_text('eval_sample')}: attacks with {true} (solid) and with "
+            f"each rule's own feedback path (dashed; a gradient-masking probe, not robustness). BP has no dashed "
+            f"line: its feedback path is the true gradient. Lines: mean over seeds; shaded: 95 % Wilson interval "
+            f"over images × seeds pooled; {error_note(groups, 'mean over seeds')}.")
 
 
 def _rule_matrix(matrix, order, groups):
@@ -65,33 +81,74 @@ def _rule_matrix(matrix, order, groups):
     return out
 
 
-@FIGURES_DRAWN.register("transfer")
-def plot_transfer(analysis, out_dir, prefix: str = "", eps: float | None = None) -> list:
-    """Heatmaps (one per attack) of target accuracy under true-gradient attacks crafted on the source
-    rule's model, at one ε (default: the middle of the grid); the diagonal is the white-box attack."""
-    a = load_analysis(analysis)
+def transfer_drop(a, attack: str, eps: float):
+    """(rule × rule drop from the target's clean accuracy in points, groups): source rows, target columns."""
     robustness, groups = _attacked(a)
     grid = list(robustness["eps"])
-    eps = grid[len(grid) // 2] if eps is None else eps
     require(eps in grid, f"ε {eps} is not in the analysis grid {grid}")
-    k = grid.index(eps)
+    require(0.0 in grid, "the transfer figure needs ε = 0 in the grid (the clean accuracy)")
+    attacked = _rule_matrix(a.arrays[f"transfer/{attack}"][grid.index(eps)], robustness["transfer_order"], groups)
+    clean = np.array([np.mean([robustness["curves"][run][attack]["true"][grid.index(0.0)] for run in g.runs])
+                      for g in groups])
+    return (clean[None, :] - attacked) * 100, groups
+
+
+def draw_transfer(a, ax, attack: str, eps: float, colorbar: bool = True):
+    """Heatmap of the accuracy drop of each target rule under attacks crafted on each source rule, at ε,
+    scaled to the data; returns the image."""
+    import seaborn as sns
+    drop, groups = transfer_drop(a, attack, eps)
+    labels = [g.label for g in groups]
+    top = max(float(np.nanmax(drop)), 1.0)
+    sns.heatmap(drop, ax=ax, vmin=min(0.0, float(np.nanmin(drop))), vmax=top, cmap="rocket_r", annot=True,
+                fmt=".0f", square=True, annot_kws={"fontsize": 5.5}, xticklabels=labels, yticklabels=labels,
+                cbar=colorbar, cbar_kws={"label": "accuracy drop (points)", "shrink": 0.8})
+    ax.set_xlabel("target (evaluated)")
+    ax.set_ylabel("source (crafts the attack)")
+    ax.set_title(f"{ATTACK_NAMES.get(attack, attack)}, ε = {eps:g}")
+    ax.tick_params(length=0)
+    return ax.collections[0]
+
+
+def transfer_caption(a, eps: float) -> str:
+    _, groups = _attacked(a)
+    return (f"Transfer of true-gradient attacks at ε = {eps:g}: drop of the target's accuracy from its clean accuracy "
+            f"(percentage points) on {a.sample_text('eval_sample')}; diagonal: white box on the rule's own models; "
+            f"off-diagonal: mean over (source, target) run pairs; colour scaled to the data; "
+            f"{error_note(groups, 'cells are means over seeds')}.")
+
+
+def default_eps(a) -> float:
+    grid = list(a.results["robustness"]["eps"])
+    return grid[len(grid) // 2]
+
+
+@FIGURES_DRAWN.register("robustness")
+def plot_robustness(analysis, out_dir, prefix: str = "") -> list:
+    """Accuracy vs ε per attack: true-gradient attacks (solid) and the rule's feedback path (dashed), with
+    95 % Wilson intervals."""
+    a = load_analysis(analysis)
+    attacks = a.results["robustness"]["attacks"] if a.results.get("robustness") else []
+    with figure_style() as plt:
+        fig, axes = new_figure(plt, COLUMN if len(attacks) == 1 else PAGE, 2.1, 1, max(1, len(attacks)), sharey=True)
+        lines = [draw_attack(a, ax, attack) for ax, attack in zip(axes[0], attacks)][0]
+        fig.legend(handles=lines + mode_handles(a), loc="outside right center")
+        letter_panels(axes) if len(attacks) > 1 else None
+        return save(fig, out_dir, f"{prefix}robustness", attack_caption(a))
+
+
+@FIGURES_DRAWN.register("transfer")
+def plot_transfer(analysis, out_dir, prefix: str = "", eps: float | None = None) -> list:
+    """Heatmaps (one per attack) of the accuracy drop under true-gradient attacks crafted on the source
+    rule's model, at one ε (default: the middle of the grid); the diagonal is the white-box attack."""
+    a = load_analysis(analysis)
+    robustness, _ = _attacked(a)
+    eps = default_eps(a) if eps is None else eps
     attacks = [attack for attack in robustness["attacks"] if f"transfer/{attack}" in a.arrays]
     require(bool(attacks), "the analysis holds no transfer matrices; analyse with --modes including transfer")
-    import seaborn as sns
-    labels = [g.label for g in groups]
-    size = 0.45 * len(groups) + 1.2
     with figure_style() as plt:
-        fig, axes = plt.subplots(1, len(attacks), figsize=(size * len(attacks) + 0.8, size), squeeze=False,
-                                 layout="constrained")
+        fig, axes = new_figure(plt, COLUMN if len(attacks) == 1 else PAGE, 2.4, 1, len(attacks))
         for ax, attack in zip(axes[0], attacks):
-            matrix = _rule_matrix(a.arrays[f"transfer/{attack}"][k], robustness["transfer_order"], groups) * 100
-            sns.heatmap(matrix, ax=ax, vmin=0, vmax=100, cmap="magma", annot=True, fmt=".0f", square=True,
-                        annot_kws={"fontsize": 6}, xticklabels=labels, yticklabels=labels, cbar=ax is axes[0, -1],
-                        cbar_kws={"label": "target accuracy (%)", "shrink": 0.8})
-            ax.set_xlabel("target model (evaluated)")
-            ax.set_ylabel("source model (crafts the attack)")
-            ax.set_title(f"{ATTACK_NAMES.get(attack, attack)}, ε = {eps:g}")
-            ax.tick_params(length=0)
-        fig.suptitle(f"Transfer of true-gradient attacks (diagonal: white box); {a.sample_text('eval_sample')}; "
-                     f"off-diagonal: mean over seed pairs", fontsize=7)
-        return save(fig, out_dir, f"{prefix}transfer")
+            draw_transfer(a, ax, attack, eps)
+        letter_panels(axes) if len(attacks) > 1 else None
+        return save(fig, out_dir, f"{prefix}transfer", transfer_caption(a, eps))

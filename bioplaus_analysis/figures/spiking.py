@@ -1,11 +1,12 @@
-"""Figures of spiking networks: per-neuron firing rates per layer and spike rasters of one test image."""
+"""Figures of spiking networks: per-neuron firing-rate histograms with the silent fraction per seed, and
+spike rasters (ticks, neurons sorted by rate) of one test image shown beside them."""
 
 import numpy as np
 
 from ..results import load_analysis
-from .style import FIGURES_DRAWN, figure_style, require, save
+from .style import COLUMN, FIGURES_DRAWN, PAGE, figure_style, letter_panels, new_figure, require, save
 
-RASTER_NEURONS = 100  # the first neurons of a layer shown in a raster: more become an unreadable grey
+RASTER_NEURONS = 100  # neurons shown per raster: the most active first, so that silent ones do not fill it
 
 
 def _spiking(a):
@@ -15,63 +16,84 @@ def _spiking(a):
     return firing, groups
 
 
+def draw_rates(a, ax, layer: str, groups) -> list:
+    """Step histograms of per-neuron firing rate, one per rule (seeds pooled, as densities so that rules
+    compare), silent neurons counted in the first bin and their fraction per seed in the legend."""
+    data = {g.label: [a.arrays[f"rates/{run}/{layer}"] for run in g.runs] for g in groups}
+    top = max(max(float(r.max()) for r in rates) for rates in data.values())
+    bins = np.linspace(0, max(top, 0.05), 31)
+    handles = []
+    for g in groups:
+        pooled = np.concatenate(data[g.label])
+        silent = ", ".join(f"{(rates == 0).mean():.0%}" for rates in data[g.label])
+        _, _, patches = ax.hist(pooled, bins=bins, histtype="step", color=g.color, density=True, linewidth=0.9,
+                                label=f"{g.label}: silent {silent}")
+        handles.append(patches[0])
+    ax.set_xlabel("firing rate (spikes per time step)")
+    ax.set_ylabel("density of neurons")
+    ax.set_title(layer)
+    return handles
+
+
 @FIGURES_DRAWN.register("firing-rates")
 def plot_firing_rates(analysis, out_dir, prefix: str = "") -> list:
-    """Per hidden layer: the distribution over neurons of each rule's firing rate (spikes per time step,
-    averaged over the sample and pooled over seeds), with the fraction of silent neurons."""
-    a = load_analysis(analysis)
-    firing, groups = _spiking(a)
-    layers = list(firing[groups[0].runs[0]]["layers"])
-    steps = firing[groups[0].runs[0]]["time_steps"]
-    with figure_style() as plt:
-        fig, axes = plt.subplots(1, len(layers), figsize=(1.0 + 0.55 * len(groups) * len(layers) + 1.2, 2.4),
-                                 squeeze=False, sharey=True, layout="constrained")
-        for ax, layer in zip(axes[0], layers):
-            data = [np.concatenate([a.arrays[f"rates/{run}/{layer}"] for run in g.runs]) for g in groups]
-            parts = ax.violinplot(data, showextrema=False, widths=0.8)
-            for body, g in zip(parts["bodies"], groups):
-                body.set_facecolor(g.color)
-                body.set_edgecolor(g.color)
-                body.set_alpha(0.35)
-            for x, (values, g) in enumerate(zip(data, groups), start=1):
-                ax.plot([x - 0.25, x + 0.25], [values.mean()] * 2, color=g.color, linewidth=1.5)
-                ax.text(x, 0.98, f"{(values == 0).mean():.0%} silent", ha="center", va="top", fontsize=6,
-                        transform=ax.get_xaxis_transform())
-            ax.set_xticks(range(1, len(groups) + 1), [g.label for g in groups])
-            ax.set_xlabel(f"{layer} ({a.results['firing'][groups[0].runs[0]]['layers'][layer]['neurons']} neurons)")
-            top = max(float(values.max()) for values in data)
-            ax.set_ylim(0, max(top, 0.05) * 1.2)
-        axes[0, 0].set_ylabel(f"firing rate\n(spikes per time step, T = {steps})")
-        fig.suptitle(f"Per-neuron firing rates; {a.sample_text()}\nbar: mean over neurons; neurons of all seeds "
-                     "pooled; silent: never spiked")
-        return save(fig, out_dir, f"{prefix}firing-rates")
-
-
-@FIGURES_DRAWN.register("spike-raster")
-def plot_spike_raster(analysis, out_dir, prefix: str = "") -> list:
-    """Spike trains of the first neurons of each hidden layer for one test image, one row per rule
-    (first seed), the same image for every rule."""
+    """Per hidden layer: histograms of each rule's per-neuron firing rates, with the silent fraction per seed."""
     a = load_analysis(analysis)
     firing, groups = _spiking(a)
     first = firing[groups[0].runs[0]]
     layers = list(first["layers"])
-    image = first.get("raster_image", {})
     with figure_style() as plt:
-        from matplotlib.colors import ListedColormap
-        fig, axes = plt.subplots(len(groups), len(layers), figsize=(2.4 * len(layers) + 0.8, 1.1 * len(groups) + 0.6),
-                                 squeeze=False, sharex=True, layout="constrained")
-        for row, g in zip(axes, groups):
-            run = g.runs[0]
-            for ax, layer in zip(row, layers):
-                trains = a.arrays[f"raster/{run}/{layer}"][:, :RASTER_NEURONS]  # (T, neurons)
-                ax.imshow(trains.T, aspect="auto", origin="lower", cmap=ListedColormap(["white", g.color]),
-                          vmin=0, vmax=1, extent=(0.5, trains.shape[0] + 0.5, -0.5, trains.shape[1] - 0.5))
-                rate = trains.mean()
-                ax.set_title(f"{g.label} (seed {g.seeds[0]}), {layer}: {rate:.2f} spikes/step", color=g.color,
-                             fontsize=6.5)
-                ax.set_ylabel("neuron")
-        for ax in axes[-1]:
+        fig, axes = new_figure(plt, COLUMN if len(layers) == 1 else PAGE, 2.0, 1, len(layers))
+        for ax, layer in zip(axes[0], layers):
+            ax.legend(handles=draw_rates(a, ax, layer, groups), fontsize=5, title="rule: silent per seed",
+                      title_fontsize=5)
+        letter_panels(axes) if len(layers) > 1 else None
+        neurons = ", ".join(f"{layer}: {info['neurons']}" for layer, info in first["layers"].items())
+        seeds = sorted({len(g.runs) for g in groups})
+        caption = (f"Per-neuron firing rates (spikes per time step, T = {first['time_steps']}, averaged over "
+                   f"{a.sample_text()}), as densities over the neurons of every seed pooled ({neurons} neurons per "
+                   f"run; {'/'.join(map(str, seeds))} seed{'s' if seeds != [1] else ''} per rule). The first bin "
+                   f"holds the silent neurons (never spiked); the legend gives the silent fraction of each seed.")
+        return save(fig, out_dir, f"{prefix}firing-rates", caption)
+
+
+def draw_raster(ax, trains, color) -> None:
+    """Spike trains (T, neurons) as ticks, neurons sorted by their spike count (most active at the top)."""
+    order = np.argsort(-trains.sum(0), kind="stable")[:RASTER_NEURONS]
+    steps, rows = np.nonzero(trains[:, order])
+    ax.scatter(steps + 1, len(order) - 1 - rows, marker="|", s=4, color=color, linewidths=0.5)
+    ax.set_xlim(0.5, trains.shape[0] + 0.5)
+    ax.set_ylim(-0.5, len(order) - 0.5)
+
+
+@FIGURES_DRAWN.register("spike-raster")
+def plot_spike_raster(analysis, out_dir, prefix: str = "") -> list:
+    """The test image, then for each rule (first seed) and hidden layer the spike trains it causes, as
+    ticks with neurons sorted by activity."""
+    a = load_analysis(analysis)
+    firing, groups = _spiking(a)
+    first = firing[groups[0].runs[0]]
+    layers, image = list(first["layers"]), first.get("raster_image", {})
+    columns = len(groups) * len(layers)
+    with figure_style() as plt:
+        fig, axes = new_figure(plt, PAGE if columns > 1 else COLUMN, 1.6, 1, columns + 1,
+                               width_ratios=(0.8,) + (1,) * columns)
+        if "raster/image" in a.arrays:
+            pixels = a.arrays["raster/image"]
+            axes[0, 0].imshow(pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0), cmap="gray_r")
+        axes[0, 0].set_title(f"test image {image.get('test_index', '?')}\nclass {image.get('label', '?')}", fontsize=6)
+        axes[0, 0].set_xticks([])
+        axes[0, 0].set_yticks([])
+        panels = [(g, layer) for g in groups for layer in layers]
+        for ax, (g, layer) in zip(axes[0, 1:], panels):
+            trains = a.arrays[f"raster/{g.runs[0]}/{layer}"]
+            draw_raster(ax, trains, g.color)
+            ax.set_title(f"{g.label}, {layer}\n{trains.mean():.2f} spikes/step", color=g.color, fontsize=6)
             ax.set_xlabel("time step")
-        fig.suptitle(f"Spike rasters of the first {RASTER_NEURONS} neurons for test image "
-                     f"{image.get('test_index', '?')} (class {image.get('label', '?')})")
-        return save(fig, out_dir, f"{prefix}spike-raster")
+            ax.set_yticks([])
+        axes[0, 1].set_ylabel(f"neurons (top {RASTER_NEURONS} by activity)")
+        letter_panels(axes)
+        caption = (f"Spike trains caused by one test image (a) in every hidden layer of each rule's first-seed "
+                   f"network, one tick per spike; neurons sorted by spike count, the {RASTER_NEURONS} most active "
+                   f"shown; the title gives the layer's mean spikes per neuron and time step.")
+        return save(fig, out_dir, f"{prefix}spike-raster", caption)

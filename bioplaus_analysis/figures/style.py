@@ -1,7 +1,13 @@
-"""What every figure shares: the packaged style sheet, mean ± sem over seeds, and saving as PDF (vector)
-+ PNG (300 dpi) under a stable name, atomically. Rule colours come from the rules (`Rule.color`)."""
+"""What every figure shares (the figure contract): the packaged style sheet at print size, journal widths
+(3.3 in one column, 6.9 in two), panel letters, honest seed statistics (n = 1 draws no error bar), and
+saving as PDF (vector) + PNG (300 dpi) with a caption written to captions.json and captions.md beside the
+figures (what is shown, n images, n seeds, what error bars mean; never a suptitle). Rule colours come from
+the rules (`Rule.color`); classes take a palette disjoint from them (`CLASS_COLORS`)."""
 
 import io
+import json
+import math
+import string
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,8 +23,61 @@ from ..registry import Registry
 STYLE = Path(__file__).with_name("bioplaus.mplstyle")
 # Every drawing function registers itself here: `@FIGURES_DRAWN.register("rdm-grid")`.
 FIGURES_DRAWN = Registry("figure", FIGURES)
-CLASS_PALETTE = "colorblind"
 PNG_DPI = 300
+COLUMN, PAGE = 3.3, 6.9  # inches: one journal column, two columns
+WIDTHS = (COLUMN, PAGE)
+CAPTIONS = "captions.json"
+# Ten class colours far from every rule colour (the Okabe-Ito hues): Paul Tol's "muted" scheme plus greys.
+CLASS_COLORS = ("#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255",
+                "#AA4499", "#555555")
+CLASS_NAMES = {"fashion-mnist": ("T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker",
+                                 "bag", "boot"),
+               "cifar10": ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")}
+
+
+def class_names(dataset: str, classes) -> list[str]:
+    """Names of the classes `classes` (Fashion-MNIST and CIFAR-10 names; digits 0-9 otherwise)."""
+    names = CLASS_NAMES.get(dataset)
+    return [names[int(c)] if names and int(c) < len(names) else str(int(c)) for c in classes]
+
+
+def class_colors(classes) -> list:
+    return [CLASS_COLORS[int(c) % len(CLASS_COLORS)] for c in classes]
+
+
+def seeds_label(group) -> str:
+    n = len(group.runs)
+    return f"{group.label} ({n} seed{'s' if n != 1 else ''})"
+
+
+def error_note(groups, what: str = "mean ± sem over seeds") -> str:
+    """What the error bars of a figure over `groups` mean, or that there are none (every rule 1 seed)."""
+    counts = sorted({len(g.runs) for g in groups})
+    if counts == [1]:
+        return "1 seed per rule, so no error bars"
+    return f"{'/'.join(map(str, counts))} seeds per rule; {what}; dots are seeds"
+
+
+def wilson(correct, n, z: float = 1.959964) -> tuple[np.ndarray, np.ndarray]:
+    """95 % Wilson score interval (low, high) of a binomial proportion `correct` / `n`."""
+    correct, n = np.asarray(correct, dtype=float), np.asarray(n, dtype=float)
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def letter_panels(axes, x: float = -0.02, y: float = 1.02) -> None:
+    """Bold panel letters a, b, c … at the top left of each visible axes, in order."""
+    visible = [ax for ax in np.ravel(axes) if ax.get_visible() and ax.axison]
+    for letter, ax in zip(string.ascii_lowercase, visible):
+        ax.text(x, y, letter, transform=ax.transAxes, fontsize=8, fontweight="bold", ha="right", va="bottom")
+
+
+def new_figure(plt, width: float, height: float, rows: int = 1, columns: int = 1, **kwargs):
+    """A figure of a journal width (`COLUMN` or `PAGE`) and `height` inches with a grid of axes."""
+    require(width in WIDTHS, f"figure width {width} in is not a journal width ({COLUMN} or {PAGE})")
+    return plt.subplots(rows, columns, figsize=(width, height), squeeze=False, **kwargs)
 
 
 def mean_sem(values) -> tuple[np.ndarray, np.ndarray]:
@@ -44,12 +103,39 @@ def figure_style():
         yield plt
 
 
-def save(fig, out_dir, name: str) -> list[Path]:
-    """Write `fig` as NAME.pdf and NAME.png (300 dpi) into `out_dir` atomically; returns both paths.
-    The PDF carries no creation date, so redrawing the same analysis gives the same file."""
+def _check_contract(fig, name: str) -> None:
+    """ConfigError unless `fig` is 3.3 or 6.9 in wide and, with several data panels, has panel letters."""
+    require(any(math.isclose(fig.get_figwidth(), width) for width in WIDTHS),
+            f"figure {name} is {fig.get_figwidth():.2f} in wide; draw it {COLUMN} or {PAGE} in wide")
+    panels = [ax for ax in fig.get_axes() if ax.get_visible() and ax.axison and ax.get_label() != "<colorbar>"]
+    letters = [t for ax in panels for t in ax.texts if t.get_text() in string.ascii_lowercase
+               and t.get_fontweight() == "bold"]
+    require(len(panels) < 2 or len(letters) >= 2, f"figure {name} has {len(panels)} panels but no panel letters")
+
+
+def write_caption(out_dir: Path, name: str, caption: str) -> None:
+    """Record `caption` for figure file NAME in out_dir/captions.json and rewrite captions.md from it."""
+    path = out_dir / CAPTIONS
+    captions = json.loads(path.read_text()) if path.is_file() else {}
+    captions[name] = caption
+    atomic_write(path, json.dumps(dict(sorted(captions.items())), indent=2) + "\n")
+    lines = ["# Figure captions", ""] + [f"**{key}** — {text}\n" for key, text in sorted(captions.items())]
+    atomic_write(out_dir / "captions.md", "\n".join(lines))
+
+
+def read_captions(out_dir) -> dict:
+    path = Path(out_dir) / CAPTIONS
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def save(fig, out_dir, name: str, caption: str) -> list[Path]:
+    """Write `fig` as NAME.pdf and NAME.png (300 dpi) into `out_dir` atomically, and its caption; returns
+    both paths. The PDF carries no creation date, so redrawing the same analysis gives the same file."""
     import matplotlib.pyplot as plt
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    _check_contract(fig, name)
+    write_caption(out_dir, name, caption)
     paths = []
     for ext, options in (("pdf", {"metadata": {"Creator": f"bioplaus {__version__}", "CreationDate": None}}),
                          ("png", {"dpi": PNG_DPI, "metadata": {"Software": f"bioplaus {__version__}"}})):
@@ -63,5 +149,18 @@ def save(fig, out_dir, name: str) -> list[Path]:
 
 def rule_legend_handles(groups, linestyle="-"):
     from matplotlib.lines import Line2D
-    return [Line2D([], [], color=g.color, linestyle=linestyle, marker="o", markersize=3, label=g.label)
+    return [Line2D([], [], color=g.color, linestyle=linestyle, marker="o", markersize=3, label=seeds_label(g))
             for g in groups]
+
+
+def seed_curves(ax, x, values, group, marker="o"):
+    """One rule's curve over `x`: the mean over seeds (rows of `values`), with a ± sem band and each seed
+    as a thin line when there are several; one seed is its plain line. Returns the mean line."""
+    values = np.atleast_2d(np.asarray(values, dtype=float))
+    mean, sem = mean_sem(values)
+    (line,) = ax.plot(x, mean, "-", marker=marker, color=group.color, markersize=2.5, label=seeds_label(group))
+    if len(values) > 1:
+        ax.fill_between(x, mean - sem, mean + sem, color=group.color, alpha=0.2, linewidth=0)
+        for row in values:
+            ax.plot(x, row, "-", color=group.color, alpha=0.35, linewidth=0.5)
+    return line

@@ -1,0 +1,93 @@
+"""The main figures a paper can use as they are, composed from the panels of the other figure modules:
+learning (accuracy, cosine to BP per block, SNR), robustness (true vs feedback ε-curves, transfer drop) and
+representations (RDMs on a fixed scale, joint paths, Shepard diagram)."""
+
+import numpy as np
+
+from ..results import is_true_gradient, load_analysis
+from .learning import cosine_caption, cosine_layers, draw_cosine, draw_snr, draw_training, snr_caption, test_split_text
+from .representations import draw_joint_paths, draw_rdm, draw_shepard, paths_caption, rdm_scale, RDM_NAMES
+from .robustness import attack_caption, default_eps, draw_attack, draw_transfer, mode_handles, transfer_caption
+from .style import FIGURES_DRAWN, PAGE, error_note, figure_style, letter_panels, require, save
+
+
+@FIGURES_DRAWN.register("main-learning")
+def plot_main_learning(analysis, out_dir, prefix: str = "") -> list:
+    """Learning: test accuracy per epoch, gradient SNR per layer, and the cosine of each rule's update to
+    the BP gradient per hidden block over training."""
+    a = load_analysis(analysis)
+    cosine = [] if all(is_true_gradient(g.rule) for g in a.groups()) else cosine_layers(a)[:3]
+    with figure_style() as plt:
+        fig = plt.figure(figsize=(PAGE, 3.6 if cosine else 2.0))
+        rows = [["accuracy"] * 3 + ["snr"] * 3] + ([[c for c in cosine for _ in range(6 // len(cosine))]]
+                                                   if cosine else [])
+        axes = fig.subplot_mosaic(rows)
+        lines = draw_training(a, axes["accuracy"], "test_acc")
+        draw_snr(a, axes["snr"])
+        for layer in cosine:
+            draw_cosine(a, axes[layer], layer)
+            axes[layer].set_ylabel("cosine to BP")
+        fig.legend(handles=lines, loc="outside right center")
+        letter_panels([axes[key] for key in ["accuracy", "snr", *cosine]])
+        caption = (f"Learning on {a.results['dataset']}. a: test accuracy per epoch on {test_split_text(a)}; "
+                   f"{error_note(a.groups())}. b: {snr_caption(a)}"
+                   + (f" c–: {cosine_caption(a, cosine)}" if cosine else ""))
+        return save(fig, out_dir, f"{prefix}main-learning", caption)
+
+
+@FIGURES_DRAWN.register("main-robustness")
+def plot_main_robustness(analysis, out_dir, prefix: str = "") -> list:
+    """Robustness: accuracy vs ε for each attack, true gradient vs the rule's feedback path, with Wilson
+    intervals, and the transfer matrix as the drop from clean accuracy."""
+    a = load_analysis(analysis)
+    robustness = a.results.get("robustness", {})
+    require(bool(robustness.get("curves")), "the analysis holds no attack results")
+    attacks = robustness["attacks"][:2]
+    transfer = next((attack for attack in robustness["attacks"] if f"transfer/{attack}" in a.arrays), None)
+    eps = default_eps(a)
+    with figure_style() as plt:
+        fig = plt.figure(figsize=(PAGE, 2.3))
+        axes = fig.subplot_mosaic([attacks + (["transfer"] if transfer and 0.0 in robustness["eps"] else [])],
+                                  sharey=False)
+        lines = [draw_attack(a, axes[attack], attack) for attack in attacks][0]
+        if "transfer" in axes:
+            draw_transfer(a, axes["transfer"], transfer, eps)
+        axes[attacks[0]].legend(handles=lines + mode_handles(a), fontsize=5, loc="upper right")
+        letter_panels(list(axes.values()))
+        caption = f"Robustness. {attack_caption(a)}" + (f" Last panel: {transfer_caption(a, eps)}"
+                                                          if "transfer" in axes else "")
+        return save(fig, out_dir, f"{prefix}main-robustness", caption)
+
+
+def _last_hidden(a, run) -> int:
+    layers = a.layers(run)
+    return max(0, len(layers) - 2)  # the block before the readout
+
+
+@FIGURES_DRAWN.register("main-representations")
+def plot_main_representations(analysis, out_dir, prefix: str = "") -> list:
+    """Representations: the label RDM and each rule's last hidden block RDM on one fixed scale, the joint
+    representational paths with layer markers and arrows, and the Shepard diagram of their MDS."""
+    a = load_analysis(analysis)
+    groups = a.groups()
+    with figure_style() as plt:
+        fig = plt.figure(figsize=(PAGE, 4.6))
+        top, bottom = fig.subfigures(2, 1, height_ratios=(1, 1.5))
+        rdm_axes = top.subplots(1, len(groups) + 1, squeeze=False)[0]
+        image = draw_rdm(a, rdm_axes[0], a.arrays["rdm/labels"], "labels", "y")
+        for ax, g in zip(rdm_axes[1:], groups):
+            k = _last_hidden(a, g.runs[0])
+            mean = np.mean([a.arrays[f"rdm/{run}"][k] for run in g.runs], axis=0)
+            draw_rdm(a, ax, mean, f"{g.label}, {a.layers(g.runs[0])[k]}")
+            ax.title.set_color(g.color)
+        method = rdm_scale(a)[2]
+        top.colorbar(image, ax=rdm_axes, shrink=0.8, label=RDM_NAMES.get(method, method))
+        path_axes = bottom.subplots(1, 2, width_ratios=(1.7, 1), squeeze=False)[0]
+        handles = draw_joint_paths(a, path_axes[0])
+        draw_shepard(a, path_axes[1])
+        bottom.legend(handles=handles, loc="outside right center")
+        letter_panels([rdm_axes[0], path_axes[0], path_axes[1]])
+        caption = (f"Representations on {a.sample_text()}. a: the label RDM and each rule's last hidden block RDM "
+                   f"(mean over seeds), sorted by class, on one fixed scale. b: {paths_caption(a)} c: the Shepard "
+                   f"diagram of that MDS (dotted: identity).")
+        return save(fig, out_dir, f"{prefix}main-representations", caption)
