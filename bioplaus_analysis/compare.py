@@ -179,13 +179,15 @@ def _summary(function) -> str:
     return " ".join((function.__doc__ or "").split())
 
 
-def _manifest(options: CompareOptions, figures: dict, command: str) -> dict:
+def _manifest(options: CompareOptions, figures: dict, command: str, figures_dir: Path) -> dict:
     from .figures import DRAW
-    commit = _commit()
+    from .figures.style import read_captions
+    commit, captions = _commit(), read_captions(figures_dir)
     return {"command": command, "dataset": options.dataset, "seeds": list(range(options.seeds)),
             "epochs": {model: options.epochs_of(model) for model in options.models},
             "version": __version__, "commit": commit,
             "files": {path.name: {"figure": name, "model": model, "shows": _summary(DRAW[name]),
+                                  "caption": captions.get(path.stem, ""),
                                   "command": command, "dataset": options.dataset,
                                   "seeds": list(range(options.seeds)), "version": __version__, "commit": commit}
                       for model, drawn in figures.items() for name, paths in drawn.items() for path in paths}}
@@ -216,7 +218,7 @@ def compare(out, options: CompareOptions | None = None, figures_dir=None, runs_d
     names = {d.name for dirs in runs.values() for d in dirs}
     _, table_md = write_table(table(runs_dir, names), figures_dir, name="accuracy")
     command = command or f"compare({str(out)!r}, {options!r})"
-    atomic_write(figures_dir / "manifest.json", json.dumps(_manifest(options, drawn, command), indent=2) + "\n")
+    atomic_write(figures_dir / "manifest.json", json.dumps(_manifest(options, drawn, command, figures_dir), indent=2) + "\n")
     paths = [p for model in drawn.values() for ps in model.values() for p in ps]
     log(f"{len(paths)} figure files written to {figures_dir}")
     return {"runs": runs, "analysis": folders, "figures": paths, "table": table_md,

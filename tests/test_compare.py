@@ -45,14 +45,17 @@ def test_compare_draws_the_full_set_with_a_manifest(compared):
                 if model == "snn" or name not in SNN_ONLY}
     figures = out / "figures"
     assert {p.name for p in done["figures"]} == expected
-    assert {p.name for p in figures.iterdir()} == expected | {"manifest.json", "accuracy.md", "accuracy.csv"}
+    assert {p.name for p in figures.iterdir()} == expected | {"manifest.json", "accuracy.md", "accuracy.csv",
+                                                             "captions.json", "captions.md"}
     assert all((figures / name).stat().st_size > 5000 for name in expected)
     manifest = json.loads((figures / "manifest.json").read_text())
     assert set(manifest["files"]) == expected
     entry = manifest["files"]["snn-spike-raster.png"]
     assert entry["dataset"] == "digits" and entry["seeds"] == [0] and entry["figure"] == "spike-raster"
     assert entry["version"] and "command" in entry and "commit" in entry
-    assert entry["shows"].startswith("Spike trains of the first neurons")
+    assert entry["shows"].startswith("The test image, then for each rule")
+    assert entry["caption"].startswith("Spike trains caused by one test image")
+    assert all(manifest["files"][name]["caption"] for name in expected)  # every figure has its caption
 
 
 def test_figures_redraw_from_the_analysis_alone(compared, tmp_path):

@@ -60,7 +60,6 @@ def draw_cosine(a, ax, layer: str) -> list:
         epochs = min(len(t["epoch"]) for t in tables)
         lines.append(seed_curves(ax, tables[0]["epoch"][:epochs], _values([t[layer][:epochs] for t in tables]), g))
     ax.axhline(0, color="0.6", linewidth=0.5, linestyle=":")
-    ax.set_ylim(-0.05, 1.05) if all(np.nanmin(line.get_ydata()) > -0.05 for line in lines) else ax.set_ylim(-1.05, 1.05)
     ax.set_title(layer)
     ax.set_xlabel("epoch")
     ax.xaxis.get_major_locator().set_params(integer=True)
@@ -92,6 +91,14 @@ def draw_snr(a, ax) -> list:
     ax.set_yscale("log" if decades >= 1 else "linear")
     ax.set_ylabel("gradient SNR" + (" (log scale)" if decades >= 1 else ""))
     return handles
+
+
+def share_limits(axes) -> None:
+    """One y-range for cosine panels: 0 to 1 when no curve goes below 0, else −1 to 1."""
+    curves = [line.get_ydata() for ax in axes for line in ax.get_lines() if line.get_linestyle() != ":"]
+    low = min((np.nanmin(y) for y in curves), default=0.0)
+    for ax in axes:
+        ax.set_ylim(-0.05 if low > -0.05 else -1.05, 1.05)
 
 
 def snr_caption(a) -> str:
@@ -132,6 +139,7 @@ def plot_cosine_to_bp(analysis, out_dir, prefix: str = "") -> list:
     with figure_style() as plt:
         fig, axes = new_figure(plt, COLUMN if len(layers) <= 2 else PAGE, 2.0, 1, len(layers), sharey=True)
         lines = [draw_cosine(a, ax, layer) for ax, layer in zip(axes[0], layers)][0]
+        share_limits(list(axes[0]))
         axes[0, 0].set_ylabel("cosine to BP gradient")
         fig.legend(handles=lines, loc="outside lower center", ncols=len(lines))
         letter_panels(axes) if len(layers) > 1 else None

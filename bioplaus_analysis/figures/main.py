@@ -5,7 +5,7 @@ representations (RDMs on a fixed scale, joint paths, Shepard diagram)."""
 import numpy as np
 
 from ..results import is_true_gradient, load_analysis
-from .learning import cosine_caption, cosine_layers, draw_cosine, draw_snr, draw_training, snr_caption, test_split_text
+from .learning import share_limits, cosine_caption, cosine_layers, draw_cosine, draw_snr, draw_training, snr_caption, test_split_text
 from .representations import draw_joint_paths, draw_rdm, draw_shepard, paths_caption, rdm_scale, RDM_NAMES
 from .robustness import attack_caption, default_eps, draw_attack, draw_transfer, mode_handles, transfer_caption
 from .style import FIGURES_DRAWN, PAGE, error_note, figure_style, letter_panels, require, save
@@ -27,6 +27,7 @@ def plot_main_learning(analysis, out_dir, prefix: str = "") -> list:
         for layer in cosine:
             draw_cosine(a, axes[layer], layer)
             axes[layer].set_ylabel("cosine to BP")
+        share_limits([axes[layer] for layer in cosine])
         fig.legend(handles=lines, loc="outside right center")
         letter_panels([axes[key] for key in ["accuracy", "snr", *cosine]])
         caption = (f"Learning on {a.results['dataset']}. a: test accuracy per epoch on {test_split_text(a)}; "
@@ -52,7 +53,7 @@ def plot_main_robustness(analysis, out_dir, prefix: str = "") -> list:
         lines = [draw_attack(a, axes[attack], attack) for attack in attacks][0]
         if "transfer" in axes:
             draw_transfer(a, axes["transfer"], transfer, eps)
-        axes[attacks[0]].legend(handles=lines + mode_handles(a), fontsize=5, loc="upper right")
+        fig.legend(handles=lines + mode_handles(a), loc="outside lower center", ncols=len(lines) + 2)
         letter_panels(list(axes.values()))
         caption = f"Robustness. {attack_caption(a)}" + (f" Last panel: {transfer_caption(a, eps)}"
                                                           if "transfer" in axes else "")

@@ -207,7 +207,7 @@ def plot_paths_per_rule(analysis, out_dir, prefix: str = "") -> list:
             run = g.runs[0]
             points = aligned_path(a, run)
             draw_path(ax, points[:-1], g.color, layers=a.layers(run))
-            _anchors(ax, coords, where)
+            _anchors(ax, points, {"input": 0, "labels": len(points) - 1})  # the run's own, aligned
             ax.set_title(f"{g.label} (seed {g.seeds[0]}), stress-1 {a.results['paths']['per_run'][run]['stress']:.2f}",
                          color=g.color, fontsize=6)
             ax.set_xlabel("MDS 1 (radians)")
@@ -235,8 +235,7 @@ def plot_tsne_grid(analysis, out_dir, prefix: str = "") -> list:
     with figure_style() as plt:
         from matplotlib.lines import Line2D
         width = PAGE if columns > 2 else COLUMN
-        fig, axes = new_figure(plt, width, width / (columns + 1) * (len(groups) + 1) * 0.9, len(groups) + 1,
-                               columns + 1)
+        fig, axes = new_figure(plt, width, width / columns * (len(groups) + 1) * 0.9, len(groups) + 1, columns)
         for ax in axes.flat:
             ax.set_visible(False)
         panels = [(axes[0, 0], "input (pixels)", a.arrays["tsne/input"], None)]
@@ -254,7 +253,10 @@ def plot_tsne_grid(analysis, out_dir, prefix: str = "") -> list:
         names = class_names(a.results["dataset"], classes)
         handles = [Line2D([], [], linestyle="", marker="o", markersize=3, color=colors[c], label=name)
                    for c, name in zip(classes, names)]
-        fig.legend(handles=handles, title="class", loc="outside right center")
+        key = axes[0, 1]  # the first row's free space holds the class key
+        key.set_visible(True)
+        key.set_axis_off()
+        key.legend(handles=handles, title="class", loc="center", ncols=2 if len(handles) > 5 else 1)
         caption = (f"t-SNE of the input (top left) and of every block (rows: rules, first seed), {a.sample_text()}, "
                    f"points coloured by class; t-SNE axes are arbitrary and unitless.")
         return save(fig, out_dir, f"{prefix}tsne-grid", caption)

@@ -132,7 +132,7 @@ def plot_robustness(analysis, out_dir, prefix: str = "") -> list:
     with figure_style() as plt:
         fig, axes = new_figure(plt, COLUMN if len(attacks) == 1 else PAGE, 2.1, 1, max(1, len(attacks)), sharey=True)
         lines = [draw_attack(a, ax, attack) for ax, attack in zip(axes[0], attacks)][0]
-        fig.legend(handles=lines + mode_handles(a), loc="outside right center")
+        fig.legend(handles=lines + mode_handles(a), loc="outside lower center", ncols=min(len(lines) + 2, 6))
         letter_panels(axes) if len(attacks) > 1 else None
         return save(fig, out_dir, f"{prefix}robustness", attack_caption(a))
 

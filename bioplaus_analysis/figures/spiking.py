@@ -6,7 +6,7 @@ import numpy as np
 from ..results import load_analysis
 from .style import COLUMN, FIGURES_DRAWN, PAGE, figure_style, letter_panels, new_figure, require, save
 
-RASTER_NEURONS = 100  # neurons shown per raster: the most active first, so that silent ones do not fill it
+RASTER_NEURONS = 50  # neurons per raster, the most active first: at print size each keeps its own row
 
 
 def _spiking(a):
@@ -60,8 +60,8 @@ def plot_firing_rates(analysis, out_dir, prefix: str = "") -> list:
 def draw_raster(ax, trains, color) -> None:
     """Spike trains (T, neurons) as ticks, neurons sorted by their spike count (most active at the top)."""
     order = np.argsort(-trains.sum(0), kind="stable")[:RASTER_NEURONS]
-    steps, rows = np.nonzero(trains[:, order])
-    ax.scatter(steps + 1, len(order) - 1 - rows, marker="|", s=4, color=color, linewidths=0.5)
+    events = [np.nonzero(trains[:, neuron])[0] + 1 for neuron in order]  # time steps 1..T of each spike
+    ax.eventplot(events[::-1], colors=color, lineoffsets=1, linelengths=0.7, linewidths=0.6)
     ax.set_xlim(0.5, trains.shape[0] + 0.5)
     ax.set_ylim(-0.5, len(order) - 0.5)
 
@@ -91,7 +91,6 @@ def plot_spike_raster(analysis, out_dir, prefix: str = "") -> list:
             ax.set_title(f"{g.label}, {layer}\n{trains.mean():.2f} spikes/step", color=g.color, fontsize=6)
             ax.set_xlabel("time step")
             ax.set_yticks([])
-        axes[0, 1].set_ylabel(f"neurons (top {RASTER_NEURONS} by activity)")
         letter_panels(axes)
         caption = (f"Spike trains caused by one test image (a) in every hidden layer of each rule's first-seed "
                    f"network, one tick per spike; neurons sorted by spike count, the {RASTER_NEURONS} most active "
