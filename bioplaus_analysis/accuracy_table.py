@@ -1,5 +1,6 @@
-"""The accuracy table of finished runs: per dataset, model and rule, the final test accuracy as mean ± sd
-over seeds and the best seed, beside the number a paper publishes where there is one; as CSV and
+"""The accuracy table of finished runs: per dataset, model and rule, the learning rate and where it came
+from (recipe or rule default), the final validation accuracy, the final test accuracy as mean ± sd over
+seeds and the best seed, beside the number a paper publishes where there is one; as CSV and
 Markdown (`reproduce` writes reproduction.*, `compare` accuracy.*)."""
 
 import csv
@@ -36,7 +37,9 @@ def table(out, names=None) -> list[dict]:
         if not rows or rows[-1]["epoch"] < config["epochs"]:
             continue
         key = (config["dataset"], config["model"], config["rule"])
-        groups.setdefault(key, []).append((config["seed"], rows[-1]["test_acc"] * 100, config["epochs"]))
+        source = config.get("sources", {}).get("lr", "before recipes")
+        groups.setdefault(key, []).append((config["seed"], rows[-1]["test_acc"] * 100, config["epochs"],
+                                           rows[-1].get("val_acc", float("nan")) * 100, f"{config.get('lr', float('nan')):g} ({source})"))
     out_rows = []  # rules in the registry's order: BP first
     for (dataset, model, rule), values in sorted(groups.items(), key=lambda item: (
             item[0][0], item[0][1], rule_rank(item[0][2]), item[0][2])):
@@ -47,6 +50,7 @@ def table(out, names=None) -> list[dict]:
             "seeds": " ".join(str(v[0]) for v in sorted(values)), "n": len(accuracies),
             "mean": statistics.fmean(accuracies),
             "sd": statistics.stdev(accuracies) if len(accuracies) > 1 else None,  # one seed has no sd
+            "val_mean": statistics.fmean(v[3] for v in values), "lr": " / ".join(sorted({v[4] for v in values})),
             "best": max(accuracies), "published": published[0] if published else None,
             "published_source": published[1] if published else ""})
     return out_rows
@@ -67,11 +71,12 @@ def write_table(rows: list[dict], out, name: str = "reproduction") -> tuple[Path
     for row in rows:
         writer.writerow({k: f"{v:.2f}" if isinstance(v, float) else v for k, v in row.items()})
     atomic_write(out / f"{name}.csv", buffer.getvalue())
-    lines = ["| dataset | model | rule | epochs | n | test accuracy, mean ± sd (%) | best (%) | published (%) |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| dataset | model | rule | lr (source) | epochs | n | validation, mean (%) | test accuracy, mean ± sd (%) "
+             "| best (%) | published (%) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         published = f"{r['published']:.2f} ({r['published_source']})" if r["published"] is not None else "—"
-        lines.append(f"| {r['dataset']} | {r['model']} | {r['rule']} | {r['epochs']} | {r['n']} | "
-                     f"{_mean_sd(r)} | {r['best']:.2f} | {published} |")
+        validation = "—" if r["val_mean"] != r["val_mean"] else f"{r['val_mean']:.2f}"  # NaN: no validation slice
+        lines.append(f"| {r['dataset']} | {r['model']} | {r['rule']} | {r['lr']} | {r['epochs']} | {r['n']} | "
+                     f"{validation} | {_mean_sd(r)} | {r['best']:.2f} | {published} |")
     atomic_write(out / f"{name}.md", "\n".join(lines) + "\n")
     return out / f"{name}.csv", out / f"{name}.md"

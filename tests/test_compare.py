@@ -63,7 +63,7 @@ def test_figures_redraw_from_the_analysis_alone(compared, tmp_path):
     analysis = shutil.copytree(out / "analysis" / "snn", tmp_path / "analysis")  # no runs next to it
     assert main(["figures", str(analysis), "--out", str(tmp_path / "figs"), "--prefix", "snn-", "--quiet"]) == 0
     assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == sorted(
-        p.name for p in (out / "figures").iterdir() if p.name.startswith("snn-"))
+        [p.name for p in (out / "figures").iterdir() if p.name.startswith("snn-")] + ["captions.json", "captions.md"])
 
 
 def test_a_second_compare_reuses_finished_runs_and_analyses(compared):

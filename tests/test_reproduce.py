@@ -34,9 +34,9 @@ def test_mnist_and_cifar10_join_when_their_files_are_there(tmp_path):
 
 def _fake_run(folder, dataset, model, rule, seed, accuracies, epochs=None):
     folder.mkdir(parents=True)
-    write_config(folder, {"dataset": dataset, "model": model, "rule": rule, "seed": seed,
-                          "epochs": epochs or len(accuracies)})
-    write_metrics(folder, [{"epoch": i + 1, "test_acc": a} for i, a in enumerate(accuracies)])
+    write_config(folder, {"dataset": dataset, "model": model, "rule": rule, "seed": seed, "lr": 1e-3,
+                          "sources": {"lr": "recipe fashion-mnist/cnn/bp"}, "epochs": epochs or len(accuracies)})
+    write_metrics(folder, [{"epoch": i + 1, "val_acc": a - 0.01, "test_acc": a} for i, a in enumerate(accuracies)])
 
 
 def test_table_is_mean_sd_and_best_over_finished_seeds_beside_published(tmp_path, capsys):
@@ -52,7 +52,8 @@ def test_table_is_mean_sd_and_best_over_finished_seeds_beside_published(tmp_path
     csv_path, md_path = write_table(rows, tmp_path)
     with csv_path.open() as handle:
         assert next(csv.DictReader(handle))["mean"] == "92.00"
-    assert "| fashion-mnist | cnn | bp | 2 | 3 | 92.00 ± 2.00 | 94.00 | 90.80 (BioTorch LeNet) |" in md_path.read_text()
+    assert ("| fashion-mnist | cnn | bp | 0.001 (recipe fashion-mnist/cnn/bp) | 2 | 3 | 91.00 | 92.00 ± 2.00 | 94.00 | "
+            "90.80 (BioTorch LeNet) |") in md_path.read_text()
     assert main(["reproduce", "--out", str(tmp_path), "--table-only"]) == 0
     assert "92.00 ± 2.00" in capsys.readouterr().out
 
@@ -66,7 +67,9 @@ def test_reproduce_bad_input(tmp_path, capsys):
 
 def test_one_seed_shows_the_mean_alone(tmp_path):
     row = {"dataset": "digits", "model": "cnn", "rule": "bp", "epochs": 1, "seeds": "0", "n": 1, "mean": 90.0,
-           "sd": None, "best": 90.0, "published": None, "published_source": ""}
+           "sd": None, "val_mean": float("nan"), "lr": "0.001 (rule default)", "best": 90.0, "published": None,
+           "published_source": ""}
     csv_path, md_path = write_table([row], tmp_path)
-    assert "| digits | cnn | bp | 1 | 1 | 90.00 | 90.00 | — |" in md_path.read_text() and "±" not in md_path.read_text().splitlines()[2]
-    assert csv_path.read_text().splitlines()[1] == "digits,cnn,bp,1,0,1,90.00,,90.00,,"
+    assert "| digits | cnn | bp | 0.001 (rule default) | 1 | 1 | — | 90.00 | 90.00 | — |" in md_path.read_text()
+    assert "±" not in md_path.read_text().splitlines()[2]
+    assert csv_path.read_text().splitlines()[1] == "digits,cnn,bp,1,0,1,90.00,,nan,0.001 (rule default),90.00,,"
