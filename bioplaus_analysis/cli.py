@@ -78,6 +78,9 @@ COMPARE_OPTIONS = SAMPLE_OPTIONS + (
     Option("rules", f"of {', '.join(RULES)} (default: every rule on the models it trains)", csv=True),
     Option("seeds", "number of seeds per model and rule: 0..N-1", int),
     Option("epochs", "epochs of every run (default 3 on digits and mnist-5k; else cnn 10, snn 5)", int),
+    Option("jobs", "runs (and analyses) at once, each in its own process with cores / N CPU threads", int),
+    Option("threads", "CPU threads of each run and analysis (default: cores / jobs; on the CPU the float results "
+                      "depend on it)", int),
 )
 
 
@@ -234,6 +237,16 @@ def _add_reproduce(subparsers):
     p.add_argument("--seeds", type=csv_list("--seeds", int), default=[0, 1, 2])
     p.add_argument("--models", type=csv_list("--models"), default=["cnn", "snn"], help="of cnn, snn")
     p.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)}")
+    p.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process (default 1)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads per run (default: cores / jobs)")
+    cluster = p.add_argument_group("cluster sweeps (pip install 'bioplaus[cluster]')")
+    cluster.add_argument("--executor", default=None, help="submit one job per run: slurm, or local (the same path "
+                                                          "on this machine)")
+    cluster.add_argument("--partition", default=None, help="SLURM partition")
+    cluster.add_argument("--time", type=int, default=60, help="minutes per job (default 60; a job that runs out "
+                                                              "is requeued and resumes)")
+    cluster.add_argument("--no-wait", action="store_true", help="submit and return; rerun with --table-only "
+                                                                "when the jobs are done")
     p.add_argument("--table-only", action="store_true", help="write the table from the finished runs; train nothing")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=_run_reproduce)
@@ -250,8 +263,14 @@ def _run_reproduce(args) -> int:
             raise RunDirError(f"{args.out} holds no runs; run `bioplaus reproduce --out {args.out}` first")
         paths = write_table(table(args.out), args.out)
     else:
+        cluster = None if args.executor is None else {"executor": args.executor, "partition": args.partition,
+                                                      "time_min": args.time, "wait": not args.no_wait}
         paths = reproduce(args.out, args.data_dir, args.seeds, args.models, args.device,
-                          progress=False if args.quiet else None)
+                          progress=False if args.quiet else None, jobs=args.jobs, cluster=cluster,
+                          threads=args.threads)
+        if paths is None:
+            print(f"jobs submitted; when they are done: bioplaus reproduce --out {args.out} --table-only")
+            return 0
     print(f"table written to {paths[0]} and {paths[1]}")
     print(paths[1].read_text(), end="")
     return 0

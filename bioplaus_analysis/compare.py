@@ -14,13 +14,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from trainers import (DATASETS, MODELS, RULES, ConfigError, Interrupted, RunDirError, TrainConfig, __version__, train,
                       unknown_name)
 from trainers.runfiles import atomic_write, check_folder, finished_run, make_writable_folder, run_name
 
 from .accuracy_table import table, write_table
+from .jobs import check_jobs, run_tasks
 from .options import QUICK_DATASETS, AnalysisOptions, default_eval_per_class
 from .results import RESULTS
 
@@ -43,6 +42,8 @@ class CompareOptions:
     pgd_steps: int = AnalysisOptions.pgd_steps
     data_dir: str | None = None
     device: str = "auto"
+    jobs: int = 1  # runs (and analyses) at once, each in its own process (`jobs`)
+    threads: int | None = None  # CPU threads per run and analysis (default: the cores / jobs)
     analysis: dict = field(default_factory=dict)  # further keyword arguments of `analyze`
 
     def resolved(self) -> "CompareOptions":
@@ -59,6 +60,7 @@ class CompareOptions:
                 raise unknown_name("rule", rule, RULES)
             if not any(_trains(rule, model) for model in self.models):
                 raise ConfigError(f"rule {rule!r} trains none of the models {', '.join(self.models)}")
+        check_jobs(self.jobs)
         if self.seeds < 1 or (self.epochs is not None and self.epochs < 1):
             raise ConfigError("--seeds and --epochs must be positive integers")
         eval_per_class = (self.eval_per_class if self.eval_per_class is not None
@@ -115,26 +117,29 @@ def _prepare(out: Path) -> dict:
     return {}
 
 
+def train_task(config: TrainConfig, run_dir: Path) -> str:
+    """Train (or continue) one run; a task of `jobs.run_tasks`."""
+    try:
+        train(config, run_dir, resume=True, progress=False)
+    except Interrupted as exc:
+        raise Interrupted(f"{exc}; or rerun the same command, which continues it", exc.signum) from None
+    return str(run_dir)
+
+
 def train_runs(options: CompareOptions, runs_dir: Path, progress=None, log=print) -> dict:
-    """Train each (model, rule, seed) into `runs_dir` unless it is finished; returns {model: [run dirs]}."""
-    runs, trained = {}, 0
+    """Train each (model, rule, seed) into `runs_dir` unless it is finished, up to `options.jobs` at once;
+    returns {model: [run dirs]}."""
+    runs, tasks = {}, {}
     todo = options.runs()
-    bar = tqdm(todo, desc="train", unit="run", disable=None if progress is None else not progress)
-    for model, rule, seed in bar:
+    for model, rule, seed in todo:
         run_dir = runs_dir / run_name(options.dataset, model, rule, seed)
         runs.setdefault(model, []).append(run_dir)
         config = TrainConfig(model=model, rule=rule, dataset=options.dataset, seed=seed,
                              epochs=options.epochs_of(model), data_dir=options.data_dir, device=options.device)
-        bar.set_postfix_str(run_dir.name)
-        if finished_run(run_dir, config.resolved().identity()):
-            continue
-        try:
-            train(config, run_dir, resume=True, progress=False)
-        except Interrupted as exc:
-            raise Interrupted(f"{exc}; or rerun the same `bioplaus compare`, which continues it", exc.signum) from None
-        trained += 1
-    bar.close()
-    log(f"runs: {trained} trained, {len(todo) - trained} reused from {runs_dir}")
+        if not finished_run(run_dir, config.resolved().identity()):
+            tasks[run_dir.name] = (train_task, (config, run_dir))
+    run_tasks(tasks, options.jobs, "train", progress, options.threads)
+    log(f"runs: {len(tasks)} trained, {len(todo) - len(tasks)} reused from {runs_dir}")
     return runs
 
 
@@ -153,24 +158,31 @@ def _analysis_key(options: CompareOptions, run_dirs) -> dict:
                         if k in ("per_class", "eval_per_class", "eps", "pgd_steps", "analysis")}}
 
 
+def analysis_task(run_dirs, folder: Path, options: CompareOptions, progress) -> str:
+    """Analyse one model's runs into `folder`; a task of `jobs.run_tasks`."""
+    from .analysis import analyze
+    analyze(run_dirs, folder, per_class=options.per_class, eval_per_class=options.eval_per_class,
+            eps=options.eps, pgd_steps=options.pgd_steps, data_dir=options.data_dir, device=options.device,
+            force=True, progress=progress, **options.analysis)
+    return str(folder)
+
+
 def analyse_models(options: CompareOptions, runs: dict, out: Path, state: dict, progress=None, log=print) -> dict:
     """Analyse each model's runs into OUT/analysis/MODEL unless an analysis of the same runs and options is
-    there; returns {model: analysis folder}."""
-    from .analysis import analyze
-    folders = {}
+    there (models at once with --jobs above 1); returns {model: analysis folder}."""
+    folders = {model: out / "analysis" / model for model in runs}
+    tasks, keys = {}, {}
     for model, run_dirs in runs.items():
-        folder = out / "analysis" / model
-        key = _analysis_key(options, run_dirs)
-        folders[model] = folder
-        if state.get("analysis", {}).get(model) == key and (folder / RESULTS).is_file():
-            log(f"analysis of {model}: reused {folder}")
+        keys[model] = _analysis_key(options, run_dirs)
+        if state.get("analysis", {}).get(model) == keys[model] and (folders[model] / RESULTS).is_file():
+            log(f"analysis of {model}: reused {folders[model]}")
             continue
-        analyze(run_dirs, folder, per_class=options.per_class, eval_per_class=options.eval_per_class,
-                eps=options.eps, pgd_steps=options.pgd_steps, data_dir=options.data_dir, device=options.device,
-                force=True, progress=progress, **options.analysis)
-        state.setdefault("analysis", {})[model] = key
+        alone = options.jobs == 1 or len(runs) == 1
+        tasks[model] = (analysis_task, (run_dirs, folders[model], options, progress if alone else False))
+    for model in run_tasks(tasks, options.jobs, "analyse", False, options.threads):
+        state.setdefault("analysis", {})[model] = keys[model]
         atomic_write(out / MARKER, json.dumps(state, indent=2) + "\n")
-        log(f"analysis of {model}: written to {folder}")
+        log(f"analysis of {model}: written to {folders[model]}")
     return folders
 
 

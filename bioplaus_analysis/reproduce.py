@@ -8,12 +8,12 @@ final test accuracy as mean ± sd over seeds and the best seed, beside the publi
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
-from trainers import DataError, TrainConfig, load_dataset, train
+from trainers import DataError, TrainConfig, load_dataset
 from trainers.runfiles import finished_run, run_name
 
 from .accuracy_table import table, write_table
+from .compare import train_task
+from .jobs import run_tasks
 
 GRID = {"cnn": (("bp", "fa", "dfa", "dkp"), 10), "snn": (("bp", "dfa", "adfa", "dkp"), 5)}
 MNIST_LIKE = ("fashion-mnist", "mnist")
@@ -55,21 +55,37 @@ def grid(datasets, seeds=(0, 1, 2), models=("cnn", "snn")) -> list[Run]:
             if m == "cnn" or d in MNIST_LIKE for r in GRID[m][0]]  # seed outermost: a cut sweep stays balanced
 
 
-def train_grid(runs, out, data_dirs: dict, device="auto", progress=None) -> None:
-    """Train each run into out/NAME unless it is finished (an interrupted one continues, --resume);
-    `data_dirs` maps each dataset to its folder (None: the default location)."""
-    for run in tqdm(runs, desc="reproduce", unit="run", disable=None if progress is None else not progress):
+def grid_tasks(runs, out, data_dirs: dict, device="auto") -> dict:
+    """{run name: (train_task, (config, run dir))} of every run of the grid that is not finished."""
+    tasks = {}
+    for run in runs:
         run_dir = Path(out) / run.name
         config = TrainConfig(model=run.model, rule=run.rule, dataset=run.dataset, epochs=run.epochs, seed=run.seed,
                              data_dir=data_dirs.get(run.dataset), device=device)
-        if finished_run(run_dir, config.resolved().identity()):
-            continue
-        train(config, run_dir, resume=True, progress=False if progress is False else None)
+        if not finished_run(run_dir, config.resolved().identity()):
+            tasks[run.name] = (train_task, (config, run_dir))
+    return tasks
 
 
-def reproduce(out, data_dir=None, seeds=(0, 1, 2), models=("cnn", "snn"), device="auto", progress=None):
-    """Train the grid for every dataset available and write the table; returns (csv, md) paths."""
+def train_grid(runs, out, data_dirs: dict, device="auto", progress=None, jobs: int = 1, threads=None) -> None:
+    """Train each run into out/NAME unless it is finished (an interrupted one continues, --resume), up to
+    `jobs` at once; `data_dirs` maps each dataset to its folder (None: the default location)."""
+    run_tasks(grid_tasks(runs, out, data_dirs, device), jobs, "reproduce", progress, threads)
+
+
+def reproduce(out, data_dir=None, seeds=(0, 1, 2), models=("cnn", "snn"), device="auto", progress=None, jobs=1,
+              cluster: dict | None = None, threads: int | None = None):
+    """Train the grid for every dataset available and write the table; returns (csv, md) paths, or None when
+    the runs were submitted to a cluster without waiting. Runs train here, up to `jobs` at once, or, with
+    `cluster` ({"executor", "partition", "time_min", "wait"}), one submitit job each (`cluster.sweep`)."""
     Path(out).mkdir(parents=True, exist_ok=True)
     datasets = available_datasets(data_dir)
-    train_grid(grid(list(datasets), seeds, models), out, datasets, device, progress)
+    runs = grid(list(datasets), seeds, models)
+    if cluster is None:
+        train_grid(runs, out, datasets, device, progress, jobs, threads)
+    else:
+        from .cluster import sweep
+        sweep(grid_tasks(runs, out, datasets, device), out, progress=progress, **cluster)
+        if not cluster.get("wait", True):
+            return None
     return write_table(table(out), out)

@@ -217,6 +217,7 @@ class TrainingRun:
                                         device_used=str(self.device), **device_record(self.device),
                                         bioplaus_version=__version__, torch_version=torch.__version__,
                                         processes=self.replicas.world, parameters=parameters,
+                                        threads=torch.get_num_threads(),  # CPU float results depend on it
                                         train_images=len(self.x_train), validation_seed=VALIDATION_SEED,
                                         **{f"{split}_images": len(self.splits[split][0]) if self.splits[split] else 0
                                            for split in ("validation", "test")},

@@ -1,0 +1,103 @@
+"""Concurrent runs (`--jobs`) give the files of runs trained one after another; a cluster sweep through
+submitit's local executor trains, tabulates, and resubmits a killed job, which resumes."""
+
+import json
+import os
+import signal
+import time
+
+import pytest
+import torch
+
+from trainers import ConfigError, TrainConfig, train
+from trainers.runfiles import load_checkpoint, read_metrics
+
+from bioplaus_analysis.accuracy_table import table
+from bioplaus_analysis.cli import main
+from bioplaus_analysis.compare import train_task
+from bioplaus_analysis.jobs import run_tasks, threads_per_job
+
+
+def _config(rule, seed, epochs=1, **options):
+    return TrainConfig(model="mlp", rule=rule, dataset="digits", epochs=epochs, seed=seed, device="cpu",
+                       model_options={"hidden": "32"}, **options)
+
+
+def _same_run(a, b):
+    drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert drop(read_metrics(a)) == drop(read_metrics(b))
+    x, y = load_checkpoint(a)["model"], load_checkpoint(b)["model"]
+    assert all(torch.equal(x[k], y[k]) for k in x)
+
+
+def _failing(message):
+    raise ConfigError(message)
+
+
+def test_two_jobs_write_the_runs_of_one_job(tmp_path):
+    tasks = {f"{rule}-s{seed}": (train_task, (_config(rule, seed), tmp_path / "two" / f"{rule}-s{seed}"))
+             for rule in ("bp", "dfa") for seed in (0, 1)}
+    assert sorted(run_tasks(tasks, jobs=2, progress=False)) == sorted(tasks)
+    one = {name: (train_task, (config, tmp_path / "one" / name)) for name, (_, (config, _)) in tasks.items()}
+    before = torch.get_num_threads()
+    run_tasks(one, jobs=1, progress=False, threads=threads_per_job(2))  # --jobs 1 --threads (cores / 2)
+    assert torch.get_num_threads() == before  # restored
+    for name in tasks:
+        _same_run(tmp_path / "one" / name, tmp_path / "two" / name)
+        assert json.loads((tmp_path / "two" / name / "config.json").read_text())["threads"] == threads_per_job(2)
+    assert threads_per_job(2) == max(1, (os.cpu_count() or 1) // 2)
+
+
+def test_an_error_in_one_job_is_raised_once_the_others_stop(tmp_path):
+    tasks = {"good": (train_task, (_config("bp", 0), tmp_path / "good")), "bad": (_failing, ("bad options",))}
+    with pytest.raises(ConfigError, match="bad options"):
+        run_tasks(tasks, jobs=2, progress=False)
+    with pytest.raises(ConfigError, match="--jobs must be a positive integer, got 0"):
+        run_tasks(tasks, jobs=0)
+    with pytest.raises(ConfigError, match="--threads must be a positive integer, got 0"):
+        run_tasks(tasks, jobs=1, threads=0)
+
+
+def test_a_local_sweep_of_two_rules_and_two_seeds_trains_and_tabulates(tmp_path):
+    pytest.importorskip("submitit")
+    from bioplaus_analysis.cluster import sweep
+    out = tmp_path / "sweep"
+    tasks = {f"digits-mlp-{rule}-s{seed}": (train_task, (_config(rule, seed, epochs=2), out / f"digits-mlp-{rule}-s{seed}"))
+             for rule in ("bp", "dfa") for seed in (0, 1)}
+    lines = []
+    ids = sweep(tasks, out, executor="local", progress=False, log=lines.append)
+    assert sorted(ids) == sorted(tasks) and (out / "sweep.json").is_file()
+    assert lines == [f"sweep: 4 jobs submitted to local (logs in {out / 'submitit'})"]
+    rows = table(out)
+    assert [(r["rule"], r["n"], r["seeds"]) for r in rows] == [("bp", 2, "0 1"), ("dfa", 2, "0 1")]
+    for name in tasks:  # every job trained its run as one process here would
+        _, (config, _) = tasks[name]
+        train(config, tmp_path / "here" / name, progress=False)
+        _same_run(tmp_path / "here" / name, out / name)
+
+
+def test_a_killed_job_is_resubmitted_and_resumes(tmp_path):
+    pytest.importorskip("submitit")
+    from bioplaus_analysis.cluster import RunJob, make_executor, submit, wait_for
+    out = tmp_path / "sweep"
+    config = TrainConfig(model="snn", rule="dfa", dataset="digits", epochs=3, seed=0, device="cpu", batch_size=16,
+                         model_options={"hidden": "64", "time_steps": 8})
+    jobs = {"run": RunJob(config, out / "run")}
+    pool = make_executor(out, "local")
+    submitted = submit(pool, jobs, out)
+    deadline = time.monotonic() + 300
+    while not (out / "run" / "model.pt").is_file() and time.monotonic() < deadline:
+        time.sleep(0.2)  # the first epoch's checkpoint
+    os.kill(submitted["run"]._process.pid, signal.SIGTERM)  # pre-empted: checkpoints and stops
+    lines = []
+    wait_for(pool, submitted, jobs, poll=0.5, progress=False, log=lines.append)
+    assert len(lines) == 1 and "resubmitted as job" in lines[0] and "resumes from its checkpoint" in lines[0]
+    assert len(read_metrics(out / "run")) == 3
+    train(config, tmp_path / "whole", progress=False)
+    _same_run(tmp_path / "whole", out / "run")
+
+
+def test_reproduce_refuses_an_unknown_executor(tmp_path, capsys):
+    pytest.importorskip("submitit")
+    code = main(["reproduce", "--out", str(tmp_path / "r"), "--executor", "pbs", "--models", "cnn", "--seeds", "0"])
+    assert code == 2 and "unknown executor 'pbs'; choose one of: local, slurm" in capsys.readouterr().err
