@@ -235,7 +235,7 @@ def _adversarial_rdms(models, sample, run_rdms, options: AnalysisOptions, arrays
 
 def _attack_steps(attackable: dict, options: AnalysisOptions) -> list[tuple]:
     """(gradient passes, forward passes) of every (attack, run, ε) step `robustness_curves` will make."""
-    return [attack_passes(name, eps, options.pgd_steps, len(attackable), model.rule, options.modes)
+    return [attack_passes(name, eps, options.pgd_steps, len(attackable), model.rule, options.modes, options.eps)
             for name in options.attacks for model in attackable.values() for eps in options.eps]
 
 

@@ -73,14 +73,22 @@ def _batches(model, images, labels, batch_size):
         yield images[start:start + batch_size].to(device), labels[start:start + batch_size].to(device)
 
 
-def fgsm(model, images, labels, eps: float, mode: str = "true", source=None, batch_size: int = 500):
-    """Adversarial images x + ε·sign(∇x loss), clamped to [0, 1] (Goodfellow et al. 2015)."""
-    eps = check_eps(eps)
+def fgsm_direction(model, images, labels, mode: str = "true", source=None, batch_size: int = 500):
+    """sign(∇x loss) at the clean images: FGSM's step, the same for every ε, so a whole curve over ε takes
+    one gradient pass (`robustness_curves` computes it once per model and mode)."""
     attacker, gradient = _attacker(model, mode, source)
-    out = []
-    for x, y in _batches(attacker, images, labels, batch_size):
-        out.append((x + eps * input_gradient(attacker, x, y, gradient).sign()).clamp(0.0, 1.0))
-    return torch.cat(out)
+    return torch.cat([input_gradient(attacker, x, y, gradient).sign()
+                      for x, y in _batches(attacker, images, labels, batch_size)])
+
+
+def fgsm(model, images, labels, eps: float, mode: str = "true", source=None, batch_size: int = 500,
+         direction=None):
+    """Adversarial images x + ε·sign(∇x loss), clamped to [0, 1] (Goodfellow et al. 2015); `direction`:
+    the sign from `fgsm_direction`, when it is already known."""
+    eps = check_eps(eps)
+    if direction is None:
+        direction = fgsm_direction(model, images, labels, mode, source, batch_size)
+    return (images.to(direction.device) + eps * direction).clamp(0.0, 1.0)
 
 
 def pgd(model, images, labels, eps: float, mode: str = "true", source=None, steps: int = 10,
@@ -130,13 +138,20 @@ def accuracy(model, images, labels) -> float:
     return evaluate(model, images.to(device), labels.to(device))[1]
 
 
-def attack_passes(name: str, eps: float, pgd_steps: int, models: int, rule: str, modes):
+def _first_step(eps: float, eps_grid) -> bool:
+    """Whether `eps` is the grid's smallest positive ε: where FGSM computes its one gradient pass."""
+    return eps > 0 and eps == min(e for e in eps_grid if e > 0)
+
+
+def attack_passes(name: str, eps: float, pgd_steps: int, models: int, rule: str, modes, eps_grid=None):
     """(gradient passes, forward passes) over the images that one (attack, run, ε) of `robustness_curves`
     makes for a run of `rule`: the true-gradient attack, the feedback one (in `modes`, unless the rule's
-    update is the true gradient), and the evaluations (one per model with `transfer`)."""
+    update is the true gradient), and the evaluations (one per model with `transfer`). FGSM's gradient is
+    computed once per curve, at the first positive ε of `eps_grid`."""
     feedback = "feedback" in modes and not get_rule(rule).true_gradient
     transfer = "transfer" in modes
-    per_attack = 0 if eps == 0 else (1 if name == "fgsm" else pgd_steps)
+    fgsm_pass = _first_step(eps, eps_grid if eps_grid is not None else [eps])
+    per_attack = 0 if eps == 0 else (int(fgsm_pass) if name == "fgsm" else pgd_steps)
     gradients = per_attack * (1 + feedback)
     forwards = 1 + (models - 1 if transfer else 0) + feedback
     return gradients, forwards
@@ -160,14 +175,24 @@ def robustness_curves(models: dict, images, labels, eps_grid, attacks=ATTACKS, m
             raise unknown_name("attack mode", mode, MODES)
     names = list(models)
     curves = {run: {a: {} for a in attacks} for run in names}
-    transfer = {}
+    transfer, directions = {}, {}
+
+    def craft(name, model, eps, mode):
+        if name != "fgsm" or eps == 0:
+            return attack(name, model, images, labels, eps, mode, pgd_steps=pgd_steps, seed=seed)
+        if (model, mode) not in directions:
+            if any(held is not model for held, _ in directions):
+                directions.clear()  # one model's directions at a time
+            directions[model, mode] = fgsm_direction(model, images, labels, mode)
+        return fgsm(model, images, labels, eps, mode, direction=directions[model, mode])
+
     for name in attacks:
         matrix = torch.full((len(eps_grid), len(names), len(names)), float("nan"))
         for s, run in enumerate(names):
             model = models[run]
             own = {"true": [], "feedback": []}
             for k, eps in enumerate(eps_grid):
-                adversarial = attack(name, model, images, labels, eps, "true", pgd_steps=pgd_steps, seed=seed)
+                adversarial = craft(name, model, eps, "true")
                 own["true"].append(accuracy(model, adversarial, labels))
                 if "transfer" in modes:
                     for t, target in enumerate(names):
@@ -176,10 +201,10 @@ def robustness_curves(models: dict, images, labels, eps_grid, attacks=ATTACKS, m
                     if get_rule(model.rule).true_gradient:  # the rule's own gradient is the true gradient
                         own["feedback"].append(own["true"][-1])
                     else:
-                        fooled = attack(name, model, images, labels, eps, "feedback", pgd_steps=pgd_steps, seed=seed)
+                        fooled = craft(name, model, eps, "feedback")
                         own["feedback"].append(accuracy(model, fooled, labels))
                 if step is not None:
-                    passes = attack_passes(name, eps, pgd_steps, len(names), model.rule, modes)
+                    passes = attack_passes(name, eps, pgd_steps, len(names), model.rule, modes, eps_grid)
                     step(f"{run}: {name} ε={eps:g} ({k + 1}/{len(eps_grid)})", *passes)
             curves[run][name] = {mode: values for mode, values in own.items() if values}
         if "transfer" in modes:

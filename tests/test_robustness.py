@@ -124,3 +124,22 @@ def test_each_attack_step_reports_its_label_and_the_passes_it_made(digits_runs, 
                      ("cnn-dfa: pgd ε=0 (1/2)", 0, 3), ("cnn-dfa: pgd ε=0.1 (2/2)", 6, 3)]
     assert attack_passes("fgsm", 0.1, 10, 4, "dfa", ("true", "feedback")) == (2, 2)
     assert attack_passes("pgd", 0.1, 10, 4, "bp", ("true", "feedback", "transfer")) == (10, 4)
+
+
+def test_fgsm_curves_take_one_gradient_pass_per_model_and_mode_and_equal_per_eps_attacks(digits_runs, digits_eval,
+                                                                                        monkeypatch):
+    import bioplaus_analysis.robustness as robustness
+    from bioplaus_analysis.robustness import attack_passes
+    x, y = digits_eval
+    models = {name: load_run(digits_runs[name])[0] for name in ("cnn-bp", "cnn-dfa")}
+    calls, original = [], robustness.input_gradient
+    monkeypatch.setattr(robustness, "input_gradient", lambda *a: calls.append(a[3]) or original(*a))
+    grid = [0.0, 0.05, 0.1, 0.2]
+    curves, _ = robustness_curves(models, x[:40], y[:40], grid, ("fgsm",), modes=("true", "feedback"))
+    assert calls == ["true", "true", "feedback"]  # BP once; DFA once per mode, not once per ε
+    for run, model in models.items():  # the same numbers as an FGSM computed afresh for every ε
+        for mode in ("true", "feedback"):
+            expected = [accuracy(model, fgsm(model, x[:40], y[:40], eps, mode), y[:40]) if eps else
+                        accuracy(model, x[:40], y[:40]) for eps in grid]
+            assert curves[run]["fgsm"][mode] == expected
+    assert [attack_passes("fgsm", eps, 10, 2, "dfa", ("true", "feedback"), grid)[0] for eps in grid] == [0, 2, 0, 0]
