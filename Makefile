@@ -8,6 +8,7 @@ TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 RUNS ?= runs/demo
 DATA_DIR ?=
+JOBS ?= 1
 SPEC := .
 
 .PHONY: setup demo test benchmark reproduce figures tune recipes clean
@@ -23,7 +24,7 @@ setup: $(BIN)/python
 # The main job with its defaults: mnist-5k, CNN and SNN x every rule, 1 seed, 3 epochs; about 3 minutes on
 # 2 CPU cores. Runs, analyses, figures and the accuracy table land in $(RUNS); a second call reuses them.
 demo: setup
-	$(BIN)/bioplaus compare --out $(RUNS)
+	$(BIN)/bioplaus compare --out $(RUNS) --jobs $(JOBS)
 
 test: SPEC := .[test]
 test: setup
@@ -31,14 +32,14 @@ test: setup
 
 # The reproduction table (README): about 90 minutes on 2 CPU cores; resumes where it stopped.
 reproduce: setup
-	$(BIN)/bioplaus reproduce --out runs/reproduce $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+	$(BIN)/bioplaus reproduce --out runs/reproduce --jobs $(JOBS) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 # The reference gallery in figures/: Fashion-MNIST, 3 seeds, CNN 10 and SNN 5 epochs. It reuses the runs of
 # `make reproduce` (runs/reproduce) and trains what is missing: about 90 minutes of training and 20 of
 # analysis on 2 CPU cores from nothing.
 figures: setup
 	$(BIN)/bioplaus compare --dataset fashion-mnist --seeds 3 --runs runs/reproduce --out runs/gallery \
-		--figures figures $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+		--figures figures --jobs $(JOBS) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 # The shipped recipes' evidence: `bioplaus tune` for every (model, rule) of the reproduction grid on
 # Fashion-MNIST (trial runs in runs/tune, trials.csv and recipe.json in tuning/), then `make recipes`.
