@@ -135,13 +135,13 @@ class Trials:
         run_dir = self.runs_dir / trial_name(values, seed)
         try:
             train(self.config(values, seed), run_dir, resume=True, progress=False)
-            last, status = read_metrics(run_dir)[-1], "ok"
+            epochs, status = read_metrics(run_dir), "ok"
         except DivergenceError:
-            last, status = {}, "diverged"
+            epochs, status = [], "diverged"
+        last = epochs[-1] if epochs else {}
         row = {"trial": len(self.rows) + 1, "stage": stage, "seed": seed, **values, "epochs": self.base.epochs,
                "status": status, **{k: last.get(k, math.nan) for k in ("val_acc", "val_loss", "train_acc")},
-               "seconds": sum(r["seconds"] for r in read_metrics(run_dir)) if status == "ok" else math.nan,
-               "run": run_dir.name}
+               "seconds": sum(r["seconds"] for r in epochs) if epochs else math.nan, "run": run_dir.name}
         self.rows.append(row)
         write_trials(self.table, self.rows)
         if self.progress is not False:
@@ -191,10 +191,11 @@ def tune(base: TrainConfig, out, runs_dir=None, *, finalists: int = 2, confirm_s
 
 
 def _write_recipe(out: Path, base: TrainConfig, rows: list, chosen: dict, accuracies: list) -> dict:
-    finalists = {row["run"].rsplit("-s", 1)[0] for row in rows if row["stage"] == "finalist"}
+    setting = lambda run: run.rsplit("-s", 1)[0]  # noqa: E731  (a trial's folder without its seed)
+    finalists = {setting(row["run"]) for row in rows if row["stage"] == "finalist"}
     for row in rows:
-        row["finalist"] = row["run"].rsplit("-s", 1)[0] in finalists
-        row["chosen"] = row["run"].rsplit("-s", 1)[0] == trial_name(chosen, 0).rsplit("-s", 1)[0]
+        row["finalist"] = setting(row["run"]) in finalists
+        row["chosen"] = setting(row["run"]) == setting(trial_name(chosen, 0))
     write_trials(out / "trials.csv", rows)
     entry = {"values": chosen,
              "validation_acc": {"mean": statistics.fmean(accuracies), "per_seed": accuracies,
