@@ -39,8 +39,8 @@ def test_readme_analysis_example_runs(tmp_path, monkeypatch, capsys):
 def test_readme_compare_example_runs(tmp_path, monkeypatch, capsys):
     printed = _run_example("CompareOptions(", tmp_path, monkeypatch, capsys)
     assert printed.splitlines()[-1] == "['cnn-cosine-to-bp.pdf', 'cnn-cosine-to-bp.png']"
-    assert sorted(p.name for p in (tmp_path / "runs/restyled").iterdir()) == ["cnn-robustness.pdf",
-                                                                               "cnn-robustness.png"]
+    assert sorted(p.name for p in (tmp_path / "runs/restyled").iterdir()) == [
+        "captions.json", "captions.md", "cnn-robustness.pdf", "cnn-robustness.png"]
 
 
 def test_readme_features_and_tables_example_runs(tmp_path, monkeypatch, capsys):
