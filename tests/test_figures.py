@@ -181,7 +181,10 @@ def test_one_seed_draws_no_error_bars_and_says_so(tmp_path):
         assert not ax.collections  # no band: fill_between makes a PolyCollection
         plt.close(fig)
     DRAW["robustness"](one, tmp_path)
-    assert "1 seed per rule, so no error bars" in read_captions(tmp_path)["robustness"]
+    DRAW["training-curves"](one, tmp_path)
+    captions = read_captions(tmp_path)
+    assert "1 seed per rule, so no error bars" in captions["training-curves"]
+    assert "(1 seed per rule); shaded: 95 % Wilson interval over the images" in captions["robustness"]
 
 
 def test_wilson_interval_by_hand_and_its_coverage():

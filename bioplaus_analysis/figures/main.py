@@ -32,7 +32,8 @@ def plot_main_learning(analysis, out_dir, prefix: str = "") -> list:
         letter_panels([axes[key] for key in ["accuracy", "snr", *cosine]])
         caption = (f"Learning on {a.results['dataset']}. a: test accuracy per epoch on {test_split_text(a)}; "
                    f"{error_note(a.groups())}. b: {snr_caption(a)}"
-                   + (f" c–: {cosine_caption(a, cosine)}" if cosine else ""))
+                   + (f" {'c' if len(cosine) == 1 else 'c–' + 'cde'[len(cosine) - 1]}: {cosine_caption(a, cosine)}"
+                      if cosine else ""))
         return save(fig, out_dir, f"{prefix}main-learning", caption)
 
 

@@ -189,8 +189,8 @@ def plot_paths(analysis, out_dir, prefix: str = "") -> list:
         draw_shepard(a, axes[0, 1])
         fig.legend(handles=handles, loc="outside right center")
         letter_panels(axes)
-        return save(fig, out_dir, f"{prefix}paths", paths_caption(a) + " b: the Shepard diagram of that MDS "
-                    "(dotted: identity).")
+        return save(fig, out_dir, f"{prefix}paths", "a: " + paths_caption(a) + " b: the Shepard diagram of that "
+                    "MDS (dotted: identity).")
 
 
 @FIGURES_DRAWN.register("paths-per-rule")

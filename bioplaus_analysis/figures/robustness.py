@@ -6,7 +6,7 @@ import numpy as np
 from trainers import is_spiking
 
 from ..results import is_true_gradient, load_analysis
-from .style import (COLUMN, FIGURES_DRAWN, PAGE, error_note, figure_style, letter_panels, new_figure, require,
+from .style import (COLUMN, FIGURES_DRAWN, PAGE, figure_style, letter_panels, new_figure, require,
                     save, seeds_label, wilson)
 
 ATTACK_NAMES = {"fgsm": "FGSM", "pgd": "PGD"}
@@ -50,9 +50,14 @@ def draw_attack(a, ax, attack: str) -> list:
     return lines
 
 
+def _spiking(a) -> bool:
+    return any(is_spiking(run["model"]) for run in a.results["runs"].values())
+
+
 def mode_handles(a) -> list:
     from matplotlib.lines import Line2D
-    handles = [Line2D([], [], color="0.3", linestyle="-", label="true gradient")]
+    handles = [Line2D([], [], color="0.3", linestyle="-",
+                      label="surrogate gradient" if _spiking(a) else "true gradient")]
     if "feedback" in a.results["robustness"]["modes"]:
         handles.append(Line2D([], [], color="0.3", linestyle="--", label="rule's feedback path"))
     return handles
@@ -60,13 +65,17 @@ def mode_handles(a) -> list:
 
 def attack_caption(a) -> str:
     _, groups = _attacked(a)
-    spiking = any(is_spiking(a.results["runs"][g.runs[0]]["model"]) for g in groups)
     true = ("the surrogate gradient of the spiking network (its true gradient is zero almost everywhere)"
-            if spiking else "the true input gradient (white box)")
+            if _spiking(a) else "the true input gradient (white box)")
     return (f"Accuracy under attack vs ε on {a.sample_text('eval_sample')}: attacks with {true} (solid) and with "
             f"each rule's own feedback path (dashed; a gradient-masking probe, not robustness). BP has no dashed "
-            f"line: its feedback path is the true gradient. Lines: mean over seeds; shaded: 95 % Wilson interval "
-            f"over images × seeds pooled; {error_note(groups, 'mean over seeds')}.")
+            f"line: its feedback path is the true gradient. Lines: mean over seeds ({_seed_counts(groups)}); "
+            f"shaded: 95 % Wilson interval over the images × seeds pooled.")
+
+
+def _seed_counts(groups) -> str:
+    counts = sorted({len(g.runs) for g in groups})
+    return f"{'/'.join(map(str, counts))} seed{'s' if counts != [1] else ''} per rule"
 
 
 def _rule_matrix(matrix, order, groups):
@@ -93,14 +102,21 @@ def transfer_drop(a, attack: str, eps: float):
     return (clean[None, :] - attacked) * 100, groups
 
 
-def draw_transfer(a, ax, attack: str, eps: float, colorbar: bool = True):
+def transfer_range(a, attacks, eps: float) -> tuple[float, float]:
+    """The colour range of transfer panels: the data's, shared by every attack drawn side by side."""
+    drops = np.concatenate([transfer_drop(a, attack, eps)[0].ravel() for attack in attacks])
+    low, high = float(np.nanmin(drops)), float(np.nanmax(drops))
+    return low, max(high, low + 1.0)
+
+
+def draw_transfer(a, ax, attack: str, eps: float, colorbar: bool = True, limits=None):
     """Heatmap of the accuracy drop of each target rule under attacks crafted on each source rule, at ε,
-    scaled to the data; returns the image."""
+    on the colour range `limits` (default: this panel's data); returns the image."""
     import seaborn as sns
     drop, groups = transfer_drop(a, attack, eps)
     labels = [g.label for g in groups]
-    top = max(float(np.nanmax(drop)), 1.0)
-    sns.heatmap(drop, ax=ax, vmin=min(0.0, float(np.nanmin(drop))), vmax=top, cmap="rocket_r", annot=True,
+    low, top = limits or transfer_range(a, [attack], eps)
+    sns.heatmap(drop, ax=ax, vmin=low, vmax=top, cmap="rocket_r", annot=True,
                 fmt=".0f", square=True, annot_kws={"fontsize": 5.5}, xticklabels=labels, yticklabels=labels,
                 cbar=colorbar, cbar_kws={"label": "accuracy drop (points)", "shrink": 0.8})
     ax.set_xlabel("target (evaluated)")
@@ -112,10 +128,11 @@ def draw_transfer(a, ax, attack: str, eps: float, colorbar: bool = True):
 
 def transfer_caption(a, eps: float) -> str:
     _, groups = _attacked(a)
-    return (f"Transfer of true-gradient attacks at ε = {eps:g}: drop of the target's accuracy from its clean accuracy "
+    kind = "surrogate-gradient" if _spiking(a) else "true-gradient"
+    return (f"Transfer of {kind} attacks at ε = {eps:g}: drop of the target's accuracy from its clean accuracy "
             f"(percentage points) on {a.sample_text('eval_sample')}; diagonal: white box on the rule's own models; "
-            f"off-diagonal: mean over (source, target) run pairs; colour scaled to the data; "
-            f"{error_note(groups, 'cells are means over seeds')}.")
+            f"off-diagonal: mean over (source, target) run pairs, cells are means over seeds "
+            f"({_seed_counts(groups)}); colour scaled to the data, one scale for all panels.")
 
 
 def default_eps(a) -> float:
@@ -148,7 +165,8 @@ def plot_transfer(analysis, out_dir, prefix: str = "", eps: float | None = None)
     require(bool(attacks), "the analysis holds no transfer matrices; analyse with --modes including transfer")
     with figure_style() as plt:
         fig, axes = new_figure(plt, COLUMN if len(attacks) == 1 else PAGE, 2.4, 1, len(attacks))
+        limits = transfer_range(a, attacks, eps)
         for ax, attack in zip(axes[0], attacks):
-            draw_transfer(a, ax, attack, eps)
+            draw_transfer(a, ax, attack, eps, colorbar=ax is axes[0, -1], limits=limits)
         letter_panels(axes) if len(attacks) > 1 else None
         return save(fig, out_dir, f"{prefix}transfer", transfer_caption(a, eps))

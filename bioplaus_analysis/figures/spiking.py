@@ -53,7 +53,8 @@ def plot_firing_rates(analysis, out_dir, prefix: str = "") -> list:
         caption = (f"Per-neuron firing rates (spikes per time step, T = {first['time_steps']}, averaged over "
                    f"{a.sample_text()}), as densities over the neurons of every seed pooled ({neurons} neurons per "
                    f"run; {'/'.join(map(str, seeds))} seed{'s' if seeds != [1] else ''} per rule). The first bin "
-                   f"holds the silent neurons (never spiked); the legend gives the silent fraction of each seed.")
+                   f"holds the silent neurons (never spiked) with the rarely firing ones; the legend gives the "
+                   f"silent fraction of each seed.")
         return save(fig, out_dir, f"{prefix}firing-rates", caption)
 
 
@@ -91,6 +92,7 @@ def plot_spike_raster(analysis, out_dir, prefix: str = "") -> list:
             ax.set_title(f"{g.label}, {layer}\n{trains.mean():.2f} spikes/step", color=g.color, fontsize=6)
             ax.set_xlabel("time step")
             ax.set_yticks([])
+        axes[0, 1].set_ylabel(f"{RASTER_NEURONS} neurons, most active on top")
         letter_panels(axes)
         caption = (f"Spike trains caused by one test image (a) in every hidden layer of each rule's first-seed "
                    f"network, one tick per spike; neurons sorted by spike count, the {RASTER_NEURONS} most active "
