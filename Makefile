@@ -52,7 +52,8 @@ tune: setup
 
 # Merge every tuning/*/*/recipe.json into the shipped trainers/recipes.json (the defaults of every run).
 recipes: setup
-	$(BIN)/python -m trainers.recipes tuning/*/*/recipe.json
+	$(BIN)/python -c "import sys; from trainers.recipes import merge_recipes; print('recipes:', *merge_recipes(sys.argv[1:]))" \
+		tuning/*/*/recipe.json
 
 benchmark: setup
 	$(BIN)/python benchmarks/throughput.py

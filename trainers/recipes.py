@@ -63,8 +63,3 @@ def merge_recipes(paths, target=RECIPE_FILE) -> list[str]:
                                     indent=2, sort_keys=True) + "\n")
     load_recipes.cache_clear()
     return sorted(merged)
-
-
-if __name__ == "__main__":
-    import sys
-    print("recipes:", ", ".join(merge_recipes(sys.argv[1:])))
