@@ -88,7 +88,8 @@ def plot_main_representations(analysis, out_dir, prefix: str = "") -> list:
         handles = draw_joint_paths(a, path_axes[0])
         draw_shepard(a, path_axes[1])
         bottom.legend(handles=handles, loc="outside right center")
-        letter_panels([rdm_axes[0], path_axes[0], path_axes[1]])
+        letter_panels([rdm_axes[0]], x=-0.12)  # left of the class names
+        letter_panels([path_axes[0], path_axes[1]], first="b")
         caption = (f"Representations on {a.sample_text()}. a: the label RDM and each rule's last hidden block RDM "
                    f"(mean over seeds), sorted by class, on one fixed scale. b: {paths_caption(a)} c: the Shepard "
                    f"diagram of that MDS (dotted: identity).")

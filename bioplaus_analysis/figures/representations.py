@@ -103,7 +103,8 @@ def draw_path(ax, points, color, alpha=1.0, layers=()):
         ax.scatter(*point, marker=LAYER_MARKERS[k % len(LAYER_MARKERS)], s=12, color=color, alpha=alpha,
                    linewidths=0, zorder=3)
     for name, point in zip(layers, points[1:]):
-        ax.annotate(name, point, textcoords="offset points", xytext=(3, 3), fontsize=4.5, color=color)
+        ax.annotate(name, point, textcoords="offset points", xytext=(3, 3), fontsize=4.5, color=color,
+                    zorder=5)  # above the input and label anchors
 
 
 def _anchors(ax, coords, where) -> None:

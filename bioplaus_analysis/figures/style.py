@@ -67,10 +67,11 @@ def wilson(correct, n, z: float = 1.959964) -> tuple[np.ndarray, np.ndarray]:
     return centre - half, centre + half
 
 
-def letter_panels(axes, x: float = -0.02, y: float = 1.02) -> None:
-    """Bold panel letters a, b, c … at the top left of each visible axes, in order."""
+def letter_panels(axes, x: float = -0.02, y: float = 1.02, first: str = "a") -> None:
+    """Bold panel letters `first`, then the next ones, at the top left of each visible axes, in order."""
     visible = [ax for ax in np.ravel(axes) if ax.get_visible() and ax.axison]
-    for letter, ax in zip(string.ascii_lowercase, visible):
+    letters = string.ascii_lowercase[string.ascii_lowercase.index(first):]
+    for letter, ax in zip(letters, visible):
         ax.text(x, y, letter, transform=ax.transAxes, fontsize=8, fontweight="bold", ha="right", va="bottom")
 
 
