@@ -2,7 +2,7 @@
 
 from dataclasses import asdict, dataclass, field, fields, replace
 
-from .datasets import dataset_spec
+from .datasets import check_fraction, dataset_spec
 from .recipes import CONFIG_KEYS, MODEL_OPTION_KEYS, recipe_values
 from .errors import ConfigError, unknown_name
 from .build import check_model, is_spiking
@@ -84,9 +84,7 @@ class TrainConfig:
                 raise ConfigError(f"{_flag(name)} must be a positive integer, got {value!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
             raise ConfigError(f"--seed must be an integer from 0 to {MAX_SEED}, got {self.seed!r}")
-        if isinstance(self.validation, bool) or not isinstance(self.validation, (int, float)) \
-                or not 0 <= self.validation < 1:
-            raise ConfigError(f"--validation must be a fraction from 0 to below 1, got {self.validation!r}")
+        check_fraction(self.validation)
         if not self.evaluate_test and self.validation == 0:
             raise ConfigError("a run that never reads the test split needs a validation split; pass --validation "
                               "above 0, e.g. 0.1")

@@ -148,6 +148,12 @@ def stratified_sample(labels, per_class: int, seed: int = 0) -> torch.Tensor:
     return torch.cat(chosen)
 
 
+def check_fraction(fraction) -> None:
+    """ConfigError unless `fraction` is a validation fraction, 0 ≤ fraction < 1."""
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
+        raise ConfigError(f"--validation must be a fraction from 0 to below 1, got {fraction!r}")
+
+
 def validation_split(labels, fraction: float, seed: int = VALIDATION_SEED) -> tuple[torch.Tensor, torch.Tensor]:
     """(train indices, validation indices) of a training split, both sorted: `fraction` of every class
     (at least one image of a class that has two) is held out, chosen at random but fixed by `seed`.
@@ -155,8 +161,7 @@ def validation_split(labels, fraction: float, seed: int = VALIDATION_SEED) -> tu
     Selection (learning rates, recipes) reads the validation slice; the test split gives final numbers only.
     """
     labels = torch.as_tensor(labels)
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
-        raise ConfigError(f"--validation must be a fraction from 0 to below 1, got {fraction!r}")
+    check_fraction(fraction)
     generator = torch.Generator().manual_seed(seed)
     held = [torch.zeros(0, dtype=torch.int64)]
     for cls in torch.unique(labels).tolist() if fraction > 0 else []:

@@ -6,7 +6,7 @@ import numpy as np
 from trainers import is_spiking
 
 from ..results import is_true_gradient, load_analysis
-from .style import (COLUMN, FIGURES_DRAWN, PAGE, figure_style, letter_panels, new_figure, require,
+from .style import (COLUMN, FIGURES_DRAWN, PAGE, figure_style, seed_counts, letter_panels, new_figure, require,
                     save, seeds_label, wilson)
 
 ATTACK_NAMES = {"fgsm": "FGSM", "pgd": "PGD"}
@@ -69,13 +69,9 @@ def attack_caption(a) -> str:
             if _spiking(a) else "the true input gradient (white box)")
     return (f"Accuracy under attack vs ε on {a.sample_text('eval_sample')}: attacks with {true} (solid) and with "
             f"each rule's own feedback path (dashed; a gradient-masking probe, not robustness). BP has no dashed "
-            f"line: its feedback path is the true gradient. Lines: mean over seeds ({_seed_counts(groups)}); "
+            f"line: its feedback path is the true gradient. Lines: mean over seeds ({seed_counts(groups)}); "
             f"shaded: 95 % Wilson interval over the images × seeds pooled.")
 
-
-def _seed_counts(groups) -> str:
-    counts = sorted({len(g.runs) for g in groups})
-    return f"{'/'.join(map(str, counts))} seed{'s' if counts != [1] else ''} per rule"
 
 
 def _rule_matrix(matrix, order, groups):
@@ -132,7 +128,7 @@ def transfer_caption(a, eps: float) -> str:
     return (f"Transfer of {kind} attacks at ε = {eps:g}: drop of the target's accuracy from its clean accuracy "
             f"(percentage points) on {a.sample_text('eval_sample')}; diagonal: white box on the rule's own models; "
             f"off-diagonal: mean over (source, target) run pairs, cells are means over seeds "
-            f"({_seed_counts(groups)}); colour scaled to the data, one scale for all panels.")
+            f"({seed_counts(groups)}); colour scaled to the data, one scale for all panels.")
 
 
 def default_eps(a) -> float:

@@ -50,12 +50,17 @@ def seeds_label(group) -> str:
     return f"{group.label} ({n} seed{'s' if n != 1 else ''})"
 
 
+def seed_counts(groups) -> str:
+    """'1 seed per rule', '3 seeds per rule', '2/3 seeds per rule'."""
+    counts = sorted({len(g.runs) for g in groups})
+    return f"{'/'.join(map(str, counts))} seed{'s' if counts != [1] else ''} per rule"
+
+
 def error_note(groups, what: str = "mean ± sem over seeds") -> str:
     """What the error bars of a figure over `groups` mean, or that there are none (every rule 1 seed)."""
-    counts = sorted({len(g.runs) for g in groups})
-    if counts == [1]:
+    if all(len(g.runs) == 1 for g in groups):
         return "1 seed per rule, so no error bars"
-    return f"{'/'.join(map(str, counts))} seeds per rule; {what}; dots are seeds"
+    return f"{seed_counts(groups)}; {what}; dots are seeds"
 
 
 def wilson(correct, n, z: float = 1.959964) -> tuple[np.ndarray, np.ndarray]:
