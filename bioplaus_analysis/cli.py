@@ -49,6 +49,8 @@ TRAIN_OPTIONS = (
     Option("limit_train", "train on this many training images", int),
     Option("validation", "fraction of the training split held out for selection (stratified, the same slice for "
                          "every run; 0: train on all of it)", float),
+    Option("probes_per_class", "held-out images per class whose RDMs and the weight alignment dynamics.npz "
+                               "records at initialisation and after every epoch (0: none)", int),
 )
 # Shared by `analyze` and `compare`.
 SAMPLE_OPTIONS = (

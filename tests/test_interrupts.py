@@ -7,9 +7,11 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import torch
 
 from trainers import TrainConfig, train
+from trainers.probes import read_dynamics
 from trainers.runfiles import load_checkpoint, read_metrics
 
 from bioplaus_analysis.cli import main
@@ -51,6 +53,9 @@ def _assert_same_run(a, b):
     assert all(torch.equal(x["model"][k], y["model"][k]) for k in x["model"])
     moments = lambda state: [v for s in state["optimizer"]["state"].values() for v in s.values()]  # noqa: E731
     assert all(torch.equal(torch.as_tensor(u), torch.as_tensor(v)) for u, v in zip(moments(x), moments(y)))
+    x, y = read_dynamics(a), read_dynamics(b)
+    assert x.keys() == y.keys() and list(x["epochs"]) == list(range(len(read_metrics(a)) + 1))
+    assert all(np.array_equal(x[k], y[k]) for k in x)
 
 
 def _cli(*argv):

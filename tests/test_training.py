@@ -2,12 +2,14 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
 import trainers.training as training
 from trainers import DivergenceError, RunDirError, TrainConfig, evaluate, load_dataset, load_run, train
 from trainers.rules import RULES
+from trainers.probes import read_dynamics
 from trainers.runfiles import load_checkpoint, read_metrics
 
 from conftest import write_cifar_like
@@ -39,7 +41,7 @@ def test_run_files_and_reload_give_identical_predictions(tmp_path, device):
     assert config["device_name"] == name
     header = (run / "metrics.csv").read_text().splitlines()[0]
     assert header == ("epoch,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,seconds,"
-                      "cos_bp/conv1,cos_bp/conv2,cos_bp/fc1,cos_bp/out")
+                      "cos_bp/conv1,cos_bp/conv2,cos_bp/fc1,cos_bp/out,align/conv1,align/conv2,align/fc1")
     model, loaded = load_run(run, device)
     assert loaded == config and not model.training
     x, y = (t.to(device) for t in load_dataset("digits", "test"))
@@ -74,6 +76,9 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, monkeypatch, device):
     assert drop(read_metrics(tmp_path / "cut")) == drop(read_metrics(full))
     a, b = load_checkpoint(full)["model"], load_checkpoint(tmp_path / "cut")["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+    a, b = read_dynamics(full), read_dynamics(tmp_path / "cut")
+    assert list(a["epochs"]) == [0, 1, 2, 3] and a.keys() == b.keys()
+    assert all(np.array_equal(a[k], b[k]) for k in a)
 
 
 def test_resume_refuses_different_options(tmp_path):

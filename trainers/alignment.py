@@ -1,9 +1,13 @@
-"""Cosine between a rule's update and the true BP gradient, per block, at the same weights and batch."""
+"""How a rule's learning relates to BP's, per block: the cosine of its update to the true BP gradient
+(same weights, same batch), and the angle between its feedback matrix and the forward path it stands in for."""
+
+import math
 
 import torch
 import torch.nn.functional as F
 
-from .rules import bp_gradient, rule_update
+from .devices import eval_mode
+from .rules import bp_gradient, get_rule, measuring, rule_update
 
 
 def block_cosines(model, images, labels) -> dict[str, float]:
@@ -17,3 +21,20 @@ def block_cosines(model, images, labels) -> dict[str, float]:
         b = torch.cat([true[k].flatten() for k in keys])
         cosines[block] = F.cosine_similarity(a, b, dim=0, eps=1e-20).item()
     return cosines
+
+
+def angle_degrees(a: torch.Tensor, b: torch.Tensor) -> float:
+    """The angle between two tensors seen as vectors, in degrees: 0 parallel, 90 unrelated, 180 opposite."""
+    cosine = F.cosine_similarity(a.flatten().double(), b.flatten().double(), dim=0, eps=1e-30).item()
+    return math.degrees(math.acos(max(-1.0, min(1.0, cosine))))
+
+
+def weight_alignment(model, images) -> dict[str, float]:
+    """{block: angle (degrees) between the block's feedback matrix B_l and what it replaces on BP's path}:
+    FA: W_l, whose transpose carries BP's error from block l back to block l − 1; DFA, aDFA, DKP: the
+    transpose of the network's Jacobian from block l's output to the logits, averaged over `images` (eval
+    mode, full float32). 0° is BP's signal, 90° a signal unrelated to it. Empty for BP."""
+    rule = get_rule(model.rule)
+    with measuring(model, images), eval_mode(model):
+        targets = rule.feedback_targets(model, images)
+    return {name: angle_degrees(model.feedback[name].detach(), target) for name, target in targets.items()}

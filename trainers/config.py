@@ -42,6 +42,7 @@ class TrainConfig:
     validation: float = 0.1  # fraction of the training split held out for selection (datasets.validation_split)
     evaluate_test: bool = True  # False: the test split is never read (`bioplaus tune`)
     cos_batch: int = 256
+    probes_per_class: int = 10  # held-out images per class whose RDMs dynamics.npz records every epoch; 0: none
     model_options: dict = field(default_factory=dict)
     sources: dict = field(default_factory=dict)  # where each tuned value came from; filled by `resolved`
 
@@ -84,6 +85,10 @@ class TrainConfig:
                 raise ConfigError(f"{_flag(name)} must be a positive integer, got {value!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
             raise ConfigError(f"--seed must be an integer from 0 to {MAX_SEED}, got {self.seed!r}")
+        if isinstance(self.probes_per_class, bool) or not isinstance(self.probes_per_class, int) or \
+                self.probes_per_class < 0:
+            raise ConfigError(f"--probes-per-class must be 0 (no dynamics) or a positive integer, got "
+                              f"{self.probes_per_class!r}")
         check_fraction(self.validation)
         if not self.evaluate_test and self.validation == 0:
             raise ConfigError("a run that never reads the test split needs a validation split; pass --validation "

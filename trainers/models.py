@@ -71,10 +71,14 @@ class Network(nn.Module):
         return list(self.blocks)[:-1]
 
     def forward(self, x):
-        h = self.norm(x)
-        for block in self.blocks.values():
-            h = block(h)
-        return h
+        return self.block_outputs(x)[0]
+
+    def block_outputs(self, images):
+        """(logits, {hidden block: its output}) of the true network, every tensor in the autograd graph."""
+        h, outputs = self.norm(images), {}
+        for name in self.hidden_names:
+            h = outputs[name] = self.blocks[name](h)
+        return self.blocks[list(self.blocks)[-1]](h), outputs
 
     def local_pass(self, images, use_g: bool = False):
         """(logits, [LocalSignal per hidden block]) with every block's input detached but the first's.

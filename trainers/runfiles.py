@@ -17,8 +17,8 @@ import torch
 from .build import build_model
 from .errors import RunDirError
 
-CONFIG, METRICS, CHECKPOINT = "config.json", "metrics.csv", "model.pt"
-RUN_FILES = (CONFIG, METRICS, CHECKPOINT)
+CONFIG, METRICS, CHECKPOINT, DYNAMICS = "config.json", "metrics.csv", "model.pt", "dynamics.npz"
+RUN_FILES = (CONFIG, METRICS, CHECKPOINT, DYNAMICS)
 CHECKPOINT_FORMAT = "bioplaus-checkpoint-1"
 
 

@@ -91,11 +91,17 @@ class SpikingNetwork(nn.Module):
         return out(spikes.to(out[-1].weight.dtype).mean(0))
 
     def forward(self, images):
-        h = self.encode(images)
+        return self.block_outputs(images)[0]
+
+    def block_outputs(self, images):
+        """(logits, {hidden block: spikes [T, batch, ...]}) of the true network; with autograd on, the
+        spikes carry the surrogate gradient (BPTT)."""
+        h, outputs = self.encode(images), {}
         for name in self.hidden_names:
             _, scan = self._scan(name, h)
+            outputs[name] = scan.spikes
             h = Encoded(scan.spikes, False)
-        return self.readout(h.values)
+        return self.readout(h.values), outputs
 
     def local_pass(self, images, use_g: bool = False):
         """(logits, [LocalSignal per hidden block]) for DFA-family rules.

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .alignment import block_cosines
+from .alignment import block_cosines, weight_alignment
 from .build import build_model, is_spiking
 from .config import TrainConfig
 from .datasets import (VALIDATION_SEED, channel_stats, dataset_spec, load_dataset, stratified_sample,
@@ -28,15 +28,16 @@ from .interrupts import stop_requests
 from .memory import check_fits
 from .models import forward_parameters
 from .optim import Optimizers, make_optimizers
+from .probes import Dynamics, probe_rdms
 from .precision import device_record, run_numerics
 from .rules import get_rule
-from .runfiles import (CHECKPOINT, CONFIG, RUN_FILES, check_folder, load_checkpoint, make_writable_folder,
+from .runfiles import (CHECKPOINT, CONFIG, DYNAMICS, RUN_FILES, check_folder, load_checkpoint, make_writable_folder,
                        read_config, read_metrics, save_checkpoint, write_config, write_metrics)
 from .version import __version__
 
 # Options that may differ between a run and its resumption: where it runs and reads data from (and the
 # record of where its values came from).
-_RESUMABLE_DIFFERENCES = {"device", "data_dir", "sources"}
+_RESUMABLE_DIFFERENCES = {"device", "data_dir", "sources", "probes_per_class"}
 # What a run written before an option existed did: runs before the validation split trained on all images.
 _BEFORE_OPTION = {"validation": 0.0}
 
@@ -91,11 +92,12 @@ def _load_data(config: TrainConfig, device) -> dict:
     return {name: None if pair is None else tuple(t.to(device) for t in pair) for name, pair in splits.items()}
 
 
-def _alignment_batch(held_out, size: int, num_classes: int):
-    """A fixed class-balanced held-out batch (validation, else test) on which cos_bp is measured every epoch."""
+def _alignment_batch(held_out, per_class: int, num_classes: int):
+    """A fixed class-balanced held-out batch (validation, else test) of `per_class` images per class (fewer
+    where a class has fewer): where cos_bp, the weight alignment and the probe RDMs are measured."""
     images, labels = held_out
     smallest = int(torch.bincount(labels.cpu(), minlength=num_classes).min())
-    per_class = max(1, min(size // num_classes, smallest))
+    per_class = max(1, min(per_class, smallest))
     idx = stratified_sample(labels.cpu(), per_class, seed=0).to(images.device)
     return images[idx], labels[idx]
 
@@ -189,12 +191,29 @@ class TrainingRun:
         self.optimizers = make_optimizers(config, self.model, self.steps_per_epoch)
         self.objective = replicas.objective(self.model, get_rule(config.rule))
         torch.manual_seed(config.seed + 1_000_003 * replicas.rank)  # Poisson encoders draw from torch's RNG
-        if resuming and (self.run_dir / CHECKPOINT).exists():
+        held_out = self.splits["validation"] or self.splits["test"]
+        self.x_align, self.y_align = _alignment_batch(held_out, config.cos_batch // self.spec.num_classes,
+                                                      self.spec.num_classes)
+        continuing = resuming and (self.run_dir / CHECKPOINT).exists()
+        self._start_dynamics(held_out, stored, continuing)
+        if continuing:
             self._resume()
         elif not resuming and self.main:
             self._write_config(mean, std)
-        self.x_align, self.y_align = _alignment_batch(self.splits["validation"] or self.splits["test"],
-                                                      config.cos_batch, self.spec.num_classes)
+
+    def _start_dynamics(self, held_out, stored, continuing: bool) -> None:
+        """The probe set, on which the weight alignment and the probe RDMs are measured, and the initial (epoch 0)
+        row of dynamics.npz; a resumed run keeps its own number of probes (none for a run written before
+        dynamics existed). No probes: neither dynamics.npz nor align/ columns."""
+        per_class = self.config.probes_per_class if stored is None else stored.get("probes_per_class", 0)
+        self.dynamics = self.probes = None
+        if per_class and self.main:
+            self.probes = _alignment_batch(held_out, per_class, self.spec.num_classes)
+            self.dynamics = Dynamics(self.probes[1].cpu().numpy(), "validation" if self.splits["validation"]
+                                     else "test")
+            if not continuing:
+                self.dynamics.record(0, probe_rdms(self.model, self.probes[0]),
+                                     weight_alignment(self.model, self.probes[0]))
 
     def _resume(self) -> None:
         """Weights, optimiser state, RNG streams, history and any mid-epoch progress from model.pt."""
@@ -207,6 +226,9 @@ class TrainingRun:
                 torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
         self.first_epoch, self.partial = state["epoch"] + 1, state.get("partial")
         self.rows = [row for row in read_metrics(self.run_dir) if row["epoch"] < self.first_epoch]
+        if self.dynamics is not None:
+            self.dynamics.rows = Dynamics.load(self.run_dir).rows if (self.run_dir / DYNAMICS).exists() else []
+            self.dynamics.keep_before(self.first_epoch)
         if self.main and self.stored["epochs"] != self.config.epochs:  # --resume --epochs N extends the run
             write_config(self.run_dir, dict(self.stored, epochs=self.config.epochs))
 
@@ -227,6 +249,8 @@ class TrainingRun:
         """Checkpoint after `epoch` complete epochs, plus `partial` progress into the next one (or None);
         `replica_digests` holds each training process's SHA-256 of its model state."""
         cuda_rng = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        if self.dynamics is not None and self.dynamics.rows:  # before model.pt: never behind the checkpoint
+            self.dynamics.save(self.run_dir)
         save_checkpoint(self.run_dir, {"epoch": epoch, "partial": partial, "model": self.model.state_dict(),
                                        "rng": torch.get_rng_state(), "cuda_rng": cuda_rng,
                                        "replica_digests": replica_digests, **self.optimizers.state_dict()})
@@ -309,6 +333,10 @@ class TrainingRun:
                 prefix = "val" if split == "validation" else "test"
                 held_out[f"{prefix}_loss"], held_out[f"{prefix}_acc"] = evaluate(self.model, *self.splits[split])
         cosines = block_cosines(self.model, self.x_align, self.y_align)
+        alignment = {}
+        if self.dynamics is not None:  # the main process, with probes
+            alignment = weight_alignment(self.model, self.probes[0])
+            self.dynamics.record(epoch, probe_rdms(self.model, self.probes[0]), alignment)
         if is_spiking(self.model.kind) and self.main:
             _warn_about_silence(self.model, self.x_align, epoch)
         digests = replicas.digests(self.model)
@@ -317,7 +345,8 @@ class TrainingRun:
                                 f"{epoch}; check that every process runs the same bioplaus and torch")
         self.rows.append({"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, **held_out,
                           "seconds": sums.seconds(),
-                          **{f"cos_bp/{name}": value for name, value in cosines.items()}})
+                          **{f"cos_bp/{name}": value for name, value in cosines.items()},
+                          **{f"align/{name}": value for name, value in alignment.items()}})
         if self.main:
             write_metrics(self.run_dir, self.rows)
             self.save(epoch, replica_digests=digests)

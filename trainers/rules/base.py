@@ -44,5 +44,10 @@ class Rule:
     def init_feedback(self, model) -> None:
         """Create the rule's feedback matrices in `model.feedback` (uses the current torch RNG)."""
 
+    def feedback_targets(self, model, images) -> dict[str, torch.Tensor]:
+        """{block: what its feedback matrix stands in for on BP's path}, each the feedback's shape, measured
+        on `images` (`trainers.alignment.weight_alignment`); none for a rule without feedback."""
+        return {}
+
     def objective(self, model, images, labels) -> Objective:
         raise TypeError(f"{type(self).__name__} must define objective()")

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..jacobians import mean_jacobians
 from ..models import block_output_shapes
 from .base import Objective, Rule, output_error
 
@@ -28,6 +29,11 @@ class DFA(Rule):
             feedback = torch.empty(math.prod(shapes[name]), model.num_classes)  # B_l: (D_l, K)
             nn.init.kaiming_uniform_(feedback, a=math.sqrt(5))
             model.feedback.add(name, feedback, trainable=self.trainable_feedback)
+
+    def feedback_targets(self, model, images) -> dict:
+        """B_l [D_l, K] carries the output error straight to block l, in place of BP's path from the logits
+        back to the block: its target is the transpose of that mean Jacobian (`trainers.jacobians`)."""
+        return {name: jacobian.T for name, jacobian in mean_jacobians(model, images).items()}
 
     def objective(self, model, images, labels) -> Objective:
         logits, hidden = model.local_pass(images, use_g=self.uses_g)

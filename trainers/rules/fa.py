@@ -39,6 +39,12 @@ class FA(Rule):
             nn.init.kaiming_uniform_(feedback, a=math.sqrt(5))  # the same law as PyTorch's weight init
             model.feedback.add(name, feedback, trainable=False)
 
+    def feedback_targets(self, model, images) -> dict:
+        """B_l carries the error from block l's output back to its input in place of W_lᵀ: its target is
+        W_l, the forward weight of the same block."""
+        return {name: weight_layer(model.blocks[name]).weight.detach() for name in model.blocks
+                if name in model.feedback}
+
     def objective(self, model, images, labels) -> Objective:
         h = model.norm(images)
         for name, block in model.blocks.items():
