@@ -9,9 +9,10 @@ arccos(similarity), a metric, for representational paths.
 
 import numpy as np
 import rsatoolbox
+import torch
 from rsatoolbox.rdm import RDMs, compare
 
-from trainers import ConfigError, unknown_name
+from trainers import ConfigError, correlation_rdm, unknown_name
 
 from .choices import COMPARISONS, RDM_METHODS
 
@@ -27,11 +28,8 @@ def rdm_matrix(patterns: np.ndarray, method: str = "correlation") -> np.ndarray:
         squared = np.einsum("ij,ij->i", x, x)
         rdm = (squared[:, None] + squared[None, :] - 2.0 * (x @ x.T)) / x.shape[1]
         rdm = np.maximum(rdm, 0.0)
-    elif method == "correlation":
-        x = x - x.mean(axis=1, keepdims=True)
-        norm = np.sqrt(np.einsum("ij,ij->i", x, x))
-        x = np.divide(x, norm[:, None], out=np.zeros_like(x), where=norm[:, None] > 0)
-        rdm = 1.0 - x @ x.T
+    elif method == "correlation":  # the same function records the probe RDMs while training
+        rdm = correlation_rdm(torch.from_numpy(x)).numpy()
     else:
         dataset = rsatoolbox.data.Dataset(x)
         rdm = rsatoolbox.rdm.calc_rdm(dataset, method=method).get_matrices()[0]

@@ -17,6 +17,7 @@ from .errors import (BioplausError, BioplausWarning, ConfigError, DataError, Div
 from .evaluation import evaluate
 from .neurons import NEURONS
 from .optim import OPTIMIZERS
+from .probes import correlation_rdm, read_dynamics
 from .rules import RULES, bp_gradient, get_rule, rule_update
 from .runfiles import load_run
 from .surrogates import SURROGATES
@@ -28,6 +29,6 @@ ANALYSIS_INTERFACE = ("trainers.runfiles", "trainers.precision", "trainers.rules
 __all__ = ["ANALYSIS_INTERFACE", "DATASETS", "DEVICES", "ENCODERS", "MAX_SEED", "MODELS", "NEURONS", "OPTIMIZERS",
            "RULES", "SCHEDULES", "SURROGATES", "BioplausError", "BioplausWarning", "ConfigError", "DataError",
            "DivergenceError", "Interrupted", "RunDirError", "TrainConfig", "block_cosines", "bp_gradient",
-           "build_model", "dataset_spec", "eval_mode", "evaluate", "get_rule", "is_spiking", "load_dataset",
-           "load_run", "model_device", "resolve_device", "rule_update", "stratified_sample", "train", "tune", "unknown_name",
+           "build_model", "correlation_rdm", "dataset_spec", "eval_mode", "evaluate", "get_rule", "is_spiking", "load_dataset",
+           "load_run", "model_device", "read_dynamics", "resolve_device", "rule_update", "stratified_sample", "train", "tune", "unknown_name",
            "__version__"]
