@@ -20,11 +20,14 @@ from trainers import ConfigError, __version__, dataset_spec, load_run, model_dev
 from trainers.precision import deterministic_algorithms, device_record
 from trainers.runfiles import read_config, read_metrics, training_cosines, training_history
 
+from .dynamics import alignment_history, representation_dynamics
 from .embedding import QUALITY, embed
 from .features import analysis_sample, record_features, spike_raster
 from .gradients import bp_cosines, gradient_snr
 from .options import AnalysisOptions
-from .results import prepare_out, write_results
+from .results import Analysis, prepare_out, write_results
+from .stats import write_stats
+from .stats_table import stats_rows
 from .tidy_tables import write_tidy_tables
 from .robustness import accuracy, attack, attack_passes, input_gradient, robustness_curves
 from .rsa import compare_rdms, label_rdm, layer_rdms
@@ -202,6 +205,12 @@ def gradients(runs: _Runs, x_eval, y_eval, options: AnalysisOptions, progress) -
     return part
 
 
+def learning_dynamics(runs: _Runs, options: AnalysisOptions, arrays) -> dict:
+    """Weight alignment per epoch and the probe set's representational dynamics, read from the run files."""
+    return {"alignment": {name: alignment_history(run_dir) for name, run_dir in runs.dirs.items()},
+            "dynamics": representation_dynamics(runs.dirs, options.comparison, options.seed, arrays)}
+
+
 def _attackable(models: dict, images, labels) -> tuple[dict, dict]:
     """({run: model} with an input gradient, {run: why not}): e.g. Poisson-encoded SNNs have none."""
     attackable, skipped = {}, {}
@@ -274,7 +283,7 @@ def provenance(dataset: str, sample, evaluation, options: AnalysisOptions, devic
         "options": {"rdm_method": options.rdm_method, "comparison": options.comparison,
                     "embeddings": list(options.embeddings), "snr_eps": options.snr_eps,
                     "embedding_quality": {method: QUALITY[method] for method in options.embeddings},
-                    "adversarial_eps": options.adversarial_eps},
+                    "adversarial_eps": options.adversarial_eps, "bootstrap": options.bootstrap},
         "feature_mode": "eval mode; CNN/MLP: block outputs after activation (and pooling); SNN: spike counts; "
                         "out: softmax probabilities",
     }
@@ -307,9 +316,12 @@ def analyze(run_dirs, out, options: AnalysisOptions | None = None, *, force: boo
     represented, run_rdms = representations(runs, sample, options, arrays, bar)
     results.update(represented)
     results.update(gradients(runs, x_eval, y_eval, options, bar))
+    results.update(learning_dynamics(runs, options, arrays))
     results.update(robustness(runs, attackable, skipped, (x_eval, y_eval, sample), run_rdms, options, arrays, bar))
     bar.close()
     results["provenance"] = provenance(dataset, sample, evaluation, options, device)
+    results["stats"] = stats_rows(Analysis(results, arrays), options.bootstrap, options.seed, options.comparison)
+    write_stats(out, results["stats"])
     write_tidy_tables(out, results, arrays)  # before results.json, whose presence means the folder is complete
     write_results(out, results, arrays)
     return out

@@ -72,6 +72,7 @@ ANALYSIS_OPTIONS = SAMPLE_OPTIONS + (
                     "gradient-masking probe; transfer: crafted on each other run)", csv=True),
     Option("adversarial_eps", "ε of the RDMs under attack (default: the middle of --eps)", float),
     Option("snr_eps", "ε in |mean| / (std + ε)", float),
+    Option("bootstrap", "image resamples behind each RDM comparison's 95 % interval in stats.csv", int),
     Option("seed", "fixes the samples, embeddings and PGD starts", int),
 )
 COMPARE_OPTIONS = SAMPLE_OPTIONS + (

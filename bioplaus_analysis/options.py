@@ -32,6 +32,7 @@ class AnalysisOptions:
     pgd_steps: int = 10
     adversarial_eps: float | None = None  # ε of the RDMs under attack; default the grid's middle value
     snr_eps: float = 1e-8  # ε in |mean| / (std + ε)
+    bootstrap: int = 1000  # resamples of the images behind each RDM comparison's interval in stats.csv
     seed: int = 0  # fixes the samples, embeddings and PGD starts
     data_dir: str | None = None
     device: str = "auto"
@@ -47,8 +48,9 @@ class AnalysisOptions:
                     raise unknown_name(kind, value, valid)
         if not 0 <= self.seed <= MAX_SEED:
             raise ConfigError(f"--seed must be an integer from 0 to {MAX_SEED}, got {self.seed}")
-        if self.per_class < 1 or (self.eval_per_class is not None and self.eval_per_class < 1) or self.pgd_steps < 1:
-            raise ConfigError("--per-class, --eval-per-class and --pgd-steps must be positive integers")
+        if self.per_class < 1 or (self.eval_per_class is not None and self.eval_per_class < 1) or self.pgd_steps < 1 \
+                or self.bootstrap < 1:
+            raise ConfigError("--per-class, --eval-per-class, --pgd-steps and --bootstrap must be positive integers")
         eps = tuple(check_eps(e) for e in (default_eps(dataset) if self.eps is None else self.eps))
         adversarial = check_eps(eps[len(eps) // 2] if self.adversarial_eps is None else self.adversarial_eps)
         eval_per_class = (default_eval_per_class(dataset, self.data_dir) if self.eval_per_class is None

@@ -1,0 +1,102 @@
+"""Intervals and tests for comparing rules: over seeds (Student's t: with 3 seeds a bootstrap has only 10
+distinct resamples and under-covers), over images (a bootstrap of the probe images for RDM comparisons, as
+rsatoolbox's `bootstrap_sample_pattern` draws it), and each rule against BP as a paired difference.
+
+`bioplaus_analysis.stats_table` turns an analysis into the rows of stats.csv written here.
+"""
+
+import csv
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+from rsatoolbox.rdm import RDMs, compare
+from scipy import stats as scipy_stats
+
+from trainers.runfiles import atomic_write
+
+LEVEL = 0.95
+STATS = "stats.csv"
+COLUMNS = ("quantity", "model", "rule", "seed", "versus", "n", "estimate", "low", "high", "p_value", "method")
+
+
+def t_interval(values, level: float = LEVEL) -> tuple[float, float, float]:
+    """(mean, low, high): the Student-t interval of the mean of `values`; NaN bounds for fewer than 2."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(values.mean())
+    if len(values) < 2:
+        return mean, math.nan, math.nan
+    half = scipy_stats.t.ppf((1 + level) / 2, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
+    return mean, mean - half, mean + half
+
+
+def paired_difference(values, reference, level: float = LEVEL) -> tuple[float, float, float, float]:
+    """(mean difference, low, high, p) of `values` − `reference` paired by position (seed): the t interval of
+    the differences and the two-sided paired t-test; NaN interval and p for fewer than 2 pairs."""
+    difference = np.asarray(values, dtype=float) - np.asarray(reference, dtype=float)
+    mean, low, high = t_interval(difference, level)
+    ok = np.isfinite(difference)
+    p = math.nan
+    if ok.sum() >= 2:
+        p = 1.0 if np.all(difference[ok] == difference[ok][0]) and difference[ok][0] == 0 else \
+            float(scipy_stats.ttest_1samp(difference[ok], 0.0).pvalue)
+    return mean, low, high, p
+
+
+def bootstrap_interval(data, statistic, draws: int = 1000, seed: int = 0, level: float = LEVEL):
+    """(estimate, low, high): `statistic(data)` and the percentile interval of it over `draws` resamples of
+    the rows of `data` with replacement."""
+    data = np.asarray(data)
+    rng = np.random.default_rng(seed)
+    values = np.array([statistic(data[rng.integers(0, len(data), len(data))]) for _ in range(draws)])
+    low, high = np.nanpercentile(values, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
+    return float(statistic(data)), float(low), float(high)
+
+
+def _similarities(vectors, reference, method: str) -> np.ndarray:
+    """Similarity of each row of `vectors` [m, pairs] to `reference` [pairs], NaN pairs left out: cosine by a
+    product, other methods by rsatoolbox's `compare`."""
+    if method != "cosine":
+        return np.asarray(compare(RDMs(vectors), RDMs(reference[None]), method=method), dtype=float)[:, 0]
+    keep = np.isfinite(reference)
+    x, y = vectors[:, keep], reference[keep]
+    # elementwise sums: a BLAS product of one vector pair per draw costs more in thread start-up than in work
+    return (x * y).sum(1) / (np.sqrt((x * x).sum(1) * (y * y).sum()) + 1e-300)
+
+
+def rdm_bootstrap(rdms, reference, method: str = "cosine", draws: int = 1000, seed: int = 0,
+                  level: float = LEVEL) -> np.ndarray:
+    """[m, 3] (estimate, low, high) of the similarity of each of `rdms` [m, n, n] to `reference` [n, n],
+    with a bootstrap over the n images: each draw resamples images with replacement and leaves out the pairs
+    of an image with its own copy (rsatoolbox's `bootstrap_sample_pattern` does the same)."""
+    rdms, reference = np.asarray(rdms, dtype=float), np.asarray(reference, dtype=float)
+    n = len(reference)
+    upper = np.triu_indices(n, k=1)
+    rng = np.random.default_rng(seed)
+    estimate = _similarities(rdms[:, upper[0], upper[1]], reference[upper], method)
+    values = np.empty((draws, len(rdms)))
+    for b in range(draws):
+        idx = rng.integers(0, n, n)
+        i, j = idx[upper[0]], idx[upper[1]]
+        same = i == j
+        vectors, target = rdms[:, i, j], reference[i, j]
+        vectors[:, same], target[same] = np.nan, np.nan
+        values[b] = _similarities(vectors, target, method)
+    low, high = np.nanpercentile(values, [100 * (1 - level) / 2, 100 * (1 + level) / 2], axis=0)
+    return np.stack([estimate, low, high], axis=1)
+
+
+def write_stats(out, rows: list[dict]) -> Path:
+    """stats.csv in `out`, atomically: one line per row, the columns of `COLUMNS`."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) and math.isfinite(v) else
+                             "" if isinstance(v, float) else v) for k, v in row.items()})
+    atomic_write(Path(out) / STATS, buffer.getvalue())
+    return Path(out) / STATS

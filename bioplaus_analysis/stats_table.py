@@ -1,0 +1,93 @@
+"""stats.csv: every rule's final accuracy, white-box robustness and RDM similarity to the labels with a 95 %
+interval, and each rule against BP as a paired difference with its interval and paired t-test.
+
+One row per (quantity, model, rule[, seed]): `versus` is empty for an estimate, "BP" for a difference to
+BP paired by seed, "labels" for an RDM comparison; `n` counts the seeds (or images) behind it and `method`
+names the interval.
+"""
+
+import math
+
+from .results import is_true_gradient, load_analysis
+from .stats import paired_difference, rdm_bootstrap, t_interval
+
+SEEDS_T = "t interval over seeds"
+PAIRED = "paired t over seeds (interval of the differences, two-sided test)"
+
+
+def _seed_values(a) -> dict:
+    """{quantity: {run: value}}: final test and validation accuracy, and accuracy under each white-box attack."""
+    values = {}
+    for run, history in a.results.get("training", {}).items():
+        for key in ("test_acc", "val_acc"):
+            finite = [v for v in history.get(key, []) if v is not None and math.isfinite(v)]
+            if finite:
+                values.setdefault(f"{key} (final epoch)", {})[run] = history[key][-1]
+    robustness = a.results.get("robustness", {})
+    for run, attacks in robustness.get("curves", {}).items():
+        for attack, modes in attacks.items():
+            for eps, acc in zip(robustness["eps"], modes.get("true", [])):
+                values.setdefault(f"{attack} accuracy at eps={eps:g} (true gradient)", {})[run] = acc
+    return values
+
+
+def seed_rows(a) -> list[dict]:
+    """Per group: the mean over seeds with its t interval; per non-BP group: the paired difference to BP."""
+    rows, groups = [], a.groups()
+    for quantity, by_run in _seed_values(a).items():
+        for g in groups:
+            runs = [r for r in g.runs if r in by_run]
+            if not runs:
+                continue
+            mean, low, high = t_interval([by_run[r] for r in runs])
+            rows.append(dict(quantity=quantity, model=g.model, rule=g.rule, seed="", versus="", n=len(runs),
+                             estimate=mean, low=low, high=high, p_value=math.nan, method=SEEDS_T))
+            rows += _versus_bp(quantity, g, groups, by_run)
+    return rows
+
+
+def _versus_bp(quantity, g, groups, by_run) -> list[dict]:
+    """The difference of group `g` to the BP group of its model, over the seeds both have."""
+    bp = next((b for b in groups if b.model == g.model and is_true_gradient(b.rule)), None)
+    if bp is None or is_true_gradient(g.rule):
+        return []
+    own, reference = dict(zip(g.seeds, g.runs)), dict(zip(bp.seeds, bp.runs))
+    seeds = [s for s in own if s in reference and own[s] in by_run and reference[s] in by_run]
+    if not seeds:
+        return []
+    mean, low, high, p = paired_difference([by_run[own[s]] for s in seeds], [by_run[reference[s]] for s in seeds])
+    return [dict(quantity=quantity, model=g.model, rule=g.rule, seed="", versus=bp.rule, n=len(seeds),
+                 estimate=mean, low=low, high=high, p_value=p, method=PAIRED)]
+
+
+def rdm_rows(a, draws: int = 1000, seed: int = 0, method: str = "cosine") -> list[dict]:
+    """Each run's and each rule's RDM similarity to the label RDM per layer: per run, a bootstrap over the
+    representation sample's images; per rule, the t interval over its seeds' estimates."""
+    labels, rows = a.arrays.get("rdm/labels"), []
+    if labels is None:
+        return rows
+    n = len(labels)
+    for g in a.groups():
+        per_seed = []
+        for run, run_seed in zip(g.runs, g.seeds):
+            intervals = rdm_bootstrap(a.arrays[f"rdm/{run}"], labels, method, draws, seed)
+            per_seed.append(intervals[:, 0])
+            rows += [dict(quantity=f"RDM similarity to labels/{layer}", model=g.model, rule=g.rule, seed=run_seed,
+                          versus="labels", n=n, estimate=est, low=low, high=high, p_value=math.nan,
+                          method=f"{method}; percentile bootstrap over {n} images, {draws} draws")
+                     for layer, (est, low, high) in zip(a.layers(run), intervals)]
+        for k, layer in enumerate(a.layers(g.runs[0])):
+            mean, low, high = t_interval([values[k] for values in per_seed])
+            rows.append(dict(quantity=f"RDM similarity to labels/{layer}", model=g.model, rule=g.rule, seed="",
+                             versus="labels", n=len(per_seed), estimate=mean, low=low, high=high,
+                             p_value=math.nan, method=f"{method}; {SEEDS_T}"))
+    return rows
+
+
+def stats_rows(analysis, draws: int = 1000, seed: int = 0, method: str = "cosine") -> list[dict]:
+    """Every row of stats.csv for an analysis (a folder or an `Analysis`)."""
+    a = load_analysis(analysis)
+    return seed_rows(a) + rdm_rows(a, draws, seed, method)
+
+
+__all__ = ["stats_rows"]
