@@ -68,24 +68,26 @@ def _similarities(vectors, reference, method: str) -> np.ndarray:
     return (x * y).sum(1) / (np.sqrt((x * x).sum(1) * (y * y).sum()) + 1e-300)
 
 
+def resampled_similarity(rdms, reference, idx, method: str = "cosine") -> np.ndarray:
+    """Similarity of each of `rdms` [m, n, n] to `reference` [n, n] on the images `idx` drawn with
+    replacement, the pairs of an image with its own copy left out (as rsatoolbox's `subsample_pattern`)."""
+    upper = np.triu_indices(len(idx), k=1)
+    i, j = idx[upper[0]], idx[upper[1]]
+    vectors, target = rdms[:, i, j], reference[i, j]  # fancy indexing: copies, safe to modify
+    same = i == j
+    vectors[:, same], target[same] = np.nan, np.nan
+    return _similarities(vectors, target, method)
+
+
 def rdm_bootstrap(rdms, reference, method: str = "cosine", draws: int = 1000, seed: int = 0,
                   level: float = LEVEL) -> np.ndarray:
-    """[m, 3] (estimate, low, high) of the similarity of each of `rdms` [m, n, n] to `reference` [n, n],
-    with a bootstrap over the n images: each draw resamples images with replacement and leaves out the pairs
-    of an image with its own copy (rsatoolbox's `bootstrap_sample_pattern` does the same)."""
+    """[m, 3] (estimate, low, high) of the similarity of each of `rdms` [m, n, n] to `reference` [n, n], with
+    the percentile interval of a bootstrap over the n images (`resampled_similarity` per draw)."""
     rdms, reference = np.asarray(rdms, dtype=float), np.asarray(reference, dtype=float)
     n = len(reference)
-    upper = np.triu_indices(n, k=1)
     rng = np.random.default_rng(seed)
-    estimate = _similarities(rdms[:, upper[0], upper[1]], reference[upper], method)
-    values = np.empty((draws, len(rdms)))
-    for b in range(draws):
-        idx = rng.integers(0, n, n)
-        i, j = idx[upper[0]], idx[upper[1]]
-        same = i == j
-        vectors, target = rdms[:, i, j], reference[i, j]
-        vectors[:, same], target[same] = np.nan, np.nan
-        values[b] = _similarities(vectors, target, method)
+    estimate = resampled_similarity(rdms, reference, np.arange(n), method)
+    values = np.stack([resampled_similarity(rdms, reference, rng.integers(0, n, n), method) for _ in range(draws)])
     low, high = np.nanpercentile(values, [100 * (1 - level) / 2, 100 * (1 + level) / 2], axis=0)
     return np.stack([estimate, low, high], axis=1)
 

@@ -10,7 +10,7 @@ import pytest
 from bioplaus_analysis.choices import FIGURES
 from bioplaus_analysis.figures import DRAW, applicable, draw_figures, load_analysis
 from bioplaus_analysis.figures.robustness import _rule_matrix
-from bioplaus_analysis.figures.style import (PAGE, error_note, figure_style, letter_panels, mean_sem, new_figure,
+from bioplaus_analysis.figures.style import (PAGE, error_note, figure_style, letter_panels, mean_interval, new_figure,
                                             read_captions, save, wilson)
 from bioplaus_analysis.results import rule_color
 from trainers import RULES
@@ -61,9 +61,30 @@ def _fixture_results(rules=("dfa", "bp"), seeds=(1, 0), spiking=True, n=30, clas
                              "pgd_steps": 3, "curves": curves, "transfer_order": runs, "skipped": {}}
     for attack in ("fgsm", "pgd"):
         arrays[f"transfer/{attack}"] = rng.random((len(EPS), len(runs), len(runs)))
+    _fixture_dynamics(results, arrays, runs, rng)
     results["provenance"] = {"sample": {"n": n, "per_class": n // classes}, "eval_sample": {"n": n, "per_class": 10},
                              "options": {"rdm_method": "correlation"}}
     return results, arrays
+
+
+def _fixture_dynamics(results, arrays, runs, rng, epochs=(0, 1, 2)):
+    """Cosine to BP after training, weight alignment and probe-RDM dynamics of `runs`, from random numbers."""
+    results["alignment"], per_run = {}, {}
+    for run in runs:
+        bp, rule = run.replace(run.split("-")[1], "bp"), run.split("-")[1]
+        results["cosine"][run]["analysis"] = {layer: {"mean": 1.0 if rule == "bp" or layer == "out" else
+                                                      float(rng.uniform(0, 1)), "sem": 0.01, "n_batches": 2}
+                                              for layer in LAYERS}
+        results["alignment"][run] = {} if rule == "bp" else {"epoch": list(epochs),
+                                                             "fc1": list(rng.uniform(40, 90, len(epochs)))}
+        per_run[run] = {"epoch": list(epochs), "bp_run": bp,
+                        "label_similarity": {"fc1": list(rng.uniform(0.5, 1, len(epochs)))},
+                        "bp_similarity": {"fc1": [1.0] * len(epochs) if rule == "bp" else
+                                          list(rng.uniform(0.8, 1, len(epochs)))}}
+    items = ["labels", *[f"{run}/{epoch}" for run in runs for epoch in epochs]]
+    arrays["dynamics/fc1/coords"] = rng.normal(size=(len(items), 2))
+    results["dynamics"] = {"comparison": "cosine", "probes": 30, "split": "validation", "per_run": per_run,
+                           "paths": {"fc1": {"items": items, "stress": 0.12}}}
 
 
 @pytest.fixture(scope="module")
@@ -130,12 +151,13 @@ def test_rule_colours_are_distinct_and_fixed():
     assert RULES["dfa"].color == "#0072B2"  # the same blue in every figure and every gallery
 
 
-def test_mean_and_sem_over_seeds_by_hand():
-    mean, sem = mean_sem([[1.0, 2.0], [3.0, 6.0]])
+def test_mean_and_95_percent_t_interval_over_seeds_by_hand():
+    mean, half = mean_interval([[1.0, 2.0], [3.0, 6.0]])
     assert mean.tolist() == [2.0, 4.0]
-    assert sem == pytest.approx([np.sqrt(2) / np.sqrt(2), np.sqrt(8) / np.sqrt(2)])  # sd(ddof=1) / sqrt(n)
-    mean, sem = mean_sem([[0.5, 0.25]])
-    assert mean.tolist() == [0.5, 0.25] and sem.tolist() == [0.0, 0.0]
+    t = 12.706204736  # Student t, 1 degree of freedom, 97.5 %
+    assert half == pytest.approx([t * np.sqrt(2) / np.sqrt(2), t * np.sqrt(8) / np.sqrt(2)])  # t · sd / √n
+    mean, half = mean_interval([[0.5, 0.25]])
+    assert mean.tolist() == [0.5, 0.25] and half.tolist() == [0.0, 0.0]
 
 
 def test_transfer_matrix_by_rule_by_hand(analysis_dir):
@@ -173,7 +195,7 @@ def test_one_seed_draws_no_error_bars_and_says_so(tmp_path):
     one = _fixture_results(seeds=(0,))
     a = load_analysis(one)
     assert error_note(a.groups()) == "1 seed per rule, so no error bars"
-    assert error_note(load_analysis(_fixture_results()).groups()).startswith("2 seeds per rule; mean ± sem")
+    assert error_note(load_analysis(_fixture_results()).groups()).startswith("2 seeds per rule; mean with 95 % t interval")
     from bioplaus_analysis.figures.learning import draw_training
     with figure_style() as plt:
         fig, ax = plt.subplots()

@@ -14,7 +14,7 @@ from trainers.runfiles import make_writable_folder
 
 from ..choices import FIGURES
 from ..results import Analysis, is_true_gradient, load_analysis, rule_color
-from . import learning, main, representations, robustness, spiking  # noqa: F401  (they register their figures)
+from . import dynamics, learning, main, representations, robustness, spiking  # noqa: F401  (they register their figures)
 from .style import FIGURES_DRAWN
 
 DRAW = {name: FIGURES_DRAWN[name] for name in FIGURES}  # the order of FIGURES: the order figures are drawn in
@@ -33,6 +33,12 @@ def applicable(analysis) -> list[str]:
         names.remove("main-robustness")
     if not any(key.startswith("transfer/") for key in a.arrays) or not results.get("robustness", {}).get("curves"):
         names.remove("transfer")
+    if not any(results.get("alignment", {}).values()):
+        names.remove("weight-alignment")
+    if not results.get("dynamics"):
+        names.remove("representation-dynamics")
+    if all(is_true_gradient(g.rule) for g in a.groups()) or not results.get("snr"):
+        names.remove("bias-variance")
     if not results.get("firing"):
         names.remove("firing-rates")
         names.remove("spike-raster")

@@ -5,7 +5,7 @@ main figures (`figures.main`) compose the same panels."""
 import numpy as np
 
 from ..results import is_true_gradient, load_analysis
-from .style import (COLUMN, FIGURES_DRAWN, PAGE, error_note, figure_style, letter_panels, mean_sem, new_figure,
+from .style import (COLUMN, FIGURES_DRAWN, PAGE, error_note, figure_style, letter_panels, mean_interval, new_figure,
                     require, save, seed_curves, seeds_label)
 
 TRAINING_PANELS = {"test_acc": ("test accuracy (%)", 100.0), "val_acc": ("validation accuracy (%)", 100.0),
@@ -67,7 +67,7 @@ def draw_cosine(a, ax, layer: str) -> list:
 
 
 def draw_snr(a, ax) -> list:
-    """Gradient SNR per layer and rule: the mean over seeds (marker, ± sem where there are several seeds)
+    """Gradient SNR per layer and rule: the mean over seeds (marker, 95 % t interval where there are several)
     with each seed as a dot; returns the error-bar handles."""
     groups = a.groups()
     layers = a.layers(groups[0].runs[0])
@@ -76,9 +76,9 @@ def draw_snr(a, ax) -> list:
     for k, g in enumerate(groups):
         values = _values([[a.results["snr"][run].get(layer) for layer in layers] for run in g.runs])
         everything.append(values)
-        mean, sem = mean_sem(values)
+        mean, half = mean_interval(values)
         x = np.arange(len(layers)) + (k - (len(groups) - 1) / 2) * width
-        handles.append(ax.errorbar(x, mean, yerr=sem if len(values) > 1 else None, fmt="o", color=g.color,
+        handles.append(ax.errorbar(x, mean, yerr=half if len(values) > 1 else None, fmt="o", color=g.color,
                                    markersize=3, capsize=1.5, elinewidth=0.7, label=seeds_label(g), zorder=3))
         if len(values) > 1:
             for offset, row in zip(np.linspace(-width / 4, width / 4, len(values)), values):
@@ -163,3 +163,44 @@ def plot_training_curves(analysis, out_dir, prefix: str = "") -> list:
                       "val_acc" in keys else "")
                    + f", training accuracy and loss (running over the epoch); {error_note(a.groups())}.")
         return save(fig, out_dir, f"{prefix}training-curves", caption)
+
+
+def bias_variance_layers(a) -> list[str]:
+    """Blocks with both a cosine to BP and an SNR, the output block left out where every rule's cosine is 1."""
+    runs = [run for g in a.groups() for run in g.runs]
+    layers = [layer for layer in a.results["cosine"][runs[0]]["analysis"] if layer in a.results["snr"][runs[0]]]
+    trivial = [layer for layer in layers if all(abs(a.results["cosine"][r]["analysis"][layer]["mean"] - 1) < 1e-4
+                                                for r in runs)]
+    return [layer for layer in layers if layer not in trivial] or layers
+
+
+def draw_bias_variance(a, ax, layer: str) -> list:
+    """Each run of `layer` as a point: cosine of its update to BP's gradient (x: bias, 1 = none) against the
+    gradient SNR of its per-sample updates (y: variance, high = little); one colour per rule."""
+    handles = []
+    for g in a.groups():
+        x = [a.results["cosine"][run]["analysis"][layer]["mean"] for run in g.runs]
+        y = [a.results["snr"][run][layer] for run in g.runs]
+        handles.append(ax.scatter(x, y, s=9, color=g.color, linewidths=0, label=seeds_label(g), zorder=3))
+    ax.axvline(1, color="0.6", linewidth=0.5, linestyle=":")
+    ax.set_title(layer)
+    ax.set_xlabel("cosine to BP gradient")
+    return handles
+
+
+@FIGURES_DRAWN.register("bias-variance")
+def plot_bias_variance(analysis, out_dir, prefix: str = "") -> list:
+    """Per layer: each run's cosine to BP (bias) against its gradient SNR (variance), seeds as points."""
+    a = load_analysis(analysis)
+    layers = bias_variance_layers(a)
+    with figure_style() as plt:
+        fig, axes = new_figure(plt, COLUMN if len(layers) <= 2 else PAGE, 2.0, 1, len(layers))
+        handles = [draw_bias_variance(a, ax, layer) for ax, layer in zip(axes[0], layers)][0]
+        axes[0, 0].set_ylabel("gradient SNR")
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
+        letter_panels(axes) if len(layers) > 1 else None
+        caption = (f"Bias and variance of each rule's update per block: cosine to the true BP gradient of the same "
+                   f"network at the same weights (x; 1 is unbiased, dotted) against the gradient signal-to-noise "
+                   f"ratio of its per-sample updates (y; higher is less noisy), both on {a.sample_text('eval_sample')} "
+                   f"after training; one point per seed ({a.seeds_text()}), no error bars.")
+        return save(fig, out_dir, f"{prefix}bias-variance", caption)

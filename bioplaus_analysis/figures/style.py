@@ -18,6 +18,7 @@ from trainers.runfiles import atomic_write
 
 from ..choices import FIGURES
 from ..registry import Registry
+from ..stats import t_interval
 
 
 STYLE = Path(__file__).with_name("bioplaus.mplstyle")
@@ -56,7 +57,7 @@ def seed_counts(groups) -> str:
     return f"{'/'.join(map(str, counts))} seed{'s' if counts != [1] else ''} per rule"
 
 
-def error_note(groups, what: str = "mean ± sem over seeds") -> str:
+def error_note(groups, what: str = "mean with 95 % t interval over seeds") -> str:
     """What the error bars of a figure over `groups` mean, or that there are none (every rule 1 seed)."""
     if all(len(g.runs) == 1 for g in groups):
         return "1 seed per rule, so no error bars"
@@ -86,12 +87,15 @@ def new_figure(plt, width: float, height: float, rows: int = 1, columns: int = 1
     return plt.subplots(rows, columns, figsize=(width, height), squeeze=False, **kwargs)
 
 
-def mean_sem(values) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard error over the first axis (seeds); the sem is 0 for a single seed."""
+def mean_interval(values) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over the first axis (seeds) and the half-width of its 95 % Student-t interval (`stats.t_interval`);
+    the half-width is 0 for a single seed, which draws no error bar."""
     values = np.asarray(values, dtype=float)
     if len(values) < 2:
         return values.mean(0), np.zeros_like(values[0])
-    return values.mean(0), values.std(0, ddof=1) / np.sqrt(len(values))
+    flat = values.reshape(len(values), -1)
+    half = np.array([(lambda m, lo, hi: hi - m)(*t_interval(column)) for column in flat.T])
+    return values.mean(0), half.reshape(values.shape[1:])
 
 
 def require(condition: bool, message: str) -> None:
@@ -160,13 +164,13 @@ def rule_legend_handles(groups, linestyle="-"):
 
 
 def seed_curves(ax, x, values, group, marker="o"):
-    """One rule's curve over `x`: the mean over seeds (rows of `values`), with a ± sem band and each seed
-    as a thin line when there are several; one seed is its plain line. Returns the mean line."""
+    """One rule's curve over `x`: the mean over seeds (rows of `values`), with its 95 % t-interval band and
+    each seed as a thin line when there are several; one seed is its plain line. Returns the mean line."""
     values = np.atleast_2d(np.asarray(values, dtype=float))
-    mean, sem = mean_sem(values)
+    mean, half = mean_interval(values)
     (line,) = ax.plot(x, mean, "-", marker=marker, color=group.color, markersize=2.5, label=seeds_label(group))
     if len(values) > 1:
-        ax.fill_between(x, mean - sem, mean + sem, color=group.color, alpha=0.2, linewidth=0)
+        ax.fill_between(x, mean - half, mean + half, color=group.color, alpha=0.2, linewidth=0)
         for row in values:
             ax.plot(x, row, "-", color=group.color, alpha=0.35, linewidth=0.5)
     return line

@@ -1,0 +1,156 @@
+"""Figures of learning dynamics: the weight alignment of each rule's feedback per epoch, and how each block's
+representation of the probe set moves while training (similarity to the label RDM, to BP's RDM at the same
+epoch, and the joint path of every run's epochs)."""
+
+import numpy as np
+
+from ..results import is_true_gradient, load_analysis
+from .style import (COLUMN, FIGURES_DRAWN, PAGE, error_note, figure_style, letter_panels, new_figure, require, save,
+                    seed_curves)
+
+
+def alignment_blocks(a) -> list[str]:
+    """Blocks with a recorded weight alignment in any run, in network order."""
+    tables = [t for t in a.results.get("alignment", {}).values() if t]
+    require(bool(tables), "the runs recorded no weight alignment (BP only, or trained with --probes-per-class 0)")
+    order = {layer: k for k, layer in enumerate(max((a.layers(run) for run in a.results["runs"]), key=len))}
+    blocks = {b for t in tables for b in t if b != "epoch"}
+    return sorted(blocks, key=lambda b: order.get(b, len(order)))
+
+
+def _series(tables, key):
+    """(epochs, [seeds, epochs] values) over the epochs every table has."""
+    epochs = min(len(t["epoch"]) for t in tables)
+    values = np.array([[np.nan if v is None else v for v in t[key][:epochs]] for t in tables], dtype=float)
+    return tables[0]["epoch"][:epochs], values
+
+
+def draw_alignment(a, ax, block: str) -> list:
+    """Angle between each rule's feedback of `block` and the forward path it replaces, per epoch."""
+    lines = []
+    for g in a.groups():
+        tables = [a.results["alignment"][run] for run in g.runs if block in a.results["alignment"].get(run, {})]
+        if tables:
+            lines.append(seed_curves(ax, *_series(tables, block), g))
+    ax.axhline(90, color="0.6", linewidth=0.5, linestyle=":")
+    ax.set_ylim(0, max(95, *(np.nanmax(line.get_ydata()) + 5 for line in lines)))
+    ax.set_yticks([0, 30, 60, 90])
+    ax.set_title(block)
+    ax.set_xlabel("epoch")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    return lines
+
+
+def alignment_caption(a) -> str:
+    groups = [g for g in a.groups() if not is_true_gradient(g.rule)]
+    probes = a.results.get("dynamics", {}).get("probes")
+    batch = f"the {probes} probe images" if probes else "the held-out probe images"
+    return ("Weight alignment: angle between each block's feedback matrix and the forward path it replaces, per "
+            "epoch from initialisation (epoch 0). FA: B_l against the block's own weight W_l, whose transpose "
+            "carries BP's error back; DFA, aDFA, DKP: B_l against the transpose of the network's Jacobian from "
+            f"the block's output to the logits, averaged over {batch}. 0° is BP's signal, 90° (dotted) a signal "
+            f"unrelated to it; BP has no feedback and is not drawn; {error_note(groups)}.")
+
+
+@FIGURES_DRAWN.register("weight-alignment")
+def plot_weight_alignment(analysis, out_dir, prefix: str = "") -> list:
+    """Per block with feedback: the angle between feedback and forward path vs epoch, one curve per rule."""
+    a = load_analysis(analysis)
+    blocks = alignment_blocks(a)
+    with figure_style() as plt:
+        fig, axes = new_figure(plt, COLUMN if len(blocks) <= 2 else PAGE, 2.0, 1, len(blocks), sharey=True)
+        handles = {}
+        for ax, block in zip(axes[0], blocks):
+            handles.update({line.get_label(): line for line in draw_alignment(a, ax, block)})
+        axes[0, 0].set_ylabel("angle to forward path (°)")
+        fig.legend(handles=list(handles.values()), loc="outside lower center", ncols=len(handles))
+        letter_panels(axes) if len(blocks) > 1 else None
+        return save(fig, out_dir, f"{prefix}weight-alignment", alignment_caption(a))
+
+
+def dynamics_blocks(a) -> list[str]:
+    per_run = a.results.get("dynamics", {}).get("per_run", {})
+    require(bool(per_run), "the runs recorded no dynamics.npz (trained with --probes-per-class 0, or before it existed)")
+    return list(dict.fromkeys(b for d in per_run.values() for b in d["label_similarity"]))
+
+
+def draw_similarity(a, ax, block: str, key: str) -> list:
+    """Per epoch, each rule's RDM similarity of `block` to the label RDM (`key` "label_similarity") or to BP's
+    RDM of the same seed at the same epoch ("bp_similarity")."""
+    per_run, lines = a.results["dynamics"]["per_run"], []
+    for g in a.groups():
+        tables = [{"epoch": per_run[r]["epoch"][:len(per_run[r][key][block])], block: per_run[r][key][block]}
+                  for r in g.runs if block in per_run.get(r, {}).get(key, {})]
+        if tables and not (key == "bp_similarity" and is_true_gradient(g.rule)):
+            lines.append(seed_curves(ax, *_series(tables, block), g))
+    ax.set_xlabel("epoch")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    return lines
+
+
+def draw_epoch_paths(a, ax, block: str) -> None:
+    """Every run's path over epochs in the block's joint MDS: a circle at initialisation, arrows epoch by
+    epoch, a filled square at the end; the label RDM as a star."""
+    path = a.results["dynamics"]["paths"][block]
+    coords = a.arrays[f"dynamics/{block}/coords"]
+    where = {item: k for k, item in enumerate(path["items"])}
+    for g in a.groups():
+        for k, run in enumerate(g.runs):
+            points = np.array([coords[where[i]] for i in path["items"] if i.rsplit("/", 1)[0] == run])
+            if not len(points):
+                continue
+            alpha = 1.0 if k == 0 else 0.45
+            for start, end in zip(points[:-1], points[1:]):
+                ax.annotate("", end, start, arrowprops={"arrowstyle": "-|>", "color": g.color, "alpha": alpha,
+                                                        "lw": 0.7, "mutation_scale": 5, "shrinkA": 1, "shrinkB": 1})
+            ax.scatter(*points[0], marker="o", s=10, facecolor="white", edgecolor=g.color, linewidths=0.6, zorder=3)
+            ax.scatter(*points[-1], marker="s", s=10, color=g.color, alpha=alpha, linewidths=0, zorder=3)
+    ax.scatter(*coords[where["labels"]], marker="*", s=45, color="white", edgecolor="black", linewidths=0.7, zorder=4)
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.margins(0.1)
+    ax.set_xlabel("MDS 1 (radians)")
+    ax.text(0.98, 0.02, f"stress {path['stress']:.2f}", transform=ax.transAxes, ha="right", va="bottom", fontsize=5)
+
+
+def dynamics_caption(a, rows) -> str:
+    d = a.results["dynamics"]
+    split = "validation" if d.get("split") == "validation" else d.get("split", "held-out")
+    text = (f"Representational dynamics of {d['probes']} fixed class-balanced {split} images (probes), per hidden "
+            f"block, from initialisation (epoch 0) to the end of training; RDMs are 1 − Pearson r between the "
+            f"probes' block outputs (spike counts in a spiking network), compared by {d['comparison']} similarity. "
+            f"a: similarity to the label RDM")
+    if "bp" in rows:
+        text += "; b: similarity to the RDM of the BP run of the same seed at the same epoch (BP is 1 and not drawn)"
+    text += (f"; {'c' if 'bp' in rows else 'b'}: every run's path over epochs in one MDS per block of all runs' "
+             "epoch RDMs and the label RDM (star), from a circle (initialisation, shared by rules with the same "
+             f"seed) to a square (last epoch), MDS stress-1 in the corner; {error_note(a.groups())}.")
+    return text
+
+
+@FIGURES_DRAWN.register("representation-dynamics")
+def plot_representation_dynamics(analysis, out_dir, prefix: str = "") -> list:
+    """Per hidden block: RDM similarity to the labels and to BP's per epoch, and the joint path over epochs."""
+    a = load_analysis(analysis)
+    blocks = dynamics_blocks(a)
+    per_run = a.results["dynamics"]["per_run"]
+    rows = ["labels"] + (["bp"] if any(d["bp_similarity"] for d in per_run.values()) else []) + ["paths"]
+    with figure_style() as plt:
+        fig, axes = new_figure(plt, COLUMN if len(blocks) == 1 else PAGE, 1.75 * len(rows), len(rows), len(blocks))
+        handles = {}
+        for column, block in enumerate(blocks):
+            axes[0, column].set_title(block)
+            for row, what in enumerate(rows):
+                ax = axes[row, column]
+                if what == "paths":
+                    draw_epoch_paths(a, ax, block)
+                    continue
+                lines = draw_similarity(a, ax, block, "label_similarity" if what == "labels" else "bp_similarity")
+                handles.update({line.get_label(): line for line in lines})
+                ax.sharey(axes[row, 0]) if column else None
+        axes[0, 0].set_ylabel("similarity to label RDM")
+        axes[-1, 0].set_ylabel("MDS 2 (radians)")
+        if "bp" in rows:
+            axes[1, 0].set_ylabel("similarity to BP's RDM")
+        fig.legend(handles=list(handles.values()), loc="outside lower center", ncols=len(handles))
+        letter_panels(axes[:, 0])
+        return save(fig, out_dir, f"{prefix}representation-dynamics", dynamics_caption(a, rows))

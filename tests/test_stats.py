@@ -1,0 +1,79 @@
+"""Intervals and tests: Student-t over seeds, paired differences to BP, bootstrap over images for RDM
+comparisons (the same resampling as rsatoolbox's), their coverage, and stats.csv."""
+
+import csv
+
+import numpy as np
+import pytest
+from rsatoolbox.rdm import RDMs, compare
+from scipy import stats as scipy_stats
+
+from bioplaus_analysis.results import write_results
+from bioplaus_analysis.rsa import compare_rdms, label_rdm, rdm_matrix
+from bioplaus_analysis.stats import (bootstrap_interval, paired_difference, rdm_bootstrap, resampled_similarity,
+                                     t_interval, write_stats)
+from bioplaus_analysis.stats_table import stats_rows
+
+from test_figures import _fixture_results
+
+
+def test_t_interval_by_hand_and_none_for_one_value():
+    mean, low, high = t_interval([1.0, 2.0, 3.0])
+    half = 4.302652729911275 * 1.0 / np.sqrt(3)  # t(0.975, 2 df) · sd / √n
+    assert (mean, low, high) == pytest.approx((2.0, 2.0 - half, 2.0 + half))
+    mean, low, high = t_interval([0.7])
+    assert mean == 0.7 and np.isnan(low) and np.isnan(high)
+
+
+def test_paired_difference_is_the_paired_t_test():
+    rule, bp = [0.80, 0.83, 0.79, 0.85], [0.86, 0.87, 0.85, 0.86]
+    mean, low, high, p = paired_difference(rule, bp)
+    assert mean == pytest.approx(np.mean(np.subtract(rule, bp)))
+    assert p == pytest.approx(scipy_stats.ttest_rel(rule, bp).pvalue)
+    assert low < mean < high < 0
+    assert np.isnan(paired_difference([0.8], [0.9])[3])
+
+
+def test_intervals_cover_the_true_mean_at_the_nominal_rate():
+    rng = np.random.default_rng(1)
+    samples = [rng.normal(3.0, 2.0, 40) for _ in range(100)]
+    boot = sum(low <= 3.0 <= high for _, low, high in (bootstrap_interval(x, np.mean, 500, seed=k)
+                                                        for k, x in enumerate(samples)))
+    student = sum(low <= 3.0 <= high for _, low, high in map(t_interval, samples))
+    assert boot >= 90 and student >= 90, (boot, student)
+
+
+def test_a_resampled_rdm_comparison_equals_rsatoolbox_on_the_same_draw():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 6)
+    rdms = np.stack([rdm_matrix(rng.normal(size=(24, 10)) + labels[:, None] * k) for k in (0.0, 1.0)])
+    idx = rng.integers(0, 24, 24)
+    ours = resampled_similarity(rdms, label_rdm(labels), idx)
+    theirs = RDMs(np.concatenate([rdms, label_rdm(labels)[None]]), pattern_descriptors={"index": np.arange(24)})
+    theirs = theirs.subsample_pattern("index", idx)
+    expected = np.asarray(compare(theirs[[0, 1]], theirs[2], method="cosine"))[:, 0]
+    np.testing.assert_allclose(ours, expected, rtol=1e-12)
+    intervals = rdm_bootstrap(rdms, label_rdm(labels), draws=200)
+    np.testing.assert_allclose(intervals[:, 0], [compare_rdms(np.stack([r, label_rdm(labels)]))[0, 1] for r in rdms])
+    assert np.all(intervals[:, 1] <= intervals[:, 0]) and np.all(intervals[:, 0] <= intervals[:, 2])
+    assert intervals[1, 0] > intervals[0, 0]  # the class-structured patterns are closer to the labels
+
+
+def test_stats_csv_holds_every_rule_with_its_interval_and_the_paired_difference_to_bp(tmp_path):
+    results, arrays = _fixture_results(rules=("dfa", "bp"), seeds=(0, 1))
+    results["training"]["snn-dfa-s1"]["test_acc"] = [0.5, 0.6]
+    results["training"]["snn-bp-s1"]["test_acc"] = [0.5, 0.9]
+    write_results(tmp_path, results, arrays)
+    rows = stats_rows(tmp_path, draws=50)
+    path = write_stats(tmp_path, rows)
+    with path.open() as handle:
+        table = list(csv.DictReader(handle))
+    final = {(r["rule"], r["versus"]): r for r in table if r["quantity"] == "test_acc (final epoch)"}
+    assert float(final[("dfa", "")]["estimate"]) == pytest.approx(0.65) and final[("dfa", "")]["n"] == "2"
+    difference = final[("dfa", "bp")]
+    assert float(difference["estimate"]) == pytest.approx(((0.7 - 0.7) + (0.6 - 0.9)) / 2)
+    assert float(difference["p_value"]) == pytest.approx(scipy_stats.ttest_rel([0.7, 0.6], [0.7, 0.9]).pvalue)
+    assert ("bp", "bp") not in final
+    per_image = [r for r in table if r["quantity"] == "RDM similarity to labels/fc1" and r["seed"] == "0"]
+    assert len(per_image) == 2 and all(float(r["low"]) <= float(r["estimate"]) <= float(r["high"]) for r in per_image)
+    assert {r["quantity"] for r in table} >= {"fgsm accuracy at eps=0.1 (true gradient)", "RDM similarity to labels/out"}
