@@ -38,7 +38,7 @@ def test_readme_analysis_example_runs(tmp_path, monkeypatch, capsys):
 
 def test_readme_compare_example_runs(tmp_path, monkeypatch, capsys):
     printed = _run_example("CompareOptions(", tmp_path, monkeypatch, capsys)
-    assert printed.splitlines()[-1] == "['cnn-cosine-to-bp.pdf', 'cnn-cosine-to-bp.png']"
+    assert printed.splitlines()[-1] == "['cnn-bias-variance.pdf', 'cnn-bias-variance.png']"
     assert sorted(p.name for p in (tmp_path / "runs/restyled").iterdir()) == [
         "captions.json", "captions.md", "cnn-robustness.pdf", "cnn-robustness.png"]
 

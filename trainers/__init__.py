@@ -1,8 +1,8 @@
 """bioplaus trainers: datasets, networks and learning rules (BP, FA, DFA, DKP, aDFA), training, run files.
 
 The names below are the package's public interface; `bioplaus_analysis` imports these and, besides,
-only the modules in `ANALYSIS_INTERFACE` (the run-file contract, the measurement context, the rules'
-measuring context and the weight layer of a block), as tests/test_package.py checks.
+only the modules in `ANALYSIS_INTERFACE` (the run-file contract and dynamics.npz, the measurement context,
+the rules' measuring context and the weight layer of a block), as tests/test_package.py checks.
 """
 
 from .version import __version__  # noqa: F401
@@ -24,7 +24,7 @@ from .surrogates import SURROGATES
 from .training import train
 from .tuning import tune
 
-ANALYSIS_INTERFACE = ("trainers.runfiles", "trainers.precision", "trainers.rules", "trainers.models")
+ANALYSIS_INTERFACE = ("trainers.runfiles", "trainers.probes", "trainers.precision", "trainers.rules", "trainers.models")
 
 __all__ = ["ANALYSIS_INTERFACE", "DATASETS", "DEVICES", "ENCODERS", "MAX_SEED", "MODELS", "NEURONS", "OPTIMIZERS",
            "RULES", "SCHEDULES", "SURROGATES", "BioplausError", "BioplausWarning", "ConfigError", "DataError",
