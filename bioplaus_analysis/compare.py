@@ -21,7 +21,7 @@ from trainers.runfiles import atomic_write, check_folder, finished_run, make_wri
 from .accuracy_table import table, write_table
 from .jobs import check_jobs, run_tasks
 from .options import QUICK_DATASETS, AnalysisOptions, default_eval_per_class
-from .results import RESULTS
+from .results import RESULTS, STATS
 
 QUICK_EPOCHS = 3
 FULL_EPOCHS = {"cnn": 10, "snn": 5}  # the reproduction grid's (README): paper-grade on full datasets
@@ -151,9 +151,16 @@ def _digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+# What an analysis holds; raised when it gains a section, so that older analyses are not reused (2: learning
+# dynamics and stats.csv).
+ANALYSIS_CONTENTS = 2
+
+
 def _analysis_key(options: CompareOptions, run_dirs) -> dict:
-    """What an analysis depends on: the runs (SHA-256 of each checkpoint) and the analysis options."""
-    return {"runs": {d.name: _digest(d / "model.pt") for d in run_dirs},
+    """What an analysis depends on: the runs (SHA-256 of each checkpoint), the analysis
+    options and what an analysis holds."""
+    return {"contents": ANALYSIS_CONTENTS,
+            "runs": {d.name: _digest(d / "model.pt") for d in run_dirs},
             "options": {k: v for k, v in asdict(options).items()
                         if k in ("per_class", "eval_per_class", "eps", "pgd_steps", "analysis")}}
 
@@ -227,6 +234,8 @@ def compare(out, options: CompareOptions | None = None, figures_dir=None, runs_d
     folders = analyse_models(options, runs, out, state, progress, log)
     drawn = {model: draw_figures(folder, figures_dir, f"{model}-", progress=progress)
              for model, folder in folders.items()}
+    for model, folder in folders.items():  # the intervals and tests beside the figures they belong to
+        atomic_write(figures_dir / f"{model}-{STATS}", (folder / STATS).read_bytes())
     names = {d.name for dirs in runs.values() for d in dirs}
     _, table_md = write_table(table(runs_dir, names), figures_dir, name="accuracy")
     command = command or f"compare({str(out)!r}, {options!r})"

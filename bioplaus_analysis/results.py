@@ -16,7 +16,7 @@ import numpy as np
 from trainers import RULES, RunDirError
 from trainers.runfiles import atomic_write, check_folder, make_writable_folder
 
-RESULTS, ARRAYS = "results.json", "arrays.npz"
+RESULTS, ARRAYS, STATS = "results.json", "arrays.npz", "stats.csv"
 RESULTS_FORMAT = "bioplaus-analysis-1"
 
 

@@ -16,8 +16,9 @@ from scipy import stats as scipy_stats
 
 from trainers.runfiles import atomic_write
 
+from .results import STATS
+
 LEVEL = 0.95
-STATS = "stats.csv"
 COLUMNS = ("quantity", "model", "rule", "seed", "versus", "n", "estimate", "low", "high", "p_value", "method")
 
 
