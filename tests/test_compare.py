@@ -46,7 +46,9 @@ def test_compare_draws_the_full_set_with_a_manifest(compared):
     figures = out / "figures"
     assert {p.name for p in done["figures"]} == expected
     assert {p.name for p in figures.iterdir()} == expected | {"manifest.json", "accuracy.md", "accuracy.csv",
-                                                             "captions.json", "captions.md"}
+                                                             "captions.json", "captions.md", "cnn-stats.csv",
+                                                             "snn-stats.csv"}
+    assert (figures / "cnn-stats.csv").read_bytes() == (out / "analysis" / "cnn" / "stats.csv").read_bytes()
     assert all((figures / name).stat().st_size > 5000 for name in expected)
     manifest = json.loads((figures / "manifest.json").read_text())
     assert set(manifest["files"]) == expected
@@ -63,7 +65,8 @@ def test_figures_redraw_from_the_analysis_alone(compared, tmp_path):
     analysis = shutil.copytree(out / "analysis" / "snn", tmp_path / "analysis")  # no runs next to it
     assert main(["figures", str(analysis), "--out", str(tmp_path / "figs"), "--prefix", "snn-", "--quiet"]) == 0
     assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == sorted(
-        [p.name for p in (out / "figures").iterdir() if p.name.startswith("snn-")] + ["captions.json", "captions.md"])
+        [p.name for p in (out / "figures").iterdir() if p.name.startswith("snn-") and p.suffix in (".pdf", ".png")]
+        + ["captions.json", "captions.md"])
 
 
 def test_a_second_compare_reuses_finished_runs_and_analyses(compared):
