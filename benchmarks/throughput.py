@@ -29,7 +29,7 @@ def training_step(kind, shape, options, rule_name, batch_size, device):
     model = build_model(kind, rule_name, shape, 10, seed=0, **options).to(device).train()
     rule = get_rule(rule_name)
     # One forward optimiser for every rule, so that the ratios measure the rules, not the optimisers.
-    config = TrainConfig(rule=rule_name, optimizer="adam", lr=1e-3, schedule="constant").resolved()
+    config = TrainConfig(model=kind, rule=rule_name, optimizer="adam", lr=1e-3, schedule="constant").resolved()
     optimizers = make_optimizers(config, model, steps_per_epoch=1)
     g = torch.Generator().manual_seed(0)
     images = torch.rand(batch_size, *shape, generator=g).to(device)
