@@ -39,20 +39,21 @@ def test_mean_jacobians_equal_per_image_jacobians_of_a_cnn():
 @pytest.mark.parametrize("kind,rule,options", [("mlp", "dfa", {"hidden": "32,16"}), ("cnn", "dkp", {}),
                                                ("snn", "dfa", {"hidden": "24", "time_steps": 5}),
                                                ("snn", "adfa", {"hidden": "24,12", "time_steps": 5})])
-def test_feedback_set_to_the_true_transpose_is_0_degrees_and_an_orthogonal_one_90(kind, rule, options):
-    model = _model(kind, rule, **options).eval()
-    before = weight_alignment(model, IMAGES)
+def test_feedback_set_to_the_true_transpose_is_0_degrees_and_an_orthogonal_one_90(kind, rule, options, device):
+    model = _model(kind, rule, **options).to(device).eval()
+    images = IMAGES.to(device)
+    before = weight_alignment(model, images)
     assert set(before) == set(model.hidden_names) and all(60 < a < 120 for a in before.values()), before
-    targets = {name: j.T for name, j in mean_jacobians(model, IMAGES).items()}
+    targets = {name: j.T for name, j in mean_jacobians(model, images).items()}
     with torch.no_grad():
         for name, target in targets.items():
             model.feedback[name].copy_(target)
-    assert all(a < 1e-3 for a in weight_alignment(model, IMAGES).values())
+    assert all(a < 1e-3 for a in weight_alignment(model, images).values())
     with torch.no_grad():
         for name, target in targets.items():
             b = torch.randn_like(target)
             model.feedback[name].copy_(b - (b * target).sum() / (target * target).sum() * target)
-    assert weight_alignment(model, IMAGES) == pytest.approx({n: 90.0 for n in targets}, abs=1e-4)
+    assert weight_alignment(model, images) == pytest.approx({n: 90.0 for n in targets}, abs=1e-4)
 
 
 def test_a_spiking_readout_jacobian_is_the_readout_weight():

@@ -23,9 +23,9 @@ def test_correlation_rdm_equals_the_analysis_rdm_and_condensed_round_trips():
 
 
 @pytest.mark.parametrize("model,options", [("cnn", {}), ("snn", {"hidden": "32", "time_steps": 5})])
-def test_training_records_probe_rdms_and_alignment_from_initialisation_on(tmp_path, model, options):
+def test_training_records_probe_rdms_and_alignment_from_initialisation_on(tmp_path, model, options, device):
     config = TrainConfig(model=model, rule="dfa", dataset="digits", epochs=2, batch_size=64, probes_per_class=4,
-                         model_options=options)
+                         model_options=options, device=device.type)
     run = train(config, tmp_path / "run", progress=False)
     dynamics, rows = read_dynamics(run), read_metrics(run)
     blocks = build_model(model, "dfa", (1, 8, 8), 10, seed=0, **options).hidden_names
@@ -40,7 +40,7 @@ def test_training_records_probe_rdms_and_alignment_from_initialisation_on(tmp_pa
     _, held_out = validation_split(y, 0.1)
     rows = stratified_sample(y[held_out], 4, seed=0)  # the probes: a fixed stratified sample of the slice
     assert y[held_out][rows].tolist() == dynamics["labels"].tolist()
-    recomputed = probe_rdms(load_run(run)[0], x[held_out][rows])
+    recomputed = probe_rdms(load_run(run, device)[0], x[held_out][rows].to(device))
     for name in blocks:
         np.testing.assert_allclose(recomputed[name], dynamics[f"rdm/{name}"][-1], atol=1e-6)
 
