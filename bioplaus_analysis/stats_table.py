@@ -16,7 +16,8 @@ PAIRED = "paired t over seeds (interval of the differences, two-sided test)"
 
 
 def _seed_values(a) -> dict:
-    """{quantity: {run: value}}: final test and validation accuracy, and accuracy under each white-box attack."""
+    """{quantity: {run: value}}: final test and validation accuracy, and accuracy under each white-box attack
+    (the true input gradient; a spiking network's is its surrogate gradient)."""
     values = {}
     for run, history in a.results.get("training", {}).items():
         for key in ("test_acc", "val_acc"):
@@ -27,7 +28,7 @@ def _seed_values(a) -> dict:
     for run, attacks in robustness.get("curves", {}).items():
         for attack, modes in attacks.items():
             for eps, acc in zip(robustness["eps"], modes.get("true", [])):
-                values.setdefault(f"{attack} accuracy at eps={eps:g} (true gradient)", {})[run] = acc
+                values.setdefault(f"{attack} accuracy at eps={eps:g} (white box)", {})[run] = acc
     return values
 
 

@@ -76,4 +76,4 @@ def test_stats_csv_holds_every_rule_with_its_interval_and_the_paired_difference_
     assert ("bp", "bp") not in final
     per_image = [r for r in table if r["quantity"] == "RDM similarity to labels/fc1" and r["seed"] == "0"]
     assert len(per_image) == 2 and all(float(r["low"]) <= float(r["estimate"]) <= float(r["high"]) for r in per_image)
-    assert {r["quantity"] for r in table} >= {"fgsm accuracy at eps=0.1 (true gradient)", "RDM similarity to labels/out"}
+    assert {r["quantity"] for r in table} >= {"fgsm accuracy at eps=0.1 (white box)", "RDM similarity to labels/out"}
