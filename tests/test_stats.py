@@ -11,7 +11,7 @@ from scipy import stats as scipy_stats
 from bioplaus_analysis.results import write_results
 from bioplaus_analysis.rsa import compare_rdms, label_rdm, rdm_matrix
 from bioplaus_analysis.stats import (bootstrap_interval, paired_difference, rdm_bootstrap, resampled_similarity,
-                                     t_interval, write_stats)
+                                     t_interval, weighted_cosines, write_stats)
 from bioplaus_analysis.stats_table import stats_rows
 
 from test_figures import _fixture_results
@@ -53,7 +53,12 @@ def test_a_resampled_rdm_comparison_equals_rsatoolbox_on_the_same_draw():
     theirs = theirs.subsample_pattern("index", idx)
     expected = np.asarray(compare(theirs[[0, 1]], theirs[2], method="cosine"))[:, 0]
     np.testing.assert_allclose(ours, expected, rtol=1e-12)
+    weights = np.bincount(idx, minlength=24)[None]  # the same draw as image multiplicities
+    rdms[0][np.diag_indices(24)] = 5.0  # a diagonal that is not 0 is left out as well
+    np.testing.assert_allclose(weighted_cosines(rdms, label_rdm(labels), weights)[0], ours, rtol=1e-12)
     intervals = rdm_bootstrap(rdms, label_rdm(labels), draws=200)
+    slow = rdm_bootstrap(rdms, label_rdm(labels), "corr", draws=200)  # per draw, through rsatoolbox's compare
+    assert np.all(slow[:, 1] <= slow[:, 0]) and np.all(slow[:, 0] <= slow[:, 2])
     np.testing.assert_allclose(intervals[:, 0], [compare_rdms(np.stack([r, label_rdm(labels)]))[0, 1] for r in rdms])
     assert np.all(intervals[:, 1] <= intervals[:, 0]) and np.all(intervals[:, 0] <= intervals[:, 2])
     assert intervals[1, 0] > intervals[0, 0]  # the class-structured patterns are closer to the labels
