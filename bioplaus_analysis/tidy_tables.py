@@ -6,6 +6,8 @@ a frame to group and plot in one call (no four-level loop over nested JSON):
 - snr.csv: model, rule, seed, run, layer, snr
 - cosine.csv: model, rule, seed, run, layer, when ("analysis" or "training"), epoch, cosine, sem, n_batches
 - embedding.csv: run ("input" for the pixels), layer, method, score_name, score
+- dynamics.csv: model, rule, seed, run, block, epoch, alignment (degrees), label_similarity, bp_similarity
+  (the probe RDM's similarity to the label RDM and to BP's of the same seed); empty where not recorded
 """
 
 import csv
@@ -16,7 +18,7 @@ from trainers.runfiles import atomic_write
 
 from .embedding import QUALITY
 
-TABLES = ("robustness", "snr", "cosine", "embedding")
+TABLES = ("robustness", "snr", "cosine", "embedding", "dynamics")
 
 
 def _who(results: dict, run: str) -> dict:
@@ -72,6 +74,22 @@ def embedding_rows(results: dict, arrays: dict) -> list[dict]:
     return list(unique.values())
 
 
+def dynamics_rows(results: dict, arrays: dict) -> list[dict]:
+    """One row per (run, block, epoch) of the weight alignment and the probe-RDM similarities."""
+    cells = {}
+    for run, table in results.get("alignment", {}).items():
+        for block in [key for key in table if key != "epoch"]:
+            for epoch, value in zip(table["epoch"], table[block]):
+                cells.setdefault((run, block, epoch), {})["alignment"] = value
+    for run, part in results.get("dynamics", {}).get("per_run", {}).items():
+        for key in ("label_similarity", "bp_similarity"):
+            for block, values in part[key].items():
+                for epoch, value in zip(part["epoch"], values):
+                    cells.setdefault((run, block, epoch), {})[key] = value
+    return [dict(_who(results, run), block=block, epoch=epoch, **values)
+            for (run, block, epoch), values in sorted(cells.items())]
+
+
 def _csv(rows: list[dict], columns) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
@@ -83,8 +101,11 @@ def _csv(rows: list[dict], columns) -> str:
 COLUMNS = {"robustness": ("model", "rule", "seed", "run", "attack", "mode", "source", "eps", "accuracy"),
            "snr": ("model", "rule", "seed", "run", "layer", "snr"),
            "cosine": ("model", "rule", "seed", "run", "layer", "when", "epoch", "cosine", "sem", "n_batches"),
-           "embedding": ("run", "layer", "method", "score_name", "score")}
-ROWS = {"robustness": robustness_rows, "snr": snr_rows, "cosine": cosine_rows, "embedding": embedding_rows}
+           "embedding": ("run", "layer", "method", "score_name", "score"),
+           "dynamics": ("model", "rule", "seed", "run", "block", "epoch", "alignment", "label_similarity",
+                        "bp_similarity")}
+ROWS = {"robustness": robustness_rows, "snr": snr_rows, "cosine": cosine_rows, "embedding": embedding_rows,
+        "dynamics": dynamics_rows}
 
 
 def write_tidy_tables(out, results: dict, arrays: dict) -> list[Path]:

@@ -50,3 +50,16 @@ def test_snr_cosine_and_embedding_rows_match_results_json(analysed):
     assert len(embedding.query("run == 'input'")) == 2  # the pixels, embedded once by each method
     assert results["provenance"]["options"]["embedding_quality"] == {"pca": "explained_variance_ratio",
                                                                      "mds": "stress1"}
+
+
+def test_dynamics_rows_match_the_alignment_and_similarities_of_results_json(analysed):
+    results = json.loads((analysed / "results.json").read_text())
+    frame = pd.read_csv(analysed / "dynamics.csv")
+    dkp = frame.query("run == 'cnn-dkp' and block == 'conv2'").sort_values("epoch")
+    assert dkp["epoch"].tolist() == [0, 1, 2, 3, 4]
+    assert dkp["alignment"].tolist() == pytest.approx(results["alignment"]["cnn-dkp"]["conv2"], rel=1e-12)
+    per_run = results["dynamics"]["per_run"]["cnn-dkp"]
+    assert dkp["label_similarity"].tolist() == pytest.approx(per_run["label_similarity"]["conv2"], rel=1e-12)
+    assert dkp["bp_similarity"].tolist() == pytest.approx(per_run["bp_similarity"]["conv2"], rel=1e-12)
+    bp = frame.query("run == 'cnn-bp'")
+    assert bp["alignment"].isna().all() and bp["bp_similarity"].tolist() == pytest.approx([1.0] * len(bp))
