@@ -6,7 +6,7 @@ import numpy as np
 
 from ..results import is_true_gradient, load_analysis
 from .style import (COLUMN, FIGURES_DRAWN, PAGE, error_note, figure_style, letter_panels, new_figure, require, save,
-                    seed_curves)
+                    seed_curves, seeds_label)
 
 
 def alignment_blocks(a) -> list[str]:
@@ -16,6 +16,11 @@ def alignment_blocks(a) -> list[str]:
     order = {layer: k for k, layer in enumerate(max((a.layers(run) for run in a.results["runs"]), key=len))}
     blocks = {b for t in tables for b in t if b != "epoch"}
     return sorted(blocks, key=lambda b: order.get(b, len(order)))
+
+
+def _in_rule_order(a, handles: dict) -> list:
+    """Legend handles {label: handle} in the canonical rule order of `a.groups()`."""
+    return [handles[seeds_label(g)] for g in a.groups() if seeds_label(g) in handles]
 
 
 def _series(tables, key):
@@ -63,7 +68,7 @@ def plot_weight_alignment(analysis, out_dir, prefix: str = "") -> list:
         for ax, block in zip(axes[0], blocks):
             handles.update({line.get_label(): line for line in draw_alignment(a, ax, block)})
         axes[0, 0].set_ylabel("angle to forward path (°)")
-        fig.legend(handles=list(handles.values()), loc="outside lower center", ncols=len(handles))
+        fig.legend(handles=_in_rule_order(a, handles), loc="outside lower center", ncols=len(handles))
         letter_panels(axes) if len(blocks) > 1 else None
         return save(fig, out_dir, f"{prefix}weight-alignment", alignment_caption(a))
 
@@ -103,13 +108,12 @@ def draw_epoch_paths(a, ax, block: str) -> None:
             for start, end in zip(points[:-1], points[1:]):
                 ax.annotate("", end, start, arrowprops={"arrowstyle": "-|>", "color": g.color, "alpha": alpha,
                                                         "lw": 0.7, "mutation_scale": 5, "shrinkA": 1, "shrinkB": 1})
-            ax.scatter(*points[0], marker="o", s=10, facecolor="white", edgecolor=g.color, linewidths=0.6, zorder=3)
+            ax.scatter(*points[0], marker="o", s=10, facecolor="white", edgecolor="0.3", linewidths=0.6, zorder=3)
             ax.scatter(*points[-1], marker="s", s=10, color=g.color, alpha=alpha, linewidths=0, zorder=3)
     ax.scatter(*coords[where["labels"]], marker="*", s=45, color="white", edgecolor="black", linewidths=0.7, zorder=4)
     ax.set_aspect("equal", adjustable="datalim")
     ax.margins(0.1)
-    ax.set_xlabel("MDS 1 (radians)")
-    ax.text(0.98, 0.02, f"stress {path['stress']:.2f}", transform=ax.transAxes, ha="right", va="bottom", fontsize=5)
+    ax.set_xlabel(f"MDS 1 (radians); stress-1 {path['stress']:.2f}")
 
 
 def dynamics_caption(a, rows) -> str:
@@ -122,8 +126,8 @@ def dynamics_caption(a, rows) -> str:
     if "bp" in rows:
         text += "; b: similarity to the RDM of the BP run of the same seed at the same epoch (BP is 1 and not drawn)"
     text += (f"; {'c' if 'bp' in rows else 'b'}: every run's path over epochs in one MDS per block of all runs' "
-             "epoch RDMs and the label RDM (star), from a circle (initialisation, shared by rules with the same "
-             f"seed) to a square (last epoch), MDS stress-1 in the corner; {error_note(a.groups())}.")
+             "epoch RDMs and the label RDM (star), from a grey circle (initialisation, shared by the rules of one "
+             f"seed) to a square (last epoch), the MDS's stress-1 under each panel; {error_note(a.groups())}.")
     return text
 
 
@@ -151,6 +155,6 @@ def plot_representation_dynamics(analysis, out_dir, prefix: str = "") -> list:
         axes[-1, 0].set_ylabel("MDS 2 (radians)")
         if "bp" in rows:
             axes[1, 0].set_ylabel("similarity to BP's RDM")
-        fig.legend(handles=list(handles.values()), loc="outside lower center", ncols=len(handles))
+        fig.legend(handles=_in_rule_order(a, handles), loc="outside lower center", ncols=len(handles))
         letter_panels(axes[:, 0])
         return save(fig, out_dir, f"{prefix}representation-dynamics", dynamics_caption(a, rows))
