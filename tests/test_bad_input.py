@@ -109,7 +109,8 @@ CASES = [  # (id, argv with {placeholders}, exception class, message)
     ("labels-out-of-range", ["train", "--dataset", "mnist", "--data-dir", "{data-labels}", "--out", "{new}"],
      DataError, "labels span 0..12, expected 0..9; the label file is corrupt"),
     ("out-holds-a-run", ["train", "--rule", "fa", "--dataset", "digits", "--out", "{keep}"], RunDirError,
-     "already holds a run (config.json, metrics.csv, model.pt); pass --resume to continue it or --force"),
+     "already holds a run (config.json, metrics.csv, model.pt, dynamics.npz); pass --resume to continue it or "
+     "--force"),
     ("out-not-writable", ["train", "--dataset", "digits", "--out", "{under-a-file}"], RunDirError,
      "; pass a writable folder"),
     ("out-is-a-file", ["train", "--dataset", "digits", "--out", "{a-file}"], RunDirError,
@@ -138,7 +139,7 @@ CASES = [  # (id, argv with {placeholders}, exception class, message)
     ("compare-unknown-dataset", ["compare", "--dataset", "imagenet", "--out", "{new}"], ConfigError,
      "unknown dataset 'imagenet'"),
     ("compare-into-a-run", ["compare", "--dataset", "digits", "--out", "{keep}"], RunDirError,
-     "holds files that `bioplaus compare` did not write (config.json, metrics.csv, model.pt)"),
+     "holds files that `bioplaus compare` did not write (config.json, dynamics.npz, metrics.csv)"),
     ("compare-finds-a-run-of-other-options", ["compare", "--dataset", "digits", "--models", "cnn", "--epochs", "1",
                                              "--runs", "{other-runs}", "--out", "{new}"], RunDirError,
      "digits-cnn-bp-s0 holds a run of other options"),

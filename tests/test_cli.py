@@ -28,7 +28,8 @@ def test_train_writes_a_run(tmp_path, capsys):
                         "--out", str(tmp_path / "r"))
     assert code == 0
     assert "epoch 1/1" in out and f"run written to {tmp_path / 'r'}" in out
-    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["config.json", "metrics.csv", "model.pt"]
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["config.json", "dynamics.npz", "metrics.csv",
+                                                                   "model.pt"]
 
 
 @pytest.mark.parametrize("argv, message", [
