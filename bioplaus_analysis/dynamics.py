@@ -22,8 +22,8 @@ def alignment_history(run_dir) -> dict:
                  **{k.split("/", 1)[1]: dynamics[k].tolist() for k in dynamics if k.startswith("align/")}}
     else:
         rows = read_metrics(run_dir)
-        table = {"epoch": [r["epoch"] for r in rows],
-                 **{k.split("/", 1)[1]: [r[k] for r in rows] for k in (rows[0] if rows else {}) if k.startswith("align/")}}
+        keys = [k for k in (rows[0] if rows else {}) if k.startswith("align/")]
+        table = {"epoch": [r["epoch"] for r in rows], **{k.split("/", 1)[1]: [r[k] for r in rows] for k in keys}}
     return table if len(table) > 1 else {}
 
 
@@ -64,8 +64,9 @@ def representation_dynamics(run_dirs: dict, comparison: str, seed: int, arrays: 
                          "bp_similarity": {b: _similarity_curves(r[:shared], squares[bp][b][:shared], comparison)
                                            for b, r in blocks.items() if bp and b in squares[bp]}}
     return {"comparison": comparison, "probes": len(probe_labels), "split": str(next(iter(recorded.values()))["split"]),
-            "per_run": per_run, "paths": _epoch_paths(squares, {n: d["epochs"].tolist() for n, d in recorded.items()}, target,
-                                  comparison, seed, arrays)}
+            "per_run": per_run,
+            "paths": _epoch_paths(squares, {n: d["epochs"].tolist() for n, d in recorded.items()}, target, comparison,
+                                  seed, arrays)}
 
 
 def _epoch_paths(squares: dict, epochs: dict, target, comparison: str, seed: int, arrays: dict) -> dict:

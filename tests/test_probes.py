@@ -7,7 +7,7 @@ import torch
 from trainers import TrainConfig, build_model, load_dataset, load_run, train
 from trainers.datasets import stratified_sample, validation_split
 from trainers.probes import condensed, correlation_rdm, probe_rdms, read_dynamics, square
-from trainers.runfiles import read_metrics
+from trainers.runfiles import load_checkpoint, read_metrics
 
 from bioplaus_analysis.rsa import rdm_matrix
 
@@ -57,3 +57,18 @@ def test_a_bad_probe_count_is_one_clear_error(value):
     from trainers import ConfigError
     with pytest.raises(ConfigError, match="--probes-per-class must be 0"):
         TrainConfig(dataset="digits", probes_per_class=value).resolved()
+
+
+def test_recording_dynamics_leaves_training_bit_identical(tmp_path):
+    """The record runs in eval mode with torch's RNG forked: the same seed trains the same weights with and
+    without probes (Poisson encoding draws from that RNG)."""
+    runs = {}
+    for probes in (0, 5):
+        config = TrainConfig(model="snn", rule="dkp", dataset="digits", epochs=2, batch_size=64,
+                             probes_per_class=probes, model_options={"hidden": "32", "time_steps": 4, "encoding": "poisson"})
+        runs[probes] = train(config, tmp_path / str(probes), progress=False)
+    rows = [[{k: v for k, v in row.items() if k != "seconds" and not k.startswith("align/")} for row in read_metrics(r)]
+            for r in runs.values()]
+    assert rows[0] == rows[1]
+    a, b = (load_checkpoint(r)["model"] for r in runs.values())
+    assert all(torch.equal(a[k], b[k]) for k in a)

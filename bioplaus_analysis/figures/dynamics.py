@@ -75,7 +75,8 @@ def plot_weight_alignment(analysis, out_dir, prefix: str = "") -> list:
 
 def dynamics_blocks(a) -> list[str]:
     per_run = a.results.get("dynamics", {}).get("per_run", {})
-    require(bool(per_run), "the runs recorded no dynamics.npz (trained with --probes-per-class 0, or before it existed)")
+    require(bool(per_run), "the runs recorded no dynamics.npz (trained with --probes-per-class 0, or before it "
+                           "existed)")
     return list(dict.fromkeys(b for d in per_run.values() for b in d["label_similarity"]))
 
 
