@@ -88,7 +88,7 @@ class Dynamics:
 
 
 def read_dynamics(run_dir) -> dict | None:
-    """The arrays of a run's dynamics.npz ({} keys as `Dynamics` writes them), or None for a run without one."""
+    """{name: array} of a run's dynamics.npz (the names `Dynamics` writes), or None for a run without one."""
     path = Path(run_dir) / DYNAMICS
     if not path.is_file():
         return None

@@ -28,8 +28,8 @@ from .interrupts import stop_requests
 from .memory import check_fits
 from .models import forward_parameters
 from .optim import Optimizers, make_optimizers
-from .probes import Dynamics, probe_rdms
 from .precision import device_record, run_numerics
+from .probes import Dynamics, probe_rdms
 from .rules import get_rule
 from .runfiles import (CHECKPOINT, CONFIG, DYNAMICS, RUN_FILES, check_folder, load_checkpoint, make_writable_folder,
                        read_config, read_metrics, save_checkpoint, write_config, write_metrics)
@@ -92,7 +92,7 @@ def _load_data(config: TrainConfig, device) -> dict:
     return {name: None if pair is None else tuple(t.to(device) for t in pair) for name, pair in splits.items()}
 
 
-def _alignment_batch(held_out, per_class: int, num_classes: int):
+def _held_out_batch(held_out, per_class: int, num_classes: int):
     """A fixed class-balanced held-out batch (validation, else test) of `per_class` images per class (fewer
     where a class has fewer): where cos_bp, the weight alignment and the probe RDMs are measured."""
     images, labels = held_out
@@ -192,7 +192,7 @@ class TrainingRun:
         self.objective = replicas.objective(self.model, get_rule(config.rule))
         torch.manual_seed(config.seed + 1_000_003 * replicas.rank)  # Poisson encoders draw from torch's RNG
         held_out = self.splits["validation"] or self.splits["test"]
-        self.x_align, self.y_align = _alignment_batch(held_out, config.cos_batch // self.spec.num_classes,
+        self.x_align, self.y_align = _held_out_batch(held_out, config.cos_batch // self.spec.num_classes,
                                                       self.spec.num_classes)
         continuing = resuming and (self.run_dir / CHECKPOINT).exists()
         self._start_dynamics(held_out, stored, continuing)
@@ -208,7 +208,7 @@ class TrainingRun:
         per_class = self.config.probes_per_class if stored is None else stored.get("probes_per_class", 0)
         self.dynamics = self.probes = None
         if per_class and self.main:
-            self.probes = _alignment_batch(held_out, per_class, self.spec.num_classes)
+            self.probes = _held_out_batch(held_out, per_class, self.spec.num_classes)
             self.dynamics = Dynamics(self.probes[1].cpu().numpy(), "validation" if self.splits["validation"]
                                      else "test")
             if not continuing:
