@@ -1,7 +1,7 @@
 """stats.csv: every rule's final accuracy, white-box robustness and RDM similarity to the labels with a 95 %
 interval, and each rule against BP as a paired difference with its interval and paired t-test.
 
-One row per (quantity, model, rule[, seed]): `versus` is empty for an estimate, "BP" for a difference to
+One row per (quantity, model, rule[, seed]): `versus` is empty for an estimate, "bp" for a difference to
 BP paired by seed, "labels" for an RDM comparison; `n` counts the seeds (or images) behind it and `method`
 names the interval.
 """
@@ -21,9 +21,9 @@ def _seed_values(a) -> dict:
     values = {}
     for run, history in a.results.get("training", {}).items():
         for key in ("test_acc", "val_acc"):
-            finite = [v for v in history.get(key, []) if v is not None and math.isfinite(v)]
-            if finite:
-                values.setdefault(f"{key} (final epoch)", {})[run] = history[key][-1]
+            last = (history.get(key) or [None])[-1]
+            if last is not None and math.isfinite(last):  # a split not evaluated is null or NaN
+                values.setdefault(f"{key} (final epoch)", {})[run] = last
     robustness = a.results.get("robustness", {})
     for run, attacks in robustness.get("curves", {}).items():
         for attack, modes in attacks.items():
