@@ -22,8 +22,9 @@ LEVEL = 0.95
 COLUMNS = ("quantity", "model", "rule", "seed", "versus", "n", "estimate", "low", "high", "p_value", "method")
 
 
-def t_interval(values, level: float = LEVEL) -> tuple[float, float, float]:
-    """(mean, low, high): the Student-t interval of the mean of `values`; NaN bounds for fewer than 2."""
+def t_interval(values, level: float = LEVEL, bounds=None) -> tuple[float, float, float]:
+    """(mean, low, high): the Student-t interval of the mean of `values`; NaN bounds for fewer than 2. With
+    `bounds` (lowest, highest), the interval is clipped to the range the quantity can take (an accuracy's [0, 1])."""
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
     if len(values) == 0:
@@ -32,7 +33,10 @@ def t_interval(values, level: float = LEVEL) -> tuple[float, float, float]:
     if len(values) < 2:
         return mean, math.nan, math.nan
     half = scipy_stats.t.ppf((1 + level) / 2, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
-    return mean, mean - half, mean + half
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return mean, low, high
 
 
 def paired_difference(values, reference, level: float = LEVEL) -> tuple[float, float, float, float]:

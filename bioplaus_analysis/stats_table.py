@@ -12,6 +12,7 @@ from .results import is_true_gradient, load_analysis
 from .stats import paired_difference, rdm_bootstrap, t_interval
 
 SEEDS_T = "t interval over seeds"
+ACCURACY_T = "t interval over seeds, clipped to [0, 1]"
 PAIRED = "paired t over seeds (interval of the differences, two-sided test)"
 
 
@@ -40,9 +41,9 @@ def seed_rows(a) -> list[dict]:
             runs = [r for r in g.runs if r in by_run]
             if not runs:
                 continue
-            mean, low, high = t_interval([by_run[r] for r in runs])
+            mean, low, high = t_interval([by_run[r] for r in runs], bounds=(0.0, 1.0))  # every quantity is an accuracy
             rows.append(dict(quantity=quantity, model=g.model, rule=g.rule, seed="", versus="", n=len(runs),
-                             estimate=mean, low=low, high=high, p_value=math.nan, method=SEEDS_T))
+                             estimate=mean, low=low, high=high, p_value=math.nan, method=ACCURACY_T))
             rows += _versus_bp(quantity, g, groups, by_run)
     return rows
 

@@ -25,6 +25,15 @@ def test_t_interval_by_hand_and_none_for_one_value():
     assert mean == 0.7 and np.isnan(low) and np.isnan(high)
 
 
+def test_an_accuracy_interval_stays_within_its_range():
+    near_zero = [0.0, 0.01, 0.05]
+    mean, low, high = t_interval(near_zero)
+    assert low < 0  # the plain t interval crosses 0 ...
+    clipped = t_interval(near_zero, bounds=(0.0, 1.0))
+    assert clipped == pytest.approx((mean, 0.0, high))  # ... the bounded one stops there and keeps its top
+    assert t_interval([0.97, 0.99, 1.0], bounds=(0.0, 1.0))[2] == 1.0
+
+
 def test_paired_difference_is_the_paired_t_test():
     rule, bp = [0.80, 0.83, 0.79, 0.85], [0.86, 0.87, 0.85, 0.86]
     mean, low, high, p = paired_difference(rule, bp)
