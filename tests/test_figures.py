@@ -233,3 +233,21 @@ def test_class_names_and_palette_are_disjoint_from_rule_colours():
     assert class_names("fashion-mnist", [0, 9]) == ["T-shirt", "boot"] and class_names("digits", [3]) == ["3"]
     assert not {c.lower() for c in CLASS_COLORS} & {rule.color.lower() for rule in RULES.values()}
     assert len(set(CLASS_COLORS)) == 10
+
+
+def test_epoch_paths_keep_every_epoch_in_view():
+    """Arrows are annotations, which do not widen the axes: a middle epoch far outside the others must still be
+    inside the panel."""
+    results, arrays = _fixture_results()
+    coords = arrays["dynamics/fc1/coords"]
+    far = results["dynamics"]["paths"]["fc1"]["items"].index("snn-dfa-s1/1")
+    coords[far] = [25.0, -30.0]  # a middle epoch: neither the circle nor the square of its path
+    from bioplaus_analysis.figures.dynamics import draw_epoch_paths
+    with figure_style() as plt:
+        fig, ax = plt.subplots()
+        draw_epoch_paths(load_analysis((results, arrays)), ax, "fc1")
+        fig.canvas.draw()
+        (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+        plt.close(fig)
+    assert (coords[:, 0] > x0).all() and (coords[:, 0] < x1).all()
+    assert (coords[:, 1] > y0).all() and (coords[:, 1] < y1).all()

@@ -106,6 +106,7 @@ def draw_epoch_paths(a, ax, block: str) -> None:
             if not len(points):
                 continue
             alpha = 1.0 if k == 0 else 0.45
+            ax.update_datalim(points)  # arrows (annotations) do not widen the axes; every epoch must be in view
             for start, end in zip(points[:-1], points[1:]):
                 ax.annotate("", end, start, arrowprops={"arrowstyle": "-|>", "color": g.color, "alpha": alpha,
                                                         "lw": 0.7, "mutation_scale": 5, "shrinkA": 1, "shrinkB": 1})
