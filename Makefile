@@ -50,10 +50,10 @@ tune: setup
 			--out tuning/fashion-mnist/$$pair --runs runs/tune/$$pair $(if $(DATA_DIR),--data-dir $(DATA_DIR)) || exit $$?; \
 	done
 
-# Merge every tuning/*/*/recipe.json into the shipped trainers/recipes.json (the defaults of every run).
+# Merge every tuning/*/*/recipe.json into the shipped trainers/recipes.json (the defaults of every run) and
+# write tuning/summary.md, the table of every recipe with its evidence.
 recipes: setup
-	$(BIN)/python -c "import sys; from trainers.recipes import merge_recipes; print('recipes:', *merge_recipes(sys.argv[1:]))" \
-		tuning/*/*/recipe.json
+	$(BIN)/python -m trainers.recipe_table tuning/*/*/recipe.json
 
 benchmark: setup
 	$(BIN)/python benchmarks/throughput.py

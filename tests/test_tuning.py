@@ -127,6 +127,27 @@ def test_merge_recipes_adds_and_replaces_entries(tmp_path):
     assert load_recipes(target)["a/cnn/bp"]["values"]["lr"] == 2.0
 
 
+def test_make_recipes_merges_and_writes_the_summary_table(tmp_path):
+    from trainers.recipe_table import write_summary
+    folder = tmp_path / "tuning" / "digits" / "snn-dkp"
+    folder.mkdir(parents=True)
+    fields = "trial,stage,seed,lr,status,val_acc\n"
+    (folder / "trials.csv").write_text(fields + "1,lr,0,0.01,ok,0.8\n2,lr,0,0.001,ok,0.9\n3,lr,0,0.1,diverged,-inf\n"
+                                       "4,feedback_lr,0,0.001,ok,0.95\n5,finalist,1,0.001,ok,0.97\n")
+    entry = {"values": {"lr": 0.001, "optimizer": "adam", "feedback_lr": 3.2e-5, "init_gain": 12.0},
+             "validation_acc": {"mean": 0.96, "sd": 0.01, "per_seed": [0.95, 0.97]},
+             "evidence": str(folder / "trials.csv"), "tuned_with": {"trials": 5}}
+    recipes = lambda entries: json.dumps({"format": "bioplaus-recipes-1", "recipes": entries})  # noqa: E731
+    (folder / "recipe.json").write_text(recipes({"digits/snn/dkp": entry}))
+    target, out = tmp_path / "recipes.json", tmp_path / "tuning" / "summary.md"
+    target.write_text(recipes({"digits/cnn/bp": {"values": {"lr": 0.5}}}))
+    assert write_summary([folder / "recipe.json"], out, target) == ["digits/cnn/bp", "digits/snn/dkp"]
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| digits")]
+    assert rows == ["| digits | cnn | bp | lr 5e-1 | — | — | — |",
+                    "| digits | snn | dkp | adam, lr 1e-3, feedback lr 3.2e-5, init gain 12 | 96.00 ± 1.00 (2) | "
+                    "1e-3: 90.00, 1e-2: 80.00, 1e-1: diverged | [5](digits/snn-dkp/trials.csv) |"]
+
+
 def test_a_malformed_recipe_is_one_clear_error():
     with pytest.raises(ConfigError, match="recipe 'x/cnn' must be DATASET/MODEL/RULE with values among"):
         parse_recipes({"format": "bioplaus-recipes-1", "recipes": {"x/cnn": {"values": {}}}}, "f.json")
