@@ -177,7 +177,7 @@ def test_figures_read_nothing_but_the_analysis_folder(analysis_dir, tmp_path):
     assert list(drawn) == list(FIGURES) and all(len(pair) == 2 for pair in drawn.values())
 
 
-def test_the_figure_contract_refuses_other_widths_and_unlettered_panels(tmp_path):
+def test_the_figure_contract_refuses_other_widths_small_type_and_unlettered_panels(tmp_path):
     with figure_style() as plt:
         fig, axes = plt.subplots(1, 2, figsize=(5.0, 2.0))
         with pytest.raises(ConfigError, match="is 5.00 in wide; draw it 3.3 or 6.9 in wide"):
@@ -187,6 +187,10 @@ def test_the_figure_contract_refuses_other_widths_and_unlettered_panels(tmp_path
             save(fig, tmp_path, "unlettered", "a caption")
         letter_panels(axes)
         assert [t.get_text() for ax in axes[0] for t in ax.texts] == ["a", "b"]
+        tiny = axes[0, 1].text(0.5, 0.5, "4 pt", fontsize=4)
+        with pytest.raises(ConfigError, match="has text outside 6–8 pt: '4 pt' 4 pt"):
+            save(fig, tmp_path, "tiny", "a caption")
+        tiny.set_visible(False)
         save(fig, tmp_path, "lettered", "the caption")
     assert read_captions(tmp_path) == {"lettered": "the caption"}
 

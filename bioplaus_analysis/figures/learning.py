@@ -126,7 +126,7 @@ def plot_gradient_snr(analysis, out_dir, prefix: str = "") -> list:
     with figure_style() as plt:
         fig, axes = new_figure(plt, COLUMN, 2.2)
         handles = draw_snr(a, axes[0, 0])
-        axes[0, 0].legend(handles=handles, loc="best", fontsize=5.5)
+        axes[0, 0].legend(handles=handles, loc="best", fontsize=6)
         return save(fig, out_dir, f"{prefix}gradient-snr", snr_caption(a))
 
 

@@ -18,9 +18,9 @@ def _class_ticks(ax, labels, names, axis="both"):
     classes, starts = np.unique(labels, return_index=True)
     centres = starts + np.bincount(labels)[classes] / 2 - 0.5
     if axis in ("both", "x"):
-        ax.set_xticks(centres, names, fontsize=4.5, rotation=90)
+        ax.set_xticks(centres, names, fontsize=6, rotation=90)
     if axis in ("both", "y"):
-        ax.set_yticks(centres, names, fontsize=4.5)
+        ax.set_yticks(centres, names, fontsize=6)
     ax.tick_params(length=0, pad=1)
 
 
@@ -103,7 +103,7 @@ def draw_path(ax, points, color, alpha=1.0, layers=()):
         ax.scatter(*point, marker=LAYER_MARKERS[k % len(LAYER_MARKERS)], s=12, color=color, alpha=alpha,
                    linewidths=0, zorder=3)
     for name, point in zip(layers, points[1:]):
-        ax.annotate(name, point, textcoords="offset points", xytext=(3, 3), fontsize=4.5, color=color,
+        ax.annotate(name, point, textcoords="offset points", xytext=(3, 3), fontsize=6, color=color,
                     zorder=5)  # above the input and label anchors
 
 

@@ -113,7 +113,7 @@ def draw_transfer(a, ax, attack: str, eps: float, colorbar: bool = True, limits=
     labels = [g.label for g in groups]
     low, top = limits or transfer_range(a, [attack], eps)
     sns.heatmap(drop, ax=ax, vmin=low, vmax=top, cmap="rocket_r", annot=True,
-                fmt=".0f", square=True, annot_kws={"fontsize": 5.5}, xticklabels=labels, yticklabels=labels,
+                fmt=".0f", square=True, annot_kws={"fontsize": 6}, xticklabels=labels, yticklabels=labels,
                 cbar=colorbar, cbar_kws={"label": "accuracy drop (points)", "shrink": 0.8})
     ax.set_xlabel("target (evaluated)")
     ax.set_ylabel("source (crafts the attack)")

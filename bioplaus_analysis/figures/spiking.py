@@ -45,8 +45,8 @@ def plot_firing_rates(analysis, out_dir, prefix: str = "") -> list:
     with figure_style() as plt:
         fig, axes = new_figure(plt, COLUMN if len(layers) == 1 else PAGE, 2.0, 1, len(layers))
         for ax, layer in zip(axes[0], layers):
-            ax.legend(handles=draw_rates(a, ax, layer, groups), fontsize=5, title="rule: silent per seed",
-                      title_fontsize=5)
+            ax.legend(handles=draw_rates(a, ax, layer, groups), fontsize=6, title="rule: silent per seed",
+                      title_fontsize=6)
         letter_panels(axes) if len(layers) > 1 else None
         neurons = ", ".join(f"{layer}: {info['neurons']}" for layer, info in first["layers"].items())
         seeds = sorted({len(g.runs) for g in groups})

@@ -27,6 +27,7 @@ FIGURES_DRAWN = Registry("figure", FIGURES)
 PNG_DPI = 300
 COLUMN, PAGE = 3.3, 6.9  # inches: one journal column, two columns
 WIDTHS = (COLUMN, PAGE)
+FONT_POINTS = (6.0, 8.0)  # every text at print size: ticks and legends 6 pt, labels 7, panel letters 8
 CAPTIONS = "captions.json"
 # Ten class colours far from every rule colour (the Okabe-Ito hues): Paul Tol's "muted" scheme plus greys.
 CLASS_COLORS = ("#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255",
@@ -114,9 +115,16 @@ def figure_style():
 
 
 def _check_contract(fig, name: str) -> None:
-    """ConfigError unless `fig` is 3.3 or 6.9 in wide and, with several data panels, has panel letters."""
+    """ConfigError unless `fig` is 3.3 or 6.9 in wide, all its text is 6–8 pt and, with several data panels,
+    it has panel letters."""
+    from matplotlib.text import Text
     require(any(math.isclose(fig.get_figwidth(), width) for width in WIDTHS),
             f"figure {name} is {fig.get_figwidth():.2f} in wide; draw it {COLUMN} or {PAGE} in wide")
+    sizes = {t.get_text(): t.get_fontsize() for t in fig.findobj(Text)
+             if t.get_text().strip() and t.get_visible() and (t.axes is None or t.axes.get_visible())}
+    odd = {text: size for text, size in sizes.items() if not FONT_POINTS[0] <= size <= FONT_POINTS[1]}
+    require(not odd, f"figure {name} has text outside {FONT_POINTS[0]:g}–{FONT_POINTS[1]:g} pt: "
+                     + ", ".join(f"{text!r} {size:g} pt" for text, size in list(odd.items())[:3]))
     panels = [ax for ax in fig.get_axes() if ax.get_visible() and ax.axison and ax.get_label() != "<colorbar>"]
     letters = [t for ax in panels for t in ax.texts if t.get_text() in string.ascii_lowercase
                and t.get_fontweight() == "bold"]
