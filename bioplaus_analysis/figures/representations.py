@@ -80,9 +80,24 @@ def plot_rdm_grid(analysis, out_dir, prefix: str = "") -> list:
                 draw_rdm(a, row[col], mean[col], layer, "y" if col == 0 else "none")
             row[0].set_ylabel(seeds_label(g), color=g.color, fontweight="bold", fontsize=6)
         letter_panels(axes[:, 0], x=-0.5)  # one letter per row: the references, then each rule
-        bar = fig.colorbar(image, ax=axes, shrink=0.4, aspect=25)
-        bar.set_label(f"dissimilarity ({RDM_NAMES.get(rdm_scale(a)[2], rdm_scale(a)[2])})", fontsize=6)
+        _rdm_colorbar(a, fig, axes, image)
         return save(fig, out_dir, f"{prefix}rdm-grid", rdm_caption(a))
+
+
+def _rdm_colorbar(a, fig, axes, image) -> None:
+    """The shared colour scale: across the first row's free slots where there are two (four layers or more),
+    else beside the grid."""
+    label = f"dissimilarity ({RDM_NAMES.get(rdm_scale(a)[2], rdm_scale(a)[2])})"
+    if axes.shape[1] >= 4:
+        holder = axes[0, 2]
+        holder.set_visible(True)
+        holder.axis("off")
+        cax = holder.inset_axes([0.1, 0.45, axes.shape[1] - 2 - 0.2, 0.08])  # across the free slots
+        cax.set_in_layout(False)  # it spans the next slot, which must keep its width
+        bar = fig.colorbar(image, cax=cax, orientation="horizontal")
+    else:
+        bar = fig.colorbar(image, ax=axes, shrink=0.4, aspect=25)
+    bar.set_label(label, fontsize=6)
 
 
 def _joint(a):
