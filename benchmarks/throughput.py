@@ -16,7 +16,8 @@ from trainers import TrainConfig, build_model
 from trainers.optim import make_optimizers
 from trainers.rules import get_rule
 from trainers import resolve_device
-from trainers.training import train_step
+from trainers.steps import GraphedSteps, new_graph, train_step
+from trainers.training import EpochSums
 
 from timing import timed
 
@@ -24,8 +25,8 @@ RULE_NAMES = ("bp", "fa", "dfa", "dkp")
 MODELS = {"cnn 28x28": ("cnn", (1, 28, 28), {}), "mlp 784-1000-10": ("mlp", (1, 28, 28), {"hidden": "1000"})}
 
 
-def training_step(kind, shape, options, rule_name, batch_size, device):
-    """A callable that runs one `train_step` of `rule_name` on a fixed random batch (Adam for every rule)."""
+def step_parts(kind, shape, options, rule_name, batch_size, device):
+    """(objective, optimisers, images, labels) of one rule's step on a fixed random batch (Adam for every rule)."""
     model = build_model(kind, rule_name, shape, 10, seed=0, **options).to(device).train()
     rule = get_rule(rule_name)
     # One forward optimiser for every rule, so that the ratios measure the rules, not the optimisers.
@@ -34,8 +35,22 @@ def training_step(kind, shape, options, rule_name, batch_size, device):
     g = torch.Generator().manual_seed(0)
     images = torch.rand(batch_size, *shape, generator=g).to(device)
     labels = torch.randint(0, 10, (batch_size,), generator=g).to(device)
-    objective = lambda x, y: rule.objective(model, x, y)  # noqa: E731
+    return (lambda x, y: rule.objective(model, x, y)), optimizers, images, labels
+
+
+def training_step(kind, shape, options, rule_name, batch_size, device):
+    """A callable that runs one `train_step` of `rule_name` on a fixed random batch."""
+    objective, optimizers, images, labels = step_parts(kind, shape, options, rule_name, batch_size, device)
     return lambda: train_step(objective, optimizers, images, labels)
+
+
+def graphed_training_step(kind, shape, options, rule_name, batch_size, device):
+    """The same step as the trainer's `--cuda-graph` runs it: recorded once as a CUDA graph, then replayed."""
+    objective, optimizers, images, labels = step_parts(kind, shape, options, rule_name, batch_size, device)
+    steps = GraphedSteps(objective, optimizers, images, labels, batch_size, new_graph(device, optimizers))
+    sums, idx = EpochSums(torch.zeros((), device=device), torch.zeros((), device=device), 0.0), \
+        torch.arange(batch_size, device=device)
+    return lambda: steps(idx, sums)
 
 
 def steps_seconds(step, steps, device):

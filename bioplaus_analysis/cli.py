@@ -45,6 +45,8 @@ TRAIN_OPTIONS = (
                             "a GPU run)", flag="--nondeterministic"),
     Option("tf32", "train with TF32 matrix products and convolutions on CUDA (analyses always measure in full "
                    "float32)"),
+    Option("cuda_graph", "record each batch's forward, objective and backward once as a CUDA graph and replay "
+                         "it (a GPU step is then a few launches; the same kernels, the same result)"),
     Option("data_dir", "folder holding the files of mnist, fashion-mnist, cifar10"),
     Option("limit_train", "train on this many training images", int),
     Option("validation", "fraction of the training split held out for selection (stratified, the same slice for "

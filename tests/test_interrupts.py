@@ -22,15 +22,15 @@ CNN = ["--model", "cnn", "--rule", "dkp", "--batch-size", "8"]
 # images after the validation slice, 21 steps of 64).
 SELF_KILL = """
 import os, signal, sys
-import trainers.training as training
+import trainers.steps as steps
 from bioplaus_analysis.cli import main
-original, calls = training.train_step, [0]
+original, calls = steps.train_step, [0]
 def step(*args):
     calls[0] += 1
     if calls[0] == 30:
         os.kill(os.getpid(), signal.SIGTERM)
     return original(*args)
-training.train_step = step
+steps.train_step = step
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -95,13 +95,13 @@ def _digits(device, **overrides):
 
 
 def test_training_runs_with_deterministic_algorithms_and_records_its_numerics(tmp_path, monkeypatch):
-    import trainers.training as training
-    seen, original = [], training.train_step
+    import trainers.steps as steps
+    seen, original = [], steps.train_step
 
     def step(*args):
         seen.append((determinism_state()["deterministic_algorithms"], fp32_precisions()))
         return original(*args)
-    monkeypatch.setattr(training, "train_step", step)
+    monkeypatch.setattr(steps, "train_step", step)
     before = (determinism_state(), fp32_precisions())
     run = train(_digits(torch.device("cpu"), epochs=1), tmp_path / "run", progress=False)
     assert seen and all(deterministic for deterministic, _ in seen)

@@ -37,6 +37,7 @@ class TrainConfig:
     device: str = "auto"
     deterministic: bool = True  # PyTorch's deterministic algorithms: a seed fixes a CUDA run too
     tf32: bool = False  # TF32 matrix products and convolutions on CUDA (faster, 10 mantissa bits)
+    cuda_graph: bool = False  # replay each full batch's step from one CUDA graph (trainers.steps)
     data_dir: str | None = None
     limit_train: int | None = None
     validation: float = 0.1  # fraction of the training split held out for selection (datasets.validation_split)
@@ -108,7 +109,7 @@ class TrainConfig:
                 raise unknown_name("optimizer", value, OPTIMIZERS)
         if self.schedule not in SCHEDULES:
             raise unknown_name("schedule", self.schedule, SCHEDULES)
-        for name in ("deterministic", "tf32", "evaluate_test"):
+        for name in ("deterministic", "tf32", "cuda_graph", "evaluate_test"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.device not in DEVICES:

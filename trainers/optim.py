@@ -35,10 +35,11 @@ class Optimizers:
     feedback: torch.optim.Optimizer | None = None
     schedule: torch.optim.lr_scheduler.LRScheduler | None = None
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop the gradients (or, `set_to_none=False`, zero them in place: a CUDA graph writes into them)."""
         for optimizer in (self.forward, self.feedback):
             if optimizer is not None:
-                optimizer.zero_grad(set_to_none=True)
+                optimizer.zero_grad(set_to_none=set_to_none)
 
     def step(self) -> None:
         for stepper in (self.forward, self.feedback, self.schedule):

@@ -27,17 +27,18 @@ from .evaluation import evaluate
 from .interrupts import stop_requests
 from .memory import check_fits
 from .models import forward_parameters
-from .optim import Optimizers, make_optimizers
+from .optim import make_optimizers
 from .precision import device_record, run_numerics
 from .probes import Dynamics, probe_rdms
 from .rules import get_rule
+from .steps import make_steps
 from .runfiles import (CHECKPOINT, CONFIG, DYNAMICS, RUN_FILES, check_folder, load_checkpoint, make_writable_folder,
                        read_config, read_metrics, save_checkpoint, write_config, write_metrics)
 from .version import __version__
 
-# Options that may differ between a run and its resumption: where it runs and reads data from (and the
-# record of where its values came from).
-_RESUMABLE_DIFFERENCES = {"device", "data_dir", "sources", "probes_per_class"}
+# Options that may differ between a run and its resumption: where and how it runs and reads data from (and
+# the record of where its values came from).
+_RESUMABLE_DIFFERENCES = {"device", "data_dir", "sources", "probes_per_class", "cuda_graph"}
 # What a run written before an option existed did: runs before the validation split trained on all images.
 _BEFORE_OPTION = {"validation": 0.0}
 
@@ -105,16 +106,6 @@ def _held_out_batch(held_out, per_class: int, num_classes: int):
 def _epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
     """The shuffle of one epoch depends on (seed, epoch) only, so a resumed run sees the same batches."""
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
-
-
-def train_step(objective, optimizers: Optimizers, images, labels):
-    """One update: the rule's surrogate objective (a callable (images, labels) -> Objective), one
-    backward, a step of every optimiser."""
-    result = objective(images, labels)
-    optimizers.zero_grad()
-    result.surrogate.backward()
-    optimizers.step()
-    return result
 
 
 def _warn_about_sizes(config: TrainConfig, n: int) -> None:
@@ -190,6 +181,9 @@ class TrainingRun:
         self.images_per_epoch = min(self.steps_per_epoch * config.batch_size, n)
         self.optimizers = make_optimizers(config, self.model, self.steps_per_epoch)
         self.objective = replicas.objective(self.model, get_rule(config.rule))
+        self.step = make_steps(config, self.objective, self.optimizers, self.x_train, self.y_train, self.device,
+                               replicas.distributed)
+        self.sums = [torch.zeros((), device=self.device) for _ in range(2)]  # one pair per run: a graph adds to it
         torch.manual_seed(config.seed + 1_000_003 * replicas.rank)  # Poisson encoders draw from torch's RNG
         held_out = self.splits["validation"] or self.splits["test"]
         self.x_align, self.y_align = _held_out_batch(held_out, config.cos_batch // self.spec.num_classes,
@@ -267,13 +261,12 @@ class TrainingRun:
     def _start_sums(self) -> EpochSums:
         """Zero sums, or those of the mid-epoch checkpoint being resumed (summed over processes when
         written, so rank 0 takes them over)."""
-        zero = lambda: torch.zeros((), device=self.device)  # noqa: E731
-        sums = EpochSums(zero(), zero(), time.perf_counter())
+        sums = EpochSums(*(total.zero_() for total in self.sums), time.perf_counter())
         if self.partial is not None:
             sums.first_step, sums.seconds_before = self.partial["step"], self.partial["seconds"]
             if self.main:
-                sums.loss = self.partial["loss_sum"].to(self.device)
-                sums.correct = self.partial["correct"].to(self.device)
+                sums.loss.copy_(self.partial["loss_sum"])
+                sums.correct.copy_(self.partial["correct"])
             self.partial = None
         return sums
 
@@ -288,10 +281,7 @@ class TrainingRun:
                    unit="batch", leave=False, disable=disable, initial=sums.first_step, total=self.steps_per_epoch)
         for step in bar:
             idx = replicas.shard(order[step * config.batch_size:(step + 1) * config.batch_size])
-            images, labels = self.x_train[idx], self.y_train[idx]
-            result = train_step(self.objective, self.optimizers, images, labels)
-            sums.loss += result.loss.detach() * len(idx)
-            sums.correct += (result.logits.detach().argmax(1) == labels).sum()
+            self.step(idx, sums)
             if step % 25 == 0 or step == self.steps_per_epoch - 1:
                 self._report(bar, sums, epoch, step)
             signum = replicas.stop_signal(stop.signum)

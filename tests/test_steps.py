@@ -1,0 +1,138 @@
+"""The graphed training step (`--cuda-graph`): the same run as the eager loop, recorded once, replayed after.
+
+On the CPU the graph's stand-in (`EagerReplay`) runs the recorded body at every replay, so the graphed loop's
+bookkeeping (static indices, gradients the graph owns, sums it adds to, eager last batches) is checked here;
+on a GPU the same tests record and replay a real CUDA graph."""
+
+import numpy as np
+import pytest
+import torch
+
+import trainers.steps as steps
+import trainers.training as training
+from trainers import ConfigError, TrainConfig, train
+from trainers.probes import read_dynamics
+from trainers.runfiles import load_checkpoint, read_metrics
+
+from bioplaus_analysis.cli import main
+
+SNN = {"hidden": "32", "time_steps": 6, "encoding": "poisson"}
+
+
+@pytest.fixture
+def graphs(monkeypatch, device):
+    """The graphs the runs record, counted: real CUDA graphs on a GPU, the eager stand-in on the CPU."""
+    made = []
+
+    class Counted(steps.CudaGraph if device.type == "cuda" else steps.EagerReplay):
+        def __init__(self, *args):
+            super().__init__(*args)
+            self.captures = self.replays = 0
+            made.append(self)
+
+        def capture(self, body):
+            self.captures += 1
+            super().capture(body)
+
+        def replay(self):
+            self.replays += 1
+            super().replay()
+
+    monkeypatch.setattr(steps, "new_graph", lambda dev, optimizers: Counted(*([dev] if dev.type == "cuda"
+                                                                               else [optimizers])))
+    return made
+
+
+def _config(device, **overrides):
+    options = dict(dataset="digits", epochs=2, batch_size=64, device=device.type)
+    return TrainConfig(**dict(options, **overrides))
+
+
+def _same_run(a, b):
+    drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert drop(read_metrics(a)) == drop(read_metrics(b))
+    x, y = load_checkpoint(a), load_checkpoint(b)
+    assert x["model"].keys() == y["model"].keys()
+    assert all(torch.equal(x["model"][k], y["model"][k]) for k in x["model"])
+    moments = lambda state: [v for s in state["optimizer"]["state"].values() for v in s.values()]  # noqa: E731
+    assert all(torch.equal(torch.as_tensor(u), torch.as_tensor(v)) for u, v in zip(moments(x), moments(y)))
+
+
+@pytest.mark.parametrize("model, rule, options", [("cnn", "bp", {}), ("cnn", "dfa", {}), ("cnn", "fa", {}),
+                                                  ("cnn", "dkp", {}), ("snn", "bp", SNN), ("snn", "adfa", SNN)])
+def test_a_graphed_run_equals_the_eager_run_bit_for_bit(tmp_path, graphs, device, model, rule, options):
+    eager = train(_config(device, model=model, rule=rule, model_options=options), tmp_path / "eager",
+                  progress=False)
+    graphed = train(_config(device, model=model, rule=rule, model_options=options, cuda_graph=True),
+                    tmp_path / "graphed", progress=False)
+    _same_run(eager, graphed)
+    # digits: 1295 training images after the validation slice = 20 batches of 64 and one of 15 per epoch
+    (graph,) = graphs
+    assert graph.captures == 1 and graph.replays == 2 * 20 - steps.WARMUP_STEPS
+
+
+def test_a_graphed_run_resumed_inside_an_epoch_equals_the_uninterrupted_eager_run(tmp_path, graphs, device,
+                                                                                   monkeypatch):
+    config = _config(device, rule="dkp", epochs=2, cuda_graph=True)
+    full = train(TrainConfig(**dict(config.to_dict(), cuda_graph=False)), tmp_path / "full", progress=False)
+    calls = {"n": 0}
+
+    def step_counting(run_epoch):
+        def wrapped(self, epoch, stop):  # the run's step, counted; a SIGTERM request after the 30th
+            real = self.step
+
+            def step(idx, sums):
+                real(idx, sums)
+                calls["n"] += 1
+                if calls["n"] == 30:  # step 9 of epoch 2
+                    stop.signum = 15
+            self.step = step if epoch == 1 else self.step
+            return run_epoch(self, epoch, stop)
+        return wrapped
+    with monkeypatch.context() as patch, pytest.raises(training.Interrupted):
+        patch.setattr(training.TrainingRun, "run_epoch", step_counting(training.TrainingRun.run_epoch))
+        train(config, tmp_path / "cut", progress=False)
+    assert load_checkpoint(tmp_path / "cut")["partial"]["step"] == 9
+    train(config, tmp_path / "cut", resume=True, progress=False)
+    _same_run(full, tmp_path / "cut")
+    a, b = read_dynamics(full), read_dynamics(tmp_path / "cut")
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_a_graphed_step_refuses_sums_it_was_not_recorded_with(graphs, device):
+    from trainers.build import build_model
+    from trainers.optim import make_optimizers
+    from trainers.rules import get_rule
+    from trainers.training import EpochSums
+    model = build_model("mlp", "dfa", (1, 8, 8), 10, seed=0, hidden="16").to(device)
+    config = TrainConfig(model="mlp", rule="dfa", dataset="digits", cuda_graph=True).resolved()
+    optimizers = make_optimizers(config, model, steps_per_epoch=10)
+    x, y = torch.rand(32, 1, 8, 8, device=device), torch.randint(0, 10, (32,), device=device)
+    objective = lambda images, labels: get_rule("dfa").objective(model, images, labels)  # noqa: E731
+    step = steps.make_steps(config, objective, optimizers, x, y, device, distributed=False)
+    sums = lambda: EpochSums(torch.zeros((), device=device), torch.zeros((), device=device), 0.0)  # noqa: E731
+    kept = sums()
+    for _ in range(steps.WARMUP_STEPS + 2):
+        step(torch.arange(32, device=device), kept)
+    assert kept.correct.item() > 0
+    with pytest.raises(RuntimeError, match="sums it was recorded with"):
+        step(torch.arange(32, device=device), sums())
+
+
+def test_cuda_graph_is_refused_off_cuda_and_under_torchrun(tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    code = main(["train", "--out", str(tmp_path / "run"), "--dataset", "digits", "--device", "cpu", "--cuda-graph",
+                 "--epochs", "1"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "--cuda-graph records the training step as a CUDA graph, but this run is on cpu" in err
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(ConfigError, match="under torchrun leave it out"):
+        steps.make_steps(TrainConfig(cuda_graph=True), None, None, torch.zeros(1), torch.zeros(1),
+                         torch.device("cpu"), distributed=True)
+
+
+def test_cuda_graph_must_be_a_bool():
+    with pytest.raises(ConfigError, match="cuda_graph must be True or False"):
+        TrainConfig(cuda_graph="yes").resolved()

@@ -1,0 +1,147 @@
+"""The training loop's steps: run eagerly, or replayed from one CUDA graph (`--cuda-graph`).
+
+On a GPU a small network's step is launch-bound: forward, the rule's surrogate objective and backward are
+about a hundred small kernels, each costing more to launch than to run. `GraphedSteps` records them once
+and replays them per batch: the batch's indices are copied into a static buffer, and the graph gathers the
+images, evaluates the objective, runs backward and adds the batch's loss and correct count to the epoch's
+sums on the device. The optimisers then step eagerly (fused: one kernel), because the one-cycle schedule
+changes their learning rate and momentum between steps, which a captured step would freeze. The graph runs
+the kernels the eager step runs, on the same batches, so it trains the same network; a batch of another
+size (an epoch's last) runs eagerly.
+"""
+
+from contextlib import contextmanager, nullcontext
+
+import torch
+
+from .errors import ConfigError
+
+WARMUP_STEPS = 3  # eager steps on the capture stream before recording: lazy set-up, optimiser state
+
+
+def train_step(objective, optimizers, images, labels, set_to_none: bool = True):
+    """One update: the rule's surrogate objective (a callable (images, labels) -> Objective), one
+    backward, a step of every optimiser."""
+    result = objective(images, labels)
+    optimizers.zero_grad(set_to_none)
+    result.surrogate.backward()
+    optimizers.step()
+    return result
+
+
+def add_to_sums(sums, result, labels) -> None:
+    """The batch's summed loss and correct count, added on the device (no synchronisation)."""
+    sums.loss += result.loss.detach() * len(labels)
+    sums.correct += (result.logits.detach().argmax(1) == labels).sum()
+
+
+class EagerSteps:
+    """A step as PyTorch runs it: gather the batch, `train_step`, add to the epoch's sums."""
+
+    def __init__(self, objective, optimizers, images, labels):
+        self.objective, self.optimizers, self.images, self.labels = objective, optimizers, images, labels
+        self.set_to_none = True  # False once a graph owns the gradient tensors: they are zeroed in place
+
+    def __call__(self, idx, sums) -> None:
+        images, labels = self.images[idx], self.labels[idx]
+        add_to_sums(sums, train_step(self.objective, self.optimizers, images, labels, self.set_to_none), labels)
+
+
+class GraphedSteps:
+    """Steps of `batch` images replayed from one graph (module docstring); other batch sizes run eagerly.
+
+    The first WARMUP_STEPS steps run eagerly inside `graph.warmup()`, the next is recorded and replayed.
+    The graph adds to the sums it was recorded with, so the loop keeps one pair of sums for the run."""
+
+    def __init__(self, objective, optimizers, images, labels, batch: int, graph):
+        self.eager = EagerSteps(objective, optimizers, images, labels)
+        self.graph, self.calls, self.sums = graph, 0, None
+        self.idx = torch.zeros(batch, dtype=torch.long, device=images.device)
+
+    def __call__(self, idx, sums) -> None:
+        if len(idx) != len(self.idx):
+            return self.eager(idx, sums)
+        if self.sums is None and self.calls < WARMUP_STEPS:
+            self.calls += 1
+            with self.graph.warmup():
+                return self.eager(idx, sums)
+        if self.sums is None:
+            self._record(sums)
+        if sums.loss is not self.sums.loss or sums.correct is not self.sums.correct:
+            raise RuntimeError("a graphed step adds to the sums it was recorded with; pass the same tensors")
+        self.idx.copy_(idx)
+        self.graph.replay()
+        self.eager.optimizers.step()
+
+    def _record(self, sums) -> None:
+        eager = self.eager
+
+        def body():
+            images, labels = eager.images[self.idx], eager.labels[self.idx]
+            result = eager.objective(images, labels)
+            result.surrogate.backward()
+            add_to_sums(sums, result, labels)
+        eager.optimizers.zero_grad(set_to_none=True)  # the recorded backward then writes fresh gradients
+        self.graph.capture(body)
+        eager.set_to_none, self.sums = False, sums  # the gradients are the graph's now: never dropped
+
+
+class CudaGraph:
+    """A `torch.cuda.CUDAGraph` and the side stream it is recorded on; warm-up steps run on that stream
+    too, so cuBLAS and cuDNN have set themselves up there before recording."""
+
+    def __init__(self, device):
+        self.device, self.stream, self.graph = device, torch.cuda.Stream(device), torch.cuda.CUDAGraph()
+
+    @contextmanager
+    def warmup(self):
+        current = torch.cuda.current_stream(self.device)
+        self.stream.wait_stream(current)
+        with torch.cuda.stream(self.stream):
+            yield
+        current.wait_stream(self.stream)
+
+    def capture(self, body) -> None:
+        current = torch.cuda.current_stream(self.device)
+        self.stream.wait_stream(current)
+        with torch.cuda.graph(self.graph, stream=self.stream):
+            body()
+        current.wait_stream(self.stream)
+
+    def replay(self) -> None:
+        self.graph.replay()
+
+
+class EagerReplay:
+    """The graph's stand-in off the GPU: `capture` keeps the body, `replay` runs it with fresh gradients,
+    as a recorded backward writes them. It lets the graphed loop's bookkeeping be tested on a CPU."""
+
+    def __init__(self, optimizers):
+        self.optimizers, self.body = optimizers, None
+
+    def warmup(self):
+        return nullcontext()
+
+    def capture(self, body) -> None:
+        self.body = body
+
+    def replay(self) -> None:
+        self.optimizers.zero_grad(set_to_none=True)
+        self.body()
+
+
+def new_graph(device, optimizers):
+    """The graph `--cuda-graph` records on `device`; a ConfigError off CUDA."""
+    if device.type != "cuda":
+        raise ConfigError(f"--cuda-graph records the training step as a CUDA graph, but this run is on {device}; "
+                          "leave --cuda-graph out or pass --device cuda on a GPU")
+    return CudaGraph(device)
+
+
+def make_steps(config, objective, optimizers, images, labels, device, distributed: bool):
+    """The loop's step for `config`: GraphedSteps with --cuda-graph (one process only), else EagerSteps."""
+    if not config.cuda_graph:
+        return EagerSteps(objective, optimizers, images, labels)
+    if distributed:
+        raise ConfigError("--cuda-graph trains in one process; under torchrun leave it out")
+    return GraphedSteps(objective, optimizers, images, labels, config.batch_size, new_graph(device, optimizers))
