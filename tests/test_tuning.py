@@ -5,6 +5,7 @@ import csv
 import json
 import math
 import re
+import shutil
 
 import pytest
 
@@ -92,6 +93,32 @@ def test_a_rerun_reuses_every_finished_trial(tmp_path, monkeypatch):
     epochs = []
     monkeypatch.setattr(training.TrainingRun, "run_epoch", lambda self, epoch, stop: epochs.append(epoch))
     assert tune(base, tmp_path / "t", finalists=1, confirm_seeds=1, progress=False) == first and epochs == []
+
+
+def _rows(text: str) -> list[dict]:
+    return list(csv.DictReader(text.splitlines()))
+
+
+def test_a_rerun_without_the_trial_runs_continues_from_trials_csv(tmp_path, monkeypatch):
+    base = TrainConfig(model="mlp", rule="dkp", dataset="digits", epochs=1, limit_train=300,
+                       model_options={"hidden": "16"})
+    first = tune(base, tmp_path / "t", tmp_path / "runs", finalists=1, confirm_seeds=1, progress=False)
+    table = (tmp_path / "t" / "trials.csv").read_text()
+    assert json.loads((tmp_path / "t" / "search.json").read_text())["model_options"] == {"hidden": "16"}
+    lines = table.splitlines()
+    (tmp_path / "t" / "trials.csv").write_text("\n".join(lines[:-2]) + "\n")  # cut off while confirming
+    shutil.rmtree(tmp_path / "runs")  # the runs are gone (a fresh clone), the evidence is not
+    trained = []
+    original = training.TrainingRun.fit
+    monkeypatch.setattr(training.TrainingRun, "fit", lambda self: (trained.append(self.run_dir.name), original(self)))
+    assert tune(base, tmp_path / "t", tmp_path / "runs", finalists=1, confirm_seeds=1, progress=False) == first
+    lost = [row["run"] for row in _rows(table)[-2:]]
+    assert trained == lost  # only the two trials the table lost trained again
+    drop = lambda rows: [dict(row, seconds="") for row in rows]  # noqa: E731  (a retrained trial's time differs)
+    assert drop(_rows((tmp_path / "t" / "trials.csv").read_text())) == drop(_rows(table))
+    changed = dict(base.to_dict(), epochs=2)
+    with pytest.raises(ConfigError, match=r"holds a search with other options \(epochs: 1 there, 2 now\)"):
+        tune(TrainConfig(**changed), tmp_path / "t", tmp_path / "runs", finalists=1, confirm_seeds=1, progress=False)
 
 
 def test_tune_refuses_values_it_chooses_itself(tmp_path):

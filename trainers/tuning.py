@@ -9,7 +9,9 @@ The protocol is the same for every dataset, model and rule, with a fixed budget 
    with the highest mean validation accuracy over seeds is chosen.
 Every trial is an ordinary run (RUNS/NAME) that never reads the test split (`evaluate_test=False`); its
 score is the final epoch's validation accuracy (a diverged trial scores −∞). A rerun reuses finished trials,
-so an interrupted tune continues and reaches the same choice.
+so an interrupted tune continues and reaches the same choice: from their runs, or, where the runs are gone
+(another machine, a fresh clone), from the rows trials.csv recorded for them, provided OUT/search.json
+shows that search had the same options.
 """
 
 import csv
@@ -33,6 +35,8 @@ from .training import train
 
 LR_STEPS = (-2, -1, 0, 1)  # half-decades around the rule's default learning rate
 LR_EXTENSIONS = 2  # at most this many half-decades past an edge that wins
+SEARCH = "search.json"  # a search's options, beside its trials.csv
+SCORES = ("status", "val_acc", "val_loss", "train_acc", "seconds")  # what a trial's row records of its run
 
 
 @dataclass(frozen=True)
@@ -119,11 +123,12 @@ class Search:
 
 
 class Trials:
-    """Runs trials as ordinary runs in `runs_dir`; rewrites `table` (trials.csv) after each one."""
+    """Runs trials as ordinary runs in `runs_dir`; rewrites `table` (trials.csv) after each one. A trial whose
+    run is gone but which `recorded` holds (rows of an earlier trials.csv, by run name) is taken from there."""
 
-    def __init__(self, base: TrainConfig, runs_dir: Path, table: Path, progress: bool | None):
+    def __init__(self, base: TrainConfig, runs_dir: Path, table: Path, progress: bool | None, recorded=()):
         self.base, self.runs_dir, self.table, self.progress = base, Path(runs_dir), table, progress
-        self.rows = []
+        self.rows, self.recorded = [], {row["run"]: row for row in recorded}
 
     def config(self, values: dict, seed: int) -> TrainConfig:
         options = dict(self.base.model_options, **{k: v for k, v in values.items() if k in MODEL_OPTION_KEYS})
@@ -133,22 +138,61 @@ class Trials:
     def __call__(self, values: dict, seed: int, stage: str) -> float:
         """Train (or reuse) the trial and return its final validation accuracy, NaN if it diverged."""
         run_dir = self.runs_dir / trial_name(values, seed)
+        found = {"trial": len(self.rows) + 1, "stage": stage, "seed": seed, **values, "epochs": self.base.epochs,
+                 "run": run_dir.name}
+        recorded = self.recorded.get(run_dir.name) if not run_dir.exists() else None
+        row = dict(found, **({k: recorded[k] for k in SCORES} if recorded else self._train(values, seed, run_dir)))
+        self.rows.append(row)
+        write_trials(self.table, self.rows)
+        if self.progress is not False:
+            shown = " ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items())
+            tqdm.write(f"tune {stage} trial {row['trial']}: {shown} seed {seed}: val_acc {row['val_acc']:.4f} "
+                       f"({row['status']}{', as trials.csv recorded it' if recorded else ''})")
+        return row["val_acc"]
+
+    def _train(self, values: dict, seed: int, run_dir: Path) -> dict:
+        """Train (or reuse) the trial's run: {status, val_acc, val_loss, train_acc, seconds}."""
         try:
             train(self.config(values, seed), run_dir, resume=True, progress=False)
             epochs, status = read_metrics(run_dir), "ok"
         except DivergenceError:
             epochs, status = [], "diverged"
         last = epochs[-1] if epochs else {}
-        row = {"trial": len(self.rows) + 1, "stage": stage, "seed": seed, **values, "epochs": self.base.epochs,
-               "status": status, **{k: last.get(k, math.nan) for k in ("val_acc", "val_loss", "train_acc")},
-               "seconds": sum(r["seconds"] for r in epochs) if epochs else math.nan, "run": run_dir.name}
-        self.rows.append(row)
-        write_trials(self.table, self.rows)
-        if self.progress is not False:
-            shown = " ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items())
-            tqdm.write(f"tune {stage} trial {row['trial']}: {shown} seed {seed}: val_acc {row['val_acc']:.4f} "
-                       f"({status})")
-        return row["val_acc"]
+        return {"status": status, **{k: last.get(k, math.nan) for k in SCORES[1:4]},
+                "seconds": sum(r["seconds"] for r in epochs) if epochs else math.nan}
+
+
+def read_trials(path: Path) -> list[dict]:
+    """The finished trials of a trials.csv: its rows with the scores as numbers (NaN where blank)."""
+    with open(path, newline="") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["status"] in ("ok", "diverged")]
+    number = lambda text: float(text) if text else math.nan  # noqa: E731
+    return [dict(row, **{k: number(row[k]) for k in SCORES[1:]})
+            for row in rows]
+
+
+def search_options(base: TrainConfig, finalists: int, confirm_seeds: int) -> dict:
+    """What a search's trials depend on: every option but where it runs and the values it chooses."""
+    where = {"device", "data_dir", "sources", "seed", "cuda_graph", "probes_per_class", "evaluate_test"}
+    options = {k: v for k, v in base.to_dict().items() if k not in where | set(CONFIG_KEYS)}
+    options["model_options"] = {k: v for k, v in base.model_options.items() if k not in MODEL_OPTION_KEYS}
+    return json.loads(json.dumps(dict(options, finalists=finalists, confirm_seeds=confirm_seeds)))
+
+
+def recorded_trials(out: Path, options: dict) -> list[dict]:
+    """The finished trials an earlier search in `out` recorded, if OUT/search.json shows the same options
+    (none for a new search, which writes it); a ConfigError if that search had other options."""
+    path = out / SEARCH
+    if not path.exists():
+        atomic_write(path, json.dumps(options, indent=2, sort_keys=True) + "\n")
+        return []
+    stored = json.loads(path.read_text())
+    differences = [f"{k}: {stored.get(k)!r} there, {options.get(k)!r} now" for k in sorted(set(stored) | set(options))
+                   if stored.get(k) != options.get(k)]
+    if differences:
+        raise ConfigError(f"{out} holds a search with other options ({'; '.join(differences)}); pass those, or "
+                          "another --out")
+    return read_trials(out / "trials.csv") if (out / "trials.csv").exists() else []
 
 
 def write_trials(path: Path, rows: list[dict]) -> None:
@@ -180,7 +224,8 @@ def tune(base: TrainConfig, out, runs_dir=None, *, finalists: int = 2, confirm_s
     _check_base(base)
     out = Path(out)
     make_writable_folder(out)
-    trials = Trials(base, runs_dir or out / "trials", out / "trials.csv", progress)
+    recorded = recorded_trials(out, search_options(base, finalists, confirm_seeds))
+    trials = Trials(base, runs_dir or out / "trials", out / "trials.csv", progress, recorded)
     search = Search(trials)
     values = search.learning_rates(starting_values(base))
     for name, knob in KNOBS.items():
