@@ -83,6 +83,7 @@ COMPARE_OPTIONS = SAMPLE_OPTIONS + (
     Option("rules", f"of {', '.join(RULES)} (default: every rule on the models it trains)", csv=True),
     Option("seeds", "number of seeds per model and rule: 0..N-1", int),
     Option("epochs", "epochs of every run (default 3 on digits and mnist-5k; else cnn 10, snn 5)", int),
+    Option("cuda_graph", "train every run with --cuda-graph (its step replayed from a CUDA graph; see train)"),
     Option("jobs", "runs (and analyses) at once, each in its own process with cores / N CPU threads", int),
     Option("threads", "CPU threads of each run and analysis (default: cores / jobs; on the CPU the float results "
                       "depend on it)", int),

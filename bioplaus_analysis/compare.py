@@ -14,8 +14,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from trainers import (DATASETS, MODELS, RULES, ConfigError, Interrupted, RunDirError, TrainConfig, __version__, train,
-                      unknown_name)
+from trainers import (DATASETS, MODELS, RULES, ConfigError, Interrupted, RunDirError, TrainConfig, __version__,
+                      resolve_device, train, unknown_name)
 from trainers.runfiles import atomic_write, check_folder, finished_run, make_writable_folder, run_name
 
 from .accuracy_table import table, write_table
@@ -42,6 +42,7 @@ class CompareOptions:
     pgd_steps: int = AnalysisOptions.pgd_steps
     data_dir: str | None = None
     device: str = "auto"
+    cuda_graph: bool = False  # train each run with --cuda-graph (trainers.steps)
     jobs: int = 1  # runs (and analyses) at once, each in its own process (`jobs`)
     threads: int | None = None  # CPU threads per run and analysis (default: the cores / jobs)
     analysis: dict = field(default_factory=dict)  # further keyword arguments of `analyze`
@@ -61,6 +62,9 @@ class CompareOptions:
             if not any(_trains(rule, model) for model in self.models):
                 raise ConfigError(f"rule {rule!r} trains none of the models {', '.join(self.models)}")
         check_jobs(self.jobs)
+        if self.cuda_graph and resolve_device(self.device).type != "cuda":
+            raise ConfigError(f"--cuda-graph records each run's training step as a CUDA graph, but this compare "
+                              f"runs on {resolve_device(self.device)}; leave --cuda-graph out or pass --device cuda")
         if self.seeds < 1 or (self.epochs is not None and self.epochs < 1):
             raise ConfigError("--seeds and --epochs must be positive integers")
         eval_per_class = (self.eval_per_class if self.eval_per_class is not None
@@ -135,7 +139,8 @@ def train_runs(options: CompareOptions, runs_dir: Path, progress=None, log=print
         run_dir = runs_dir / run_name(options.dataset, model, rule, seed)
         runs.setdefault(model, []).append(run_dir)
         config = TrainConfig(model=model, rule=rule, dataset=options.dataset, seed=seed,
-                             epochs=options.epochs_of(model), data_dir=options.data_dir, device=options.device)
+                             epochs=options.epochs_of(model), data_dir=options.data_dir, device=options.device,
+                             cuda_graph=options.cuda_graph)
         if not finished_run(run_dir, config.resolved().identity()):
             tasks[run_dir.name] = (train_task, (config, run_dir))
     run_tasks(tasks, options.jobs, "train", progress, options.threads)

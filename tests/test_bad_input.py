@@ -159,6 +159,11 @@ CASES = [  # (id, argv with {placeholders}, exception class, message)
      "is given twice; pass each run once"),
     ("checkpoint-of-another-format", ["analyze", "{old-format}", "--out", "{new}"], RunDirError,
      "was written by bioplaus checkpoint format 0; this bioplaus reads format 1"),
+    ("cuda-graph-on-the-cpu", ["train", "--dataset", "digits", "--device", "cpu", "--cuda-graph", "--out", "{new}"],
+     ConfigError, "--cuda-graph records the training step as a CUDA graph, but this run is on cpu"),
+    ("compare-cuda-graph-on-the-cpu", ["compare", "--dataset", "digits", "--device", "cpu", "--cuda-graph", "--out",
+                                       "{new}"], ConfigError,
+     "--cuda-graph records each run's training step as a CUDA graph, but this compare runs on cpu"),
     ("nan-divergence", ["train", "--dataset", "digits", "--optimizer", "sgd", "--lr", "1e9", "--out", "{new}"],
      DivergenceError, "training diverged: the loss became nan in epoch 1"),
 ]
