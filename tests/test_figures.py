@@ -255,3 +255,44 @@ def test_epoch_paths_keep_every_epoch_in_view():
         plt.close(fig)
     assert (coords[:, 0] > x0).all() and (coords[:, 0] < x1).all()
     assert (coords[:, 1] > y0).all() and (coords[:, 1] < y1).all()
+
+
+def test_a_raster_shows_neurons_spread_over_the_firing_ranking_not_only_the_saturated_top():
+    from bioplaus_analysis.figures.spiking import raster_neurons
+    spikes = np.arange(100) % 11  # neuron i fires i mod 11 times; neurons 0, 11, 22, ... are silent
+    trains = (np.arange(10)[:, None] < spikes[None, :]).astype(np.float32)  # T = 10 (10 clips at T)
+    chosen = raster_neurons(trains, count=5)
+    firing = np.argsort(-trains.sum(0), kind="stable")
+    firing = firing[trains.sum(0)[firing] > 0]
+    assert list(chosen) == [firing[i] for i in (0, 22, 44, 67, 89)] and len(firing) == 90  # ends included
+    counts = trains.sum(0)[chosen]
+    assert counts[0] == 10 and counts[-1] == 1 and all(np.diff(counts) <= 0)  # most active first, none silent
+    assert sorted(raster_neurons(trains[:, :12], count=50)) == list(range(1, 11))  # fewer fire: all of them
+
+
+def test_transfer_eps_is_where_white_box_accuracy_is_nearest_half_the_clean_accuracy():
+    from types import SimpleNamespace
+    from bioplaus_analysis.figures.robustness import transfer_eps
+    curves = {"r1": {"fgsm": {"true": [0.9, 0.7, 0.5, 0.1]}}, "r2": {"fgsm": {"true": [0.9, 0.6, 0.4, 0.0]}}}
+    a = SimpleNamespace(results={"robustness": {"eps": [0.0, 0.05, 0.1, 0.2], "attacks": ["fgsm", "pgd"],
+                                                "curves": curves}})
+    assert transfer_eps(a) == 0.1  # mean 0.45 against half of 0.9
+    curves["r1"]["fgsm"]["true"] = curves["r2"]["fgsm"]["true"] = [0.9, 0.1, 0.0, 0.0]
+    assert transfer_eps(a) == 0.05  # never 0, even where every attack saturates
+
+
+def test_cosine_panels_share_the_data_range_and_mark_zero_where_it_is_crossed():
+    from bioplaus_analysis.figures.learning import share_limits
+    with figure_style() as plt:
+        fig, axes = new_figure(plt, PAGE, 2.0, 1, 2)
+        axes[0, 0].plot([1, 2, 3], [0.45, 0.5, 0.58])
+        axes[0, 1].plot([1, 2, 3], [0.5, 0.52, 0.55])
+        share_limits(list(axes[0]))
+        assert axes[0, 0].get_ylim() == axes[0, 1].get_ylim() == pytest.approx((0.40, 0.63))
+        assert not [line for line in axes[0, 0].get_lines() if line.get_linestyle() == ":"]
+        axes[0, 1].plot([1, 2, 3], [-0.2, 0.1, 0.3])
+        share_limits(list(axes[0]))
+        low, high = axes[0, 0].get_ylim()
+        assert low == pytest.approx(-0.278) and high == pytest.approx(0.658)
+        assert [line.get_ydata()[0] for line in axes[0, 0].get_lines() if line.get_linestyle() == ":"] == [0]
+        plt.close(fig)

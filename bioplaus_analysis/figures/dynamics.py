@@ -5,8 +5,8 @@ epoch, and the joint path of every run's epochs)."""
 import numpy as np
 
 from ..results import is_true_gradient, load_analysis
-from .style import (COLUMN, FIGURES_DRAWN, PAGE, error_note, figure_style, letter_panels, new_figure, require, save,
-                    seed_curves, seeds_label)
+from .style import (COLUMN, FIGURES_DRAWN, PAGE, error_note, figure_style, legend_columns, letter_panels,
+                    new_figure, require, save, seed_curves, seeds_label)
 
 
 def alignment_blocks(a) -> list[str]:
@@ -50,10 +50,13 @@ def alignment_caption(a) -> str:
     groups = [g for g in a.groups() if not is_true_gradient(g.rule)]
     probes = a.results.get("dynamics", {}).get("probes")
     batch = f"the {probes} probe images" if probes else "the held-out probe images"
+    direct = [g.label for g in groups if g.rule != "fa"]  # the DFA family: feedback straight from the output
+    parts = (["FA: B_l against the block's own weight W_l, whose transpose carries BP's error back"]
+             if any(g.rule == "fa" for g in groups) else []) + (
+        [f"{', '.join(direct)}: B_l against the transpose of the network's Jacobian from the block's output to the "
+         f"logits, averaged over {batch}"] if direct else [])
     return ("Weight alignment: angle between each block's feedback matrix and the forward path it replaces, per "
-            "epoch from initialisation (epoch 0). FA: B_l against the block's own weight W_l, whose transpose "
-            "carries BP's error back; DFA, aDFA, DKP: B_l against the transpose of the network's Jacobian from "
-            f"the block's output to the logits, averaged over {batch}. 0° is BP's signal, 90° (dotted) a signal "
+            f"epoch from initialisation (epoch 0). {'; '.join(parts)}. 0° is BP's signal, 90° (dotted) a signal "
             f"unrelated to it; BP has no feedback and is not drawn; {error_note(groups)}.")
 
 
@@ -68,7 +71,7 @@ def plot_weight_alignment(analysis, out_dir, prefix: str = "") -> list:
         for ax, block in zip(axes[0], blocks):
             handles.update({line.get_label(): line for line in draw_alignment(a, ax, block)})
         axes[0, 0].set_ylabel("angle to forward path (°)")
-        fig.legend(handles=_in_rule_order(a, handles), loc="outside lower center", ncols=len(handles))
+        fig.legend(handles=_in_rule_order(a, handles), loc="outside lower center", ncols=legend_columns(fig, len(handles)))
         letter_panels(axes) if len(blocks) > 1 else None
         return save(fig, out_dir, f"{prefix}weight-alignment", alignment_caption(a))
 
@@ -112,10 +115,26 @@ def draw_epoch_paths(a, ax, block: str) -> None:
                                                         "lw": 0.7, "mutation_scale": 5, "shrinkA": 1, "shrinkB": 1})
             ax.scatter(*points[0], marker="o", s=10, facecolor="white", edgecolor="0.3", linewidths=0.6, zorder=3)
             ax.scatter(*points[-1], marker="s", s=10, color=g.color, alpha=alpha, linewidths=0, zorder=3)
-    ax.scatter(*coords[where["labels"]], marker="*", s=45, color="white", edgecolor="black", linewidths=0.7, zorder=4)
     ax.set_aspect("equal", adjustable="datalim")
     ax.margins(0.1)
+    _label_star(ax, coords[where["labels"]], np.array([coords[where[i]] for i in path["items"] if i != "labels"]))
     ax.set_xlabel(f"MDS 1 (radians); stress-1 {path['stress']:.2f}")
+
+
+def _label_star(ax, star, points) -> None:
+    """The label RDM as a star that does not widen the axes (far from the paths it would shrink them to a
+    blob); when it lies well outside them, an arrow at the panel's edge points its way."""
+    from matplotlib.lines import Line2D
+    ax.add_artist(Line2D([star[0]], [star[1]], marker="*", markersize=7, color="white", markeredgecolor="black",
+                         markeredgewidth=0.7, linestyle="none", zorder=4))  # an artist: the data limits ignore it
+    centre = (points.max(0) + points.min(0)) / 2
+    half = max(float((points.max(0) - points.min(0)).max()) / 2, 1e-9)
+    offset = (star - centre) / half
+    if np.abs(offset).max() > 1.5:
+        tip = 0.5 + 0.47 * offset / np.abs(offset).max()
+        ax.annotate("labels", xy=tuple(tip), xytext=tuple(0.5 + 0.3 * offset / np.abs(offset).max()),
+                    xycoords="axes fraction", textcoords="axes fraction", fontsize=6, ha="center", va="center",
+                    arrowprops={"arrowstyle": "-|>", "color": "0.3", "lw": 0.6, "mutation_scale": 6})
 
 
 def dynamics_caption(a, rows) -> str:
@@ -128,8 +147,9 @@ def dynamics_caption(a, rows) -> str:
     if "bp" in rows:
         text += "; b: similarity to the RDM of the BP run of the same seed at the same epoch (BP is 1 and not drawn)"
     text += (f"; {'c' if 'bp' in rows else 'b'}: every run's path over epochs in one MDS per block of all runs' "
-             "epoch RDMs and the label RDM (star), from a grey circle (initialisation, shared by the rules of one "
-             f"seed) to a square (last epoch), the MDS's stress-1 under each panel; {error_note(a.groups())}.")
+             "epoch RDMs and the label RDM (star; an arrow labelled labels points to it where it lies off the panel), from "
+             "a white circle (initialisation, shared by the rules of one seed) to a square (last epoch), the MDS's "
+             f"stress-1 under each panel; the similarity panels each on their own scale; {error_note(a.groups())}.")
     return text
 
 
@@ -152,11 +172,10 @@ def plot_representation_dynamics(analysis, out_dir, prefix: str = "") -> list:
                     continue
                 lines = draw_similarity(a, ax, block, "label_similarity" if what == "labels" else "bp_similarity")
                 handles.update({line.get_label(): line for line in lines})
-                ax.sharey(axes[row, 0]) if column else None
         axes[0, 0].set_ylabel("similarity to label RDM")
         axes[-1, 0].set_ylabel("MDS 2 (radians)")
         if "bp" in rows:
             axes[1, 0].set_ylabel("similarity to BP's RDM")
-        fig.legend(handles=_in_rule_order(a, handles), loc="outside lower center", ncols=len(handles))
+        fig.legend(handles=_in_rule_order(a, handles), loc="outside lower center", ncols=legend_columns(fig, len(handles)))
         letter_panels(axes[:, 0])
         return save(fig, out_dir, f"{prefix}representation-dynamics", dynamics_caption(a, rows))

@@ -5,8 +5,8 @@ main figures (`figures.main`) compose the same panels."""
 import numpy as np
 
 from ..results import is_true_gradient, load_analysis
-from .style import (COLUMN, FIGURES_DRAWN, PAGE, error_note, figure_style, letter_panels, mean_interval, new_figure,
-                    require, save, seed_curves, seeds_label)
+from .style import (COLUMN, FIGURES_DRAWN, PAGE, error_note, figure_style, legend_columns, letter_panels,
+                    mean_interval, new_figure, require, save, seed_curves, seeds_label)
 
 TRAINING_PANELS = {"test_acc": ("test accuracy (%)", 100.0), "val_acc": ("validation accuracy (%)", 100.0),
                    "train_acc": ("training accuracy (%)", 100.0), "train_loss": ("training loss", 1.0)}
@@ -94,11 +94,17 @@ def draw_snr(a, ax) -> list:
 
 
 def share_limits(axes) -> None:
-    """One y-range for cosine panels: 0 to 1 when no curve goes below 0, else −1 to 1."""
+    """One y-range for cosine panels: the data's (bands included), padded, within [−1, 1]; a dotted line at 0
+    (an update unrelated to BP's) where the range crosses it."""
     curves = [line.get_ydata() for ax in axes for line in ax.get_lines() if line.get_linestyle() != ":"]
-    low = min((np.nanmin(y) for y in curves), default=0.0)
+    bands = [path.vertices[:, 1] for ax in axes for band in ax.collections for path in band.get_paths()]
+    values = np.concatenate([np.asarray(y, float).ravel() for y in curves + bands] or [np.zeros(1)])
+    low, high = np.nanmin(values), np.nanmax(values)
+    pad = max(0.05, 0.1 * (high - low))
     for ax in axes:
-        ax.set_ylim(-0.05 if low > -0.05 else -1.05, 1.05)
+        ax.set_ylim(max(low - pad, -1.05), min(high + pad, 1.05))
+        if low - pad < 0 < high + pad:
+            ax.axhline(0, color="0.6", linewidth=0.5, linestyle=":", zorder=0)
 
 
 def snr_caption(a) -> str:
@@ -141,7 +147,7 @@ def plot_cosine_to_bp(analysis, out_dir, prefix: str = "") -> list:
         lines = [draw_cosine(a, ax, layer) for ax, layer in zip(axes[0], layers)][0]
         share_limits(list(axes[0]))
         axes[0, 0].set_ylabel("cosine to BP gradient")
-        fig.legend(handles=lines, loc="outside lower center", ncols=len(lines))
+        fig.legend(handles=lines, loc="outside lower center", ncols=legend_columns(fig, len(lines)))
         letter_panels(axes) if len(layers) > 1 else None
         return save(fig, out_dir, f"{prefix}cosine-to-bp", cosine_caption(a, layers))
 
@@ -158,10 +164,11 @@ def plot_training_curves(analysis, out_dir, prefix: str = "") -> list:
         lines = [draw_training(a, ax, key) for ax, key in zip(axes[0], keys)][0]
         fig.legend(handles=lines, loc="outside right center")
         letter_panels(axes)
-        caption = (f"Training on {a.results['dataset']}, per epoch: test accuracy on {test_split_text(a)}"
-                   + (", validation accuracy on the held-out validation slice of the training split" if
-                      "val_acc" in keys else "")
-                   + f", training accuracy and loss (running over the epoch); {error_note(a.groups())}.")
+        parts = [f"test accuracy on {test_split_text(a)}"] + (
+            ["validation accuracy on the held-out validation slice of the training split"] if "val_acc" in keys
+            else []) + ["training accuracy (running over the epoch)", "training loss (running over the epoch)"]
+        panels = "; ".join(f"{chr(ord('a') + i)}: {part}" for i, part in enumerate(parts))
+        caption = f"Training on {a.results['dataset']}, per epoch. {panels}; {error_note(a.groups())}."
         return save(fig, out_dir, f"{prefix}training-curves", caption)
 
 
@@ -196,11 +203,13 @@ def plot_bias_variance(analysis, out_dir, prefix: str = "") -> list:
     with figure_style() as plt:
         fig, axes = new_figure(plt, COLUMN if len(layers) <= 2 else PAGE, 2.0, 1, len(layers))
         handles = [draw_bias_variance(a, ax, layer) for ax, layer in zip(axes[0], layers)][0]
-        axes[0, 0].set_ylabel("gradient SNR")
-        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
+        for ax in axes[0]:  # every block on its own scales: SNRs differ between blocks by a factor of several
+            ax.set_ylabel("gradient SNR")
+        fig.legend(handles=handles, loc="outside lower center", ncols=legend_columns(fig, len(handles)))
         letter_panels(axes) if len(layers) > 1 else None
         caption = (f"Bias and variance of each rule's update per block: cosine to the true BP gradient of the same "
                    f"network at the same weights (x; 1 is unbiased, dotted) against the gradient signal-to-noise "
                    f"ratio of its per-sample updates (y; higher is less noisy), both on {a.sample_text('eval_sample')} "
-                   f"after training; one point per seed ({a.seeds_text()}), no error bars.")
+                   f"after training; one point per seed ({a.seeds_text()}), no error bars; each block on its own "
+                   f"axes.")
         return save(fig, out_dir, f"{prefix}bias-variance", caption)

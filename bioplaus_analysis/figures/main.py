@@ -7,8 +7,9 @@ import numpy as np
 from ..results import is_true_gradient, load_analysis
 from .learning import share_limits, cosine_caption, cosine_layers, draw_cosine, draw_snr, draw_training, snr_caption, test_split_text
 from .representations import draw_joint_paths, draw_rdm, draw_shepard, paths_caption, rdm_scale, RDM_NAMES
-from .robustness import attack_caption, default_eps, draw_attack, draw_transfer, mode_handles, transfer_caption
-from .style import FIGURES_DRAWN, PAGE, error_note, figure_style, letter_panels, require, save
+from .robustness import (attack_caption, draw_attack, draw_transfer, mode_handles, transfer_caption, transfer_eps,
+                         transfer_range)
+from .style import FIGURES_DRAWN, PAGE, error_note, figure_style, legend_columns, letter_panels, require, save
 
 
 @FIGURES_DRAWN.register("main-learning")
@@ -18,15 +19,16 @@ def plot_main_learning(analysis, out_dir, prefix: str = "") -> list:
     a = load_analysis(analysis)
     cosine = [] if all(is_true_gradient(g.rule) for g in a.groups()) else cosine_layers(a)[:3]
     with figure_style() as plt:
-        fig = plt.figure(figsize=(PAGE, 3.6 if cosine else 2.0))
-        rows = [["accuracy"] * 3 + ["snr"] * 3] + ([[c for c in cosine for _ in range(6 // len(cosine))]]
-                                                   if cosine else [])
+        one_row = len(cosine) <= 1  # a single cosine panel sits beside the others, not across the page
+        fig = plt.figure(figsize=(PAGE, 2.0 if one_row else 3.6))
+        rows = ([["accuracy"] * 2 + ["snr"] * 2 + cosine * 2] if one_row else
+                [["accuracy"] * 3 + ["snr"] * 3, [c for c in cosine for _ in range(6 // len(cosine))]])
         axes = fig.subplot_mosaic(rows)
         lines = draw_training(a, axes["accuracy"], "test_acc")
         draw_snr(a, axes["snr"])
         for layer in cosine:
             draw_cosine(a, axes[layer], layer)
-            axes[layer].set_ylabel("cosine to BP")
+            axes[layer].set_ylabel("cosine to BP" if layer == cosine[0] else "")
         share_limits([axes[layer] for layer in cosine])
         fig.legend(handles=lines, loc="outside right center")
         letter_panels([axes[key] for key in ["accuracy", "snr", *cosine]])
@@ -45,19 +47,21 @@ def plot_main_robustness(analysis, out_dir, prefix: str = "") -> list:
     robustness = a.results.get("robustness", {})
     require(bool(robustness.get("curves")), "the analysis holds no attack results")
     attacks = robustness["attacks"][:2]
-    transfer = next((attack for attack in robustness["attacks"] if f"transfer/{attack}" in a.arrays), None)
-    eps = default_eps(a)
+    transferred = [attack for attack in robustness["attacks"] if f"transfer/{attack}" in a.arrays]
+    transfer = transferred[0] if transferred else None
+    eps = transfer_eps(a)
     with figure_style() as plt:
         fig = plt.figure(figsize=(PAGE, 2.3))
         axes = fig.subplot_mosaic([attacks + (["transfer"] if transfer and 0.0 in robustness["eps"] else [])],
                                   sharey=False)
         lines = [draw_attack(a, axes[attack], attack) for attack in attacks][0]
-        if "transfer" in axes:
-            draw_transfer(a, axes["transfer"], transfer, eps)
-        fig.legend(handles=lines + mode_handles(a), loc="outside lower center", ncols=len(lines) + 2)
+        if "transfer" in axes:  # on the transfer figure's colour range, so a number has one colour in both
+            draw_transfer(a, axes["transfer"], transfer, eps, limits=transfer_range(a, transferred, eps))
+        fig.legend(handles=lines + mode_handles(a), loc="outside lower center", ncols=legend_columns(fig, len(lines) + 2))
         letter_panels(list(axes.values()))
-        caption = f"Robustness. {attack_caption(a)}" + (f" Last panel: {transfer_caption(a, eps)}"
-                                                          if "transfer" in axes else "")
+        curves = "a" if len(attacks) == 1 else f"a, {chr(ord('a') + len(attacks) - 1)}"
+        caption = f"Robustness. {curves}: {attack_caption(a)}" + (
+            f" {chr(ord('a') + len(attacks))}: {transfer_caption(a, eps)}" if "transfer" in axes else "")
         return save(fig, out_dir, f"{prefix}main-robustness", caption)
 
 
@@ -73,8 +77,8 @@ def plot_main_representations(analysis, out_dir, prefix: str = "") -> list:
     a = load_analysis(analysis)
     groups = a.groups()
     with figure_style() as plt:
-        fig = plt.figure(figsize=(PAGE, 4.6))
-        top, bottom = fig.subfigures(2, 1, height_ratios=(1, 1.5))
+        fig = plt.figure(figsize=(PAGE, 4.2))
+        top, bottom = fig.subfigures(2, 1, height_ratios=(0.75, 1.5))  # the RDM row as tall as its squares
         rdm_axes = top.subplots(1, len(groups) + 1, squeeze=False)[0]
         image = draw_rdm(a, rdm_axes[0], a.arrays["rdm/labels"], "labels", "y")
         for ax, g in zip(rdm_axes[1:], groups):
@@ -83,7 +87,7 @@ def plot_main_representations(analysis, out_dir, prefix: str = "") -> list:
             draw_rdm(a, ax, mean, f"{g.label}, {a.layers(g.runs[0])[k]}")
             ax.title.set_color(g.color)
         method = rdm_scale(a)[2]
-        top.colorbar(image, ax=rdm_axes, shrink=0.8, label=RDM_NAMES.get(method, method))
+        top.colorbar(image, ax=rdm_axes, shrink=0.9, pad=0.01, fraction=0.02, label=RDM_NAMES.get(method, method))
         path_axes = bottom.subplots(1, 2, width_ratios=(1.7, 1), squeeze=False)[0]
         handles = draw_joint_paths(a, path_axes[0])
         draw_shepard(a, path_axes[1])

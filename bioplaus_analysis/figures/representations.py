@@ -66,7 +66,8 @@ def plot_rdm_grid(analysis, out_dir, prefix: str = "") -> list:
     columns = max(len(layers), 2)
     with figure_style() as plt:
         width = PAGE if columns > 3 else COLUMN
-        fig, axes = new_figure(plt, width, width / columns * (len(groups) + 1) * 0.95, len(groups) + 1, columns)
+        row = width / columns * (0.95 if columns > 2 else 0.75)  # two columns: the class names take a third
+        fig, axes = new_figure(plt, width, row * (len(groups) + 1), len(groups) + 1, columns)
         for ax in axes.flat:
             ax.set_visible(False)
         top = {"input (pixels)": a.arrays["rdm/input"], "labels": a.arrays["rdm/labels"]}
@@ -111,9 +112,9 @@ def _path_points(coords, where, run, layers):
 
 def draw_path(ax, points, color, alpha=1.0, layers=()):
     """One path input → blocks: arrows between points, the k-th block with the k-th marker."""
-    for start, end in zip(points[:-1], points[1:]):
+    for k, (start, end) in enumerate(zip(points[:-1], points[1:])):  # the first leaves the input's square
         ax.annotate("", end, start, arrowprops={"arrowstyle": "-|>", "color": color, "alpha": alpha, "lw": 0.8,
-                                                "mutation_scale": 6, "shrinkA": 2, "shrinkB": 2})
+                                                "mutation_scale": 6, "shrinkA": 4 if k == 0 else 2, "shrinkB": 2})
     for k, point in enumerate(points[1:]):
         ax.scatter(*point, marker=LAYER_MARKERS[k % len(LAYER_MARKERS)], s=12, color=color, alpha=alpha,
                    linewidths=0, zorder=3)
@@ -124,8 +125,8 @@ def draw_path(ax, points, color, alpha=1.0, layers=()):
 
 def _anchors(ax, coords, where) -> None:
     for item, marker, label in (("input", "s", "input RDM"), ("labels", "*", "label RDM")):
-        ax.scatter(*coords[where[item]], marker=marker, s=45, color="white", edgecolor="black", zorder=4, label=label,
-                   linewidths=0.7)
+        ax.scatter(*coords[where[item]], marker=marker, s=30 if marker == "s" else 45, color="white", edgecolor="black",
+                   zorder=4, label=label, linewidths=0.7)
 
 
 def draw_joint_paths(a, ax) -> list:
@@ -228,6 +229,7 @@ def plot_paths_per_rule(analysis, out_dir, prefix: str = "") -> list:
                          color=g.color, fontsize=6)
             ax.set_xlabel("MDS 1 (radians)")
             ax.margins(0.15)
+            ax.set_aspect("equal", adjustable="box")  # radians the same length on both axes, as in the joint MDS
         axes[0, 0].set_ylabel("MDS 2 (radians)")
         letter_panels(axes) if len(groups) > 1 else None
         caption = (f"Each rule's path in its own MDS (first seed), rotated, reflected and scaled onto the joint "

@@ -6,8 +6,8 @@ import numpy as np
 from trainers import is_spiking
 
 from ..results import is_true_gradient, load_analysis
-from .style import (COLUMN, FIGURES_DRAWN, PAGE, figure_style, seed_counts, letter_panels, new_figure, require,
-                    save, seeds_label, wilson)
+from .style import (COLUMN, FIGURES_DRAWN, PAGE, figure_style, legend_columns, letter_panels, new_figure,
+                    require, save, seed_counts, seeds_label, wilson)
 
 ATTACK_NAMES = {"fgsm": "FGSM", "pgd": "PGD"}
 
@@ -128,12 +128,24 @@ def transfer_caption(a, eps: float) -> str:
     return (f"Transfer of {kind} attacks at ε = {eps:g}: drop of the target's accuracy from its clean accuracy "
             f"(percentage points) on {a.sample_text('eval_sample')}; diagonal: white box on the rule's own models; "
             f"off-diagonal: mean over (source, target) run pairs, cells are means over seeds "
-            f"({seed_counts(groups)}); colour scaled to the data, one scale for all panels.")
+            f"({seed_counts(groups)}); ε is the grid's value where the mean white-box {_first(a)} accuracy is "
+            f"nearest half the clean accuracy; colour scaled to the data, one scale for every transfer panel.")
 
 
-def default_eps(a) -> float:
-    grid = list(a.results["robustness"]["eps"])
-    return grid[len(grid) // 2]
+def _first(a) -> str:
+    attack = a.results["robustness"]["attacks"][0]
+    return ATTACK_NAMES.get(attack, attack)
+
+
+def transfer_eps(a) -> float:
+    """The grid's ε (> 0) where the first attack's mean white-box accuracy over all runs is nearest half the
+    clean accuracy: attacks there hurt without saturating, so transfer cells can differ."""
+    robustness = a.results["robustness"]
+    grid, attack = list(robustness["eps"]), robustness["attacks"][0]
+    accuracy = np.mean([curves[attack]["true"] for curves in robustness["curves"].values()], axis=0)
+    clean = accuracy[grid.index(0.0)] if 0.0 in grid else accuracy.max()
+    attacked = [i for i, eps in enumerate(grid) if eps > 0] or [0]
+    return grid[min(attacked, key=lambda i: abs(accuracy[i] - clean / 2))]
 
 
 @FIGURES_DRAWN.register("robustness")
@@ -145,7 +157,7 @@ def plot_robustness(analysis, out_dir, prefix: str = "") -> list:
     with figure_style() as plt:
         fig, axes = new_figure(plt, COLUMN if len(attacks) == 1 else PAGE, 2.1, 1, max(1, len(attacks)), sharey=True)
         lines = [draw_attack(a, ax, attack) for ax, attack in zip(axes[0], attacks)][0]
-        fig.legend(handles=lines + mode_handles(a), loc="outside lower center", ncols=min(len(lines) + 2, 6))
+        fig.legend(handles=lines + mode_handles(a), loc="outside lower center", ncols=legend_columns(fig, len(lines) + 2))
         letter_panels(axes) if len(attacks) > 1 else None
         return save(fig, out_dir, f"{prefix}robustness", attack_caption(a))
 
@@ -153,16 +165,17 @@ def plot_robustness(analysis, out_dir, prefix: str = "") -> list:
 @FIGURES_DRAWN.register("transfer")
 def plot_transfer(analysis, out_dir, prefix: str = "", eps: float | None = None) -> list:
     """Heatmaps (one per attack) of the accuracy drop under true-gradient attacks crafted on the source
-    rule's model, at one ε (default: the middle of the grid); the diagonal is the white-box attack."""
+    rule's model, at one ε (default: `transfer_eps`); the diagonal is the white-box attack."""
     a = load_analysis(analysis)
     robustness, _ = _attacked(a)
-    eps = default_eps(a) if eps is None else eps
+    eps = transfer_eps(a) if eps is None else eps
     attacks = [attack for attack in robustness["attacks"] if f"transfer/{attack}" in a.arrays]
     require(bool(attacks), "the analysis holds no transfer matrices; analyse with --modes including transfer")
     with figure_style() as plt:
         fig, axes = new_figure(plt, COLUMN if len(attacks) == 1 else PAGE, 2.4, 1, len(attacks))
+        fig.set_layout_engine("compressed")  # square heatmaps packed together, not spread over the page
         limits = transfer_range(a, attacks, eps)
-        for ax, attack in zip(axes[0], attacks):
-            draw_transfer(a, ax, attack, eps, colorbar=ax is axes[0, -1], limits=limits)
+        images = [draw_transfer(a, ax, attack, eps, colorbar=False, limits=limits) for ax, attack in zip(axes[0], attacks)]
+        fig.colorbar(images[-1], ax=list(axes[0]), shrink=0.8, label="accuracy drop (points)")
         letter_panels(axes) if len(attacks) > 1 else None
         return save(fig, out_dir, f"{prefix}transfer", transfer_caption(a, eps))

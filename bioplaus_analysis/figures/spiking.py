@@ -58,9 +58,20 @@ def plot_firing_rates(analysis, out_dir, prefix: str = "") -> list:
         return save(fig, out_dir, f"{prefix}firing-rates", caption)
 
 
+def raster_neurons(trains, count: int = RASTER_NEURONS) -> np.ndarray:
+    """Up to `count` neurons evenly spaced along the ranking of the layer's firing neurons by spike count,
+    most active first: the layer's range of activity, not only its saturated top."""
+    spikes = trains.sum(0)
+    ranked = np.argsort(-spikes, kind="stable")
+    firing = ranked[spikes[ranked] > 0]
+    if len(firing) <= count:
+        return firing
+    return firing[np.linspace(0, len(firing) - 1, count).round().astype(int)]
+
+
 def draw_raster(ax, trains, color) -> None:
-    """Spike trains (T, neurons) as ticks, neurons sorted by their spike count (most active at the top)."""
-    order = np.argsort(-trains.sum(0), kind="stable")[:RASTER_NEURONS]
+    """Spike trains (T, neurons) as ticks for the `raster_neurons`, the most active at the top."""
+    order = raster_neurons(trains)
     events = [np.nonzero(trains[:, neuron])[0] + 1 for neuron in order]  # time steps 1..T of each spike
     ax.eventplot(events[::-1], colors=color, lineoffsets=1, linelengths=0.7, linewidths=0.6)
     ax.set_xlim(0.5, trains.shape[0] + 0.5)
@@ -83,18 +94,20 @@ def plot_spike_raster(analysis, out_dir, prefix: str = "") -> list:
             pixels = a.arrays["raster/image"]
             axes[0, 0].imshow(pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0), cmap="gray_r")
         axes[0, 0].set_title(f"test image {image.get('test_index', '?')}\nclass {image.get('label', '?')}", fontsize=6)
-        axes[0, 0].set_xticks([])
-        axes[0, 0].set_yticks([])
+        axes[0, 0].axis("off")
         panels = [(g, layer) for g in groups for layer in layers]
         for ax, (g, layer) in zip(axes[0, 1:], panels):
             trains = a.arrays[f"raster/{g.runs[0]}/{layer}"]
             draw_raster(ax, trains, g.color)
-            ax.set_title(f"{g.label}, {layer}\n{trains.mean():.2f} spikes/step", color=g.color, fontsize=6)
+            silent = (trains.sum(0) == 0).mean()
+            ax.set_title(f"{g.label}, {layer}\n{trains.mean():.2f} spikes/step, {silent:.0%} silent", color=g.color,
+                         fontsize=6)
             ax.set_xlabel("time step")
             ax.set_yticks([])
-        axes[0, 1].set_ylabel(f"{RASTER_NEURONS} neurons, most active on top")
+        axes[0, 1].set_ylabel("neuron (by rate)")
         letter_panels(axes)
         caption = (f"Spike trains caused by one test image (a) in every hidden layer of each rule's first-seed "
-                   f"network, one tick per spike; neurons sorted by spike count, the {RASTER_NEURONS} most active "
-                   f"shown; the title gives the layer's mean spikes per neuron and time step.")
+                   f"network, one tick per spike; {RASTER_NEURONS} neurons evenly spaced along the ranking of the "
+                   f"layer's firing neurons by spike count (most active on top; all of them where fewer fire); "
+                   f"the title gives the layer's mean spikes per neuron and time step and its silent fraction.")
         return save(fig, out_dir, f"{prefix}spike-raster", caption)

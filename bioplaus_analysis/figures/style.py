@@ -82,6 +82,12 @@ def letter_panels(axes, x: float = -0.02, y: float = 1.02, first: str = "a") -> 
         ax.text(x, y, letter, transform=ax.transAxes, fontsize=8, fontweight="bold", ha="right", va="bottom")
 
 
+def legend_columns(fig, entries: int) -> int:
+    """Columns of a legend below a figure: one row on a page-wide figure, two columns on a column-wide one
+    (a row of "aDFA (3 seeds)" entries is wider than 3.3 in)."""
+    return min(entries, 6) if fig.get_figwidth() >= PAGE else min(entries, 2)
+
+
 def new_figure(plt, width: float, height: float, rows: int = 1, columns: int = 1, **kwargs):
     """A figure of a journal width (`COLUMN` or `PAGE`) and `height` inches with a grid of axes."""
     require(width in WIDTHS, f"figure width {width} in is not a journal width ({COLUMN} or {PAGE})")
@@ -166,9 +172,9 @@ def save(fig, out_dir, name: str, caption: str) -> list[Path]:
 
 
 def rule_legend_handles(groups, linestyle="-"):
+    """One line per rule in its colour, without a marker (in path figures markers name the blocks)."""
     from matplotlib.lines import Line2D
-    return [Line2D([], [], color=g.color, linestyle=linestyle, marker="o", markersize=3, label=seeds_label(g))
-            for g in groups]
+    return [Line2D([], [], color=g.color, linestyle=linestyle, label=seeds_label(g)) for g in groups]
 
 
 def seed_curves(ax, x, values, group, marker="o"):
