@@ -122,15 +122,14 @@ def draw_epoch_paths(a, ax, block: str) -> None:
 
 
 def _label_star(ax, star, points) -> None:
-    """The label RDM as a star that does not widen the axes (far from the paths it would shrink them to a
-    blob); when it lies well outside them, an arrow at the panel's edge points its way."""
-    from matplotlib.lines import Line2D
-    ax.add_artist(Line2D([star[0]], [star[1]], marker="*", markersize=7, color="white", markeredgecolor="black",
-                         markeredgewidth=0.7, linestyle="none", zorder=4))  # an artist: the data limits ignore it
+    """The label RDM as a star near the paths; one far from them (beyond 1.5 times their half-extent) would
+    shrink them to a blob, so an arrow at the panel's edge points its way instead."""
     centre = (points.max(0) + points.min(0)) / 2
     half = max(float((points.max(0) - points.min(0)).max()) / 2, 1e-9)
     offset = (star - centre) / half
-    if np.abs(offset).max() > 1.5:
+    if np.abs(offset).max() <= 1.5:
+        ax.scatter(*star, marker="*", s=45, color="white", edgecolor="black", linewidths=0.7, zorder=4)
+    else:
         tip = 0.5 + 0.47 * offset / np.abs(offset).max()
         ax.annotate("labels", xy=tuple(tip), xytext=tuple(0.5 + 0.3 * offset / np.abs(offset).max()),
                     xycoords="axes fraction", textcoords="axes fraction", fontsize=6, ha="center", va="center",

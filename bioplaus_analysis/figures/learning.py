@@ -210,6 +210,6 @@ def plot_bias_variance(analysis, out_dir, prefix: str = "") -> list:
         caption = (f"Bias and variance of each rule's update per block: cosine to the true BP gradient of the same "
                    f"network at the same weights (x; 1 is unbiased, dotted) against the gradient signal-to-noise "
                    f"ratio of its per-sample updates (y; higher is less noisy), both on {a.sample_text('eval_sample')} "
-                   f"after training; one point per seed ({a.seeds_text()}), no error bars; each block on its own "
+                   f"after training; one point per seed, {a.seeds_text()}, no error bars; each block on its own "
                    f"axes.")
         return save(fig, out_dir, f"{prefix}bias-variance", caption)

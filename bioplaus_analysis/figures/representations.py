@@ -51,8 +51,8 @@ def rdm_caption(a) -> str:
     vmin, vmax, method = rdm_scale(a)
     fixed = "the measure's full range" if method in RDM_SCALE else "the largest value of any RDM here"
     return (f"Representational dissimilarity matrices ({RDM_NAMES.get(method, method)}) of every block, mean over "
-            f"seeds ({a.seeds_text()}), on {a.sample_text()} sorted by class; the "
-            f"first row holds the input (pixels) and the label RDM (0 same class, 1 different). Colour scale "
+            f"seeds, {a.seeds_text()}, on {a.sample_text()} sorted by class; row a holds the input (pixels) and "
+            f"the label RDM (0 same class, 1 different), then one row per rule. Colour scale "
             f"{vmin:g}–{vmax:g} ({fixed}), the same for every panel.")
 
 
@@ -191,8 +191,8 @@ def paths_caption(a) -> str:
     return (f"Representational paths: every block's RDM is a point; distances are arccos({comparison} similarity) "
             f"between RDMs, embedded in 2-D by metric MDS (stress-1 {a.results['paths']['joint']['stress']:.3f}). "
             f"Each path runs from the input RDM (square) through the blocks (one marker per block, arrows give the "
-            f"direction) towards the label RDM (star); {a.sample_text()}; {a.seeds_text()}; seeds after the first "
-            f"are lighter.")
+            f"direction) towards the label RDM (star); {a.sample_text()}; {a.seeds_text()}"
+            + ("; seeds after the first are lighter." if any(len(g.runs) > 1 for g in a.groups()) else "."))
 
 
 @FIGURES_DRAWN.register("paths")
@@ -210,6 +210,13 @@ def plot_paths(analysis, out_dir, prefix: str = "") -> list:
                     "MDS (dotted: identity).")
 
 
+def _equal_aspect_height(paths, panel_width: float) -> float:
+    """A figure height at which equal-aspect panels of these paths (plus margins) fill their width."""
+    points = np.concatenate(paths)
+    spans = np.ptp(points, axis=0) * 1.3  # the panels' margins of 0.15 on each side
+    return float(np.clip((panel_width - 0.4) * spans[1] / max(spans[0], 1e-9) + 0.75, 1.4, 2.8))
+
+
 @FIGURES_DRAWN.register("paths-per-rule")
 def plot_paths_per_rule(analysis, out_dir, prefix: str = "") -> list:
     """One panel per rule: its first seed's own MDS path, aligned to the joint embedding by Procrustes,
@@ -217,12 +224,13 @@ def plot_paths_per_rule(analysis, out_dir, prefix: str = "") -> list:
     a = load_analysis(analysis)
     groups = a.groups()
     coords, where = _joint(a)
+    paths = [aligned_path(a, g.runs[0]) for g in groups]
+    width = PAGE if len(groups) > 2 else COLUMN
     with figure_style() as plt:
-        fig, axes = new_figure(plt, PAGE if len(groups) > 2 else COLUMN, 1.9, 1, len(groups), sharex=True,
-                               sharey=True)
-        for ax, g in zip(axes[0], groups):
+        fig, axes = new_figure(plt, width, _equal_aspect_height(paths, width / len(groups)), 1, len(groups),
+                               sharex=True, sharey=True)
+        for ax, g, points in zip(axes[0], groups, paths):
             run = g.runs[0]
-            points = aligned_path(a, run)
             draw_path(ax, points[:-1], g.color, layers=a.layers(run))
             _anchors(ax, points, {"input": 0, "labels": len(points) - 1})  # the run's own, aligned
             ax.set_title(f"{g.label} (seed {g.seeds[0]}), stress-1 {a.results['paths']['per_run'][run]['stress']:.2f}",

@@ -63,6 +63,13 @@ def mode_handles(a) -> list:
     return handles
 
 
+def attack_panels(attacks) -> str:
+    """"a: FGSM; b: PGD. " for a figure with one panel per attack (nothing for one attack)."""
+    if len(attacks) < 2:
+        return ""
+    return "; ".join(f"{chr(ord('a') + k)}: {ATTACK_NAMES.get(attack, attack)}" for k, attack in enumerate(attacks)) + ". "
+
+
 def attack_caption(a) -> str:
     _, groups = _attacked(a)
     true = ("the surrogate gradient of the spiking network (its true gradient is zero almost everywhere)"
@@ -159,7 +166,7 @@ def plot_robustness(analysis, out_dir, prefix: str = "") -> list:
         lines = [draw_attack(a, ax, attack) for ax, attack in zip(axes[0], attacks)][0]
         fig.legend(handles=lines + mode_handles(a), loc="outside lower center", ncols=legend_columns(fig, len(lines) + 2))
         letter_panels(axes) if len(attacks) > 1 else None
-        return save(fig, out_dir, f"{prefix}robustness", attack_caption(a))
+        return save(fig, out_dir, f"{prefix}robustness", attack_panels(attacks) + attack_caption(a))
 
 
 @FIGURES_DRAWN.register("transfer")
@@ -178,4 +185,4 @@ def plot_transfer(analysis, out_dir, prefix: str = "", eps: float | None = None)
         images = [draw_transfer(a, ax, attack, eps, colorbar=False, limits=limits) for ax, attack in zip(axes[0], attacks)]
         fig.colorbar(images[-1], ax=list(axes[0]), shrink=0.8, label="accuracy drop (points)")
         letter_panels(axes) if len(attacks) > 1 else None
-        return save(fig, out_dir, f"{prefix}transfer", transfer_caption(a, eps))
+        return save(fig, out_dir, f"{prefix}transfer", attack_panels(attacks) + transfer_caption(a, eps))

@@ -94,13 +94,16 @@ def plot_spike_raster(analysis, out_dir, prefix: str = "") -> list:
             pixels = a.arrays["raster/image"]
             axes[0, 0].imshow(pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0), cmap="gray_r")
         axes[0, 0].set_title(f"test image {image.get('test_index', '?')}\nclass {image.get('label', '?')}", fontsize=6)
-        axes[0, 0].axis("off")
+        axes[0, 0].set_xticks([])
+        axes[0, 0].set_yticks([])
+        for spine in axes[0, 0].spines.values():  # no frame, but still a panel (letter a)
+            spine.set_visible(False)
         panels = [(g, layer) for g in groups for layer in layers]
         for ax, (g, layer) in zip(axes[0, 1:], panels):
             trains = a.arrays[f"raster/{g.runs[0]}/{layer}"]
             draw_raster(ax, trains, g.color)
             silent = (trains.sum(0) == 0).mean()
-            ax.set_title(f"{g.label}, {layer}\n{trains.mean():.2f} spikes/step, {silent:.0%} silent", color=g.color,
+            ax.set_title(f"{g.label}, {layer}\n{trains.mean():.2f} spikes/step\n{silent:.0%} silent here", color=g.color,
                          fontsize=6)
             ax.set_xlabel("time step")
             ax.set_yticks([])
@@ -109,5 +112,6 @@ def plot_spike_raster(analysis, out_dir, prefix: str = "") -> list:
         caption = (f"Spike trains caused by one test image (a) in every hidden layer of each rule's first-seed "
                    f"network, one tick per spike; {RASTER_NEURONS} neurons evenly spaced along the ranking of the "
                    f"layer's firing neurons by spike count (most active on top; all of them where fewer fire); "
-                   f"the title gives the layer's mean spikes per neuron and time step and its silent fraction.")
+                   f"the title gives the layer's mean spikes per neuron and time step and the fraction of its neurons silent on this "
+                   f"image (the firing-rate figure counts silence over every image).")
         return save(fig, out_dir, f"{prefix}spike-raster", caption)
