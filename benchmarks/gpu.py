@@ -141,7 +141,8 @@ def cnn_throughput(dataset, data_dir, batches, device):
           "(time vs BP)")
     for batch in batches:
         for graph in (False, True) if device.type == "cuda" else (False,):
-            rates = {rule: epoch_rate(rule, dataset, data_dir, batch, device, graph) for rule in ("bp", "fa", "dfa", "dkp")}
+            rates = {rule: epoch_rate(rule, dataset, data_dir, batch, device, graph)
+                     for rule in ("bp", "fa", "dfa", "dkp")}
             cells = "  ".join(f"{rule} {rate:,.0f} ({rates['bp'] / rate:.2f})" for rule, rate in rates.items())
             print(f"batch {batch:>5}{' --cuda-graph' if graph else '':>13}: {cells}")
 

@@ -48,8 +48,8 @@ def graphed_training_step(kind, shape, options, rule_name, batch_size, device):
     """The same step as the trainer's `--cuda-graph` runs it: recorded once as a CUDA graph, then replayed."""
     objective, optimizers, images, labels = step_parts(kind, shape, options, rule_name, batch_size, device)
     steps = GraphedSteps(objective, optimizers, images, labels, batch_size, new_graph(device, optimizers))
-    sums, idx = EpochSums(torch.zeros((), device=device), torch.zeros((), device=device), 0.0), \
-        torch.arange(batch_size, device=device)
+    sums = EpochSums(torch.zeros((), device=device), torch.zeros((), device=device), 0.0)
+    idx = torch.arange(batch_size, device=device)
     return lambda: steps(idx, sums)
 
 

@@ -131,7 +131,8 @@ class EagerReplay:
 
 
 def new_graph(device, optimizers):
-    """The graph `--cuda-graph` records on `device`; a ConfigError off CUDA."""
+    """The graph `--cuda-graph` records on `device`; a ConfigError off CUDA. (`optimizers` is for a stand-in
+    such as `EagerReplay`, which tests put in its place.)"""
     if device.type != "cuda":
         raise ConfigError(f"--cuda-graph records the training step as a CUDA graph, but this run is on {device}; "
                           "leave --cuda-graph out or pass --device cuda on a GPU")

@@ -31,9 +31,9 @@ from .optim import make_optimizers
 from .precision import device_record, run_numerics
 from .probes import Dynamics, probe_rdms
 from .rules import get_rule
-from .steps import make_steps
 from .runfiles import (CHECKPOINT, CONFIG, DYNAMICS, RUN_FILES, check_folder, load_checkpoint, make_writable_folder,
                        read_config, read_metrics, save_checkpoint, write_config, write_metrics)
+from .steps import make_steps
 from .version import __version__
 
 # Options that may differ between a run and its resumption: where and how it runs and reads data from (and

@@ -167,8 +167,7 @@ def read_trials(path: Path) -> list[dict]:
     with open(path, newline="") as handle:
         rows = [row for row in csv.DictReader(handle) if row["status"] in ("ok", "diverged")]
     number = lambda text: float(text) if text else math.nan  # noqa: E731
-    return [dict(row, **{k: number(row[k]) for k in SCORES[1:]})
-            for row in rows]
+    return [dict(row, **{k: number(row[k]) for k in SCORES[1:]}) for row in rows]
 
 
 def search_options(base: TrainConfig, finalists: int, confirm_seeds: int) -> dict:

@@ -71,7 +71,8 @@ def plot_weight_alignment(analysis, out_dir, prefix: str = "") -> list:
         for ax, block in zip(axes[0], blocks):
             handles.update({line.get_label(): line for line in draw_alignment(a, ax, block)})
         axes[0, 0].set_ylabel("angle to forward path (°)")
-        fig.legend(handles=_in_rule_order(a, handles), loc="outside lower center", ncols=legend_columns(fig, len(handles)))
+        fig.legend(handles=_in_rule_order(a, handles), loc="outside lower center",
+                   ncols=legend_columns(fig, len(handles)))
         letter_panels(axes) if len(blocks) > 1 else None
         return save(fig, out_dir, f"{prefix}weight-alignment", alignment_caption(a))
 
@@ -146,8 +147,8 @@ def dynamics_caption(a, rows) -> str:
     if "bp" in rows:
         text += "; b: similarity to the RDM of the BP run of the same seed at the same epoch (BP is 1 and not drawn)"
     text += (f"; {'c' if 'bp' in rows else 'b'}: every run's path over epochs in one MDS per block of all runs' "
-             "epoch RDMs and the label RDM (star; an arrow labelled labels points to it where it lies off the panel), from "
-             "a white circle (initialisation, shared by the rules of one seed) to a square (last epoch), the MDS's "
+             "epoch RDMs and the label RDM (star; an arrow labelled labels points to it where it lies off the "
+             "panel), from a white circle (initialisation, shared by the rules of one seed) to a square (last epoch), the MDS's "
              f"stress-1 under each panel; the similarity panels each on their own scale; {error_note(a.groups())}.")
     return text
 
@@ -175,6 +176,7 @@ def plot_representation_dynamics(analysis, out_dir, prefix: str = "") -> list:
         axes[-1, 0].set_ylabel("MDS 2 (radians)")
         if "bp" in rows:
             axes[1, 0].set_ylabel("similarity to BP's RDM")
-        fig.legend(handles=_in_rule_order(a, handles), loc="outside lower center", ncols=legend_columns(fig, len(handles)))
+        fig.legend(handles=_in_rule_order(a, handles), loc="outside lower center",
+                   ncols=legend_columns(fig, len(handles)))
         letter_panels(axes[:, 0])
         return save(fig, out_dir, f"{prefix}representation-dynamics", dynamics_caption(a, rows))

@@ -57,7 +57,8 @@ def plot_main_robustness(analysis, out_dir, prefix: str = "") -> list:
         lines = [draw_attack(a, axes[attack], attack) for attack in attacks][0]
         if "transfer" in axes:  # on the transfer figure's colour range, so a number has one colour in both
             draw_transfer(a, axes["transfer"], transfer, eps, limits=transfer_range(a, transferred, eps))
-        fig.legend(handles=lines + mode_handles(a), loc="outside lower center", ncols=legend_columns(fig, len(lines) + 2))
+        fig.legend(handles=lines + mode_handles(a), loc="outside lower center",
+                   ncols=legend_columns(fig, len(lines) + 2))
         letter_panels(list(axes.values()))
         curves = "a" if len(attacks) == 1 else f"a, {chr(ord('a') + len(attacks) - 1)}"
         caption = f"Robustness. {curves}: {attack_caption(a)}" + (

@@ -67,7 +67,8 @@ def attack_panels(attacks) -> str:
     """"a: FGSM; b: PGD. " for a figure with one panel per attack (nothing for one attack)."""
     if len(attacks) < 2:
         return ""
-    return "; ".join(f"{chr(ord('a') + k)}: {ATTACK_NAMES.get(attack, attack)}" for k, attack in enumerate(attacks)) + ". "
+    names = [ATTACK_NAMES.get(attack, attack) for attack in attacks]
+    return "; ".join(f"{chr(ord('a') + k)}: {name}" for k, name in enumerate(names)) + ". "
 
 
 def attack_caption(a) -> str:
@@ -135,11 +136,18 @@ def transfer_caption(a, eps: float) -> str:
     return (f"Transfer of {kind} attacks at ε = {eps:g}: drop of the target's accuracy from its clean accuracy "
             f"(percentage points) on {a.sample_text('eval_sample')}; diagonal: white box on the rule's own models; "
             f"off-diagonal: mean over (source, target) run pairs, cells are means over seeds "
-            f"({seed_counts(groups)}); ε is the grid's value where the mean white-box {_first(a)} accuracy is "
-            f"nearest half the clean accuracy; colour scaled to the data, one scale for every transfer panel.")
+            f"({seed_counts(groups)}){_eps_choice(a, eps)}; colour scaled to the data, one scale for every transfer "
+            f"panel.")
 
 
-def _first(a) -> str:
+def _eps_choice(a, eps: float) -> str:
+    """Why this ε, where it is the default one."""
+    if eps != transfer_eps(a):
+        return ""
+    return f"; ε is the grid's value where the mean white-box {_first_attack(a)} accuracy is nearest half the clean one"
+
+
+def _first_attack(a) -> str:
     attack = a.results["robustness"]["attacks"][0]
     return ATTACK_NAMES.get(attack, attack)
 
@@ -164,7 +172,8 @@ def plot_robustness(analysis, out_dir, prefix: str = "") -> list:
     with figure_style() as plt:
         fig, axes = new_figure(plt, COLUMN if len(attacks) == 1 else PAGE, 2.1, 1, max(1, len(attacks)), sharey=True)
         lines = [draw_attack(a, ax, attack) for ax, attack in zip(axes[0], attacks)][0]
-        fig.legend(handles=lines + mode_handles(a), loc="outside lower center", ncols=legend_columns(fig, len(lines) + 2))
+        fig.legend(handles=lines + mode_handles(a), loc="outside lower center",
+                   ncols=legend_columns(fig, len(lines) + 2))
         letter_panels(axes) if len(attacks) > 1 else None
         return save(fig, out_dir, f"{prefix}robustness", attack_panels(attacks) + attack_caption(a))
 
@@ -182,7 +191,8 @@ def plot_transfer(analysis, out_dir, prefix: str = "", eps: float | None = None)
         fig, axes = new_figure(plt, COLUMN if len(attacks) == 1 else PAGE, 2.4, 1, len(attacks))
         fig.set_layout_engine("compressed")  # square heatmaps packed together, not spread over the page
         limits = transfer_range(a, attacks, eps)
-        images = [draw_transfer(a, ax, attack, eps, colorbar=False, limits=limits) for ax, attack in zip(axes[0], attacks)]
+        images = [draw_transfer(a, ax, attack, eps, colorbar=False, limits=limits)
+                  for ax, attack in zip(axes[0], attacks)]
         fig.colorbar(images[-1], ax=list(axes[0]), shrink=0.8, label="accuracy drop (points)")
         letter_panels(axes) if len(attacks) > 1 else None
         return save(fig, out_dir, f"{prefix}transfer", attack_panels(attacks) + transfer_caption(a, eps))

@@ -103,8 +103,8 @@ def plot_spike_raster(analysis, out_dir, prefix: str = "") -> list:
             trains = a.arrays[f"raster/{g.runs[0]}/{layer}"]
             draw_raster(ax, trains, g.color)
             silent = (trains.sum(0) == 0).mean()
-            ax.set_title(f"{g.label}, {layer}\n{trains.mean():.2f} spikes/step\n{silent:.0%} silent here", color=g.color,
-                         fontsize=6)
+            ax.set_title(f"{g.label}, {layer}\n{trains.mean():.2f} spikes/step\n{silent:.0%} silent here",
+                         color=g.color, fontsize=6)
             ax.set_xlabel("time step")
             ax.set_yticks([])
         axes[0, 1].set_ylabel("neuron (by rate)")
@@ -112,6 +112,6 @@ def plot_spike_raster(analysis, out_dir, prefix: str = "") -> list:
         caption = (f"Spike trains caused by one test image (a) in every hidden layer of each rule's first-seed "
                    f"network, one tick per spike; {RASTER_NEURONS} neurons evenly spaced along the ranking of the "
                    f"layer's firing neurons by spike count (most active on top; all of them where fewer fire); "
-                   f"the title gives the layer's mean spikes per neuron and time step and the fraction of its neurons silent on this "
-                   f"image (the firing-rate figure counts silence over every image).")
+                   f"the title gives the layer's mean spikes per neuron and time step and the fraction of its "
+                   f"neurons silent on this image (the firing-rate figure counts silence over every image).")
         return save(fig, out_dir, f"{prefix}spike-raster", caption)
