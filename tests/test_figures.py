@@ -296,3 +296,47 @@ def test_cosine_panels_share_the_data_range_and_mark_zero_where_it_is_crossed():
         assert low == pytest.approx(-0.278) and high == pytest.approx(0.658)
         assert [line.get_ydata()[0] for line in axes[0, 0].get_lines() if line.get_linestyle() == ":"] == [0]
         plt.close(fig)
+
+
+def test_similarity_panels_draw_the_change_since_epoch_0_and_write_its_level():
+    results, arrays = _fixture_results()
+    per_run = results["dynamics"]["per_run"]
+    from bioplaus_analysis.figures.dynamics import draw_similarity
+    with figure_style() as plt:
+        fig, ax = plt.subplots()
+        lines = draw_similarity(load_analysis((results, arrays)), ax, "fc1", "label_similarity")
+        note = ax.get_legend().get_title().get_text()
+        plt.close(fig)
+    dfa = [per_run[f"snn-dfa-s{seed}"]["label_similarity"]["fc1"] for seed in (1, 0)]
+    expected = np.mean([np.subtract(s, s[0]) for s in dfa], axis=0)
+    assert len(lines) == 2  # DFA and BP
+    dfa_line = next(line for line in lines if line.get_label().startswith("DFA"))
+    assert dfa_line.get_ydata() == pytest.approx(expected) and dfa_line.get_ydata()[0] == 0
+    starts = [per_run[run]["label_similarity"]["fc1"][0] for run in per_run]
+    assert note == f"epoch 0: {np.mean(starts):.3f}"
+
+
+def test_transfer_numbers_are_black_on_light_cells_and_white_on_dark_ones():
+    from bioplaus_analysis.figures.robustness import _contrast_numbers
+    with figure_style() as plt:
+        fig, ax = plt.subplots()
+        import seaborn as sns
+        sns.heatmap(np.array([[0.0, 0.3], [0.6, 1.0]]), ax=ax, vmin=0, vmax=1, cmap="rocket_r", annot=True)
+        _contrast_numbers(ax)
+        colours = [text.get_color() for text in ax.texts]
+        plt.close(fig)
+    assert colours == ["black", "black", "white", "white"]  # 0.3: luminance 0.31, where seaborn writes white
+
+
+def test_weight_alignment_curves_that_coincide_stay_distinguishable():
+    results, arrays = _fixture_results(rules=("fa", "dfa", "dkp", "bp"), seeds=(0,))
+    for run in ("snn-fa-s0", "snn-dfa-s0", "snn-dkp-s0"):
+        results["alignment"][run]["fc1"] = [90.0, 89.9, 90.0]  # all three on top of each other
+    from bioplaus_analysis.figures.dynamics import draw_alignment
+    with figure_style() as plt:
+        fig, ax = plt.subplots()
+        lines = draw_alignment(load_analysis((results, arrays)), ax, "fc1")
+        styles = [(line.get_marker(), line.get_linewidth()) for line in lines]
+        plt.close(fig)
+    assert len(lines) == 3 and len({m for m, _ in styles}) == 3  # BP has no feedback and no curve
+    assert [w for _, w in styles] == sorted((w for _, w in styles), reverse=True)  # later, thinner ones on top

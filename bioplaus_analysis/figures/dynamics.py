@@ -9,6 +9,9 @@ from .style import (COLUMN, FIGURES_DRAWN, PAGE, error_note, figure_style, legen
                     new_figure, require, save, seed_curves, seeds_label)
 
 
+ALIGNMENT_MARKERS = ["o", "s", "^", "D"]
+
+
 def alignment_blocks(a) -> list[str]:
     """Blocks with a recorded weight alignment in any run, in network order."""
     tables = [t for t in a.results.get("alignment", {}).values() if t]
@@ -32,11 +35,14 @@ def _series(tables, key):
 
 def draw_alignment(a, ax, block: str) -> list:
     """Angle between each rule's feedback of `block` and the forward path it replaces, per epoch."""
-    lines = []
-    for g in a.groups():
+    lines, groups = [], [g for g in a.groups() if not is_true_gradient(g.rule)]
+    for k, g in enumerate(groups):
         tables = [a.results["alignment"][run] for run in g.runs if block in a.results["alignment"].get(run, {})]
-        if tables:
-            lines.append(seed_curves(ax, *_series(tables, block), g))
+        if tables:  # curves often coincide near 90°: each later rule thinner, with its own marker, on top
+            line = seed_curves(ax, *_series(tables, block), g, marker=ALIGNMENT_MARKERS[k % len(ALIGNMENT_MARKERS)])
+            line.set_linewidth(1.0 + 1.2 * (len(groups) - 1 - k) / max(len(groups) - 1, 1))
+            line.set_markersize(2.5 + 1.5 * (len(groups) - 1 - k) / max(len(groups) - 1, 1))
+            lines.append(line)
     ax.axhline(90, color="0.6", linewidth=0.5, linestyle=":")
     ax.set_ylim(0, max(95, *(np.nanmax(line.get_ydata()) + 5 for line in lines)))
     ax.set_yticks([0, 30, 60, 90])
@@ -85,17 +91,36 @@ def dynamics_blocks(a) -> list[str]:
 
 
 def draw_similarity(a, ax, block: str, key: str) -> list:
-    """Per epoch, each rule's RDM similarity of `block` to the label RDM (`key` "label_similarity") or to BP's
-    RDM of the same seed at the same epoch ("bp_similarity")."""
-    per_run, lines = a.results["dynamics"]["per_run"], []
+    """Per epoch, the change since initialisation of each rule's RDM similarity of `block` to the label RDM
+    (`key` "label_similarity") or to BP's RDM of the same seed at the same epoch ("bp_similarity"). Changes are
+    often a thousandth of the level, so the axis shows them with their power of ten, and the level at epoch 0
+    (one per seed: the rules of a seed share their initialisation) is written in the panel."""
+    per_run, lines, start = a.results["dynamics"]["per_run"], [], []
     for g in a.groups():
         tables = [{"epoch": per_run[r]["epoch"][:len(per_run[r][key][block])], block: per_run[r][key][block]}
                   for r in g.runs if block in per_run.get(r, {}).get(key, {})]
         if tables and not (key == "bp_similarity" and is_true_gradient(g.rule)):
-            lines.append(seed_curves(ax, *_series(tables, block), g))
+            epochs, values = _series(tables, block)
+            start.extend(values[:, 0])
+            lines.append(seed_curves(ax, epochs, values - values[:, :1], g))
+    _change_axis(ax, lines, key == "label_similarity", float(np.mean(start)) if start else np.nan)
     ax.set_xlabel("epoch")
     ax.xaxis.get_major_locator().set_params(integer=True)
     return lines
+
+
+def _change_axis(ax, lines, note_start, start) -> None:
+    """A change-since-epoch-0 axis: ticks scaled by a shared power of ten, a dotted zero line, and (`note_start`)
+    the epoch-0 level where the curves leave room."""
+    from matplotlib.ticker import MaxNLocator, ScalarFormatter
+    formatter = ScalarFormatter(useMathText=True)
+    formatter.set_powerlimits((-2, 2))
+    ax.yaxis.set_major_formatter(formatter)
+    ax.yaxis.set_major_locator(MaxNLocator(4, steps=[1, 2, 5, 10]))
+    ax.axhline(0, color="0.6", linewidth=0.5, linestyle=":")
+    if note_start and lines:  # an empty legend's title, so that matplotlib puts it where the curves are not
+        note = ax.legend([], [], title=f"epoch 0: {start:.3f}", loc="best", frameon=False, title_fontsize=6)
+        note.get_title().set_color("0.3")
 
 
 def draw_epoch_paths(a, ax, block: str) -> None:
@@ -143,13 +168,14 @@ def dynamics_caption(a, rows) -> str:
     text = (f"Representational dynamics of {d['probes']} fixed class-balanced {split} images (probes), per hidden "
             f"block, from initialisation (epoch 0) to the end of training; RDMs are 1 − Pearson r between the "
             f"probes' block outputs (spike counts in a spiking network), compared by {d['comparison']} similarity. "
-            f"a: similarity to the label RDM")
+            f"a: change of the similarity to the label RDM since epoch 0 (its epoch-0 level written in each panel)")
     if "bp" in rows:
-        text += "; b: similarity to the RDM of the BP run of the same seed at the same epoch (BP is 1 and not drawn)"
+        text += ("; b: change of the similarity to the RDM of the BP run of the same seed at the same epoch, which is "
+                 "1 at epoch 0 (the same initialisation; BP is not drawn)")
     text += (f"; {'c' if 'bp' in rows else 'b'}: every run's path over epochs in one MDS per block of all runs' "
              "epoch RDMs and the label RDM (star; an arrow labelled labels points to it where it lies off the "
              "panel), from a white circle (initialisation, shared by the rules of one seed) to a square (last epoch), the MDS's "
-             f"stress-1 under each panel; the similarity panels each on their own scale; {error_note(a.groups())}.")
+             f"stress-1 under each panel; the similarity panels each on their own scale, with its power of ten; {error_note(a.groups())}.")
     return text
 
 
@@ -172,10 +198,10 @@ def plot_representation_dynamics(analysis, out_dir, prefix: str = "") -> list:
                     continue
                 lines = draw_similarity(a, ax, block, "label_similarity" if what == "labels" else "bp_similarity")
                 handles.update({line.get_label(): line for line in lines})
-        axes[0, 0].set_ylabel("similarity to label RDM")
+        axes[0, 0].set_ylabel("Δ similarity to label RDM")
         axes[-1, 0].set_ylabel("MDS 2 (radians)")
         if "bp" in rows:
-            axes[1, 0].set_ylabel("similarity to BP's RDM")
+            axes[1, 0].set_ylabel("Δ similarity to BP's RDM")
         fig.legend(handles=_in_rule_order(a, handles), loc="outside lower center",
                    ncols=legend_columns(fig, len(handles)))
         letter_panels(axes[:, 0])

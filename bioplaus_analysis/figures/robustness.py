@@ -127,7 +127,17 @@ def draw_transfer(a, ax, attack: str, eps: float, colorbar: bool = True, limits=
     ax.set_ylabel("source (crafts the attack)")
     ax.set_title(f"{ATTACK_NAMES.get(attack, attack)}, ε = {eps:g}")
     ax.tick_params(length=0)
+    _contrast_numbers(ax)
     return ax.collections[0]
+
+
+def _contrast_numbers(ax) -> None:
+    """Each cell's number in black or white, whichever contrasts more with the cell (WCAG: black above a relative
+    luminance of 0.179); seaborn's own switch leaves white on mid-light cells."""
+    for text, (r, g, b, _) in zip(ax.texts, ax.collections[0].get_facecolors()):
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+        luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+        text.set_color("black" if luminance > 0.179 else "white")
 
 
 def transfer_caption(a, eps: float) -> str:
@@ -188,7 +198,8 @@ def plot_transfer(analysis, out_dir, prefix: str = "", eps: float | None = None)
     attacks = [attack for attack in robustness["attacks"] if f"transfer/{attack}" in a.arrays]
     require(bool(attacks), "the analysis holds no transfer matrices; analyse with --modes including transfer")
     with figure_style() as plt:
-        fig, axes = new_figure(plt, COLUMN if len(attacks) == 1 else PAGE, 2.4, 1, len(attacks))
+        fig, axes = new_figure(plt, COLUMN if len(attacks) == 1 else PAGE, 2.4 if len(attacks) == 1 else 3.2, 1,
+                               len(attacks))  # squares as wide as the page allows
         fig.set_layout_engine("compressed")  # square heatmaps packed together, not spread over the page
         limits = transfer_range(a, attacks, eps)
         images = [draw_transfer(a, ax, attack, eps, colorbar=False, limits=limits)
