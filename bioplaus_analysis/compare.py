@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from trainers import (DATASETS, MODELS, RULES, ConfigError, Interrupted, RunDirError, TrainConfig, __version__,
-                      resolve_device, train, unknown_name)
+                      require_cuda_graph_device, resolve_device, train, unknown_name)
 from trainers.runfiles import atomic_write, check_folder, finished_run, make_writable_folder, run_name
 
 from .accuracy_table import table, write_table
@@ -62,9 +62,8 @@ class CompareOptions:
             if not any(_trains(rule, model) for model in self.models):
                 raise ConfigError(f"rule {rule!r} trains none of the models {', '.join(self.models)}")
         check_jobs(self.jobs)
-        if self.cuda_graph and resolve_device(self.device).type != "cuda":
-            raise ConfigError(f"--cuda-graph records each run's training step as a CUDA graph, but this compare "
-                              f"runs on {resolve_device(self.device)}; leave --cuda-graph out or pass --device cuda")
+        if self.cuda_graph:
+            require_cuda_graph_device(resolve_device(self.device))
         if self.seeds < 1 or (self.epochs is not None and self.epochs < 1):
             raise ConfigError("--seeds and --epochs must be positive integers")
         eval_per_class = (self.eval_per_class if self.eval_per_class is not None

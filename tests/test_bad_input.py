@@ -163,7 +163,7 @@ CASES = [  # (id, argv with {placeholders}, exception class, message)
      ConfigError, "--cuda-graph records the training step as a CUDA graph, but this run is on cpu"),
     ("compare-cuda-graph-on-the-cpu", ["compare", "--dataset", "digits", "--device", "cpu", "--cuda-graph", "--out",
                                        "{new}"], ConfigError,
-     "--cuda-graph records each run's training step as a CUDA graph, but this compare runs on cpu"),
+     "--cuda-graph records the training step as a CUDA graph, but this run is on cpu"),
     ("nan-divergence", ["train", "--dataset", "digits", "--optimizer", "sgd", "--lr", "1e9", "--out", "{new}"],
      DivergenceError, "training diverged: the loss became nan in epoch 1"),
 ]

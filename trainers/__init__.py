@@ -10,7 +10,7 @@ from .alignment import block_cosines
 from .build import MODELS, build_model, is_spiking
 from .config import DEVICES, MAX_SEED, SCHEDULES, TrainConfig
 from .datasets import DATASETS, dataset_spec, load_dataset, stratified_sample
-from .devices import eval_mode, model_device, resolve_device
+from .devices import eval_mode, model_device, require_cuda_graph_device, resolve_device
 from .encoders import ENCODERS
 from .errors import (BioplausError, BioplausWarning, ConfigError, DataError, DivergenceError, Interrupted, RunDirError,
                      unknown_name)
@@ -30,5 +30,5 @@ __all__ = ["ANALYSIS_INTERFACE", "DATASETS", "DEVICES", "ENCODERS", "MAX_SEED", 
            "RULES", "SCHEDULES", "SURROGATES", "BioplausError", "BioplausWarning", "ConfigError", "DataError",
            "DivergenceError", "Interrupted", "RunDirError", "TrainConfig", "block_cosines", "bp_gradient",
            "build_model", "correlation_rdm", "dataset_spec", "eval_mode", "evaluate", "get_rule", "is_spiking", "load_dataset",
-           "load_run", "model_device", "read_dynamics", "resolve_device", "rule_update", "stratified_sample", "train", "tune", "unknown_name",
+           "load_run", "model_device", "read_dynamics", "require_cuda_graph_device", "resolve_device", "rule_update", "stratified_sample", "train", "tune", "unknown_name",
            "__version__"]

@@ -1,4 +1,5 @@
-"""Where tensors live: the device a run asks for, the device a model is on, and eval mode for a while."""
+"""Where tensors live: the device a run asks for (and whether it can record a CUDA graph), the device a model is
+on, and eval mode for a while."""
 
 from contextlib import contextmanager
 
@@ -14,6 +15,13 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda was asked for but no CUDA GPU is available; pass --device cpu")
     return torch.device(name)
+
+
+def require_cuda_graph_device(device: torch.device) -> None:
+    """`--cuda-graph` records a CUDA graph: a one-line ConfigError for any other device (train and compare)."""
+    if device.type != "cuda":
+        raise ConfigError(f"--cuda-graph records the training step as a CUDA graph, but this run is on {device}; "
+                          "leave --cuda-graph out or pass --device cuda on a GPU")
 
 
 def model_device(model) -> torch.device:

@@ -14,6 +14,7 @@ from contextlib import contextmanager, nullcontext
 
 import torch
 
+from .devices import require_cuda_graph_device
 from .errors import ConfigError
 
 WARMUP_STEPS = 3  # eager steps on the capture stream before recording: lazy set-up, optimiser state
@@ -133,9 +134,7 @@ class EagerReplay:
 def new_graph(device, optimizers):
     """The graph `--cuda-graph` records on `device`; a ConfigError off CUDA. (`optimizers` is for a stand-in
     such as `EagerReplay`, which tests put in its place.)"""
-    if device.type != "cuda":
-        raise ConfigError(f"--cuda-graph records the training step as a CUDA graph, but this run is on {device}; "
-                          "leave --cuda-graph out or pass --device cuda on a GPU")
+    require_cuda_graph_device(device)
     return CudaGraph(device)
 
 

@@ -178,14 +178,16 @@ def search_options(base: TrainConfig, finalists: int, confirm_seeds: int) -> dic
     return json.loads(json.dumps(dict(options, finalists=finalists, confirm_seeds=confirm_seeds)))
 
 
+def new_search(out: Path, options: dict) -> list[dict]:
+    """Start a search in `out`: OUT/search.json records its options, which a rerun must match; no trials yet."""
+    atomic_write(out / SEARCH, json.dumps(options, indent=2, sort_keys=True) + "\n")
+    return []
+
+
 def recorded_trials(out: Path, options: dict) -> list[dict]:
-    """The finished trials an earlier search in `out` recorded, if OUT/search.json shows the same options
-    (none for a new search, which writes it); a ConfigError if that search had other options."""
-    path = out / SEARCH
-    if not path.exists():
-        atomic_write(path, json.dumps(options, indent=2, sort_keys=True) + "\n")
-        return []
-    stored = json.loads(path.read_text())
+    """The finished trials the earlier search in `out` recorded, if OUT/search.json shows the same options; a
+    ConfigError if that search had other options."""
+    stored = json.loads((out / SEARCH).read_text())
     differences = [f"{k}: {stored.get(k)!r} there, {options.get(k)!r} now" for k in sorted(set(stored) | set(options))
                    if stored.get(k) != options.get(k)]
     if differences:
@@ -223,7 +225,8 @@ def tune(base: TrainConfig, out, runs_dir=None, *, finalists: int = 2, confirm_s
     _check_base(base)
     out = Path(out)
     make_writable_folder(out)
-    recorded = recorded_trials(out, search_options(base, finalists, confirm_seeds))
+    options = search_options(base, finalists, confirm_seeds)
+    recorded = recorded_trials(out, options) if (out / SEARCH).exists() else new_search(out, options)
     trials = Trials(base, runs_dir or out / "trials", out / "trials.csv", progress, recorded)
     search = Search(trials)
     values = search.learning_rates(starting_values(base))
