@@ -10,8 +10,8 @@ import pytest
 from bioplaus_analysis.choices import FIGURES
 from bioplaus_analysis.figures import DRAW, applicable, draw_figures, load_analysis
 from bioplaus_analysis.figures.robustness import _rule_matrix
-from bioplaus_analysis.figures.style import (PAGE, error_note, figure_style, letter_panels, mean_interval, new_figure,
-                                            read_captions, save, wilson)
+from bioplaus_analysis.figures.style import (PAGE, curve_note, error_note, figure_style, letter_panels, mean_interval,
+                                            new_figure, read_captions, save, wilson)
 from bioplaus_analysis.results import rule_color
 from trainers import RULES
 from bioplaus_analysis.results import read_results, write_results
@@ -199,7 +199,10 @@ def test_one_seed_draws_no_error_bars_and_says_so(tmp_path):
     one = _fixture_results(seeds=(0,))
     a = load_analysis(one)
     assert error_note(a.groups()) == "1 seed per rule, so no error bars"
-    assert error_note(load_analysis(_fixture_results()).groups()).startswith("2 seeds per rule; mean with 95 % t interval")
+    two = load_analysis(_fixture_results()).groups()
+    assert error_note(two).startswith("2 seeds per rule; mean with 95 % t interval") and "dots are seeds" in error_note(two)
+    assert curve_note(a.groups()) == error_note(a.groups())
+    assert curve_note(two).endswith("t-interval band over seeds; thin lines are seeds")  # curves draw no dots
     from bioplaus_analysis.figures.learning import draw_training
     with figure_style() as plt:
         fig, ax = plt.subplots()

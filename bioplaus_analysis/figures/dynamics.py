@@ -5,7 +5,7 @@ epoch, and the joint path of every run's epochs)."""
 import numpy as np
 
 from ..results import is_true_gradient, load_analysis
-from .style import (COLUMN, FIGURES_DRAWN, PAGE, error_note, figure_style, legend_columns, letter_panels,
+from .style import (COLUMN, FIGURES_DRAWN, PAGE, curve_note, figure_style, legend_columns, letter_panels,
                     new_figure, require, save, seed_curves, seeds_label)
 
 
@@ -63,7 +63,7 @@ def alignment_caption(a) -> str:
          f"logits, averaged over {batch}"] if direct else [])
     return ("Weight alignment: angle between each block's feedback matrix and the forward path it replaces, per "
             f"epoch from initialisation (epoch 0). {'; '.join(parts)}. 0° is BP's signal, 90° (dotted) a signal "
-            f"unrelated to it; BP has no feedback and is not drawn; {error_note(groups)}.")
+            f"unrelated to it; BP has no feedback and is not drawn; {curve_note(groups)}.")
 
 
 @FIGURES_DRAWN.register("weight-alignment")
@@ -174,8 +174,9 @@ def dynamics_caption(a, rows) -> str:
                  "1 at epoch 0 (the same initialisation; BP is not drawn)")
     text += (f"; {'c' if 'bp' in rows else 'b'}: every run's path over epochs in one MDS per block of all runs' "
              "epoch RDMs and the label RDM (star; an arrow labelled labels points to it where it lies off the "
-             "panel), from a white circle (initialisation, shared by the rules of one seed) to a square (last epoch), the MDS's "
-             f"stress-1 under each panel; the similarity panels each on their own scale, with its power of ten; {error_note(a.groups())}.")
+             "panel), from a white circle (initialisation, shared by the rules of one seed) to a square (last "
+             "epoch), the MDS's stress-1 under each panel; the similarity panels each on their own scale, with its "
+             f"power of ten; {curve_note(a.groups())}.")
     return text
 
 

@@ -5,7 +5,7 @@ main figures (`figures.main`) compose the same panels."""
 import numpy as np
 
 from ..results import is_true_gradient, load_analysis
-from .style import (COLUMN, FIGURES_DRAWN, PAGE, error_note, figure_style, legend_columns, letter_panels,
+from .style import (COLUMN, FIGURES_DRAWN, PAGE, curve_note, error_note, figure_style, legend_columns, letter_panels,
                     mean_interval, new_figure, require, save, seed_curves, seeds_label)
 
 TRAINING_PANELS = {"test_acc": ("test accuracy (%)", 100.0), "val_acc": ("validation accuracy (%)", 100.0),
@@ -122,7 +122,7 @@ def cosine_caption(a, layers) -> str:
                if dropped else "")
     return (f"Cosine between each rule's update and the true BP gradient of the same network at the same weights, "
             f"per block, measured after every epoch on a fixed class-balanced batch of {batch}held-out images; "
-            f"BP is 1 by definition and not drawn; {error_note(groups)}.{dropped}")
+            f"BP is 1 by definition and not drawn; {curve_note(groups)}.{dropped}")
 
 
 @FIGURES_DRAWN.register("gradient-snr")
@@ -168,7 +168,7 @@ def plot_training_curves(analysis, out_dir, prefix: str = "") -> list:
             ["validation accuracy on the held-out validation slice of the training split"] if "val_acc" in keys
             else []) + ["training accuracy (running over the epoch)", "training loss (running over the epoch)"]
         panels = "; ".join(f"{chr(ord('a') + i)}: {part}" for i, part in enumerate(parts))
-        caption = f"Training on {a.results['dataset']}, per epoch. {panels}; {error_note(a.groups())}."
+        caption = f"Training on {a.results['dataset']}, per epoch. {panels}; {curve_note(a.groups())}."
         return save(fig, out_dir, f"{prefix}training-curves", caption)
 
 

@@ -9,7 +9,7 @@ from .learning import share_limits, cosine_caption, cosine_layers, draw_cosine, 
 from .representations import draw_joint_paths, draw_rdm, draw_shepard, paths_caption, rdm_scale, RDM_NAMES
 from .robustness import (attack_caption, draw_attack, draw_transfer, mode_handles, transfer_caption, transfer_eps,
                          transfer_range)
-from .style import FIGURES_DRAWN, PAGE, error_note, figure_style, legend_columns, letter_panels, require, save
+from .style import FIGURES_DRAWN, PAGE, curve_note, figure_style, legend_columns, letter_panels, require, save
 
 
 @FIGURES_DRAWN.register("main-learning")
@@ -33,7 +33,7 @@ def plot_main_learning(analysis, out_dir, prefix: str = "") -> list:
         fig.legend(handles=lines, loc="outside right center")
         letter_panels([axes[key] for key in ["accuracy", "snr", *cosine]])
         caption = (f"Learning on {a.results['dataset']}. a: test accuracy per epoch on {test_split_text(a)}; "
-                   f"{error_note(a.groups())}. b: {snr_caption(a)}"
+                   f"{curve_note(a.groups())}. b: {snr_caption(a)}"
                    + (f" {'c' if len(cosine) == 1 else 'c–' + 'cde'[len(cosine) - 1]}: {cosine_caption(a, cosine)}"
                       if cosine else ""))
         return save(fig, out_dir, f"{prefix}main-learning", caption)

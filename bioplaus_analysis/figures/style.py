@@ -65,6 +65,13 @@ def error_note(groups, what: str = "mean with 95 % t interval over seeds") -> st
     return f"{seed_counts(groups)}; {what}; dots are seeds"
 
 
+def curve_note(groups) -> str:
+    """`error_note` for curves over epochs (`seed_curves`): a band for the interval, a thin line per seed."""
+    if all(len(g.runs) == 1 for g in groups):
+        return error_note(groups)
+    return f"{seed_counts(groups)}; mean with its 95 % t-interval band over seeds; thin lines are seeds"
+
+
 def wilson(correct, n, z: float = 1.959964) -> tuple[np.ndarray, np.ndarray]:
     """95 % Wilson score interval (low, high) of a binomial proportion `correct` / `n`."""
     correct, n = np.asarray(correct, dtype=float), np.asarray(n, dtype=float)
