@@ -343,3 +343,14 @@ def test_weight_alignment_curves_that_coincide_stay_distinguishable():
         plt.close(fig)
     assert len(lines) == 3 and len({m for m, _ in styles}) == 3  # BP has no feedback and no curve
     assert [w for _, w in styles] == sorted((w for _, w in styles), reverse=True)  # later, thinner ones on top
+
+
+def test_round_ticks_give_short_labels_on_a_narrow_range():
+    from bioplaus_analysis.figures.style import round_ticks
+    with figure_style() as plt:
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [0.0404, 0.0537])
+        round_ticks(ax.yaxis)
+        ticks = [t for t in ax.get_yticks() if 0.0404 <= t <= 0.0537]
+        plt.close(fig)
+    assert ticks == pytest.approx([0.045, 0.05])  # not 0.0425, 0.0450, 0.0475, …

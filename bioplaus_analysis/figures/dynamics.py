@@ -6,7 +6,7 @@ import numpy as np
 
 from ..results import is_true_gradient, load_analysis
 from .style import (COLUMN, FIGURES_DRAWN, PAGE, curve_note, figure_style, legend_columns, letter_panels,
-                    new_figure, require, save, seed_curves, seeds_label)
+                    new_figure, require, round_ticks, save, seed_curves, seeds_label)
 
 
 ALIGNMENT_MARKERS = ["o", "s", "^", "D"]
@@ -112,11 +112,11 @@ def draw_similarity(a, ax, block: str, key: str) -> list:
 def _change_axis(ax, lines, note_start, start) -> None:
     """A change-since-epoch-0 axis: ticks scaled by a shared power of ten, a dotted zero line, and (`note_start`)
     the epoch-0 level where the curves leave room."""
-    from matplotlib.ticker import MaxNLocator, ScalarFormatter
+    from matplotlib.ticker import ScalarFormatter
     formatter = ScalarFormatter(useMathText=True)
     formatter.set_powerlimits((-2, 2))
     ax.yaxis.set_major_formatter(formatter)
-    ax.yaxis.set_major_locator(MaxNLocator(4, steps=[1, 2, 5, 10]))
+    round_ticks(ax.yaxis)
     ax.axhline(0, color="0.6", linewidth=0.5, linestyle=":")
     if note_start and lines:  # an empty legend's title, so that matplotlib puts it where the curves are not
         note = ax.legend([], [], title=f"epoch 0: {start:.3f}", loc="best", frameon=False, title_fontsize=6)

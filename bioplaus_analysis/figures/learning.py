@@ -6,7 +6,7 @@ import numpy as np
 
 from ..results import is_true_gradient, load_analysis
 from .style import (COLUMN, FIGURES_DRAWN, PAGE, curve_note, error_note, figure_style, legend_columns, letter_panels,
-                    mean_interval, new_figure, require, save, seed_curves, seeds_label)
+                    mean_interval, new_figure, require, round_ticks, save, seed_curves, seeds_label)
 
 TRAINING_PANELS = {"test_acc": ("test accuracy (%)", 100.0), "val_acc": ("validation accuracy (%)", 100.0),
                    "train_acc": ("training accuracy (%)", 100.0), "train_loss": ("training loss", 1.0)}
@@ -190,6 +190,7 @@ def draw_bias_variance(a, ax, layer: str) -> list:
         y = [a.results["snr"][run][layer] for run in g.runs]
         handles.append(ax.scatter(x, y, s=9, color=g.color, linewidths=0, label=seeds_label(g), zorder=3))
     ax.axvline(1, color="0.6", linewidth=0.5, linestyle=":")
+    round_ticks(ax.yaxis)
     ax.set_title(layer)
     ax.set_xlabel("cosine to BP gradient")
     return handles

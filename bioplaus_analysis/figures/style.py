@@ -65,6 +65,13 @@ def error_note(groups, what: str = "mean with 95 % t interval over seeds") -> st
     return f"{seed_counts(groups)}; {what}; dots are seeds"
 
 
+def round_ticks(axis, count: int = 4) -> None:
+    """At most `count` ticks on multiples of 1, 2 or 5 times a power of ten (0.040, 0.045, … rather than
+    0.0475), for axes whose data span a small range."""
+    from matplotlib.ticker import MaxNLocator
+    axis.set_major_locator(MaxNLocator(count, steps=[1, 2, 5, 10]))
+
+
 def curve_note(groups) -> str:
     """`error_note` for curves over epochs (`seed_curves`): a band for the interval, a thin line per seed."""
     if all(len(g.runs) == 1 for g in groups):
