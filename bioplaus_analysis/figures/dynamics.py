@@ -40,8 +40,9 @@ def draw_alignment(a, ax, block: str) -> list:
         tables = [a.results["alignment"][run] for run in g.runs if block in a.results["alignment"].get(run, {})]
         if tables:  # curves often coincide near 90°: each later rule thinner, with its own marker, on top
             line = seed_curves(ax, *_series(tables, block), g, marker=ALIGNMENT_MARKERS[k % len(ALIGNMENT_MARKERS)])
-            line.set_linewidth(1.0 + 1.2 * (len(groups) - 1 - k) / max(len(groups) - 1, 1))
-            line.set_markersize(2.5 + 1.5 * (len(groups) - 1 - k) / max(len(groups) - 1, 1))
+            under = (len(groups) - 1 - k) / max(len(groups) - 1, 1)  # 1 for the first rule, 0 for the last
+            line.set_linewidth(1.0 + 1.2 * under)
+            line.set_markersize(2.5 + 1.5 * under)
             lines.append(line)
     ax.axhline(90, color="0.6", linewidth=0.5, linestyle=":")
     ax.set_ylim(0, max(95, *(np.nanmax(line.get_ydata()) + 5 for line in lines)))

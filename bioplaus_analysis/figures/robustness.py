@@ -134,10 +134,9 @@ def draw_transfer(a, ax, attack: str, eps: float, colorbar: bool = True, limits=
 def _contrast_numbers(ax) -> None:
     """Each cell's number in black or white, whichever contrasts more with the cell (WCAG: black above a relative
     luminance of 0.179); seaborn's own switch leaves white on mid-light cells."""
-    for text, (r, g, b, _) in zip(ax.texts, ax.collections[0].get_facecolors()):
-        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
-        luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-        text.set_color("black" if luminance > 0.179 else "white")
+    from seaborn.utils import relative_luminance
+    for text, colour in zip(ax.texts, ax.collections[0].get_facecolors()):
+        text.set_color("black" if relative_luminance(colour) > 0.179 else "white")
 
 
 def transfer_caption(a, eps: float) -> str:
