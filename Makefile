@@ -30,7 +30,7 @@ test: SPEC := .[test]
 test: setup
 	$(BIN)/python -m pytest tests
 
-# The reproduction table (README): about 90 minutes on 2 CPU cores; resumes where it stopped.
+# The reproduction table (README): about 110 minutes on 2 CPU cores (JOBS=2); resumes where it stopped.
 reproduce: setup
 	$(BIN)/bioplaus reproduce --out runs/reproduce --jobs $(JOBS) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
