@@ -354,3 +354,21 @@ def test_round_ticks_give_short_labels_on_a_narrow_range():
         ticks = [t for t in ax.get_yticks() if 0.0404 <= t <= 0.0537]
         plt.close(fig)
     assert ticks == pytest.approx([0.045, 0.05])  # not 0.0425, 0.0450, 0.0475, …
+
+
+def test_the_dynamics_caption_says_which_rules_do_not_start_from_bps_weights(tmp_path):
+    from bioplaus_analysis.figures.dynamics import dynamics_caption
+    results, arrays = _fixture_results(rules=("dfa", "dkp", "bp"))
+    for run, data in results["dynamics"]["per_run"].items():
+        data["bp_similarity"]["fc1"][0] = 0.9995 if "-dfa-" in run else 1.0  # DFA: another init gain
+    (tmp_path / "a").mkdir()
+    write_results(tmp_path / "a", results, arrays)
+    caption = dynamics_caption(load_analysis(tmp_path / "a"), ["labels", "bp", "paths"])
+    assert "1 at epoch 0 where a rule starts from BP's weights (DFA start elsewhere" in caption
+    assert "shared by the rules of one seed" not in caption
+    for data in results["dynamics"]["per_run"].values():
+        data["bp_similarity"]["fc1"][0] = 1.0
+    (tmp_path / "b").mkdir()
+    write_results(tmp_path / "b", results, arrays)
+    caption = dynamics_caption(load_analysis(tmp_path / "b"), ["labels", "bp", "paths"])
+    assert "1 at epoch 0 (the same initialisation" in caption and "shared by the rules of one seed" in caption

@@ -95,7 +95,8 @@ def draw_similarity(a, ax, block: str, key: str) -> list:
     """Per epoch, the change since initialisation of each rule's RDM similarity of `block` to the label RDM
     (`key` "label_similarity") or to BP's RDM of the same seed at the same epoch ("bp_similarity"). Changes are
     often a thousandth of the level, so the axis shows them with their power of ten, and the level at epoch 0
-    (one per seed: the rules of a seed share their initialisation) is written in the panel."""
+    (the mean over runs: the rules of a seed share their initialisation unless their init gains differ) is
+    written in the panel."""
     per_run, lines, start = a.results["dynamics"]["per_run"], [], []
     for g in a.groups():
         tables = [{"epoch": per_run[r]["epoch"][:len(per_run[r][key][block])], block: per_run[r][key][block]}
@@ -163,21 +164,39 @@ def _label_star(ax, star, points) -> None:
                     arrowprops={"arrowstyle": "-|>", "color": "0.3", "lw": 0.6, "mutation_scale": 6})
 
 
+def other_starts(a) -> list[str]:
+    """The rules (legend names) whose runs do not start from BP's weights of the same seed: their epoch-0 RDM
+    similarity to BP's is below 1, e.g. a recipe with another init gain."""
+    per_run = a.results["dynamics"]["per_run"]
+    return [g.label for g in a.groups() if not is_true_gradient(g.rule) and any(
+        values and values[0] < 1 - 1e-6 for r in g.runs for values in per_run.get(r, {}).get("bp_similarity", {}).values())]
+
+
+def _start_notes(a) -> tuple[str, str]:
+    """(panel b's epoch-0 note, the white circle's note) of the caption: one shared start, or which rules differ."""
+    others = other_starts(a)
+    if not others:
+        return "which is 1 at epoch 0 (the same initialisation; BP is not drawn)", "shared by the rules of one seed"
+    names = " and ".join([", ".join(others[:-1]), others[-1]] if len(others) > 1 else others)
+    return (f"which is 1 at epoch 0 where a rule starts from BP's weights ({names} start elsewhere, e.g. at "
+            "another init gain; BP is not drawn)", f"one per seed and start; {names} start elsewhere")
+
+
 def dynamics_caption(a, rows) -> str:
     d = a.results["dynamics"]
+    b_note, circle_note = _start_notes(a)
     split = "validation" if d.get("split") == "validation" else d.get("split", "held-out")
     text = (f"Representational dynamics of {d['probes']} fixed class-balanced {split} images (probes), per hidden "
             f"block, from initialisation (epoch 0) to the end of training; RDMs are 1 − Pearson r between the "
             f"probes' block outputs (spike counts in a spiking network), compared by {d['comparison']} similarity. "
             f"a: change of the similarity to the label RDM since epoch 0 (its epoch-0 level written in each panel)")
     if "bp" in rows:
-        text += ("; b: change of the similarity to the RDM of the BP run of the same seed at the same epoch, which is "
-                 "1 at epoch 0 (the same initialisation; BP is not drawn)")
+        text += f"; b: change of the similarity to the RDM of the BP run of the same seed at the same epoch, {b_note}"
     text += (f"; {'c' if 'bp' in rows else 'b'}: every run's path over epochs in one MDS per block of all runs' "
              "epoch RDMs and the label RDM (star; an arrow labelled labels points to it where it lies off the "
-             "panel), from a white circle (initialisation, shared by the rules of one seed) to a square (last "
-             "epoch), the MDS's stress-1 under each panel; the similarity panels each on their own scale, with its "
-             f"power of ten; {curve_note(a.groups())}.")
+             f"panel), from a white circle (initialisation, {circle_note}) to a square (last epoch), the MDS's "
+             f"stress-1 under each panel; the similarity panels each on their own scale, with its power of ten; "
+             f"{curve_note(a.groups())}.")
     return text
 
 
