@@ -213,7 +213,17 @@ def test_one_seed_draws_no_error_bars_and_says_so(tmp_path):
     DRAW["training-curves"](one, tmp_path)
     captions = read_captions(tmp_path)
     assert "1 seed per rule, so no error bars" in captions["training-curves"]
-    assert "(1 seed per rule); shaded: 95 % Wilson interval over the images" in captions["robustness"]
+    assert "Lines: 1 seed per rule; shaded: 95 % Wilson interval over the images." in captions["robustness"]
+    assert "mean over seeds" not in captions["robustness"] and "× seeds" not in captions["robustness"]
+
+
+def test_the_transfer_caption_says_what_a_cell_averages():
+    from bioplaus_analysis.figures.robustness import transfer_caption
+    one = transfer_caption(load_analysis(_fixture_results(seeds=(0,))), 0.1)
+    several = transfer_caption(load_analysis(_fixture_results()), 0.1)
+    assert "off-diagonal: the source's attack on the target's network (1 seed per rule)" in one
+    assert "mean" not in one.split("; ε is")[0]  # one run per rule: no cell is averaged
+    assert "mean over (source, target) run pairs, cells are means over seeds (2 seeds per rule)" in several
 
 
 def test_wilson_interval_by_hand_and_its_coverage():
@@ -235,11 +245,32 @@ def test_procrustes_recovers_a_rotated_reflected_scaled_path():
     assert procrustes(source, target) == pytest.approx(target, abs=1e-9)
 
 
+def test_block_names_are_placed_away_from_the_path():
+    from bioplaus_analysis.figures.representations import label_directions
+    corner = label_directions(np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]))
+    assert corner == pytest.approx(np.array([[1, -1] / np.sqrt(2), [0.0, 1.0]]))  # outside the bend; the end beyond it
+    straight = label_directions(np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]]))
+    assert straight[0] == pytest.approx([0.0, 1.0])  # a straight pass: to the side, not onto the line
+
+
 def test_class_names_and_palette_are_disjoint_from_rule_colours():
     from bioplaus_analysis.figures.style import CLASS_COLORS, class_names
     assert class_names("fashion-mnist", [0, 9]) == ["T-shirt", "boot"] and class_names("digits", [3]) == ["3"]
     assert not {c.lower() for c in CLASS_COLORS} & {rule.color.lower() for rule in RULES.values()}
     assert len(set(CLASS_COLORS)) == 10
+    closest = min(np.linalg.norm(_cielab(c) - _cielab(rule.color)) for c in CLASS_COLORS for rule in RULES.values())
+    assert closest > 15  # CIELAB ΔE: seaborn's class 0 #0173B2 against DFA's #0072B2 is 0.8
+
+
+def _cielab(color: str) -> np.ndarray:
+    """sRGB hex → CIELAB (D65), for colour distances as seen."""
+    from matplotlib.colors import to_rgb
+    rgb = np.array(to_rgb(color))
+    linear = np.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ linear
+    t = xyz / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(t > 0.008856, np.cbrt(t), 7.787 * t + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
 
 
 def test_epoch_paths_keep_every_epoch_in_view():
@@ -343,6 +374,17 @@ def test_weight_alignment_curves_that_coincide_stay_distinguishable():
         plt.close(fig)
     assert len(lines) == 3 and len({m for m, _ in styles}) == 3  # BP has no feedback and no curve
     assert [w for _, w in styles] == sorted((w for _, w in styles), reverse=True)  # later, thinner ones on top
+
+
+def test_the_alignment_caption_names_the_panels_a_rule_has_no_curve_in():
+    from bioplaus_analysis.figures.dynamics import alignment_caption
+    results, arrays = _fixture_results(rules=("bp", "fa", "dfa", "dkp"), seeds=(0,))
+    assert "no feedback matrix there" not in alignment_caption(load_analysis((results, arrays)))
+    for run in ("snn-dfa-s0", "snn-dkp-s0"):
+        results["alignment"][run]["out"] = [80.0, 70.0, 60.0]  # FA alone lacks out; FA alone has conv2
+    results["alignment"]["snn-fa-s0"]["conv2"] = [90.0, 85.0, 80.0]
+    caption = alignment_caption(load_analysis((results, arrays)))
+    assert "has no feedback matrix there (FA at out; DFA, DKP at conv2)" in caption
 
 
 def test_round_ticks_give_short_labels_on_a_narrow_range():

@@ -64,7 +64,20 @@ def alignment_caption(a) -> str:
          f"logits, averaged over {batch}"] if direct else [])
     return ("Weight alignment: angle between each block's feedback matrix and the forward path it replaces, per "
             f"epoch from initialisation (epoch 0). {'; '.join(parts)}. 0° is BP's signal, 90° (dotted) a signal "
-            f"unrelated to it; BP has no feedback and is not drawn; {curve_note(groups)}.")
+            f"unrelated to it; BP has no feedback and is not drawn{_missing_note(a, groups)}; {curve_note(groups)}.")
+
+
+def _missing_note(a, groups) -> str:
+    """'; … no feedback matrix there (FA at conv1; DFA, DKP at out)': the panels a rule is absent from."""
+    blocks = alignment_blocks(a)
+    missing = [(g.label, [b for b in blocks if not any(b in a.results["alignment"].get(run, {}) for run in g.runs)])
+               for g in groups]
+    by_blocks = {}
+    for label, absent in missing:
+        if absent:
+            by_blocks.setdefault(tuple(absent), []).append(label)
+    parts = [f"{', '.join(labels)} at {', '.join(absent)}" for absent, labels in by_blocks.items()]
+    return f"; a rule without a curve in a panel has no feedback matrix there ({'; '.join(parts)})" if parts else ""
 
 
 @FIGURES_DRAWN.register("weight-alignment")

@@ -118,9 +118,29 @@ def draw_path(ax, points, color, alpha=1.0, layers=()):
     for k, point in enumerate(points[1:]):
         ax.scatter(*point, marker=LAYER_MARKERS[k % len(LAYER_MARKERS)], s=12, color=color, alpha=alpha,
                    linewidths=0, zorder=3)
-    for name, point in zip(layers, points[1:]):
-        ax.annotate(name, point, textcoords="offset points", xytext=(3, 3), fontsize=6, color=color,
+    for name, point, away in zip(layers, points[1:], label_directions(points)):
+        ax.annotate(name, point, textcoords="offset points", xytext=tuple(5 * away), fontsize=6, color=color,
+                    ha=_align(away[0], "left", "right"), va=_align(away[1], "bottom", "top"),
                     zorder=5)  # above the input and label anchors
+
+
+def label_directions(points: np.ndarray) -> np.ndarray:
+    """For every point after the first, the unit direction pointing away from its neighbours on the path
+    (the bisector of the outside angle): there a block's name overlaps neither the path nor its arrows."""
+    def unit(v):
+        return v / max(float(np.linalg.norm(v)), 1e-12)
+    directions = []
+    for k in range(1, len(points)):
+        away = unit(points[k] - points[k - 1]) + (unit(points[k] - points[k + 1]) if k + 1 < len(points) else 0)
+        if np.linalg.norm(away) < 1e-6:  # a straight pass: go to the side
+            step = unit(points[k] - points[k - 1])
+            away = np.array([-step[1], step[0]])
+        directions.append(unit(away))
+    return np.array(directions).reshape(-1, 2)
+
+
+def _align(component: float, positive: str, negative: str) -> str:
+    return positive if component > 0.35 else negative if component < -0.35 else "center"
 
 
 def _anchors(ax, coords, where) -> None:

@@ -77,8 +77,15 @@ def attack_caption(a) -> str:
             if _spiking(a) else "the true input gradient (white box)")
     return (f"Accuracy under attack vs ε on {a.sample_text('eval_sample')}: attacks with {true} (solid) and with "
             f"each rule's own feedback path (dashed; a gradient-masking probe, not robustness). BP has no dashed "
-            f"line: its feedback path is the true gradient. Lines: mean over seeds ({seed_counts(groups)}); "
-            f"shaded: 95 % Wilson interval over the images × seeds pooled.")
+            f"line: its feedback path is the true gradient. {_band_note(groups)}")
+
+
+def _band_note(groups) -> str:
+    """What the lines and bands of an attack curve are, for one seed per rule or several."""
+    if all(len(g.runs) == 1 for g in groups):
+        return f"Lines: {seed_counts(groups)}; shaded: 95 % Wilson interval over the images."
+    return (f"Lines: mean over seeds ({seed_counts(groups)}); shaded: 95 % Wilson interval over the images × "
+            f"seeds pooled.")
 
 
 
@@ -143,10 +150,16 @@ def transfer_caption(a, eps: float) -> str:
     _, groups = _attacked(a)
     kind = "surrogate-gradient" if _spiking(a) else "true-gradient"
     return (f"Transfer of {kind} attacks at ε = {eps:g}: drop of the target's accuracy from its clean accuracy "
-            f"(percentage points) on {a.sample_text('eval_sample')}; diagonal: white box on the rule's own models; "
-            f"off-diagonal: mean over (source, target) run pairs, cells are means over seeds "
-            f"({seed_counts(groups)}){_eps_choice(a, eps)}; colour scaled to the data, one scale for every transfer "
-            f"panel.")
+            f"(percentage points) on {a.sample_text('eval_sample')}; {_cells_note(groups)}{_eps_choice(a, eps)}; "
+            f"colour scaled to the data, one scale for every transfer panel.")
+
+
+def _cells_note(groups) -> str:
+    if all(len(g.runs) == 1 for g in groups):
+        return (f"diagonal: white box on the rule's own network; off-diagonal: the source's attack on the target's "
+                f"network ({seed_counts(groups)})")
+    return (f"diagonal: white box on the rule's own models; off-diagonal: mean over (source, target) run pairs, "
+            f"cells are means over seeds ({seed_counts(groups)})")
 
 
 def _eps_choice(a, eps: float) -> str:
