@@ -30,13 +30,13 @@ test: SPEC := .[test]
 test: setup
 	$(BIN)/python -m pytest tests
 
-# The reproduction table (README): about 110 minutes on 2 CPU cores (JOBS=2); resumes where it stopped.
+# The reproduction table (README): 108 minutes on 2 CPU cores (JOBS=2); resumes where it stopped.
 reproduce: setup
 	$(BIN)/bioplaus reproduce --out runs/reproduce --jobs $(JOBS) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 # The reference gallery in figures/: Fashion-MNIST, 3 seeds, CNN 10 and SNN 5 epochs. It reuses the runs of
-# `make reproduce` (runs/reproduce) and trains what is missing: about 90 minutes of training and 20 of
-# analysis on 2 CPU cores from nothing.
+# `make reproduce` (runs/reproduce) and trains what is missing: 108 minutes of training and 43 of
+# analysis on 2 CPU cores (JOBS=2) from nothing; about a minute to redraw from a finished analysis.
 figures: setup
 	$(BIN)/bioplaus compare --dataset fashion-mnist --seeds 3 --runs runs/reproduce --out runs/gallery \
 		--figures figures --jobs $(JOBS) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
