@@ -7,7 +7,7 @@ from trainers import is_spiking
 
 from ..results import is_true_gradient, load_analysis
 from .style import (COLUMN, FIGURES_DRAWN, PAGE, figure_style, legend_columns, letter_panels, new_figure,
-                    require, save, seed_counts, seeds_label, wilson)
+                    one_seed_each, require, save, seed_counts, seeds_label, wilson)
 
 ATTACK_NAMES = {"fgsm": "FGSM", "pgd": "PGD"}
 
@@ -82,7 +82,7 @@ def attack_caption(a) -> str:
 
 def _band_note(groups) -> str:
     """What the lines and bands of an attack curve are, for one seed per rule or several."""
-    if all(len(g.runs) == 1 for g in groups):
+    if one_seed_each(groups):
         return f"Lines: {seed_counts(groups)}; shaded: 95 % Wilson interval over the images."
     return (f"Lines: mean over seeds ({seed_counts(groups)}); shaded: 95 % Wilson interval over the images × "
             f"seeds pooled.")
@@ -155,7 +155,8 @@ def transfer_caption(a, eps: float) -> str:
 
 
 def _cells_note(groups) -> str:
-    if all(len(g.runs) == 1 for g in groups):
+    """What the diagonal and off-diagonal cells of a transfer matrix hold, for one seed per rule or several."""
+    if one_seed_each(groups):
         return (f"diagonal: white box on the rule's own network; off-diagonal: the source's attack on the target's "
                 f"network ({seed_counts(groups)})")
     return (f"diagonal: white box on the rule's own models; off-diagonal: mean over (source, target) run pairs, "

@@ -58,9 +58,14 @@ def seed_counts(groups) -> str:
     return f"{'/'.join(map(str, counts))} seed{'s' if counts != [1] else ''} per rule"
 
 
+def one_seed_each(groups) -> bool:
+    """Every rule has a single seed: nothing is averaged over seeds, and no error bar is drawn."""
+    return all(len(g.runs) == 1 for g in groups)
+
+
 def error_note(groups, what: str = "mean with 95 % t interval over seeds") -> str:
     """What the error bars of a figure over `groups` mean, or that there are none (every rule 1 seed)."""
-    if all(len(g.runs) == 1 for g in groups):
+    if one_seed_each(groups):
         return "1 seed per rule, so no error bars"
     return f"{seed_counts(groups)}; {what}; dots are seeds"
 
@@ -74,7 +79,7 @@ def round_ticks(axis, count: int = 4) -> None:
 
 def curve_note(groups) -> str:
     """`error_note` for curves over epochs (`seed_curves`): a band for the interval, a thin line per seed."""
-    if all(len(g.runs) == 1 for g in groups):
+    if one_seed_each(groups):
         return error_note(groups)
     return f"{seed_counts(groups)}; mean with its 95 % t-interval band over seeds; thin lines are seeds"
 
