@@ -33,11 +33,16 @@ def _series(tables, key):
     return tables[0]["epoch"][:epochs], values
 
 
+def _alignment_tables(a, group, block: str) -> list:
+    """The alignment tables of the group's runs that recorded `block` (none: the rule has no feedback there)."""
+    return [a.results["alignment"][run] for run in group.runs if block in a.results["alignment"].get(run, {})]
+
+
 def draw_alignment(a, ax, block: str) -> list:
     """Angle between each rule's feedback of `block` and the forward path it replaces, per epoch."""
     lines, groups = [], [g for g in a.groups() if not is_true_gradient(g.rule)]
     for k, g in enumerate(groups):
-        tables = [a.results["alignment"][run] for run in g.runs if block in a.results["alignment"].get(run, {})]
+        tables = _alignment_tables(a, g, block)
         if tables:  # curves often coincide near 90°: each later rule thinner, with its own marker, on top
             line = seed_curves(ax, *_series(tables, block), g, marker=ALIGNMENT_MARKERS[k % len(ALIGNMENT_MARKERS)])
             under = (len(groups) - 1 - k) / max(len(groups) - 1, 1)  # 1 for the first rule, 0 for the last
@@ -70,8 +75,7 @@ def alignment_caption(a) -> str:
 def _missing_note(a, groups) -> str:
     """'; … no feedback matrix there (FA at conv1; DFA, DKP at out)': the panels a rule is absent from."""
     blocks = alignment_blocks(a)
-    missing = [(g.label, [b for b in blocks if not any(b in a.results["alignment"].get(run, {}) for run in g.runs)])
-               for g in groups]
+    missing = [(g.label, [b for b in blocks if not _alignment_tables(a, g, b)]) for g in groups]
     by_blocks = {}
     for label, absent in missing:
         if absent:
