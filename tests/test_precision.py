@@ -3,6 +3,8 @@ PyTorch's deterministic algorithms (recorded in config.json), and a seed that fi
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -11,6 +13,7 @@ from bioplaus_analysis import bp_cosines, gradient_snr, input_gradient
 from bioplaus_analysis.cli import main
 from bioplaus_analysis.features import record_features
 from trainers import ConfigError, RunDirError, TrainConfig, build_model, load_run, train
+import trainers.precision as precision
 from trainers.precision import (deterministic_algorithms, determinism_state, float32_precision, fp32_precisions,
                                 full_precision)
 from trainers.runfiles import load_checkpoint, read_metrics
@@ -40,6 +43,27 @@ def test_full_precision_restores_the_settings_after_an_error():
     with pytest.raises(ValueError), full_precision():
         raise ValueError
     assert fp32_precisions() == before
+
+
+def _legacy_switches():
+    """Every legacy TF32 getter of torch, read (torch >= 2.9 raises on one that contradicts the new settings)."""
+    return {"cudnn.allow_tf32": torch.backends.cudnn.allow_tf32,
+            "cuda.matmul.allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+            "float32_matmul_precision": torch.get_float32_matmul_precision(),
+            "mkldnn.allow_tf32": torch.backends.mkldnn.allow_tf32}
+
+
+def test_the_legacy_tf32_switches_agree_with_the_settings_inside_and_after():
+    before = _legacy_switches()
+    for tf32 in (True, False):
+        with float32_precision(tf32=tf32):
+            inside = _legacy_switches()
+            assert (inside["cudnn.allow_tf32"], inside["cuda.matmul.allow_tf32"]) == (tf32, tf32)
+            assert inside["float32_matmul_precision"] == ("high" if tf32 else "highest")
+            with full_precision():
+                assert _legacy_switches()["cuda.matmul.allow_tf32"] is False
+            assert _legacy_switches() == inside
+        assert _legacy_switches() == before
 
 
 def _recording_precision(model):
@@ -85,6 +109,38 @@ def test_a_nondeterministic_cublas_workspace_is_refused(monkeypatch):
         with deterministic_algorithms():
             pass
     monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")
+    with deterministic_algorithms():
+        assert torch.are_deterministic_algorithms_enabled()
+
+
+def test_importing_trainers_sets_a_deterministic_cublas_workspace_before_any_cuda_work():
+    env = {k: v for k, v in os.environ.items() if k != "CUBLAS_WORKSPACE_CONFIG"}
+    code = ("import os, torch, trainers; from trainers.precision import CUBLAS_DETERMINISTIC_FROM_START as early; "
+            "print(os.environ['CUBLAS_WORKSPACE_CONFIG'], torch.cuda.is_initialized(), early)")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == [":4096:8", "False", "True"]
+
+
+def test_a_users_cublas_workspace_is_kept(monkeypatch):
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")
+    assert precision.fix_cublas_workspace() and os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":0:0")  # kept too; a deterministic run refuses it
+    assert not precision.fix_cublas_workspace() and os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":0:0"
+
+
+def test_determinism_is_refused_once_cuda_started_before_the_cublas_workspace_was_set(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    assert not precision.fix_cublas_workspace()  # set now, but CUDA ran before: too late
+    monkeypatch.setattr(precision, "CUBLAS_DETERMINISTIC_FROM_START", False)
+    with pytest.raises(ConfigError, match="^CUDA was initialised before CUBLAS_WORKSPACE_CONFIG was deterministic, "
+                                          "so cuBLAS cannot be deterministic in this process; import trainers"):
+        with deterministic_algorithms():
+            pass
+    assert not torch.are_deterministic_algorithms_enabled()
+    with deterministic_algorithms(False):  # --nondeterministic runs on
+        pass
+    monkeypatch.setattr(precision, "CUBLAS_DETERMINISTIC_FROM_START", True)  # set before CUDA started: fine
     with deterministic_algorithms():
         assert torch.are_deterministic_algorithms_enabled()
 

@@ -6,6 +6,7 @@ the rules' measuring context and the weight layer of a block), as tests/test_pac
 """
 
 from .version import __version__  # noqa: F401
+from . import precision  # noqa: F401  first: sets CUBLAS_WORKSPACE_CONFIG before anything can touch CUDA
 from .alignment import block_cosines
 from .build import MODELS, build_model, is_spiking
 from .config import DEVICES, MAX_SEED, SCHEDULES, TrainConfig

@@ -3,6 +3,7 @@ deterministic algorithms, each a context manager that restores what it found.
 
 On an Ampere-or-later GPU, cuDNN convolutions use TF32 (10 mantissa bits) by default: gradient SNR,
 cosines and attack gradients computed that way differ from their CPU values in the third digit.
+Importing this module (`import trainers` does, first) sets CUBLAS_WORKSPACE_CONFIG for the process.
 """
 
 import os
@@ -40,6 +41,31 @@ def fp32_precisions() -> dict:
             "float32_matmul_precision": torch.get_float32_matmul_precision()}
 
 
+def _legacy_switches() -> dict | None:
+    """torch's pre-2.9 switches, kept beside the per-backend settings: cuDNN's allow_tf32 and the matmul
+    precision (which cuBLAS's allow_tf32 follows). None where they contradict the per-backend settings
+    (torch then raises on reading them: "mix of the legacy and new APIs")."""
+    try:
+        return {"cudnn.allow_tf32": torch.backends.cudnn.allow_tf32,
+                "float32_matmul_precision": torch.get_float32_matmul_precision()}
+    except RuntimeError:
+        return None
+
+
+def _fp32_state() -> tuple:
+    """What `float32_precision` restores: the per-backend settings and, on torch >= 2.9, the legacy switches."""
+    return fp32_precisions(), _legacy_switches() if _new_api() else None
+
+
+def _set_fp32_state(settings: dict, legacy: dict | None) -> None:
+    """The legacy switches first (their setters also write per-backend settings), then every per-backend one,
+    so that both agree and torch's legacy getters keep answering."""
+    if legacy is not None:
+        torch.backends.cudnn.allow_tf32 = legacy["cudnn.allow_tf32"]
+        torch.set_float32_matmul_precision(legacy["float32_matmul_precision"])
+    _set_fp32_precisions(settings)
+
+
 def _set_fp32_precisions(settings: dict) -> None:
     if _new_api():
         for path, value in settings.items():
@@ -61,12 +87,13 @@ def _precision_settings(tf32: bool) -> dict:
 def float32_precision(tf32: bool = False):
     """float32 matrix products and convolutions in full precision (TF32 where `tf32`), then the
     settings found on entry again."""
-    saved = fp32_precisions()
-    _set_fp32_precisions(_precision_settings(tf32))
+    saved = _fp32_state()
+    legacy = {"cudnn.allow_tf32": tf32, "float32_matmul_precision": "high" if tf32 else "highest"}
+    _set_fp32_state(_precision_settings(tf32), legacy if _new_api() else None)
     try:
         yield
     finally:
-        _set_fp32_precisions(saved)
+        _set_fp32_state(*saved)
 
 
 def full_precision():
@@ -90,12 +117,32 @@ def _set_determinism(state: dict) -> None:
     torch.backends.cudnn.benchmark = state["cudnn_benchmark"]
 
 
+def fix_cublas_workspace() -> bool:
+    """Set CUBLAS_WORKSPACE_CONFIG to a deterministic workspace unless the user set it; called when trainers
+    is imported, because torch decides at its first cuBLAS call whether cuBLAS is deterministic and keeps
+    that answer. True when cuBLAS is deterministic from the process's start (CUDA was not initialised yet,
+    or the user set the value)."""
+    user_set = "CUBLAS_WORKSPACE_CONFIG" in os.environ
+    if not user_set:
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = DETERMINISTIC_CUBLAS[0]
+    early = user_set or not torch.cuda.is_initialized()
+    return early and os.environ["CUBLAS_WORKSPACE_CONFIG"] in DETERMINISTIC_CUBLAS
+
+
+CUBLAS_DETERMINISTIC_FROM_START = fix_cublas_workspace()
+
+
 def check_cublas_workspace() -> None:
-    """ConfigError when CUBLAS_WORKSPACE_CONFIG is set to a value with which cuBLAS is not deterministic."""
+    """ConfigError when CUBLAS_WORKSPACE_CONFIG is set to a value with which cuBLAS is not deterministic, or
+    when CUDA was initialised before the value was deterministic (torch's cuBLAS check then fails later)."""
     value = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
     if value is not None and value not in DETERMINISTIC_CUBLAS:
         raise ConfigError(f"CUBLAS_WORKSPACE_CONFIG={value} makes cuBLAS nondeterministic; unset it, set it to "
                           f"{DETERMINISTIC_CUBLAS[0]}, or pass --nondeterministic")
+    if torch.cuda.is_initialized() and not CUBLAS_DETERMINISTIC_FROM_START:
+        raise ConfigError("CUDA was initialised before CUBLAS_WORKSPACE_CONFIG was deterministic, so cuBLAS cannot be "
+                          "deterministic in this process; import trainers before any CUDA work, start Python with "
+                          f"CUBLAS_WORKSPACE_CONFIG={DETERMINISTIC_CUBLAS[0]}, or pass --nondeterministic")
 
 
 @contextmanager
@@ -103,8 +150,8 @@ def deterministic_algorithms(enabled: bool = True):
     """PyTorch's deterministic algorithms (cuDNN without autotuning, cuBLAS with a fixed workspace) when
     `enabled`, so that a seed fixes a CUDA run; the switches found on entry are restored on exit.
 
-    CUBLAS_WORKSPACE_CONFIG is set (if unset) for the rest of the process: cuBLAS reads it when it
-    first creates a handle, and a later run in the same process must find the same value. New tensors
+    CUBLAS_WORKSPACE_CONFIG was set (if unset) when trainers was imported (`fix_cublas_workspace`); a
+    ConfigError refuses a process whose cuBLAS cannot be deterministic any more. New tensors
     are not filled with NaN (PyTorch's default in this mode): bioplaus never reads memory it did not
     write, and the fill cost 15 % of an analysis on the CPU."""
     saved = determinism_state()
