@@ -1,11 +1,15 @@
 """The fused Triton LIF scan against `lif_scan`: spikes, membrane traces and activity masks bit-identical,
 BPTT gradients within 1e-6 relative; on CPU tensors in Triton's interpreter, on CUDA where a GPU is.
-Also which path `lif_scan` takes, and that a layer costs one kernel launch per pass."""
+Also which path `lif_scan` takes, that a layer costs one kernel launch per pass, and that every variant of
+both kernels compiles for an sm_90 GPU, ahead of time and without one, with 64-bit offsets."""
+
+import itertools
+import re
 
 import pytest
 import torch
 
-from trainers import build_model
+from trainers import ConfigError, build_model
 from trainers.neurons import LIF, NEURONS, fused_scan_applies, lif_scan
 from trainers.rules import get_rule
 from trainers.surrogates import parse_surrogate
@@ -124,3 +128,38 @@ def test_on_cuda_the_compiled_kernels_equal_lif_scan_on_the_cpu(monkeypatch, neu
     (expected, want), (got, have) = results
     _assert_scans_equal(expected, type(got)(*(t.cpu() if t is not None else None for t in got)))
     torch.testing.assert_close(have, want, rtol=1e-6, atol=1e-6 * want.abs().max().item())
+
+
+# Every constexpr branch of the two kernels (STEPS and BLOCK only size them)
+VARIANTS = ([("forward", dict(zip(("CONSTANT", "N_REF", "TRACE", "ACTIVE"), values)))
+             for values in itertools.product([False, True], [0, 3], [False, True], [False, True])] +
+            [("backward", {"CONSTANT": constant, "N_REF": n_ref})
+             for constant, n_ref in itertools.product([False, True], [0, 3])])
+
+
+@pytest.mark.parametrize("name, constants", VARIANTS,
+                         ids=[f"{name}-" + "-".join(f"{k}={v}" for k, v in c.items()) for name, c in VARIANTS])
+def test_every_kernel_variant_compiles_for_sm90_with_64_bit_offsets(name, constants):
+    """The whole CUDA pipeline, with no GPU: Triton's front end (which rejects constructs the interpreter
+    accepts) to TTIR, TTGIR, LLVM IR and PTX, and the ptxas bundled with Triton to a cubin. `n` is an i32,
+    as Triton passes a size under 2^31: every load and store address must still be offset in 64 bits."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    kernel = lif_kernels._COMPILED[name]
+    signature = {arg: "*fp32" if arg.endswith("_ptr") else "i32" if arg == "n" else
+                 "constexpr" if arg.isupper() else "fp32" for arg in kernel.arg_names}
+    source = triton.compiler.ASTSource(fn=kernel, signature=signature,
+                                       constexprs=dict(constants, STEPS=4, BLOCK=lif_kernels.BLOCK))
+    compiled = triton.compile(source, target=GPUTarget("cuda", 90, 32))
+    assert compiled.asm["cubin"] and ".target sm_90" in compiled.asm["ptx"]
+    ttir = compiled.asm["ttir"]
+    offsets = re.findall(r"tt\.addptr [^:]+: [^,]+, tensor<\d+x(i\d+)>", ttir)
+    assert len(offsets) >= 2 and set(offsets) == {"i64"}  # at least one load and one store
+    products = re.findall(r"arith\.muli [^:]+: (\S+)", ttir)  # program × BLOCK, step × n: none may wrap
+    assert products and all(kind.endswith("i64") for kind in products)
+
+
+def test_a_scan_the_kernels_cannot_index_is_refused():
+    lif_kernels.check_indexable(2**31, 25)  # T·n past 2^31: within the 64-bit offsets
+    with pytest.raises(ConfigError, match="the fused LIF scan indexes at most 1099511627264 neurons per step"):
+        lif_kernels.check_indexable((lif_kernels.MAX_PROGRAMS + 1) * lif_kernels.BLOCK, 1)

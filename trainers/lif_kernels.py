@@ -9,9 +9,11 @@ one rounding to float32), and every other operation is exact. The backward kerne
 recursion in reverse time with the reset detached, from the surrogate derivative f′(v − θ) that
 torch evaluates once over [T, …]; so any surrogate works, unchanged.
 
-On CPU tensors the same kernels run in Triton's interpreter (tests prove correctness that way).
+Offsets are 64-bit: a layer's T·n elements may pass 2³¹. On CPU tensors the same kernels run in Triton's
+interpreter (tests prove correctness that way, and compile every variant for an sm_90 GPU ahead of time).
 """
 
+import struct
 from collections import Counter
 
 import torch
@@ -19,20 +21,23 @@ import triton
 import triton.language as tl
 from triton.runtime.interpreter import InterpretedFunction
 
+from .errors import ConfigError
+
 BLOCK = 512
+MAX_PROGRAMS = 2**31 - 1  # CUDA's limit on a grid's x dimension: one program per BLOCK neurons
 LAUNCHES = Counter()  # kernel launches by name: one forward per layer and pass, one backward per BPTT
 
 
 def _lif_forward(drive_ptr, spikes_ptr, trace_ptr, active_ptr, n, beta, threshold, STEPS: tl.constexpr,
                  CONSTANT: tl.constexpr, N_REF: tl.constexpr, TRACE: tl.constexpr, ACTIVE: tl.constexpr,
                  BLOCK: tl.constexpr):
-    offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    offsets = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)  # 64-bit: T·n may pass 2³¹
     mask = offsets < n
     v = tl.full([BLOCK], 0.0, tl.float32)
     countdown = tl.full([BLOCK], 0.0, tl.float32)
     drive = tl.load(drive_ptr + offsets, mask=mask, other=0.0)
     for t in range(STEPS):
-        row = t * n + offsets
+        row = tl.cast(t, tl.int64) * n + offsets
         if not CONSTANT:
             drive = tl.load(drive_ptr + row, mask=mask, other=0.0)
         # torch's add(drive, v, alpha=β) is a fused multiply-add: β·v is exact in float64, one rounding
@@ -53,12 +58,12 @@ def _lif_forward(drive_ptr, spikes_ptr, trace_ptr, active_ptr, n, beta, threshol
 
 def _lif_backward(grad_spikes_ptr, derivative_ptr, spikes_ptr, active_ptr, grad_drive_ptr, n, beta,
                   STEPS: tl.constexpr, CONSTANT: tl.constexpr, N_REF: tl.constexpr, BLOCK: tl.constexpr):
-    offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    offsets = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offsets < n
     carry = tl.full([BLOCK], 0.0, tl.float32)  # ∂L/∂v after the reset of step t, from step t + 1
     total = tl.full([BLOCK], 0.0, tl.float32)
     for i in range(STEPS):
-        row = (STEPS - 1 - i) * n + offsets
+        row = tl.cast(STEPS - 1 - i, tl.int64) * n + offsets
         s = tl.load(spikes_ptr + row, mask=mask, other=0.0)
         grad_v = tl.load(grad_spikes_ptr + row, mask=mask, other=0.0) * tl.load(derivative_ptr + row, mask=mask,
                                                                                 other=0.0)
@@ -79,12 +84,22 @@ _INTERPRETED = {"forward": InterpretedFunction(_lif_forward), "backward": Interp
 
 
 def _float32(value: float) -> float:
-    """`value` rounded to float32 (as torch rounds a scalar that meets a float32 tensor)."""
-    return torch.tensor(value, dtype=torch.float32).item()
+    """`value` rounded to float32 (to nearest, as torch rounds a scalar that meets a float32 tensor), without
+    a tensor: no allocation per launch, and nothing a graph capture would see."""
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
+def check_indexable(n: int, steps: int) -> None:
+    """ConfigError when a scan of `n` neurons over `steps` steps cannot be indexed by the kernels: more
+    programs than a CUDA grid holds, or more elements than 64-bit offsets reach."""
+    if triton.cdiv(n, BLOCK) > MAX_PROGRAMS or n * steps >= 2**63:
+        raise ConfigError(f"the fused LIF scan indexes at most {MAX_PROGRAMS * BLOCK} neurons per step and 2^63 "
+                          f"elements, but this layer has {n} neurons over {steps} steps; lower --batch-size")
 
 
 def _launch(name, tensor, n, *args, **constants):
     kernels = _COMPILED if tensor.is_cuda else _INTERPRETED
+    check_indexable(n, constants["STEPS"])
     LAUNCHES[name] += 1
     kernels[name][(triton.cdiv(n, BLOCK),)](*args, BLOCK=BLOCK, **constants)
 
