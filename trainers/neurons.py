@@ -14,6 +14,7 @@ from typing import NamedTuple
 import torch
 
 from .errors import ConfigError, unknown_name
+from .toolchain import fused_kernels_buildable
 
 
 @dataclass(frozen=True)
@@ -98,12 +99,15 @@ def check_bptt(current: torch.Tensor, derivative) -> bool:
 
 
 def fused_scan_applies(current: torch.Tensor) -> bool:
-    """Whether `lif_scan` runs the fused Triton kernels: float32 CUDA tensors when Triton imports.
-    BIOPLAUS_FUSED_LIF=0 turns them off; =1 runs them on CPU tensors too, in Triton's interpreter."""
+    """Whether `lif_scan` runs the fused Triton kernels: float32 CUDA tensors when Triton imports and can
+    build its launcher here (`toolchain`: else one warning, and the PyTorch scan). BIOPLAUS_FUSED_LIF=0
+    turns them off; =1 runs them on CPU tensors too, in Triton's interpreter."""
     choice = os.environ.get("BIOPLAUS_FUSED_LIF", "auto")
     if choice == "0" or current.dtype != torch.float32 or not (current.is_cuda or choice == "1"):
         return False
-    return importlib.util.find_spec("triton") is not None
+    if importlib.util.find_spec("triton") is None:
+        return False
+    return not current.is_cuda or fused_kernels_buildable()
 
 
 def lif_scan(current: torch.Tensor, neuron: LIF, steps: int | None = None, derivative=None,
