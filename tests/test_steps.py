@@ -2,7 +2,8 @@
 
 On the CPU the graph's stand-in (`EagerReplay`) runs the recorded body at every replay, so the graphed loop's
 bookkeeping (static indices, gradients the graph owns, sums it adds to, eager last batches) is checked here;
-on a GPU the same tests record and replay a real CUDA graph."""
+on a GPU the same tests record and replay a real CUDA graph. The stand-in's first replay plays the capture:
+a host synchronisation there (`.item()`, `bool(tensor)`) raises, as it would while a graph records."""
 
 import numpy as np
 import pytest
@@ -10,13 +11,36 @@ import torch
 
 import trainers.steps as steps
 import trainers.training as training
-from trainers import ConfigError, TrainConfig, train
+from trainers import MODELS, RULES, ConfigError, TrainConfig, build_model, get_rule, is_spiking, train
+from trainers.optim import make_optimizers
 from trainers.probes import read_dynamics
 from trainers.runfiles import load_checkpoint, read_metrics
 
 from bioplaus_analysis.cli import main
 
 SNN = {"hidden": "32", "time_steps": 6, "encoding": "poisson"}
+# Every model, tiny, with each encoder somewhere; PAIRS: every (model, rule) the trainer accepts.
+TINY = {"cnn": {"channels": "3,4", "fc_width": 8}, "mlp": {"hidden": "16"},
+        "snn": {"hidden": "12", "time_steps": 4, "encoding": "poisson"},
+        "csnn": {"channels": "3,4", "fc_width": 6, "time_steps": 4, "encoding": "latency"}}
+PAIRS = [(model, rule) for model in MODELS for rule, r in RULES.items() if r.models is None or model in r.models]
+# The fused scan's variants (BPTT; forward with membrane trace) on every spiking model
+FUSED_PAIRS = [(model, rule) for model, rule in PAIRS if is_spiking(model) and rule in ("bp", "dfa")]
+BATCH = 8
+
+
+def tiny_steps(model_name, rule, graphed: bool = False):
+    """(step, sums) of a tiny `model_name` trained by `rule` on BATCH random 8x8 images, on the CPU: eager, or
+    recorded in the graph's stand-in (`step.graph`)."""
+    from trainers.training import EpochSums
+    model = build_model(model_name, rule, (1, 8, 8), 10, seed=0, **TINY[model_name])
+    config = TrainConfig(model=model_name, rule=rule, dataset="digits", model_options=TINY[model_name]).resolved()
+    optimizers = make_optimizers(config, model, steps_per_epoch=10)
+    x, y = torch.rand(BATCH, 1, 8, 8, generator=torch.Generator().manual_seed(0)), torch.arange(BATCH) % 10
+    objective = lambda images, labels: get_rule(rule).objective(model, images, labels)  # noqa: E731
+    step = (steps.GraphedSteps(objective, optimizers, x, y, BATCH, steps.EagerReplay(optimizers)) if graphed
+            else steps.EagerSteps(objective, optimizers, x, y))
+    return step, EpochSums(torch.zeros(()), torch.zeros(()), 0.0)
 
 
 @pytest.fixture
@@ -136,3 +160,34 @@ def test_cuda_graph_is_refused_off_cuda_and_under_torchrun(tmp_path, capsys):
 def test_cuda_graph_must_be_a_bool():
     with pytest.raises(ConfigError, match="cuda_graph must be True or False"):
         TrainConfig(cuda_graph="yes").resolved()
+
+
+def test_every_model_and_rule_is_covered():
+    assert {m for m, _ in PAIRS} == set(MODELS) and {r for _, r in PAIRS} == set(RULES)
+
+
+@pytest.mark.parametrize("model_name, rule, fused", [pytest.param(*pair, "0", id="-".join(pair)) for pair in PAIRS] +
+                         [pytest.param(*pair, "1", id=f"{'-'.join(pair)}-fused") for pair in FUSED_PAIRS])
+def test_the_recorded_step_of_every_model_and_rule_makes_no_host_sync(monkeypatch, model_name, rule, fused):
+    monkeypatch.setenv("BIOPLAUS_FUSED_LIF", fused)  # "1": the Triton kernels, as a GPU graph records them
+    step, sums = tiny_steps(model_name, rule, graphed=True)
+    for _ in range(steps.WARMUP_STEPS + 1):  # the warm-up steps, then the capture: host syncs raise there
+        step(torch.arange(BATCH), sums)
+    assert step.graph.captured and sums.loss.item() > 0
+
+
+@pytest.mark.parametrize("sync", [lambda t: t.item(), lambda t: bool(t > 0), lambda t: float(t), lambda t: t.tolist(),
+                                  lambda t: t.cpu()], ids=["item", "bool", "float", "tolist", "cpu"])
+def test_a_host_sync_in_the_recorded_step_fails_as_in_a_capture(sync):
+    step, sums = tiny_steps("mlp", "dfa", graphed=True)
+    real = step.eager.objective
+
+    def syncing(images, labels):
+        result = real(images, labels)
+        sync(result.loss.detach())
+        return result
+    step.eager.objective = syncing
+    for _ in range(steps.WARMUP_STEPS):  # eager warm-up steps may wait for the device
+        step(torch.arange(BATCH), sums)
+    with pytest.raises(RuntimeError, match="makes the host wait for the device, which a CUDA graph cannot record"):
+        step(torch.arange(BATCH), sums)

@@ -13,11 +13,15 @@ size (an epoch's last) runs eagerly.
 from contextlib import contextmanager, nullcontext
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from .devices import require_cuda_graph_device
 from .errors import ConfigError
 
 WARMUP_STEPS = 3  # eager steps on the capture stream before recording: lazy set-up, optimiser state
+# Tensor methods that wait for the device (copy a value to the host): a CUDA graph's capture fails on them.
+HOST_SYNCS = frozenset({torch.Tensor.item, torch.Tensor.__bool__, torch.Tensor.__int__, torch.Tensor.__float__,
+                        torch.Tensor.__index__, torch.Tensor.tolist, torch.Tensor.numpy, torch.Tensor.cpu})
 
 
 def train_step(objective, optimizers, images, labels, set_to_none: bool = True):
@@ -113,12 +117,23 @@ class CudaGraph:
         self.graph.replay()
 
 
+class NoHostSync(TorchFunctionMode):
+    """Inside it, a `HOST_SYNCS` call (`.item()`, `bool(tensor)`, ...) raises, as it would in a graph's capture."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in HOST_SYNCS:
+            raise RuntimeError(f"Tensor.{func.__name__} makes the host wait for the device, which a CUDA graph "
+                               "cannot record; keep it out of the graphed step")
+        return func(*args, **(kwargs or {}))
+
+
 class EagerReplay:
     """The graph's stand-in off the GPU: `capture` keeps the body, `replay` runs it with fresh gradients,
-    as a recorded backward writes them. It lets the graphed loop's bookkeeping be tested on a CPU."""
+    as a recorded backward writes them; the first replay stands for the capture, so host synchronisations
+    raise in it (`NoHostSync`). It lets the graphed loop's bookkeeping be tested on a CPU."""
 
     def __init__(self, optimizers):
-        self.optimizers, self.body = optimizers, None
+        self.optimizers, self.body, self.captured = optimizers, None, False
 
     def warmup(self):
         return nullcontext()
@@ -128,7 +143,9 @@ class EagerReplay:
 
     def replay(self) -> None:
         self.optimizers.zero_grad(set_to_none=True)
-        self.body()
+        with nullcontext() if self.captured else NoHostSync():
+            self.body()
+        self.captured = True
 
 
 def new_graph(device, optimizers):
