@@ -26,9 +26,12 @@ setup: $(BIN)/python
 demo: setup
 	$(BIN)/bioplaus compare --out $(RUNS) --jobs $(JOBS)
 
+# One pytest-xdist worker per core (TEST_WORKERS=0: one process), each on one thread (tests/conftest.py); a test
+# file's tests stay in one worker, which builds the file's shared fixtures once (--dist loadfile).
+TEST_WORKERS ?= auto
 test: SPEC := .[test]
 test: setup
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist loadfile
 
 # The reproduction table (README): 108 minutes on 2 CPU cores (JOBS=2); resumes where it stopped.
 reproduce: setup

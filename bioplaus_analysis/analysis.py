@@ -26,6 +26,7 @@ from .features import analysis_sample, record_features, spike_raster
 from .gradients import bp_cosines, gradient_snr
 from .options import AnalysisOptions
 from .results import Analysis, prepare_out, write_results
+from .stage_times import StageTimes, stage
 from .stats import write_stats
 from .stats_table import stats_rows
 from .tidy_tables import write_tidy_tables
@@ -154,6 +155,11 @@ def _embed_layers(layers: dict, methods, seed: int, arrays: dict) -> dict:
     return quality
 
 
+def _embed_timed(layers: dict, methods, seed: int, arrays: dict) -> dict:
+    with stage("embeddings"):
+        return _embed_layers(layers, methods, seed, arrays)
+
+
 def _represent_run(name, runs: _Runs, sample, options, arrays, first: bool) -> tuple[dict, dict]:
     """One run's features, RDMs (into `arrays`), embeddings and firing: ({section: its part}, {layer: RDM})."""
     model = runs.models[name]
@@ -166,7 +172,7 @@ def _represent_run(name, runs: _Runs, sample, options, arrays, first: bool) -> t
               for layer, patterns in features.layers.items() if layer != "input" or first}
     part = {"layers": list(rdms), "runs": _provenance(runs.dirs[name], runs.configs[name], features.measure),
             "training": training_history(runs.dirs[name]),
-            "embeddings": _embed_layers(layers, options.embeddings, options.seed, arrays)}
+            "embeddings": _embed_timed(layers, options.embeddings, options.seed, arrays)}
     if features.measure == "spike count":
         part["firing"] = _firing(model, features, sample, name, arrays)
     return part, rdms
@@ -182,8 +188,9 @@ def representations(runs: _Runs, sample, options: AnalysisOptions, arrays: dict,
         for key, value in own.items():
             part[key][name] = value
         progress.advance(f"{name}: features, RDMs, embeddings", REPRESENTATION_SECONDS)
-    joint, per_run = representational_paths(run_rdms, arrays["rdm/input"], arrays["rdm/labels"], options.comparison,
-                                            options.seed)
+    with stage("paths"):
+        joint, per_run = representational_paths(run_rdms, arrays["rdm/input"], arrays["rdm/labels"],
+                                                options.comparison, options.seed)
     part["paths"] = {"comparison": options.comparison, "distance": "arccos(similarity), radians",
                      "joint": {"items": joint.items, "stress": joint.stress},
                      "per_run": {run: {"items": p.items, "stress": p.stress} for run, p in per_run.items()}}
@@ -265,7 +272,8 @@ def robustness(runs: _Runs, attackable, skipped, data, run_rdms, options: Analys
                           "transfer_axes": ["eps", "source (crafted on)", "target (evaluated)"],
                           "skipped": skipped, "note": "feedback mode attacks with the rule's own pseudo-gradient: "
                                                       "it probes gradient masking and is not a robustness measure"}
-    part["adversarial_rdm"] = _adversarial_rdms(attackable, sample, run_rdms, options, arrays)
+    with stage("RDMs under attack"):
+        part["adversarial_rdm"] = _adversarial_rdms(attackable, sample, run_rdms, options, arrays)
     progress.advance("RDMs under attack", REPRESENTATION_SECONDS)
     return part
 
@@ -296,33 +304,48 @@ def analyze(run_dirs, out, options: AnalysisOptions | None = None, *, force: boo
 
     `options` (default `AnalysisOptions()`), with any of its fields overridden by keyword, e.g.
     `analyze(runs, out, per_class=10, eps=[0, 0.1])`. Runs with PyTorch's deterministic algorithms;
-    gradients, attacks and features in full float32.
+    gradients, attacks and features in full float32. The seconds of each section are recorded in
+    results.json's provenance ("seconds").
     """
+    times = StageTimes()
+    with times.active():
+        return _analyze(run_dirs, out, options, force, progress, overrides, times)
+
+
+def _analyze(run_dirs, out, options, force: bool, progress, overrides: dict, times: StageTimes) -> Path:
     run_dirs = [Path(r) for r in run_dirs]
     dataset = _check_runs(run_dirs)
     options = replace(options or AnalysisOptions(), **overrides).resolved(dataset)
     device = resolve_device(options.device)
-    runs = _Runs(run_dirs, device)
-    sample = analysis_sample(dataset, options.per_class, options.seed, options.data_dir)
-    evaluation = analysis_sample(dataset, options.eval_per_class, options.seed + 1, options.data_dir)
-    x_eval, y_eval = evaluation.images.to(device), evaluation.labels.to(device)
-    out = prepare_out(out, force)
-    attackable, skipped = _attackable(runs.models, x_eval, y_eval)
+    with stage("loading"):
+        runs = _Runs(run_dirs, device)
+        sample = analysis_sample(dataset, options.per_class, options.seed, options.data_dir)
+        evaluation = analysis_sample(dataset, options.eval_per_class, options.seed + 1, options.data_dir)
+        x_eval, y_eval = evaluation.images.to(device), evaluation.labels.to(device)
+        out = prepare_out(out, force)
+        attackable, skipped = _attackable(runs.models, x_eval, y_eval)
     bar = _Progress(len(y_eval), progress)
     bar.plan(len(runs.models), _attack_steps(attackable, options))
     arrays = {"sample/index": sample.index.numpy(), "sample/labels": sample.labels.numpy(),
               "eval/index": evaluation.index.numpy()}
     results = {"dataset": dataset}
-    represented, run_rdms = representations(runs, sample, options, arrays, bar)
+    with stage("features and RDMs"):
+        represented, run_rdms = representations(runs, sample, options, arrays, bar)
     results.update(represented)
-    results.update(gradients(runs, x_eval, y_eval, options, bar))
-    results.update(learning_dynamics(runs, options, arrays))
-    results.update(robustness(runs, attackable, skipped, (x_eval, y_eval, sample), run_rdms, options, arrays, bar))
+    with stage("gradient SNR and cosines"):
+        results.update(gradients(runs, x_eval, y_eval, options, bar))
+    with stage("learning dynamics"):
+        results.update(learning_dynamics(runs, options, arrays))
+    with stage("attacks"):
+        results.update(robustness(runs, attackable, skipped, (x_eval, y_eval, sample), run_rdms, options, arrays,
+                                  bar))
     bar.close()
     results["provenance"] = provenance(dataset, sample, evaluation, options, device)
-    results["stats"] = stats_rows(Analysis(results, arrays), options.bootstrap, options.seed, options.comparison)
-    write_stats(out, results["stats"])
-    write_tidy_tables(out, results, arrays)  # before results.json, whose presence means the folder is complete
-    write_results(out, results, arrays)
+    with stage("bootstrap"):
+        results["stats"] = stats_rows(Analysis(results, arrays), options.bootstrap, options.seed, options.comparison)
+    with stage("writing"):
+        write_stats(out, results["stats"])
+        write_tidy_tables(out, results, arrays)  # before results.json, whose presence means the folder is complete
+        results["provenance"]["seconds"] = times.record()
+        write_results(out, results, arrays)
     return out
-

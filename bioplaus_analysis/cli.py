@@ -260,17 +260,15 @@ def _add_reproduce(subparsers):
 
 def _run_reproduce(args) -> int:
     from .accuracy_table import table, write_table
-    from .reproduce import GRID, reproduce
-    for model in args.models:
-        if model not in GRID:
-            raise ConfigError(f"unknown model {model!r} for the reproduction grid; choose one of: {', '.join(GRID)}")
+    from .reproduce import check_options, reproduce
+    cluster = None if args.executor is None else {"executor": args.executor, "partition": args.partition,
+                                                  "time_min": args.time, "wait": not args.no_wait}
+    check_options(args.seeds, args.models, args.device, args.jobs, args.threads, cluster)
     if args.table_only:
         if not Path(args.out).is_dir():
             raise RunDirError(f"{args.out} holds no runs; run `bioplaus reproduce --out {args.out}` first")
         paths = write_table(table(args.out), args.out)
     else:
-        cluster = None if args.executor is None else {"executor": args.executor, "partition": args.partition,
-                                                      "time_min": args.time, "wait": not args.no_wait}
         paths = reproduce(args.out, args.data_dir, args.seeds, args.models, args.device,
                           progress=False if args.quiet else None, jobs=args.jobs, cluster=cluster,
                           threads=args.threads)
@@ -299,7 +297,7 @@ def _add_compare(subparsers):
 
 
 def _run_compare(args) -> int:
-    from .compare import compare
+    from .compare import compare, stage_line
     options = CompareOptions(**values_of(args, COMPARE_OPTIONS))
     command = "bioplaus " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
     done = compare(args.out, options, args.figures, args.runs, progress=False if args.quiet else None,
@@ -307,6 +305,7 @@ def _run_compare(args) -> int:
     print(done["table"].read_text(), end="")
     print(f"compare finished in {done['seconds']:.0f} s: {len(done['figures'])} figure files in "
           f"{done['table'].parent}")
+    print(stage_line(done["stages"]))
     return 0
 
 

@@ -44,14 +44,19 @@ class RunJob:
         return _submitit().helpers.DelayedSubmission(RunJob(self.config, self.run_dir))
 
 
+def check_cluster(executor: str, time_min: int = 60):
+    """The submitit module, once the executor's name and time limit are valid (ConfigError otherwise)."""
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r}; choose one of: {', '.join(EXECUTORS)}")
+    if isinstance(time_min, bool) or not isinstance(time_min, int) or time_min < 1:
+        raise ConfigError(f"--time must be a positive number of minutes, got {time_min!r}")
+    return _submitit()
+
+
 def make_executor(out: Path, executor: str = "local", partition: str | None = None, time_min: int = 60,
                   cpus: int = 2, gpus: int = 0):
     """A submitit executor writing its logs into OUT/submitit."""
-    if executor not in EXECUTORS:
-        raise ConfigError(f"unknown executor {executor!r}; choose one of: {', '.join(EXECUTORS)}")
-    if not isinstance(time_min, int) or time_min < 1:
-        raise ConfigError(f"--time must be a positive number of minutes, got {time_min!r}")
-    submitit = _submitit()
+    submitit = check_cluster(executor, time_min)
     pool = submitit.AutoExecutor(folder=Path(out) / "submitit", cluster=executor)
     parameters = {"timeout_min": time_min, "name": "bioplaus", "cpus_per_task": cpus}
     if executor == "slurm":

@@ -2,7 +2,8 @@
 every figure, write the accuracy table and a manifest of what made each figure.
 
 Everything lands in one folder, and a second call into it reuses what is finished: complete runs
-are skipped (unfinished ones resume), an analysis is redone only when its runs or options changed.
+are skipped (unfinished ones resume), an analysis is redone only when its runs or options changed, and
+figures are redrawn only when their analysis or the drawing code changed (one whose file is missing, alone).
 Layout: OUT/runs/DATASET-MODEL-RULE-sSEED (or --runs: the names `bioplaus reproduce` uses, so its runs are
 reused), OUT/analysis/MODEL, OUT/figures (or --figures), OUT/compare.json.
 """
@@ -10,7 +11,6 @@ reused), OUT/analysis/MODEL, OUT/figures (or --figures), OUT/compare.json.
 import hashlib
 import json
 import subprocess
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from .accuracy_table import table, write_table
 from .jobs import check_jobs, run_tasks
 from .options import QUICK_DATASETS, AnalysisOptions, default_eval_per_class
 from .results import RESULTS, STATS
+from .stage_times import StageTimes
 
 QUICK_EPOCHS = 3
 FULL_EPOCHS = {"cnn": 10, "snn": 5}  # the reproduction grid's (README): paper-grade on full datasets
@@ -178,9 +179,10 @@ def analysis_task(run_dirs, folder: Path, options: CompareOptions, progress) -> 
     return str(folder)
 
 
-def analyse_models(options: CompareOptions, runs: dict, out: Path, state: dict, progress=None, log=print) -> dict:
+def analyse_models(options: CompareOptions, runs: dict, out: Path, state: dict, progress=None,
+                   log=print) -> tuple[dict, list]:
     """Analyse each model's runs into OUT/analysis/MODEL unless an analysis of the same runs and options is
-    there (models at once with --jobs above 1); returns {model: analysis folder}."""
+    there (models at once with --jobs above 1); returns ({model: analysis folder}, [models analysed now])."""
     folders = {model: out / "analysis" / model for model in runs}
     tasks, keys = {}, {}
     for model, run_dirs in runs.items():
@@ -190,11 +192,47 @@ def analyse_models(options: CompareOptions, runs: dict, out: Path, state: dict, 
             continue
         alone = options.jobs == 1 or len(runs) == 1
         tasks[model] = (analysis_task, (run_dirs, folders[model], options, progress if alone else False))
+    written = []
     for model in run_tasks(tasks, options.jobs, "analyse", False, options.threads):
         state.setdefault("analysis", {})[model] = keys[model]
         atomic_write(out / MARKER, json.dumps(state, indent=2) + "\n")
         log(f"analysis of {model}: written to {folders[model]}")
-    return folders
+        written.append(model)
+    return folders, written
+
+
+def _drawing_code() -> str:
+    """SHA-256 of what draws a figure (the figures package and its style, matplotlib's version): figures
+    drawn by other code are redrawn."""
+    import matplotlib
+    digest = hashlib.sha256(matplotlib.__version__.encode())
+    for path in sorted(Path(__file__).with_name("figures").glob("*.*")):
+        if path.suffix in (".py", ".mplstyle"):
+            digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def draw_models(folders: dict, figures_dir: Path, state: dict, progress=None, log=print) -> dict:
+    """Draw each model's figures into `figures_dir`, unless the same analysis was drawn there by the same code:
+    then only the figures with a file missing are redrawn. Returns {model: {figure: [PDF, PNG]}}."""
+    from .figures import draw_figures
+    drawn, code = {}, _drawing_code()
+    for model, folder in folders.items():
+        key = {"analysis": state.get("analysis", {}).get(model), "code": code, "folder": str(figures_dir.resolve())}
+        previous = state.get("figures", {}).get(model, {})
+        files = previous.get("files", {}) if key["analysis"] and previous.get("key") == key else {}
+        missing = [name for name, paths in files.items() if not all(Path(p).is_file() for p in paths)]
+        if files and not missing:
+            log(f"figures of {model}: reused in {figures_dir}")
+        elif files:
+            log(f"figures of {model}: {', '.join(missing)} redrawn (files missing), the others reused")
+        drawn[model] = {name: [Path(p) for p in paths] for name, paths in files.items()}
+        if not files or missing:
+            drawn[model].update(draw_figures(folder, figures_dir, f"{model}-", names=missing or None,
+                                             progress=progress))
+        state.setdefault("figures", {})[model] = {"key": key, "files": {name: [str(p) for p in paths]
+                                                                        for name, paths in drawn[model].items()}}
+    return drawn
 
 
 def _summary(function) -> str:
@@ -216,13 +254,33 @@ def _manifest(options: CompareOptions, figures: dict, command: str, figures_dir:
                       for model, drawn in figures.items() for name, paths in drawn.items() for path in paths}}
 
 
+def _analysis_sections(folders: dict, written) -> dict:
+    """{section: seconds} summed over the analyses written in this call (each records its sections)."""
+    sections = {}
+    for model in written:
+        recorded = json.loads((folders[model] / RESULTS).read_text())["provenance"].get("seconds", {})
+        for name, value in recorded.items():
+            if name != "total":
+                sections[name] = round(sections.get(name, 0.0) + value, 3)
+    return sections
+
+
+def stage_line(seconds: dict) -> str:
+    """compare's stage times as one line: its own stages, with the analysis sections inside "analysis"."""
+    sections = seconds.get("analysis sections", {})
+    inner = f" ({', '.join(f'{k} {v:.1f}' for k, v in sections.items())})" if sections else ""
+    own = [f"{name} {value:.1f} s{inner if name == 'analysis' else ''}" for name, value in seconds.items()
+           if name not in ("total", "analysis sections")]
+    return f"compare stage times: {', '.join(own)}; total {seconds['total']:.1f} s"
+
+
 def compare(out, options: CompareOptions | None = None, figures_dir=None, runs_dir=None, progress=None, log=print,
             command: str | None = None) -> dict:
     """Train into `runs_dir` (default OUT/runs), analyse into OUT/analysis and draw into `figures_dir`
-    (default OUT/figures); returns
-    {"runs": {model: [dirs]}, "analysis": {model: dir}, "figures": [paths], "table": md path, "seconds"}."""
-    from .figures import draw_figures
-    start = time.perf_counter()
+    (default OUT/figures); returns {"runs": {model: [dirs]}, "analysis": {model: dir}, "figures": [paths],
+    "table": md path, "seconds": total, "stages": {stage: seconds}}; the stage times are also recorded in
+    OUT/compare.json ("seconds") and `stage_line` prints them."""
+    times = StageTimes()
     options = (options or CompareOptions()).resolved()
     out = Path(out)
     state = _prepare(out)
@@ -233,18 +291,28 @@ def compare(out, options: CompareOptions | None = None, figures_dir=None, runs_d
         make_writable_folder(folder)
     state["options"] = asdict(options)
     atomic_write(out / MARKER, json.dumps(state, indent=2) + "\n")
+    with times.stage("training"):
+        runs = train_runs(options, runs_dir, progress, log)
+    with times.stage("analysis"):
+        folders, written = analyse_models(options, runs, out, state, progress, log)
+    with times.stage("drawing"):
+        drawn = draw_models(folders, figures_dir, state, progress, log)
+    with times.stage("tables and manifest"):
+        paths = _write_tables(options, runs, runs_dir, folders, drawn, figures_dir,
+                              command or f"compare({str(out)!r}, {options!r})")
+    log(f"{len(paths)} figure files written to {figures_dir}")
+    state["seconds"] = {**times.record(), "analysis sections": _analysis_sections(folders, written)}
+    atomic_write(out / MARKER, json.dumps(state, indent=2) + "\n")
+    return {"runs": runs, "analysis": folders, "figures": paths, "table": figures_dir / "accuracy.md",
+            "seconds": state["seconds"]["total"], "stages": state["seconds"]}
 
-    runs = train_runs(options, runs_dir, progress, log)
-    folders = analyse_models(options, runs, out, state, progress, log)
-    drawn = {model: draw_figures(folder, figures_dir, f"{model}-", progress=progress)
-             for model, folder in folders.items()}
+
+def _write_tables(options: CompareOptions, runs: dict, runs_dir: Path, folders: dict, drawn: dict, figures_dir: Path,
+                  command: str) -> list[Path]:
+    """The stats beside the figures, the accuracy table and the manifest; returns the figure paths."""
     for model, folder in folders.items():  # the intervals and tests beside the figures they belong to
         atomic_write(figures_dir / f"{model}-{STATS}", (folder / STATS).read_bytes())
     names = {d.name for dirs in runs.values() for d in dirs}
-    _, table_md = write_table(table(runs_dir, names), figures_dir, name="accuracy")
-    command = command or f"compare({str(out)!r}, {options!r})"
+    write_table(table(runs_dir, names), figures_dir, name="accuracy")
     atomic_write(figures_dir / "manifest.json", json.dumps(_manifest(options, drawn, command, figures_dir), indent=2) + "\n")
-    paths = [p for model in drawn.values() for ps in model.values() for p in ps]
-    log(f"{len(paths)} figure files written to {figures_dir}")
-    return {"runs": runs, "analysis": folders, "figures": paths, "table": table_md,
-            "seconds": time.perf_counter() - start}
+    return [p for model in drawn.values() for ps in model.values() for p in ps]

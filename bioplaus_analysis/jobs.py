@@ -23,9 +23,19 @@ def check_jobs(jobs) -> int:
     return jobs
 
 
+def check_threads(threads) -> int | None:
+    """`threads` (None: the cores shared out), or a ConfigError when it is not a positive integer."""
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"--threads must be a positive integer, got {threads!r}")
+    return threads
+
+
 def threads_per_job(jobs: int) -> int:
-    """CPU threads of each of `jobs` workers: the cores shared out, at least one each."""
-    return max(1, (os.cpu_count() or 1) // jobs)
+    """CPU threads of each of `jobs` workers: the cores shared out, at least one each, and no more than
+    OMP_NUM_THREADS where it is set (the threads a process may use, e.g. under a scheduler or test runner)."""
+    shared = max(1, (os.cpu_count() or 1) // jobs)
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    return min(shared, int(limit)) if limit.isdigit() and int(limit) > 0 else shared
 
 
 def _start_worker(threads: int) -> None:
@@ -54,9 +64,7 @@ def run_tasks(tasks: dict, jobs: int = 1, desc: str = "", progress=None, threads
     bar counts finished tasks and names the running ones. The first error of a task is raised once the
     tasks already running have stopped."""
     check_jobs(jobs)
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise ConfigError(f"--threads must be a positive integer, got {threads!r}")
-    threads = threads or threads_per_job(jobs)
+    threads = check_threads(threads) or threads_per_job(jobs)
     bar = tqdm(total=len(tasks), desc=desc, unit="task", disable=None if progress is None else not progress)
     if jobs == 1 or len(tasks) <= 1:
         return _in_this_process(tasks, threads, bar)

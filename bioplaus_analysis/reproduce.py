@@ -8,12 +8,12 @@ final test accuracy as mean ± sd over seeds and the best seed, beside the publi
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainers import DataError, TrainConfig, load_dataset
+from trainers import ConfigError, DataError, TrainConfig, load_dataset, resolve_device
 from trainers.runfiles import finished_run, run_name
 
 from .accuracy_table import table, write_table
 from .compare import train_task
-from .jobs import run_tasks
+from .jobs import check_jobs, check_threads, run_tasks
 
 GRID = {"cnn": (("bp", "fa", "dfa", "dkp"), 10), "snn": (("bp", "dfa", "adfa", "dkp"), 5)}
 MNIST_LIKE = ("fashion-mnist", "mnist")
@@ -73,11 +73,27 @@ def train_grid(runs, out, data_dirs: dict, device="auto", progress=None, jobs: i
     run_tasks(grid_tasks(runs, out, data_dirs, device), jobs, "reproduce", progress, threads)
 
 
+def check_options(seeds, models, device, jobs, threads, cluster: dict | None) -> None:
+    """A ConfigError naming the first bad option of `reproduce`; reads no data and writes nothing."""
+    for model in models:
+        if model not in GRID:
+            raise ConfigError(f"unknown model {model!r} for the reproduction grid; choose one of: {', '.join(GRID)}")
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+        raise ConfigError(f"--seeds must be non-negative integers, got {list(seeds)!r}")
+    check_jobs(jobs)
+    check_threads(threads)
+    resolve_device(device)
+    if cluster is not None:
+        from .cluster import check_cluster
+        check_cluster(cluster["executor"], cluster.get("time_min", 60))
+
+
 def reproduce(out, data_dir=None, seeds=(0, 1, 2), models=("cnn", "snn"), device="auto", progress=None, jobs=1,
               cluster: dict | None = None, threads: int | None = None):
     """Train the grid for every dataset available and write the table; returns (csv, md) paths, or None when
     the runs were submitted to a cluster without waiting. Runs train here, up to `jobs` at once, or, with
     `cluster` ({"executor", "partition", "time_min", "wait"}), one submitit job each (`cluster.sweep`)."""
+    check_options(seeds, models, device, jobs, threads, cluster)  # before any data is read or folder made
     Path(out).mkdir(parents=True, exist_ok=True)
     datasets = available_datasets(data_dir)
     runs = grid(list(datasets), seeds, models)

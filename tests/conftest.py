@@ -1,13 +1,27 @@
 """Shared fixtures: tiny files in the real dataset formats, written independently of the readers, and
-the devices that tests which matter on both run on (CUDA too where a GPU is present)."""
+the devices that tests which matter on both run on (CUDA too where a GPU is present).
+
+Under pytest-xdist (`make test` runs one worker per core) each worker computes on one thread (torch,
+OpenMP and BLAS, and the processes the tests start): workers with several threads each oversubscribe
+the cores, and scikit-learn's t-SNE then stalls."""
 
 import gzip
+import os
 import pickle
 import struct
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # before numpy, torch and scikit-learn load their thread pools
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[_name] = "1"
 
 import numpy as np
 import pytest
 import torch
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    from threadpoolctl import threadpool_limits
+    torch.set_num_threads(1)
+    threadpool_limits(1)
 
 DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -9,11 +9,12 @@ import pytest
 from bioplaus_analysis.choices import FIGURES
 from bioplaus_analysis.cli import main
 from bioplaus_analysis import CompareOptions, compare
+from bioplaus_analysis.compare import stage_line
 
 SNN_ONLY = ("firing-rates", "spike-raster")
 RUNS = [f"digits-{model}-{rule}-s0" for model, rules in (("cnn", ("bp", "fa", "dfa", "dkp")),
                                                           ("snn", ("bp", "dfa", "dkp", "adfa"))) for rule in rules]
-OPTIONS = CompareOptions(dataset="digits", epochs=1, eps=[0.0, 0.2], pgd_steps=2)
+OPTIONS = CompareOptions(dataset="digits", epochs=1, per_class=10, eps=[0.0, 0.2], pgd_steps=2)
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +25,9 @@ def compared(tmp_path_factory):
     return out, done, logs
 
 
-def _stamps(out):
+def _stamps(out, figures=False):
     return {p.relative_to(out): p.stat().st_mtime_ns for p in out.rglob("*")
-            if p.name in ("model.pt", "results.json", "arrays.npz")}
+            if p.name in ("model.pt", "results.json", "arrays.npz") or (figures and p.suffix in (".pdf", ".png"))}
 
 
 def test_compare_trains_every_model_and_rule_that_fit(compared):
@@ -37,6 +38,18 @@ def test_compare_trains_every_model_and_rule_that_fit(compared):
     rows = done["table"].read_text().splitlines()[2:]
     assert [row.split(" | ")[1:3] for row in rows] == [r.split("-")[1:3] for r in RUNS]  # rule order, per model
     assert all(" 1 | 1 | " in row for row in rows)  # one epoch, one seed
+
+
+def test_compare_says_where_its_time_went(compared):
+    out, done, _ = compared
+    stages = done["stages"]
+    assert list(stages) == ["training", "analysis", "drawing", "tables and manifest", "total", "analysis sections"]
+    assert {"embeddings", "attacks", "bootstrap", "gradient SNR and cosines"} <= set(stages["analysis sections"])
+    assert sum(stages[k] for k in ("training", "analysis", "drawing", "tables and manifest")) <= stages["total"]
+    assert json.loads((out / "compare.json").read_text())["seconds"] == stages
+    line = stage_line(stages)
+    assert line.startswith("compare stage times: training ") and f"; total {stages['total']:.1f} s" in line
+    assert "analysis " in line and "(loading " in line and "embeddings " in line and "drawing " in line
 
 
 def test_compare_draws_the_full_set_with_a_manifest(compared):
@@ -63,21 +76,27 @@ def test_compare_draws_the_full_set_with_a_manifest(compared):
 def test_figures_redraw_from_the_analysis_alone(compared, tmp_path):
     out, _, _ = compared
     analysis = shutil.copytree(out / "analysis" / "snn", tmp_path / "analysis")  # no runs next to it
-    assert main(["figures", str(analysis), "--out", str(tmp_path / "figs"), "--prefix", "snn-", "--quiet"]) == 0
-    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == sorted(
-        [p.name for p in (out / "figures").iterdir() if p.name.startswith("snn-") and p.suffix in (".pdf", ".png")]
-        + ["captions.json", "captions.md"])
+    only = ["spike-raster", "paths", "robustness"]
+    assert main(["figures", str(analysis), "--out", str(tmp_path / "figs"), "--prefix", "snn-", "--only",
+                 ",".join(only), "--quiet"]) == 0
+    redrawn = sorted(p.name for p in (tmp_path / "figs").iterdir() if p.suffix in (".pdf", ".png"))
+    assert redrawn == sorted(f"snn-{name}.{ext}" for name in only for ext in ("pdf", "png"))
+    for name in redrawn:  # the same bytes as compare drew from the same analysis
+        assert (tmp_path / "figs" / name).read_bytes() == (out / "figures" / name).read_bytes(), name
 
 
 def test_a_second_compare_reuses_finished_runs_and_analyses(compared):
     out, _, _ = compared
-    before = _stamps(out)
+    before = _stamps(out, figures=True)
     logs = []
-    compare(out, OPTIONS, progress=False, log=logs.append)
-    assert logs[:3] == [f"runs: 0 trained, 8 reused from {out / 'runs'}",
+    done = compare(out, OPTIONS, progress=False, log=logs.append)
+    assert logs[:5] == [f"runs: 0 trained, 8 reused from {out / 'runs'}",
                         f"analysis of cnn: reused {out / 'analysis' / 'cnn'}",
-                        f"analysis of snn: reused {out / 'analysis' / 'snn'}"]
-    assert _stamps(out) == before  # no checkpoint, results.json or arrays.npz rewritten
+                        f"analysis of snn: reused {out / 'analysis' / 'snn'}",
+                        f"figures of cnn: reused in {out / 'figures'}",
+                        f"figures of snn: reused in {out / 'figures'}"]
+    assert _stamps(out, figures=True) == before  # no checkpoint, results.json, arrays.npz or figure rewritten
+    assert len(done["figures"]) == 64 and done["stages"]["analysis sections"] == {}
 
 
 def test_compare_retrains_a_missing_run_and_reanalyses_only_a_changed_one(compared):
@@ -86,21 +105,30 @@ def test_compare_retrains_a_missing_run_and_reanalyses_only_a_changed_one(compar
     run = out / "runs" / "digits-snn-dkp-s0"
     checkpoint = (run / "model.pt").read_bytes()
     shutil.rmtree(run)
+    (out / "figures" / "cnn-paths.png").unlink()  # a missing figure file: that figure alone is redrawn
+    figures = _stamps(out / "figures", figures=True)
     logs = []
     compare(out, OPTIONS, progress=False, log=logs.append)
-    assert logs[:3] == [f"runs: 1 trained, 7 reused from {out / 'runs'}",
+    assert logs[:4] == [f"runs: 1 trained, 7 reused from {out / 'runs'}",
                         f"analysis of cnn: reused {out / 'analysis' / 'cnn'}",
-                        f"analysis of snn: reused {out / 'analysis' / 'snn'}"]  # same seed, same bytes
-    assert (run / "model.pt").read_bytes() == checkpoint
+                        f"analysis of snn: reused {out / 'analysis' / 'snn'}",  # same seed, same bytes
+                        "figures of cnn: paths redrawn (files missing), the others reused"]
+    assert (run / "model.pt").read_bytes() == checkpoint and (out / "figures" / "cnn-paths.png").is_file()
+    redrawn = {p.name for p, stamp in _stamps(out / "figures", figures=True).items() if figures.get(p) != stamp}
+    assert redrawn == {"cnn-paths.pdf", "cnn-paths.png"}
     state = torch.load(run / "model.pt", weights_only=True)
     state["model"]["blocks.out.0.bias"] += 1.0  # the run changes: its analysis is stale
     torch.save(state, run / "model.pt")
-    before = _stamps(out)
+    before = _stamps(out, figures=True)
     logs = []
     compare(out, OPTIONS, progress=False, log=logs.append)
-    after = _stamps(out)
-    assert logs[:3] == [f"runs: 0 trained, 8 reused from {out / 'runs'}",
+    after = _stamps(out, figures=True)
+    assert logs[:4] == [f"runs: 0 trained, 8 reused from {out / 'runs'}",
                         f"analysis of cnn: reused {out / 'analysis' / 'cnn'}",
-                        f"analysis of snn: written to {out / 'analysis' / 'snn'}"]
-    assert {str(p) for p in after if before.get(p) != after[p]} == {"analysis/snn/results.json",
-                                                                      "analysis/snn/arrays.npz"}
+                        f"analysis of snn: written to {out / 'analysis' / 'snn'}",
+                        f"figures of cnn: reused in {out / 'figures'}"]  # the snn's are redrawn
+    changed = {str(p) for p in after if before.get(p) != after[p]}
+    assert {p for p in changed if p.startswith("analysis")} == {"analysis/snn/results.json", "analysis/snn/arrays.npz"}
+    assert {p for p in changed if not p.startswith("analysis")} == {
+        str(p.relative_to(out)) for p in (out / "figures").iterdir() if p.name.startswith("snn-")
+        and p.suffix in (".pdf", ".png")}

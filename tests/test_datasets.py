@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from trainers import ConfigError, DataError, load_dataset, stratified_sample
-from trainers.datasets import DATASETS, DEBIAN_FASHION_MNIST, channel_stats
+from trainers.datasets import DATASETS, system_dataset_folder, channel_stats
 
 from conftest import write_cifar_like, write_idx, write_mnist_like
 
@@ -127,7 +127,7 @@ def test_channel_stats():
     assert std[2] == pytest.approx(np.std([2] * 4 + [0] * 4, ddof=1))
 
 
-@pytest.mark.skipif(not DEBIAN_FASHION_MNIST.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+@pytest.mark.skipif(not system_dataset_folder("fashion-mnist").is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
 def test_fashion_mnist_from_the_debian_package():
     images, labels = load_dataset("fashion-mnist", "test")
     assert images.shape == (10000, 1, 28, 28) and torch.bincount(labels).tolist() == [1000] * 10

@@ -4,6 +4,7 @@ submitit's local executor trains, tabulates, and resubmits a killed job, which r
 import json
 import os
 import signal
+import sys
 import time
 
 import pytest
@@ -45,7 +46,17 @@ def test_two_jobs_write_the_runs_of_one_job(tmp_path):
     for name in tasks:
         _same_run(tmp_path / "one" / name, tmp_path / "two" / name)
         assert json.loads((tmp_path / "two" / name / "config.json").read_text())["threads"] == threads_per_job(2)
-    assert threads_per_job(2) == max(1, (os.cpu_count() or 1) // 2)
+    assert threads_per_job(2) == min(max(1, (os.cpu_count() or 1) // 2), int(os.environ.get("OMP_NUM_THREADS") or 999))
+
+
+def test_threads_per_job_honour_omp_num_threads(monkeypatch):
+    cores = os.cpu_count() or 1
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert threads_per_job(1) == cores and threads_per_job(cores * 2) == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert threads_per_job(1) == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "not a number")
+    assert threads_per_job(1) == cores
 
 
 def test_an_error_in_one_job_is_raised_once_the_others_stop(tmp_path):
@@ -76,18 +87,40 @@ def test_a_local_sweep_of_two_rules_and_two_seeds_trains_and_tabulates(tmp_path)
         _same_run(tmp_path / "here" / name, out / name)
 
 
+def _stops_after_first_epoch(job_class):
+    """A job class that, once epoch 1's checkpoint is written (in its first try), writes RUN.waiting and waits
+    for a stop signal: a SIGTERM sent then lands inside training, however fast the machine."""
+    class StopsAfterFirstEpoch(job_class):
+        def __call__(self):
+            from trainers.training import TrainingRun
+            save = TrainingRun.save
+
+            def save_then_wait(run, epoch, partial=None, replica_digests=None):
+                save(run, epoch, partial, replica_digests)
+                if epoch == 1 and partial is None and run.first_epoch == 1:
+                    request = signal.getsignal(signal.SIGTERM).__self__  # training's StopRequest
+                    run.run_dir.with_suffix(".waiting").touch()
+                    while request.signum is None:
+                        time.sleep(0.05)
+            TrainingRun.save = save_then_wait
+            return super().__call__()
+    return StopsAfterFirstEpoch
+
+
 def test_a_killed_job_is_resubmitted_and_resumes(tmp_path):
     pytest.importorskip("submitit")
+    import cloudpickle
     from bioplaus_analysis.cluster import RunJob, make_executor, submit, wait_for
     out = tmp_path / "sweep"
     config = TrainConfig(model="snn", rule="dfa", dataset="digits", epochs=3, seed=0, device="cpu", batch_size=16,
                          model_options={"hidden": "64", "time_steps": 8})
-    jobs = {"run": RunJob(config, out / "run")}
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the job class below travels with the job
+    jobs = {"run": _stops_after_first_epoch(RunJob)(config, out / "run")}
     pool = make_executor(out, "local")
     submitted = submit(pool, jobs, out)
     deadline = time.monotonic() + 300
-    while not (out / "run" / "model.pt").is_file() and time.monotonic() < deadline:
-        time.sleep(0.2)  # the first epoch's checkpoint
+    while not (out / "run.waiting").is_file() and time.monotonic() < deadline:
+        time.sleep(0.1)  # epoch 1's checkpoint is written and the job waits for the signal
     os.kill(submitted["run"]._process.pid, signal.SIGTERM)  # pre-empted: checkpoints and stops
     lines = []
     wait_for(pool, submitted, jobs, poll=0.5, progress=False, log=lines.append)

@@ -7,7 +7,7 @@ import pytest
 from bioplaus_analysis.cli import main
 from bioplaus_analysis.accuracy_table import PUBLISHED, table, write_table
 from bioplaus_analysis.reproduce import available_datasets, grid
-from trainers.datasets import DEBIAN_FASHION_MNIST
+from trainers.datasets import system_dataset_folder
 from trainers.runfiles import write_config, write_metrics
 
 from conftest import write_cifar_like, write_mnist_like
@@ -23,7 +23,7 @@ def test_grid_is_every_rule_for_every_seed_cnn_everywhere_snn_on_mnist_like_data
     assert [r.seed for r in runs[:12]] == [0] * 12  # seed outermost
 
 
-@pytest.mark.skipif(not DEBIAN_FASHION_MNIST.is_dir(), reason="needs Debian's dataset-fashion-mnist")
+@pytest.mark.skipif(not system_dataset_folder("fashion-mnist").is_dir(), reason="needs Debian's dataset-fashion-mnist")
 def test_mnist_and_cifar10_join_when_their_files_are_there(tmp_path):
     write_mnist_like(tmp_path / "mnist")
     write_cifar_like(tmp_path / "cifar-10-batches-py")

@@ -3,6 +3,7 @@
 Normalisation is the model's first layer, so an attack's epsilon means pixels for every dataset.
 """
 
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -16,7 +17,14 @@ from .formats import read_cifar_batch, read_idx
 
 SPLITS = ("train", "test")
 VALIDATION_SEED = 0  # one validation slice per dataset, the same for every run, seed and rule
-DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+# Where system packages put datasets (Debian's dataset-fashion-mnist); BIOPLAUS_SYSTEM_DATASETS points
+# elsewhere, e.g. at an empty folder to see what a machine without them sees.
+SYSTEM_DATASETS = "/usr/share/datasets"
+
+
+def system_dataset_folder(dataset: str) -> Path:
+    """The folder a system package installs `dataset` into (read when no --data-dir is given)."""
+    return Path(os.environ.get("BIOPLAUS_SYSTEM_DATASETS") or SYSTEM_DATASETS) / dataset
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,7 @@ def _idx_reader(dataset, default_folder=None):
             base = Path(data_dir)
             folders += [base, base / dataset, base / dataset.upper() / "raw"]
         elif default_folder is not None:
-            folders.append(default_folder)
+            folders.append(system_dataset_folder(default_folder))
         prefix = "train" if split == "train" else "t10k"
         images = read_idx(_find(folders, f"{prefix}-images-idx3-ubyte", dataset))
         labels = read_idx(_find(folders, f"{prefix}-labels-idx1-ubyte", dataset))
@@ -95,7 +103,7 @@ def _cifar10(split, data_dir):
 DATASETS = {
     "digits": DatasetSpec((1, 8, 8), 10, _digits, needs_files=False),
     "mnist-5k": DatasetSpec((1, 28, 28), 10, _mnist_5k, needs_files=False),
-    "fashion-mnist": DatasetSpec((1, 28, 28), 10, _idx_reader("fashion-mnist", DEBIAN_FASHION_MNIST), True),
+    "fashion-mnist": DatasetSpec((1, 28, 28), 10, _idx_reader("fashion-mnist", "fashion-mnist"), True),
     "mnist": DatasetSpec((1, 28, 28), 10, _idx_reader("mnist"), needs_files=True),
     "cifar10": DatasetSpec((3, 32, 32), 10, _cifar10, needs_files=True),
 }
