@@ -43,19 +43,24 @@ def _shown(value) -> str:
     return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
+def _help_text(text: str) -> str:
+    """`text` for argparse, which formats help with %: a literal percent sign is written %%."""
+    return text.replace("%", "%%")
+
+
 def add_options(parser, cls, options) -> None:
     """One flag per `Option`, whose default is the dataclass's (booleans: a flag that flips it)."""
     for option in options:
         default = default_of(cls, option.field)
         if isinstance(default, bool):
             parser.add_argument(option.name, dest=option.field, action="store_false" if default else "store_true",
-                                help=option.help)
+                                help=_help_text(option.help))
             continue
         kind = csv_list(option.name, option.type) if option.csv else option.type
         shown = f" (default {_shown(default)})" if default is not None and "default" not in option.help else ""
         parser.add_argument(option.name, dest=option.field, type=kind,
                             default=default,
-                            help=option.help + shown)
+                            help=_help_text(option.help + shown))
 
 
 def values_of(args, options) -> dict:

@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from bioplaus_analysis.cli import main
+from bioplaus_analysis.cli import build_parser, main
 
 
 
@@ -113,3 +113,14 @@ def test_ctrl_c_says_how_each_command_continues(monkeypatch, capsys, command, sa
     assert cli.main(argv) == 130
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and says in err and (command == "train" or "--resume" not in err)
+
+
+def test_every_command_prints_its_help(capsys):
+    commands = build_parser()._subparsers._group_actions[0].choices
+    assert set(commands) == {"train", "tune", "summary", "analyze", "reproduce", "compare", "figures"}
+    for command in commands:
+        with pytest.raises(SystemExit) as exit_:
+            main([command, "--help"])
+        assert exit_.value.code == 0, command
+        out = capsys.readouterr().out
+        assert out.startswith(f"usage: bioplaus {command}") and "--help" in out, command

@@ -94,21 +94,29 @@ def analysis_dir(tmp_path_factory):
     return folder
 
 
+@pytest.fixture(scope="module")
+def drawn_set(analysis_dir, tmp_path_factory):
+    """Every figure of the fixture analysis, drawn once into one folder: (folder, {figure: [PDF, PNG]})."""
+    folder = tmp_path_factory.mktemp("figures")
+    return folder, draw_figures(analysis_dir, folder, "snn-", progress=False)
+
+
 @pytest.mark.parametrize("name", FIGURES)
-def test_every_figure_renders_to_pdf_and_png(analysis_dir, tmp_path, name):
+def test_every_figure_renders_to_pdf_and_png(drawn_set, name):
     from PIL import Image
-    paths = DRAW[name](analysis_dir, tmp_path, "snn-")
+    folder, drawn = drawn_set
+    paths = drawn[name]
     assert [p.name for p in paths] == [f"snn-{name}.pdf", f"snn-{name}.png"]
     assert paths[0].read_bytes().startswith(b"%PDF")
     with Image.open(paths[1]) as image:
         assert image.format == "PNG" and min(image.size) > 300
         assert image.info["dpi"] == pytest.approx((300, 300), abs=0.01)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([p.name for p in paths] + [
-        "captions.json", "captions.md"])  # no temp files left
+    assert sorted(p.name for p in folder.iterdir()) == sorted([f"snn-{n}.{ext}" for n in FIGURES for ext in (
+        "pdf", "png")] + ["captions.json", "captions.md"])  # no temp files left
     width = float(re.search(rb"/MediaBox \[\s*0 0 ([\d.]+)", paths[0].read_bytes()).group(1)) / 72
     assert width == pytest.approx(3.3) or width == pytest.approx(6.9)  # one journal column or two
-    caption = read_captions(tmp_path)[f"snn-{name}"]
-    assert f"snn-{name}" in (tmp_path / "captions.md").read_text() and "seed" in caption and len(caption) > 80
+    caption = read_captions(folder)[f"snn-{name}"]
+    assert f"snn-{name}" in (folder / "captions.md").read_text() and "seed" in caption and len(caption) > 80
 
 
 def test_a_figure_drawn_twice_gives_the_same_pdf(analysis_dir, tmp_path):
@@ -116,15 +124,17 @@ def test_a_figure_drawn_twice_gives_the_same_pdf(analysis_dir, tmp_path):
     assert DRAW["robustness"](analysis_dir, tmp_path / "b")[0].read_bytes() == first
 
 
-def test_draw_figures_writes_every_applicable_figure_and_only_those(tmp_path):
+def test_draw_figures_writes_every_applicable_figure_and_only_those(tmp_path, monkeypatch):
     results, arrays = _fixture_results(spiking=False)
     del arrays["tsne/input"]
     names = applicable((results, arrays))
     assert names == [n for n in FIGURES if n not in ("tsne-grid", "firing-rates", "spike-raster")]
-    drawn = draw_figures((results, arrays), tmp_path)
-    assert list(drawn) == names
-    paths = [path for pair in drawn.values() for path in pair]
-    assert sorted(p.name for p in paths) == sorted(f"{n}.{ext}" for n in names for ext in ("pdf", "png"))
+    called = []
+    for name in FIGURES:  # what draw_figures asks of each figure (the drawing itself: the tests above)
+        monkeypatch.setitem(DRAW, name, lambda a, out, prefix, n=name: called.append(n) or [out / f"{prefix}{n}.pdf"])
+    drawn = draw_figures((results, arrays), tmp_path, "cnn-")
+    assert called == names and list(drawn) == names
+    assert [p.name for pair in drawn.values() for p in pair] == [f"cnn-{n}.pdf" for n in names]
 
 
 def test_figures_of_missing_data_raise_one_clear_error(tmp_path):
@@ -170,10 +180,10 @@ def test_transfer_matrix_by_rule_by_hand(analysis_dir):
     assert by_rule == pytest.approx(np.array([[0.15, 0.75], [0.65, 0.3]]))
 
 
-def test_figures_read_nothing_but_the_analysis_folder(analysis_dir, tmp_path):
+def test_figures_read_nothing_but_the_analysis_folder(analysis_dir, drawn_set):
     results, arrays = read_results(analysis_dir)
     assert "path" not in str(results["runs"])  # the fixture's runs have no folders: nothing else to read
-    drawn = draw_figures(analysis_dir, tmp_path, progress=False)
+    _, drawn = drawn_set  # drawn from that folder alone
     assert list(drawn) == list(FIGURES) and all(len(pair) == 2 for pair in drawn.values())
 
 
