@@ -1,6 +1,7 @@
 """`AnalysisOptions`: every option of an analysis, in a module light enough for the command line to
 read its defaults (the analyses themselves load scikit-learn and rsatoolbox)."""
 
+import math
 from dataclasses import dataclass, replace
 
 from trainers import MAX_SEED, ConfigError, unknown_name
@@ -51,6 +52,8 @@ class AnalysisOptions:
         if self.per_class < 1 or (self.eval_per_class is not None and self.eval_per_class < 1) or self.pgd_steps < 1 \
                 or self.bootstrap < 1:
             raise ConfigError("--per-class, --eval-per-class, --pgd-steps and --bootstrap must be positive integers")
+        if isinstance(self.snr_eps, bool) or not isinstance(self.snr_eps, (int, float)) or not 0 < self.snr_eps < math.inf:
+            raise ConfigError(f"--snr-eps must be a positive number, got {self.snr_eps!r}")
         eps = tuple(check_eps(e) for e in (default_eps(dataset) if self.eps is None else self.eps))
         adversarial = check_eps(eps[len(eps) // 2] if self.adversarial_eps is None else self.adversarial_eps)
         eval_per_class = (default_eval_per_class(dataset, self.data_dir) if self.eval_per_class is None

@@ -124,3 +124,21 @@ def test_every_command_prints_its_help(capsys):
         assert exit_.value.code == 0, command
         out = capsys.readouterr().out
         assert out.startswith(f"usage: bioplaus {command}") and "--help" in out, command
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--lr", "-1"], "--lr must be a positive number, got -1.0"),
+    (["tune", "--model", "cnn", "--rule", "bp", "--finalists", "-1"], "--finalists must be a positive integer"),
+    (["compare", "--pgd-steps", "0"], "--pgd-steps and --bootstrap must be positive integers"),
+    (["compare", "--jobs", "0"], "--jobs must be a positive integer, got 0"),
+    (["reproduce", "--executor", "pbs"], "unknown executor 'pbs'; choose one of: local, slurm"),
+    (["reproduce", "--seeds=-1"], "--seeds must be non-negative integers, got [-1]"),
+])
+def test_a_bad_option_is_reported_before_any_data_is_read(tmp_path, capsys, argv, message):
+    empty = tmp_path / "no-data"  # reading any dataset from here fails: the option must be refused first
+    empty.mkdir()
+    dataset = [] if argv[0] == "reproduce" else ["--dataset", "mnist"]
+    code = main([*argv, *dataset, "--data-dir", str(empty), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()  # nothing half-made

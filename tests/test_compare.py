@@ -132,3 +132,14 @@ def test_compare_retrains_a_missing_run_and_reanalyses_only_a_changed_one(compar
     assert {p for p in changed if not p.startswith("analysis")} == {
         str(p.relative_to(out)) for p in (out / "figures").iterdir() if p.name.startswith("snn-")
         and p.suffix in (".pdf", ".png")}
+
+
+def test_analysis_options_are_checked_before_training(tmp_path):
+    from trainers import ConfigError
+    with pytest.raises(ConfigError, match="--snr-eps must be a positive number, got -1"):
+        CompareOptions(dataset="digits", analysis={"snr_eps": -1}).resolved()
+    with pytest.raises(ConfigError, match="compare's analysis options: .*'bogus'"):
+        CompareOptions(dataset="digits", analysis={"bogus": 1}).resolved()
+    with pytest.raises(ConfigError, match="unknown embedding 'umap'"):
+        compare(tmp_path / "out", CompareOptions(dataset="digits", analysis={"embeddings": ["umap"]}), progress=False)
+    assert not (tmp_path / "out").exists()
