@@ -6,6 +6,7 @@ OpenMP and BLAS, and the processes the tests start): workers with several thread
 the cores, and scikit-learn's t-SNE then stalls."""
 
 import gzip
+import json
 import os
 import pickle
 import struct
@@ -83,12 +84,8 @@ def mnist_dir(tmp_path):
     return folder, write_mnist_like(folder)
 
 
-@pytest.fixture(scope="session")
-def digits_runs(tmp_path_factory):
-    """Trained runs on `digits` for the analysis tests: {name: run folder}; CNNs by BP, DFA, DKP and
-    FA (4 epochs) and a small direct-encoded SNN by DFA (2 epochs)."""
+def _train_digits_runs(root) -> dict:
     from trainers import TrainConfig, train
-    root = tmp_path_factory.mktemp("digits-runs")
     runs = {}
     for rule in ("bp", "dfa", "dkp", "fa"):
         config = TrainConfig(model="cnn", rule=rule, dataset="digits", epochs=4, seed=0)
@@ -96,4 +93,22 @@ def digits_runs(tmp_path_factory):
     config = TrainConfig(model="snn", rule="dfa", dataset="digits", epochs=2, seed=0,
                          model_options={"hidden": "64", "time_steps": 8})
     runs["snn-dfa"] = train(config, root / "snn-dfa", progress=False)
+    return runs
+
+
+@pytest.fixture(scope="session")
+def digits_runs(tmp_path_factory):
+    """Trained runs on `digits` for the analysis tests: {name: run folder}; CNNs by BP, DFA, DKP and
+    FA (4 epochs) and a small direct-encoded SNN by DFA (2 epochs). Tests only read them. Under
+    pytest-xdist the first worker to ask trains them into the session's shared folder; the others wait
+    for it (a file lock) and read the same runs."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return _train_digits_runs(tmp_path_factory.mktemp("digits-runs"))
+    from filelock import FileLock
+    root = tmp_path_factory.getbasetemp().parent / "digits-runs"  # this session's folder, shared by its workers
+    with FileLock(f"{root}.lock"):
+        if (root / "runs.json").is_file():
+            return {name: root / name for name in json.loads((root / "runs.json").read_text())}
+        runs = _train_digits_runs(root)
+        (root / "runs.json").write_text(json.dumps(list(runs)))
     return runs
