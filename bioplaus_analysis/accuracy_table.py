@@ -8,7 +8,7 @@ import io
 import statistics
 from pathlib import Path
 
-from trainers.runfiles import atomic_write, read_config, read_metrics
+from trainers.runfiles import atomic_write, epochs_done, read_config, read_metrics
 
 from .results import rule_rank
 
@@ -33,9 +33,10 @@ def table(out, names=None) -> list[dict]:
     for run_dir in sorted(Path(out).iterdir()):
         if not (run_dir / "config.json").is_file() or (names is not None and run_dir.name not in names):
             continue
-        config, rows = read_config(run_dir), read_metrics(run_dir)
-        if not rows or rows[-1]["epoch"] < config["epochs"]:
+        config, done = read_config(run_dir), epochs_done(run_dir)
+        if done < config["epochs"]:  # unfinished (the one definition: metrics row and checkpoint written)
             continue
+        rows = read_metrics(run_dir)[:done]
         key = (config["dataset"], config["model"], config["rule"])
         source = config.get("sources", {}).get("lr", "before recipes")
         groups.setdefault(key, []).append((config["seed"], rows[-1]["test_acc"] * 100, config["epochs"],

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from trainers import ConfigError, __version__, dataset_spec, load_run, model_device, resolve_device
 from trainers.precision import deterministic_algorithms, device_record
-from trainers.runfiles import read_config, read_metrics, training_cosines, training_history
+from trainers.runfiles import epochs_done, read_metrics, training_cosines, training_history
 
 from .dynamics import alignment_history, representation_dynamics
 from .embedding import QUALITY, embed
@@ -32,6 +32,7 @@ from .stats_table import stats_rows
 from .tidy_tables import write_tidy_tables
 from .robustness import accuracy, attack, attack_passes, input_gradient, robustness_curves
 from .rsa import compare_rdms, label_rdm, layer_rdms
+from .run_checks import check_finished_runs, check_runs
 from .trajectories import representational_paths
 
 __all__ = ["AnalysisOptions", "analyze", "training_cosines", "training_history"]
@@ -93,22 +94,6 @@ def _run_names(run_dirs) -> list[str]:
     return names
 
 
-def _check_runs(run_dirs) -> str:
-    if not run_dirs:
-        raise ConfigError("no run folders given; pass the folders written by `bioplaus train`")
-    seen = set()
-    for run_dir in run_dirs:  # one run twice would count as two seeds
-        if Path(run_dir).resolve() in seen:
-            raise ConfigError(f"run {run_dir} is given twice; pass each run once")
-        seen.add(Path(run_dir).resolve())
-    configs = {str(r): read_config(r) for r in run_dirs}
-    datasets = sorted({c.get("dataset") for c in configs.values()})
-    if len(datasets) > 1:
-        detail = ", ".join(f"{Path(r).name}: {c.get('dataset')}" for r, c in configs.items())
-        raise ConfigError(f"runs come from different datasets ({detail}); analyse one dataset at a time")
-    return datasets[0]
-
-
 class _Runs:
     """The loaded runs of one analysis: {name: model}, {name: config}, {name: folder}."""
 
@@ -138,7 +123,7 @@ def _firing(model, features, sample, name: str, arrays: dict) -> dict:
 def _provenance(run_dir, config: dict, measure: str) -> dict:
     rows = read_metrics(run_dir)
     return {"path": str(run_dir), "model": config["model"], "rule": config["rule"], "seed": config["seed"],
-            "epochs": config["epochs"], "epochs_done": rows[-1]["epoch"] if rows else 0,
+            "epochs": config["epochs"], "epochs_done": epochs_done(run_dir),
             "test_acc": rows[-1]["test_acc"] if rows else None, "features": measure,
             "cos_batch": config.get("cos_batch"), "version": config.get("bioplaus_version"),
             "test_images": config.get("test_images"), "validation_images": config.get("validation_images")}
@@ -291,7 +276,8 @@ def provenance(dataset: str, sample, evaluation, options: AnalysisOptions, devic
         "options": {"rdm_method": options.rdm_method, "comparison": options.comparison,
                     "embeddings": list(options.embeddings), "snr_eps": options.snr_eps,
                     "embedding_quality": {method: QUALITY[method] for method in options.embeddings},
-                    "adversarial_eps": options.adversarial_eps, "bootstrap": options.bootstrap},
+                    "adversarial_eps": options.adversarial_eps, "bootstrap": options.bootstrap,
+                    "allow_unfinished": options.allow_unfinished},
         "feature_mode": "eval mode; CNN/MLP: block outputs after activation (and pooling); SNN: spike counts; "
                         "out: softmax probabilities",
     }
@@ -314,11 +300,12 @@ def analyze(run_dirs, out, options: AnalysisOptions | None = None, *, force: boo
 
 def _analyze(run_dirs, out, options, force: bool, progress, overrides: dict, times: StageTimes) -> Path:
     run_dirs = [Path(r) for r in run_dirs]
-    dataset = _check_runs(run_dirs)
+    dataset = check_runs(run_dirs)
     options = replace(options or AnalysisOptions(), **overrides).resolved(dataset)
     device = resolve_device(options.device)
     with stage("loading"):
-        runs = _Runs(run_dirs, device)
+        runs = _Runs(run_dirs, device)  # each checkpoint checked against its config.json
+        check_finished_runs(run_dirs, options.allow_unfinished)
         sample = analysis_sample(dataset, options.per_class, options.seed, options.data_dir)
         evaluation = analysis_sample(dataset, options.eval_per_class, options.seed + 1, options.data_dir)
         x_eval, y_eval = evaluation.images.to(device), evaluation.labels.to(device)

@@ -14,7 +14,7 @@ from pathlib import Path
 from trainers import (DATASETS, DEVICES, ENCODERS, MODELS, NEURONS, OPTIMIZERS, RULES, SCHEDULES, SURROGATES,
                       BioplausError, BioplausWarning, ConfigError, Interrupted, RunDirError, TrainConfig, __version__,
                       train, tune, unknown_name)
-from trainers.runfiles import read_config, read_metrics
+from trainers.runfiles import epochs_done, read_config, read_metrics
 
 from .choices import ATTACKS, COMPARISONS, EMBEDDINGS, FIGURES, MODES, RDM_METHODS
 from .cli_options import Option, add_options, csv_list, values_of
@@ -76,6 +76,7 @@ ANALYSIS_OPTIONS = SAMPLE_OPTIONS + (
     Option("snr_eps", "ε in |mean| / (std + ε)", float),
     Option("bootstrap", "image resamples behind each RDM comparison's 95 % interval in stats.csv", int),
     Option("seed", "fixes the samples, embeddings and PGD starts", int),
+    Option("allow_unfinished", "analyse runs that have not finished every epoch (results.json records it)"),
 )
 COMPARE_OPTIONS = SAMPLE_OPTIONS + (
     Option("dataset", f"one of {', '.join(DATASETS)} (fashion-mnist --seeds 3 is the paper-grade setting)"),
@@ -187,8 +188,10 @@ def _add_summary(subparsers):
 
 def _summary_line(run) -> str:
     config, rows = read_config(run), read_metrics(run)
-    if not rows:
+    done = epochs_done(run)
+    if done == 0:
         raise RunDirError(f"{run} has no finished epoch yet; train it first")
+    rows = rows[:done]  # a row whose checkpoint was never written is not a finished epoch
     accuracies = " ".join(f"{rows[-1][key]:>8.2%}" if key in rows[-1] else f"{'—':>8}" for key in ("val_acc", "test_acc"))
     return (f"{Path(run).name:<28} {config['model']:<5} {config['rule']:<4} {config['dataset']:<13} "
             f"{config['seed']:>4} {rows[-1]['epoch']:>3}/{config['epochs']:<2} {accuracies}")
@@ -375,3 +378,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"bioplaus {args.command}: interrupted; {CONTINUE[args.command]}", file=sys.stderr)
         return 130
+    except OSError as exc:  # the machine's, not the input's: a full disk, a folder without write permission
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"bioplaus {args.command}: error: {exc.strerror or exc}{where}; free space or fix the folder, then rerun "
+              "(finished work is kept; a half-written epoch does not count)", file=sys.stderr)
+        return 2

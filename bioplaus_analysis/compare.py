@@ -310,7 +310,7 @@ def compare(out, options: CompareOptions | None = None, figures_dir=None, runs_d
     with times.stage("tables and manifest"):
         paths = _write_tables(options, runs, runs_dir, folders, drawn, figures_dir,
                               command or f"compare({str(out)!r}, {options!r})")
-    log(f"{len(paths)} figure files written to {figures_dir}")
+    log(f"{len(paths)} figure files in {figures_dir}")
     state["seconds"] = {**times.record(), "analysis sections": _analysis_sections(folders, written)}
     atomic_write(out / MARKER, json.dumps(state, indent=2) + "\n")
     return {"runs": runs, "analysis": folders, "figures": paths, "table": figures_dir / "accuracy.md",

@@ -8,7 +8,7 @@ from trainers import MAX_SEED, ConfigError, unknown_name
 
 from .choices import ATTACKS, COMPARISONS, EMBEDDINGS, MODES, RDM_METHODS
 from .features import rarest_class_count
-from .robustness import check_eps, default_eps
+from .robustness import check_eps, default_eps, sorted_eps
 
 QUICK_DATASETS = ("digits", "mnist-5k")  # embedded, small: the defaults aim at minutes on a laptop
 
@@ -35,6 +35,7 @@ class AnalysisOptions:
     snr_eps: float = 1e-8  # ε in |mean| / (std + ε)
     bootstrap: int = 1000  # resamples of the images behind each RDM comparison's interval in stats.csv
     seed: int = 0  # fixes the samples, embeddings and PGD starts
+    allow_unfinished: bool = False  # analyse runs that have not finished their epochs (provenance records it)
     data_dir: str | None = None
     device: str = "auto"
 
@@ -54,7 +55,7 @@ class AnalysisOptions:
             raise ConfigError("--per-class, --eval-per-class, --pgd-steps and --bootstrap must be positive integers")
         if isinstance(self.snr_eps, bool) or not isinstance(self.snr_eps, (int, float)) or not 0 < self.snr_eps < math.inf:
             raise ConfigError(f"--snr-eps must be a positive number, got {self.snr_eps!r}")
-        eps = tuple(check_eps(e) for e in (default_eps(dataset) if self.eps is None else self.eps))
+        eps = sorted_eps(default_eps(dataset) if self.eps is None else self.eps)
         adversarial = check_eps(eps[len(eps) // 2] if self.adversarial_eps is None else self.adversarial_eps)
         eval_per_class = (default_eval_per_class(dataset, self.data_dir) if self.eval_per_class is None
                           else self.eval_per_class)

@@ -8,10 +8,12 @@
 Images are normalised inside the model, so ε means the same pixel budget for every dataset.
 """
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 
-from trainers import ConfigError, eval_mode, evaluate, get_rule, model_device, unknown_name
+from trainers import BioplausWarning, ConfigError, eval_mode, evaluate, get_rule, model_device, unknown_name
 from trainers.precision import full_precision
 
 from .choices import ATTACKS, MODES
@@ -28,10 +30,26 @@ def default_eps(dataset: str) -> list[float]:
 
 
 def check_eps(eps) -> float:
-    eps = float(eps)
+    try:
+        eps = float(eps)
+    except (TypeError, ValueError):
+        raise ConfigError(f"eps must be a number in [0, 1] (pixel units), got {eps!r}") from None
     if not 0.0 <= eps <= 1.0:
         raise ConfigError(f"eps must lie in [0, 1] (pixel units), got {eps}")
     return eps
+
+
+def sorted_eps(values) -> tuple[float, ...]:
+    """An ε grid checked, sorted and without repeats (curves are drawn in grid order); a BioplausWarning
+    says so when the values given were not already that."""
+    checked = [check_eps(e) for e in values]
+    if not checked:
+        raise ConfigError("the ε grid is empty; pass e.g. --eps 0,0.1,0.2")
+    grid = tuple(sorted(set(checked)))
+    if list(grid) != checked:
+        warnings.warn(f"ε grid {','.join(f'{e:g}' for e in checked)} sorted and de-duplicated to "
+                      f"{','.join(f'{e:g}' for e in grid)}", BioplausWarning, stacklevel=2)
+    return grid
 
 
 def _attacker(model, mode, source):
@@ -167,7 +185,7 @@ def robustness_curves(models: dict, images, labels, eps_grid, attacks=ATTACKS, m
     each model are crafted once and reused for the transfer matrix. `step(label, gradient passes, forward
     passes)` is called after each (attack, run, ε): what it was and what it cost (see `attack_passes`).
     """
-    eps_grid = [check_eps(e) for e in eps_grid]
+    eps_grid = list(sorted_eps(eps_grid))
     for name in attacks:
         ATTACK_METHODS.lookup(name)
     for mode in modes:

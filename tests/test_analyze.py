@@ -64,6 +64,36 @@ def test_analysis_is_deterministic_and_never_overwrites(digits_runs, tmp_path):
         np.testing.assert_array_equal(arrays_a[key], arrays_b[key], err_msg=key)
 
 
+def _copy_run(run, to, **config):
+    """A copy of the trained `run` at `to` with `config` entries changed in its config.json."""
+    import shutil
+    from trainers.runfiles import read_config, write_config
+    shutil.copytree(run, to)
+    write_config(to, dict(read_config(to), **config))
+    return to
+
+
+def test_an_unfinished_run_is_refused_unless_allowed_and_then_recorded(digits_runs, tmp_path):
+    cut = _copy_run(digits_runs["cnn-dfa"], tmp_path / "cut", epochs=6)  # stopped after 4 of 6 epochs
+    with pytest.raises(RunDirError, match=r"cut is unfinished \(4 of 6 epochs\); continue it with `bioplaus train "
+                                          r"\.\.\. --out .*cut --resume`, or analyse it as it is with --allow-unfinished"):
+        analyze([digits_runs["cnn-bp"], cut], tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+    out = analyze([digits_runs["cnn-bp"], cut], tmp_path / "out", per_class=3, eval_per_class=4, eps=[0.0],
+                  embeddings=["pca"], allow_unfinished=True, progress=False)
+    results, _ = read_results(out)
+    assert results["provenance"]["options"]["allow_unfinished"] is True
+    assert results["runs"]["cut"]["epochs_done"] == 4 and results["runs"]["cut"]["epochs"] == 6
+
+
+def test_runs_with_other_probe_images_are_not_compared(digits_runs, tmp_path):
+    other = _copy_run(digits_runs["cnn-dfa"], tmp_path / "no-validation", validation=0.0)
+    with pytest.raises(ConfigError, match=r"runs differ in validation \(cnn-bp: 0.1, no-validation: 0.0\): their "
+                                          r"probe images differ"):
+        analyze([digits_runs["cnn-bp"], other], tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+
+
 def test_runs_from_different_datasets_are_refused(digits_runs, tmp_path, mnist_dir):
     folder, _ = mnist_dir
     config = TrainConfig(dataset="mnist", data_dir=str(folder), epochs=1, model="mlp", model_options={"hidden": "8"})

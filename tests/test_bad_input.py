@@ -126,7 +126,8 @@ CASES = [  # (id, argv with {placeholders}, exception class, message)
     ("run-without-config", ["analyze", "{no-config}", "--out", "{new}"], RunDirError,
      "config.json is missing; pass a folder written by `bioplaus train`"),
     ("runs-of-different-datasets", ["analyze", "{keep}", "{mnist-run}", "--out", "{new}"], ConfigError,
-     "runs come from different datasets (keep: digits, mnist-run: mnist); analyse one dataset at a time"),
+     "runs come from different datasets (keep: digits, mnist-run: mnist): they are not evaluated on the same test "
+     "images and classes; analyse one dataset at a time"),
     ("eps-above-one", ["analyze", "{keep}", "--eps", "0,1.5", "--out", "{new}"], ConfigError,
      "eps must lie in [0, 1] (pixel units), got 1.5"),
     ("analysis-exists", ["analyze", "{keep}", "--per-class", "2", "--eval-per-class", "2", "--eps", "0",

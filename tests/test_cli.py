@@ -142,3 +142,20 @@ def test_a_bad_option_is_reported_before_any_data_is_read(tmp_path, capsys, argv
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1, err
     assert not (tmp_path / "out").exists()  # nothing half-made
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_finished_looking_run(tmp_path, capsys, monkeypatch):
+    import errno
+    import trainers.training
+    from trainers.runfiles import epochs_done, read_metrics
+
+    def full(run_dir, state):
+        raise OSError(errno.ENOSPC, "No space left on device", str(run_dir / "model.pt"))
+    monkeypatch.setattr(trainers.training, "save_checkpoint", full)  # the epoch's metrics row is written first
+    run = tmp_path / "run"
+    code = main(["train", "--model", "mlp", "--hidden", "8", "--dataset", "digits", "--epochs", "1", "--quiet",
+                 "--out", str(run)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "No space left on device" in err and "model.pt" in err, err
+    assert len(read_metrics(run)) == 1 and epochs_done(run) == 0  # the row alone does not make a finished epoch
+    assert main(["summary", str(run)]) == 2 and "has no finished epoch yet" in capsys.readouterr().out

@@ -8,7 +8,7 @@ from bioplaus_analysis.cli import main
 from bioplaus_analysis.accuracy_table import PUBLISHED, table, write_table
 from bioplaus_analysis.reproduce import available_datasets, grid
 from trainers.datasets import system_dataset_folder
-from trainers.runfiles import write_config, write_metrics
+from trainers.runfiles import save_checkpoint, write_config, write_metrics
 
 from conftest import write_cifar_like, write_mnist_like
 
@@ -37,6 +37,7 @@ def _fake_run(folder, dataset, model, rule, seed, accuracies, epochs=None):
     write_config(folder, {"dataset": dataset, "model": model, "rule": rule, "seed": seed, "lr": 1e-3,
                           "sources": {"lr": "recipe fashion-mnist/cnn/bp"}, "epochs": epochs or len(accuracies)})
     write_metrics(folder, [{"epoch": i + 1, "val_acc": a - 0.01, "test_acc": a} for i, a in enumerate(accuracies)])
+    save_checkpoint(folder, {"epoch": len(accuracies), "partial": None})  # each epoch's checkpoint written
 
 
 def test_table_is_mean_sd_and_best_over_finished_seeds_beside_published(tmp_path, capsys):

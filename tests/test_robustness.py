@@ -1,5 +1,7 @@
 """FGSM and PGD: the hand-computed sign step, the three modes, and the sanity checks of Carlini et al."""
 
+import warnings
+
 import pytest
 import torch
 
@@ -143,3 +145,18 @@ def test_fgsm_curves_take_one_gradient_pass_per_model_and_mode_and_equal_per_eps
                         accuracy(model, x[:40], y[:40]) for eps in grid]
             assert curves[run]["fgsm"][mode] == expected
     assert [attack_passes("fgsm", eps, 10, 2, "dfa", ("true", "feedback"), grid)[0] for eps in grid] == [0, 2, 0, 0]
+
+
+def test_an_eps_grid_is_sorted_and_deduplicated_and_says_so():
+    from bioplaus_analysis.options import AnalysisOptions
+    from bioplaus_analysis.robustness import sorted_eps
+    from trainers import BioplausWarning
+    with pytest.warns(BioplausWarning, match=r"ε grid 0.2,0,0.1,0.1 sorted and de-duplicated to 0,0.1,0.2"):
+        assert AnalysisOptions(eps=[0.2, 0, 0.1, 0.1], eval_per_class=5).resolved("digits").eps == (0.0, 0.1, 0.2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an ordered grid passes silently
+        assert sorted_eps([0, 0.05, 0.1]) == (0.0, 0.05, 0.1)
+    with pytest.raises(ConfigError, match="the ε grid is empty"):
+        sorted_eps([])
+    with pytest.raises(ConfigError, match=r"eps must be a number in \[0, 1\] \(pixel units\), got 'x'"):
+        sorted_eps(["x"])

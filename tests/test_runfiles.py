@@ -1,5 +1,5 @@
 """The run folder's files: atomic writes, metrics written and read back, checkpoints on the CPU, the
-names compare and reproduce share, and the finished-run check."""
+names compare and reproduce share, and the finished-run check (an epoch counts once its checkpoint is written)."""
 
 import json
 import os
@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from trainers import RunDirError
-from trainers.runfiles import (atomic_write, finished_run, on_cpu, read_metrics, run_name, training_cosines,
-                               training_history, write_config, write_metrics)
+from trainers.runfiles import (atomic_write, check_finished, epochs_done, finished_run, on_cpu, read_metrics, run_name,
+                               save_checkpoint, training_cosines, training_history, write_config, write_metrics)
 
 
 def test_an_interrupted_atomic_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
@@ -56,9 +56,14 @@ def test_a_finished_run_is_recognised_and_one_of_other_options_refused(tmp_path)
     run.mkdir()
     write_config(run, dict(expected, lr=1e-3))
     write_metrics(run, [{"epoch": 1, "test_acc": 0.5}])
-    assert not finished_run(run, expected)  # one of two epochs
+    save_checkpoint(run, {"epoch": 1, "partial": None})
+    assert not finished_run(run, expected) and epochs_done(run) == 1  # one of two epochs
     write_metrics(run, [{"epoch": 1, "test_acc": 0.5}, {"epoch": 2, "test_acc": 0.6}])
-    assert finished_run(run, expected)
+    assert not finished_run(run, expected) and epochs_done(run) == 1  # epoch 2's row, but not its checkpoint
+    with pytest.raises(RunDirError, match=r"is unfinished \(1 of 2 epochs\); continue it with .*--resume"):
+        check_finished(run)
+    save_checkpoint(run, {"epoch": 2, "partial": None})
+    assert finished_run(run, expected) and check_finished(run) == 2
     with pytest.raises(RunDirError, match=r"holds a run of other options \(seed 2 there, 3 now; lr 0.001 there, "
                                           r"0.01 now; a run without validation predates"):
         finished_run(run, dict(expected, seed=3, lr=1e-2))

@@ -115,6 +115,26 @@ def run_name(dataset: str, model: str, rule: str, seed: int) -> str:
     return f"{dataset}-{model}-{rule}-s{seed}"
 
 
+def epochs_done(run_dir) -> int:
+    """The epochs a run has finished: those with both their metrics.csv row and their checkpoint written.
+    Training writes an epoch's row first and model.pt last, so an epoch cut between the two (a crash, a
+    full disk) does not count, and `--resume` redoes it. The one definition every command uses."""
+    run_dir = Path(run_dir)
+    if not (run_dir / CHECKPOINT).is_file():
+        return 0
+    return min(int(load_checkpoint(run_dir)["epoch"]), len(read_metrics(run_dir)))
+
+
+def check_finished(run_dir) -> int:
+    """The run's epochs when it has finished every epoch its config.json plans; else a RunDirError saying how
+    far it got and how to continue it."""
+    planned, done = read_config(run_dir)["epochs"], epochs_done(run_dir)
+    if done < planned:
+        raise RunDirError(f"{run_dir} is unfinished ({done} of {planned} epochs); continue it with `bioplaus train "
+                          f"... --out {run_dir} --resume`, or analyse it as it is with --allow-unfinished")
+    return done
+
+
 def finished_run(run_dir, expected: dict) -> bool:
     """Whether `run_dir` holds the complete run `expected` (`TrainConfig.identity()`: what it trains and with
     which values); a run of other options there is a RunDirError, never silently reused."""
@@ -127,7 +147,7 @@ def finished_run(run_dir, expected: dict) -> bool:
     if differences:
         raise RunDirError(f"{run_dir} holds a run of other options ({'; '.join(differences)}; a run without "
                           "validation predates the validation split and recipes); move it away or pass another folder")
-    return len(read_metrics(run_dir)) >= expected["epochs"]
+    return epochs_done(run_dir) >= expected["epochs"]
 
 
 def training_cosines(run_dir) -> dict:
