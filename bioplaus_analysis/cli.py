@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import shlex
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -22,7 +23,7 @@ from .compare import CompareOptions
 from .options import AnalysisOptions
 
 # What Ctrl-C leaves and how to go on, by command.
-CONTINUE = {"train": "the last checkpoint is saved, continue with --resume",
+CONTINUE = {"train": "a run with a checkpoint (model.pt) continues with --resume; one without starts again",
             "compare": "finished runs and analyses are kept; rerun the same command to continue",
             "reproduce": "finished runs are kept; rerun the same command to continue",
             "tune": "finished trials are kept; rerun the same command to continue",
@@ -167,8 +168,12 @@ def _run_tune(args) -> int:
     from .compare import CompareOptions
     values = values_of(args, TUNE_OPTIONS)
     values["epochs"] = values["epochs"] or CompareOptions(dataset=values["dataset"]).epochs_of(values["model"])
-    entry = tune(TrainConfig(**values, model_options=_model_options(args)), args.out, args.runs,
-                 finalists=args.finalists, confirm_seeds=args.confirm_seeds, progress=False if args.quiet else None)
+    try:
+        entry = tune(TrainConfig(**values, model_options=_model_options(args)), args.out, args.runs,
+                     finalists=args.finalists, confirm_seeds=args.confirm_seeds,
+                     progress=False if args.quiet else None)
+    except Interrupted as exc:  # a trial's "continue with --resume" is not how tune continues
+        raise Interrupted(f"stopped by {signal.Signals(exc.signum).name}; {CONTINUE['tune']}", exc.signum) from None
     accuracy = entry["validation_acc"]
     seeds = len(accuracy["per_seed"])
     print(f"chosen: {json.dumps(entry['values'])}, validation accuracy {accuracy['mean']:.2%} over "

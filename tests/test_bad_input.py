@@ -95,7 +95,7 @@ CASES = [  # (id, argv with {placeholders}, exception class, message)
      "--epochs must be a positive integer, got 0"),
     ("negative-batch", ["train", "--batch-size", "-4", "--out", "{new}"], ConfigError,
      "--batch-size must be a positive integer, got -4"),
-    ("zero-lr", ["train", "--lr", "0", "--out", "{new}"], ConfigError, "--lr must be a positive number, got 0"),
+    ("zero-lr", ["train", "--lr", "0", "--out", "{new}"], ConfigError, "--lr must be a positive finite number, got 0.0"),
     ("zero-time-steps", ["train", "--model", "snn", "--time-steps", "0", "--out", "{new}"], ConfigError,
      "--time-steps must be a positive integer, got 0"),
     ("missing-data", ["train", "--dataset", "mnist", "--data-dir", "{data-missing}", "--out", "{new}"], DataError,
@@ -197,3 +197,39 @@ def test_bad_input(world, capsys, argv, error, message):
 
 def test_the_matrix_is_at_least_twenty_cases():
     assert len(CASES) >= 20 and len({c[0] for c in CASES}) == len(CASES)
+
+
+def test_damaged_files_the_user_can_touch_are_one_line_errors(tmp_path, capsys):
+    """A gzip data file with damaged compressed data, a metrics.csv cut mid-row, a config.json edited by hand,
+    a figure prefix that names another folder: each one line, exit 2."""
+    import gzip
+    import shutil
+    from trainers.runfiles import read_config, write_config
+    data = tmp_path / "data"
+    write_mnist_like(data)
+    images = data / "train-images-idx3-ubyte.gz"
+    raw = bytearray(gzip.compress(gzip.decompress(images.read_bytes()), compresslevel=1))
+    raw[40:60] = bytes(20)  # damaged deflate stream, intact gzip header
+    images.write_bytes(bytes(raw))
+    run = tmp_path / "run"
+    assert main(["train", "--model", "mlp", "--hidden", "8", "--dataset", "digits", "--epochs", "1", "--quiet",
+                 "--out", str(run)]) == 0
+    cut = shutil.copytree(run, tmp_path / "cut")
+    text = (cut / "metrics.csv").read_text()
+    (cut / "metrics.csv").write_text(text[:text.index("\n") + 8])  # the row cut after a few characters
+    edited = shutil.copytree(run, tmp_path / "edited")
+    write_config(edited, dict(read_config(run), seed="zero"))
+    cases = [(["train", "--dataset", "mnist", "--data-dir", str(data), "--out", str(tmp_path / "m")],
+              f"cannot read {images}"),
+             (["summary", str(cut)], "metrics.csv is damaged"),
+             (["analyze", str(cut), "--out", str(tmp_path / "a")], "metrics.csv is damaged"),
+             (["analyze", str(edited), "--out", str(tmp_path / "a")], "--seed must be an integer from 0"),
+             (["train", "--out", str(edited), "--resume"], "config.json holds an invalid option"),
+             (["figures", str(tmp_path), "--out", str(tmp_path / "f"), "--prefix", "../escaped-"],
+              "holds a path separator")]
+    for argv, message in cases:
+        code = main(argv)
+        captured = capsys.readouterr()
+        said = captured.err + captured.out
+        assert code == 2 and message in said and "Traceback" not in said, (argv, said)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "f").exists() and not (tmp_path / "m").exists()

@@ -34,7 +34,7 @@ def test_train_writes_a_run(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--optimizer", "lbfgs"], "unknown optimizer 'lbfgs'; choose one of: adam, adamw, nesterov, sgd"),
-    (["--lr", "-0.1"], "--lr must be a positive number, got -0.1"),
+    (["--lr", "-0.1"], "--lr must be a positive finite number, got -0.1"),
     (["--limit-train", "0"], "--limit-train must be a positive integer, got 0"),
     (["--rule", "dkp", "--momentum", "0"], "the nesterov optimizer needs --momentum above 0"),
     (["--hidden", "10"], "model 'cnn' takes options ['channels', 'fc_width'], not ['hidden']"),
@@ -98,8 +98,22 @@ def test_command_defaults_are_the_dataclasses_defaults():
                                                      tf32=True, epochs=7)
 
 
+def test_a_stopped_tune_says_to_rerun_it_not_to_resume(monkeypatch, tmp_path, capsys):
+    import signal
+    from bioplaus_analysis import cli
+    from trainers import Interrupted
+
+    def stopped_trial(*args, **kwargs):  # what a trial's train() raises on SIGINT
+        raise Interrupted("stopped by SIGINT after epoch 1; the checkpoint in r is saved, continue with --resume",
+                          signal.SIGINT)
+    monkeypatch.setattr(cli, "tune", stopped_trial)
+    assert main(["tune", "--model", "mlp", "--rule", "bp", "--dataset", "digits", "--out", str(tmp_path)]) == 130
+    err = capsys.readouterr().err
+    assert err == "bioplaus tune: stopped by SIGINT; finished trials are kept; rerun the same command to continue\n"
+
+
 @pytest.mark.parametrize("command, says", [("analyze", "nothing was written"), ("compare", "rerun the same command"),
-                                           ("train", "continue with --resume")])
+                                           ("train", "continues with --resume; one without starts again")])
 def test_ctrl_c_says_how_each_command_continues(monkeypatch, capsys, command, says):
     from bioplaus_analysis import cli
 
@@ -127,7 +141,7 @@ def test_every_command_prints_its_help(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["train", "--lr", "-1"], "--lr must be a positive number, got -1.0"),
+    (["train", "--lr", "-1"], "--lr must be a positive finite number, got -1.0"),
     (["tune", "--model", "cnn", "--rule", "bp", "--finalists", "-1"], "--finalists must be a positive integer"),
     (["compare", "--pgd-steps", "0"], "--pgd-steps and --bootstrap must be positive integers"),
     (["compare", "--jobs", "0"], "--jobs must be a positive integer, got 0"),

@@ -9,8 +9,15 @@ from trainers import ConfigError, TrainConfig
 @pytest.mark.parametrize("overrides, message", [
     ({"epochs": 0}, "--epochs must be a positive integer, got 0"),
     ({"batch_size": 2.5}, "--batch-size must be a positive integer, got 2.5"),
-    ({"lr": -1.0}, "--lr must be a positive number, got -1.0"),
-    ({"momentum": -0.1}, "--momentum must be zero or positive, got -0.1"),
+    ({"lr": -1.0}, "--lr must be a positive finite number, got -1.0"),
+    ({"momentum": -0.1}, "--momentum must be zero or a positive finite number, got -0.1"),
+    ({"lr": "0.01"}, "--lr must be a positive finite number, got '0.01'"),
+    ({"lr": float("inf")}, "--lr must be a positive finite number, got inf"),
+    ({"lr": 1e39}, r"--lr must be below 3.4e38 \(float32's largest\), got 1e\+39"),
+    ({"weight_decay": float("nan")}, "--weight-decay must be zero or a positive finite number, got nan"),
+    ({"limit_train": 50.5}, "--limit-train must be a positive integer, got 50.5"),
+    ({"model_options": "bogus"}, r"model_options must be a dict of the model's options, e.g. \{'hidden': '64'\}, "
+                                 r"got 'bogus'"),
     ({"optimizer": "lion"}, "unknown optimizer 'lion'; choose one of: adam, adamw, nesterov, sgd"),
     ({"schedule": "cosine"}, "unknown schedule 'cosine'; choose one of: constant, onecycle"),
     ({"device": "tpu"}, "unknown device 'tpu'; choose one of: auto, cpu, cuda"),

@@ -132,3 +132,16 @@ def test_fashion_mnist_from_the_debian_package():
     images, labels = load_dataset("fashion-mnist", "test")
     assert images.shape == (10000, 1, 28, 28) and torch.bincount(labels).tolist() == [1000] * 10
     assert images.min() == 0 and images.max() == 1
+
+
+def test_idx_images_with_nan_name_the_file(tmp_path):
+    from trainers import DataError
+    from trainers.datasets import _load_arrays
+    from conftest import write_idx
+    written = write_mnist_like(tmp_path)
+    images = written["train"][0].astype(np.float32)
+    images[3, 4, 5] = np.nan
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", images)
+    _load_arrays.cache_clear()
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz holds NaN or infinite pixels"):
+        load_dataset("mnist", "train", tmp_path)

@@ -1,5 +1,6 @@
 """`TrainConfig`: every option of a training run, validated, with the rule's defaults filled in."""
 
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from .datasets import check_fraction, dataset_spec
@@ -14,6 +15,20 @@ SCHEDULES = ("onecycle", "constant")
 DEVICES = ("auto", "cpu", "cuda")
 FEEDBACK_LR = 1e-4  # DKP's feedback learning rate where neither the user nor a recipe sets one
 MAX_SEED = 2**32 - 1  # numpy's seed range; torch's is wider, and an epoch's shuffle seed derives from it
+
+
+FLOAT32_MAX = 3.4028234663852886e38  # parameters are float32: a larger learning rate overflows
+
+
+def _check_number(name: str, value, positive: bool) -> None:
+    """ConfigError unless `value` is a real number within float32's range (the parameters' type), above
+    zero where `positive`, else at least zero."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if number and math.isfinite(value) and abs(value) >= FLOAT32_MAX:
+        raise ConfigError(f"{_flag(name)} must be below 3.4e38 (float32's largest), got {value!r}")
+    if not number or not math.isfinite(value) or (value <= 0 if positive else value < 0):
+        kind = "a positive finite number" if positive else "zero or a positive finite number"
+        raise ConfigError(f"{_flag(name)} must be {kind}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -78,6 +93,9 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ConfigError naming the first invalid option and what to pass instead."""
+        if not isinstance(self.model_options, dict):
+            raise ConfigError(f"model_options must be a dict of the model's options, e.g. {{'hidden': '64'}}, "
+                              f"got {self.model_options!r}")
         check_model(self.model, self.rule, self.model_options)
         dataset_spec(self.dataset)
         for name in ("epochs", "batch_size", "cos_batch"):
@@ -94,15 +112,14 @@ class TrainConfig:
         if not self.evaluate_test and self.validation == 0:
             raise ConfigError("a run that never reads the test split needs a validation split; pass --validation "
                               "above 0, e.g. 0.1")
-        if self.limit_train is not None and self.limit_train < 1:
-            raise ConfigError(f"--limit-train must be a positive integer, got {self.limit_train}")
+        if self.limit_train is not None and (isinstance(self.limit_train, bool) or not isinstance(self.limit_train, int)
+                                             or self.limit_train < 1):
+            raise ConfigError(f"--limit-train must be a positive integer, got {self.limit_train!r}")
         for name in ("lr", "feedback_lr"):
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise ConfigError(f"{_flag(name)} must be a positive number, got {value}")
+            if getattr(self, name) is not None:
+                _check_number(name, getattr(self, name), positive=True)
         for name in ("momentum", "weight_decay", "feedback_weight_decay"):
-            if not getattr(self, name) >= 0:
-                raise ConfigError(f"{_flag(name)} must be zero or positive, got {getattr(self, name)}")
+            _check_number(name, getattr(self, name), positive=False)
         for name in ("optimizer", "feedback_optimizer"):
             value = getattr(self, name)
             if value is not None and value not in OPTIMIZERS:

@@ -74,7 +74,10 @@ def _idx_reader(dataset, default_folder=None):
         elif default_folder is not None:
             folders.append(system_dataset_folder(default_folder))
         prefix = "train" if split == "train" else "t10k"
-        images = read_idx(_find(folders, f"{prefix}-images-idx3-ubyte", dataset))
+        images_path = _find(folders, f"{prefix}-images-idx3-ubyte", dataset)
+        images = read_idx(images_path)
+        if images.dtype.kind == "f" and not np.isfinite(images).all():
+            raise DataError(f"{images_path} holds NaN or infinite pixels; re-download it or clean the file")
         labels = read_idx(_find(folders, f"{prefix}-labels-idx1-ubyte", dataset))
         if images.ndim != 3 or images.shape[1:] != (28, 28):
             raise DataError(f"{dataset}: {prefix} images have shape {images.shape}, expected (N, 28, 28)")

@@ -4,6 +4,7 @@ Written here because torchvision does not import with the CPU build of torch thi
 """
 
 import gzip
+import zlib
 import io
 import pickle
 import struct
@@ -21,8 +22,8 @@ def _read_bytes(path: Path) -> bytes:
     try:
         raw = path.read_bytes()
         return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from None
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise DataError(f"cannot read {path}: {exc}; re-download it") from None
 
 
 def read_idx(path) -> np.ndarray:

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from .build import build_model
-from .errors import RunDirError
+from .errors import ConfigError, RunDirError
 
 CONFIG, METRICS, CHECKPOINT, DYNAMICS = "config.json", "metrics.csv", "model.pt", "dynamics.npz"
 RUN_FILES = (CONFIG, METRICS, CHECKPOINT, DYNAMICS)
@@ -74,9 +74,23 @@ def read_config(run_dir) -> dict:
         raise RunDirError(f"{run_dir} is not a run directory: {CONFIG} is missing; "
                           "pass a folder written by `bioplaus train`")
     try:
-        return json.loads(path.read_text())
+        config = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RunDirError(f"{path} is not valid JSON ({exc}); retrain the run with --force") from None
+    _check_stored_config(path, config)
+    return config
+
+
+def _check_stored_config(path: Path, config) -> None:
+    """RunDirError when a config.json (edited by hand, say) fails the checks the command line applies."""
+    from .config import TrainConfig
+    if not isinstance(config, dict):
+        raise RunDirError(f"{path} holds {type(config).__name__}, not a run's options; retrain the run with --force")
+    try:
+        TrainConfig.from_dict(config).validate()
+    except (ConfigError, TypeError) as exc:
+        raise RunDirError(f"{path} holds an invalid option ({exc}); correct it or retrain the run with --force") \
+            from None
 
 
 def write_metrics(run_dir, rows: list[dict]) -> None:
@@ -94,9 +108,13 @@ def read_metrics(run_dir) -> list[dict]:
     path = Path(run_dir) / METRICS
     if not path.is_file():
         return []
-    with path.open(newline="") as handle:
-        return [{k: int(v) if k == "epoch" else float(v) for k, v in row.items()}
-                for row in csv.DictReader(handle)]
+    try:
+        with path.open(newline="") as handle:
+            return [{k: int(v) if k == "epoch" else float(v) for k, v in row.items()}
+                    for row in csv.DictReader(handle)]
+    except (ValueError, TypeError, UnicodeDecodeError, csv.Error) as exc:  # a row cut short or edited by hand
+        raise RunDirError(f"{path} is damaged ({exc}); continue the run with --resume, which rewrites it, "
+                          "or retrain it with --force") from None
 
 
 def on_cpu(value):

@@ -15,7 +15,7 @@ from trainers.runfiles import make_writable_folder
 from ..choices import FIGURES
 from ..results import Analysis, is_true_gradient, load_analysis, rule_color
 from . import dynamics, learning, main, representations, robustness, spiking  # noqa: F401  (they register their figures)
-from .style import FIGURES_DRAWN
+from .style import FIGURES_DRAWN, check_file_name
 
 DRAW = {name: FIGURES_DRAWN[name] for name in FIGURES}  # the order of FIGURES: the order figures are drawn in
 
@@ -49,6 +49,7 @@ def draw_figures(analysis, out_dir, prefix: str = "", names=None, progress=None)
     """The figures `names` (default: every applicable one) of `analysis` into `out_dir`, with a progress bar
     unless `progress` is False; returns {name: [PDF path, PNG path]}."""
     from tqdm.auto import tqdm
+    check_file_name(prefix, "--prefix")
     a = load_analysis(analysis)
     make_writable_folder(Path(out_dir))
     bar = tqdm(applicable(a) if names is None else names, desc=f"figures {prefix}".strip(), unit="figure",

@@ -171,11 +171,18 @@ def read_captions(out_dir) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def check_file_name(name: str, what: str = "a figure name") -> None:
+    """ConfigError unless `name` is part of a file name: no folder separators, so files stay in --out."""
+    if "/" in name or "\\" in name or name in (".", ".."):
+        raise ConfigError(f"{what} {name!r} holds a path separator; it is a file-name prefix, files go into --out")
+
+
 def save(fig, out_dir, name: str, caption: str) -> list[Path]:
     """Write `fig` as NAME.pdf and NAME.png (300 dpi) into `out_dir` atomically, and its caption; returns
     both paths. The PDF carries no creation date, so redrawing the same analysis gives the same file."""
     import matplotlib.pyplot as plt
     out_dir = Path(out_dir)
+    check_file_name(name)
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_contract(fig, name)
     write_caption(out_dir, name, caption)
