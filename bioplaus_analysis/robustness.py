@@ -52,6 +52,24 @@ def sorted_eps(values) -> tuple[float, ...]:
     return grid
 
 
+def check_batch(model, images, labels, batch_size: int = 1) -> None:
+    """ConfigError unless `images` [N, *input shape] and `labels` [N] (classes of `model`, when it names its
+    input shape and class count) form a non-empty batch, and `batch_size` is a positive integer."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not isinstance(images, torch.Tensor) or not isinstance(labels, torch.Tensor):
+        raise ConfigError("images and labels must be tensors")
+    if len(images) == 0 or images.shape[:1] != labels.shape or labels.dim() != 1:
+        raise ConfigError(f"images {tuple(images.shape)} and labels {tuple(labels.shape)} must be one non-empty "
+                          "batch: [N, C, H, W] and [N]")
+    shape, classes = getattr(model, "input_shape", None), getattr(model, "num_classes", None)
+    if shape is not None and tuple(images.shape[1:]) != tuple(shape):
+        raise ConfigError(f"images of shape {tuple(images.shape[1:])}, but the model takes {tuple(shape)}")
+    if labels.dtype.is_floating_point or (classes is not None and (labels.min() < 0 or labels.max() >= classes)):
+        raise ConfigError(f"labels must be integer classes 0..{classes - 1 if classes else 'C-1'}, got "
+                          f"{labels.min().item()}..{labels.max().item()} ({labels.dtype})")
+
+
 def _attacker(model, mode, source):
     """(the model whose gradient crafts the attack, which gradient of it)."""
     if mode not in MODES:
@@ -94,6 +112,7 @@ def _batches(model, images, labels, batch_size):
 def fgsm_direction(model, images, labels, mode: str = "true", source=None, batch_size: int = 500):
     """sign(∇x loss) at the clean images: FGSM's step, the same for every ε, so a whole curve over ε takes
     one gradient pass (`robustness_curves` computes it once per model and mode)."""
+    check_batch(model, images, labels, batch_size)
     attacker, gradient = _attacker(model, mode, source)
     return torch.cat([input_gradient(attacker, x, y, gradient).sign()
                       for x, y in _batches(attacker, images, labels, batch_size)])
@@ -114,8 +133,9 @@ def pgd(model, images, labels, eps: float, mode: str = "true", source=None, step
     """L∞ projected gradient descent (Madry et al. 2018): `steps` signed steps of `step_size`
     (default 2.5·ε/steps) from a seeded uniform start in the ε-ball, projected onto it and [0, 1]."""
     eps = check_eps(eps)
-    if steps < 1:
-        raise ConfigError(f"PGD needs at least 1 step, got {steps}")
+    check_batch(model, images, labels, batch_size)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ConfigError(f"PGD needs at least 1 step, got {steps!r}")
     attacker, gradient = _attacker(model, mode, source)
     alpha = 2.5 * eps / steps if step_size is None else float(step_size)
     generator = torch.Generator(device=model_device(attacker)).manual_seed(seed)

@@ -160,3 +160,18 @@ def test_an_eps_grid_is_sorted_and_deduplicated_and_says_so():
         sorted_eps([])
     with pytest.raises(ConfigError, match=r"eps must be a number in \[0, 1\] \(pixel units\), got 'x'"):
         sorted_eps(["x"])
+
+
+def test_attacks_refuse_a_bad_batch_in_one_line():
+    model = build_model("mlp", "bp", (1, 3, 3), 4, seed=0, hidden="6", mean=[0.4], std=[0.3]).eval()
+    images, labels = torch.rand(5, 1, 3, 3), torch.tensor([0, 1, 2, 3, 0])
+    cases = [((images, torch.tensor([0, 1, 2, 3, 4])), {}, r"labels must be integer classes 0\.\.3, got 0\.\.4"),
+             ((torch.rand(5, 1, 4, 4), labels), {}, r"images of shape \(1, 4, 4\), but the model takes \(1, 3, 3\)"),
+             ((images, labels), {"batch_size": 0}, "batch_size must be a positive integer, got 0"),
+             ((images[:0], labels[:0]), {}, "must be one non-empty batch"),
+             ((images, labels.float()), {}, "labels must be integer classes")]
+    for (x, y), options, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            fgsm(model, x, y, 0.1, **options)
+        with pytest.raises(ConfigError, match=message):
+            pgd(model, x, y, 0.1, steps=1, **options)
