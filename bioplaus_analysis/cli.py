@@ -325,6 +325,7 @@ def _add_figures(subparsers):
     p.add_argument("--out", required=True, help="folder for the figures")
     p.add_argument("--prefix", default="", help="file-name prefix, e.g. cnn-")
     p.add_argument("--only", type=csv_list("--only"), default=None, help=f"comma-separated, of {', '.join(FIGURES)}")
+    p.add_argument("--force", action="store_true", help="replace figures in --out drawn from another analysis")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(handler=_run_figures)
 
@@ -334,7 +335,7 @@ def _run_figures(args) -> int:
     for name in args.only or []:
         if name not in FIGURES:
             raise unknown_name("figure", name, FIGURES)
-    drawn = draw_figures(args.analysis, args.out, args.prefix, args.only, progress=False)
+    drawn = draw_figures(args.analysis, args.out, args.prefix, args.only, progress=False, force=args.force)
     if not args.quiet:
         print("\n".join(str(path) for paths in drawn.values() for path in paths))
     return 0

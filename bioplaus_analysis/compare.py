@@ -131,6 +131,23 @@ def _prepare(out: Path) -> dict:
     return {}
 
 
+def check_figures_folder(figures_dir: Path) -> None:
+    """RunDirError when `figures_dir` holds files compare would replace (figures, tables, manifest) but neither
+    the manifest.json of an earlier compare nor the figures.json of bioplaus's drawing: the user's files are
+    never overwritten."""
+    if not figures_dir.is_dir():
+        return
+    ours = sorted(p.name for p in figures_dir.iterdir() if p.suffix in (".pdf", ".png", ".md", ".csv", ".json"))
+    try:
+        manifest = json.loads((figures_dir / "manifest.json").read_text())
+        by_compare = isinstance(manifest, dict) and "files" in manifest and "command" in manifest
+    except (OSError, ValueError):
+        by_compare = False
+    if ours and not by_compare and not (figures_dir / "figures.json").is_file():
+        raise RunDirError(f"--figures {figures_dir} holds files that compare did not write ({', '.join(ours[:3])}); "
+                          "pass an empty or new folder")
+
+
 def train_task(config: TrainConfig, run_dir: Path) -> str:
     """Train (or continue) one run; a task of `jobs.run_tasks`."""
     try:
@@ -239,7 +256,7 @@ def draw_models(folders: dict, figures_dir: Path, state: dict, progress=None, lo
         drawn[model] = {name: [Path(p) for p in paths] for name, paths in files.items()}
         if not files or missing:
             drawn[model].update(draw_figures(folder, figures_dir, f"{model}-", names=missing or None,
-                                             progress=progress))
+                                             progress=progress, force=True))  # compare's own folder
         state.setdefault("figures", {})[model] = {"key": key, "files": {name: [str(p) for p in paths]
                                                                         for name, paths in drawn[model].items()}}
     return drawn
@@ -293,9 +310,11 @@ def compare(out, options: CompareOptions | None = None, figures_dir=None, runs_d
     times = StageTimes()
     options = (options or CompareOptions()).resolved()
     out = Path(out)
-    state = _prepare(out)
     figures_dir = Path(figures_dir) if figures_dir is not None else out / "figures"
     runs_dir = Path(runs_dir) if runs_dir is not None else out / "runs"
+    if figures_dir != out / "figures":  # OUT itself is guarded by _prepare
+        check_figures_folder(figures_dir)
+    state = _prepare(out)
     for folder in (figures_dir, runs_dir):
         check_folder(folder)
         make_writable_folder(folder)

@@ -36,13 +36,17 @@ def _plain(value):
 
 
 def prepare_out(out, force: bool) -> Path:
-    """Create the output folder; refuse one that holds results unless `force`."""
+    """Create the output folder; refuse one that holds results, or any file, unless `force`."""
     out = Path(out)
     check_folder(out)
     existing = [name for name in (RESULTS, ARRAYS) if (out / name).exists()]
     if existing and not force:
         raise RunDirError(f"{out} already holds analysis results ({', '.join(existing)}); "
                           "pass --force to replace them or another --out")
+    foreign = sorted(p.name for p in out.iterdir()) if out.is_dir() and not existing else []
+    if foreign and not force:  # files of the user's, or of an analysis that never finished
+        raise RunDirError(f"{out} holds files that are not an analysis ({', '.join(foreign[:3])}); pass an empty "
+                          "or new --out, or --force to write the analysis among them")
     make_writable_folder(out)
     return out
 

@@ -86,6 +86,16 @@ def test_an_unfinished_run_is_refused_unless_allowed_and_then_recorded(digits_ru
     assert results["runs"]["cut"]["epochs_done"] == 4 and results["runs"]["cut"]["epochs"] == 6
 
 
+def test_an_out_folder_with_the_users_files_is_refused(digits_runs, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "stats.csv").write_text("my own statistics\n")
+    with pytest.raises(RunDirError, match=r"mine holds files that are not an analysis \(stats.csv\); pass an empty "
+                                          r"or new --out, or --force"):
+        analyze([digits_runs["cnn-bp"]], out, progress=False)
+    assert (out / "stats.csv").read_text() == "my own statistics\n" and [p.name for p in out.iterdir()] == ["stats.csv"]
+
+
 def test_runs_with_other_probe_images_are_not_compared(digits_runs, tmp_path):
     other = _copy_run(digits_runs["cnn-dfa"], tmp_path / "no-validation", validation=0.0)
     with pytest.raises(ConfigError, match=r"runs differ in validation \(cnn-bp: 0.1, no-validation: 0.0\): their "

@@ -58,9 +58,9 @@ def test_compare_draws_the_full_set_with_a_manifest(compared):
                 if model == "snn" or name not in SNN_ONLY}
     figures = out / "figures"
     assert {p.name for p in done["figures"]} == expected
-    assert {p.name for p in figures.iterdir()} == expected | {"manifest.json", "accuracy.md", "accuracy.csv",
-                                                             "captions.json", "captions.md", "cnn-stats.csv",
-                                                             "snn-stats.csv"}
+    assert {p.name for p in figures.iterdir()} == expected | {"manifest.json", "figures.json", "accuracy.md",
+                                                             "accuracy.csv", "captions.json", "captions.md",
+                                                             "cnn-stats.csv", "snn-stats.csv"}
     assert (figures / "cnn-stats.csv").read_bytes() == (out / "analysis" / "cnn" / "stats.csv").read_bytes()
     assert all((figures / name).stat().st_size > 5000 for name in expected)
     manifest = json.loads((figures / "manifest.json").read_text())
@@ -143,3 +143,13 @@ def test_analysis_options_are_checked_before_training(tmp_path):
     with pytest.raises(ConfigError, match="unknown embedding 'umap'"):
         compare(tmp_path / "out", CompareOptions(dataset="digits", analysis={"embeddings": ["umap"]}), progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_figures_folder_of_the_users_is_never_overwritten(tmp_path):
+    from trainers import RunDirError
+    mine = tmp_path / "paper"
+    mine.mkdir()
+    (mine / "accuracy.md").write_text("my own table\n")
+    with pytest.raises(RunDirError, match=r"--figures .*paper holds files that compare did not write \(accuracy.md\)"):
+        compare(tmp_path / "out", OPTIONS, figures_dir=mine, progress=False)
+    assert (mine / "accuracy.md").read_text() == "my own table\n" and not (tmp_path / "out").exists()

@@ -112,7 +112,7 @@ def test_every_figure_renders_to_pdf_and_png(drawn_set, name):
         assert image.format == "PNG" and min(image.size) > 300
         assert image.info["dpi"] == pytest.approx((300, 300), abs=0.01)
     assert sorted(p.name for p in folder.iterdir()) == sorted([f"snn-{n}.{ext}" for n in FIGURES for ext in (
-        "pdf", "png")] + ["captions.json", "captions.md"])  # no temp files left
+        "pdf", "png")] + ["captions.json", "captions.md", "figures.json"])  # no temp files left
     width = float(re.search(rb"/MediaBox \[\s*0 0 ([\d.]+)", paths[0].read_bytes()).group(1)) / 72
     assert width == pytest.approx(3.3) or width == pytest.approx(6.9)  # one journal column or two
     caption = read_captions(folder)[f"snn-{name}"]
@@ -424,3 +424,20 @@ def test_the_dynamics_caption_says_which_rules_do_not_start_from_bps_weights(tmp
     write_results(tmp_path / "b", results, arrays)
     caption = dynamics_caption(load_analysis(tmp_path / "b"), ["labels", "bp", "paths"])
     assert "1 at epoch 0 (the same initialisation" in caption and "shared by the rules of one seed" in caption
+
+
+def test_figures_of_another_analysis_are_not_replaced_without_force(analysis_dir, tmp_path, capsys):
+    from bioplaus_analysis.cli import main
+    other = tmp_path / "other"
+    other.mkdir()
+    results, arrays = read_results(analysis_dir)
+    write_results(other, dict(results, dataset="another"), arrays)
+    out = tmp_path / "figs"
+    argv = ["figures", str(analysis_dir), "--out", str(out), "--only", "robustness", "--quiet"]
+    assert main(argv) == 0 and main(argv) == 0  # the same analysis again: replaced
+    before = (out / "robustness.png").read_bytes()
+    argv[1] = str(other)
+    assert main(argv) == 2
+    assert "holds robustness.pdf/png drawn from another analysis" in capsys.readouterr().err
+    assert (out / "robustness.png").read_bytes() == before
+    assert main([*argv, "--force"]) == 0

@@ -8,12 +8,15 @@ name in `FIGURES` to its function (registered with `@FIGURES_DRAWN.register(name
 that the analysis holds data for.
 """
 
+import hashlib
+import json
 from pathlib import Path
 
-from trainers.runfiles import make_writable_folder
+from trainers import RunDirError
+from trainers.runfiles import atomic_write, make_writable_folder
 
 from ..choices import FIGURES
-from ..results import Analysis, is_true_gradient, load_analysis, rule_color
+from ..results import RESULTS, Analysis, is_true_gradient, load_analysis, rule_color
 from . import dynamics, learning, main, representations, robustness, spiking  # noqa: F401  (they register their figures)
 from .style import FIGURES_DRAWN, check_file_name
 
@@ -45,17 +48,47 @@ def applicable(analysis) -> list[str]:
     return names
 
 
-def draw_figures(analysis, out_dir, prefix: str = "", names=None, progress=None) -> dict[str, list[Path]]:
+DRAWN = "figures.json"  # {file stem: SHA-256 of the results.json it was drawn from}
+
+
+def _source(analysis) -> str:
+    """What a figure is drawn from: the SHA-256 of the analysis folder's results.json ("in memory" otherwise)."""
+    if isinstance(analysis, (str, Path)):
+        return hashlib.sha256((Path(analysis) / RESULTS).read_bytes()).hexdigest()
+    return "in memory"
+
+
+def _check_not_foreign(out_dir: Path, stems, source: str) -> dict:
+    """{stem: source} of out_dir's figures.json; RunDirError if a figure to draw is there from another source."""
+    path = out_dir / DRAWN
+    drawn = json.loads(path.read_text()) if path.is_file() else {}
+    for stem in stems:
+        if any((out_dir / f"{stem}.{ext}").exists() for ext in ("pdf", "png")) and drawn.get(stem) != source:
+            raise RunDirError(f"{out_dir} holds {stem}.pdf/png drawn from another analysis (or not by bioplaus); "
+                              "pass another --out, or --force to replace it")
+    return drawn
+
+
+def draw_figures(analysis, out_dir, prefix: str = "", names=None, progress=None, force: bool = False) -> dict:
     """The figures `names` (default: every applicable one) of `analysis` into `out_dir`, with a progress bar
-    unless `progress` is False; returns {name: [PDF path, PNG path]}."""
+    unless `progress` is False; returns {name: [PDF path, PNG path]}. A figure file there drawn from another
+    analysis is refused unless `force` (out_dir/figures.json records each file's analysis)."""
     from tqdm.auto import tqdm
     check_file_name(prefix, "--prefix")
-    a = load_analysis(analysis)
-    make_writable_folder(Path(out_dir))
-    bar = tqdm(applicable(a) if names is None else names, desc=f"figures {prefix}".strip(), unit="figure",
-               disable=None if progress is None else not progress)
+    a, out_dir = load_analysis(analysis), Path(out_dir)
+    names = applicable(a) if names is None else list(names)
+    source = _source(analysis)
+    drawn_from = {} if force or not out_dir.is_dir() else _check_not_foreign(out_dir, [prefix + n for n in names],
+                                                                              source)
+    make_writable_folder(out_dir)
+    bar = tqdm(names, desc=f"figures {prefix}".strip(), unit="figure", disable=None if progress is None else not progress)
     drawn = {name: DRAW[name](a, out_dir, prefix) for name in bar}
     bar.close()
+    if force and (out_dir / DRAWN).is_file():
+        drawn_from = json.loads((out_dir / DRAWN).read_text())
+    drawn_from.update({prefix + name: source for name in drawn})
+    atomic_write(out_dir / DRAWN, json.dumps(dict(sorted(drawn_from.items())), indent=2) + "\n")
     return drawn
+
 
 __all__ = ["DRAW", "FIGURES", "Analysis", "applicable", "draw_figures", "load_analysis", "rule_color"]
