@@ -9,6 +9,7 @@ part of the results.
 
 import platform
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -283,6 +284,20 @@ def provenance(dataset: str, sample, evaluation, options: AnalysisOptions, devic
     }
 
 
+@contextmanager
+def _nothing_half_written(out: Path):
+    """Remove the files the block wrote into `out` when it fails (a full disk, say): no folder of CSVs without
+    its results.json is left behind."""
+    before = {p.name for p in out.iterdir()}
+    try:
+        yield
+    except BaseException:
+        for path in out.iterdir():
+            if path.name not in before:
+                path.unlink(missing_ok=True)
+        raise
+
+
 @deterministic_algorithms()
 def analyze(run_dirs, out, options: AnalysisOptions | None = None, *, force: bool = False,
             progress: bool | None = None, **overrides) -> Path:
@@ -330,7 +345,7 @@ def _analyze(run_dirs, out, options, force: bool, progress, overrides: dict, tim
     results["provenance"] = provenance(dataset, sample, evaluation, options, device)
     with stage("bootstrap"):
         results["stats"] = stats_rows(Analysis(results, arrays), options.bootstrap, options.seed, options.comparison)
-    with stage("writing"):
+    with stage("writing"), _nothing_half_written(out):
         write_stats(out, results["stats"])
         write_tidy_tables(out, results, arrays)  # before results.json, whose presence means the folder is complete
         results["provenance"]["seconds"] = times.record()

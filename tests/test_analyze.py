@@ -162,3 +162,15 @@ def test_runs_without_an_input_gradient_are_analysed_but_not_attacked(digits_run
     assert "has no input gradient" in results["robustness"]["skipped"]["snn-poisson"]
     assert list(results["robustness"]["curves"]) == ["cnn-dfa"] and arrays["transfer/fgsm"].shape == (2, 1, 1)
     assert results["snr"]["snn-poisson"]["fc1"] > 0 and arrays["rdm/snn-poisson"].shape == (2, 40, 40)
+
+
+def test_an_analysis_cut_by_a_full_disk_leaves_nothing_half_written(digits_runs, tmp_path, monkeypatch):
+    import errno
+    import bioplaus_analysis.analysis as analysis_module
+
+    def full(out, results, arrays):
+        raise OSError(errno.ENOSPC, "No space left on device", str(out / "arrays.npz"))
+    monkeypatch.setattr(analysis_module, "write_results", full)  # the CSVs are written, then the disk is full
+    with pytest.raises(OSError, match="No space left on device"):
+        _analyze(digits_runs, tmp_path / "a", names=("cnn-bp",), embeddings=["pca"], eps=[0.0])
+    assert list((tmp_path / "a").iterdir()) == []

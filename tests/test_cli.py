@@ -173,3 +173,16 @@ def test_a_full_disk_is_one_line_and_leaves_no_finished_looking_run(tmp_path, ca
     assert code == 2 and err.count("\n") == 1 and "No space left on device" in err and "model.pt" in err, err
     assert len(read_metrics(run)) == 1 and epochs_done(run) == 0  # the row alone does not make a finished epoch
     assert main(["summary", str(run)]) == 2 and "has no finished epoch yet" in capsys.readouterr().out
+
+
+def test_a_run_that_cannot_fit_on_the_disk_is_refused_up_front(tmp_path, capsys, monkeypatch):
+    import shutil
+    import trainers.runfiles
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(trainers.runfiles.shutil, "disk_usage", lambda path: usage._replace(free=10_000))
+    run = tmp_path / "run"
+    code = main(["train", "--model", "mlp", "--hidden", "64", "--dataset", "digits", "--epochs", "1", "--quiet",
+                 "--out", str(run)])
+    err = capsys.readouterr().err
+    assert code == 2 and "has 0.0 MB free, but the run's checkpoint needs about 0.1 MB" in err, err
+    assert not run.exists()

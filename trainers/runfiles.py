@@ -9,6 +9,7 @@ import io
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -50,6 +51,15 @@ def check_folder(path: Path) -> None:
     """RunDirError unless `path` is a folder or can become one (it is not a file)."""
     if path.exists() and not path.is_dir():
         raise RunDirError(f"--out {path} is a file, not a folder; pass a folder path")
+
+
+def check_free_space(folder: Path, needed: int, what: str) -> None:
+    """RunDirError when the disk of `folder` has less than `needed` bytes free for `what`: refused up front
+    instead of failing half-way through a write."""
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise RunDirError(f"{folder} has {free / 1e6:.1f} MB free, but {what} needs about {needed / 1e6:.1f} MB; "
+                          "free space or pass another --out")
 
 
 def make_writable_folder(path: Path) -> None:

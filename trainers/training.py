@@ -31,8 +31,8 @@ from .optim import make_optimizers
 from .precision import device_record, run_numerics
 from .probes import Dynamics, probe_rdms
 from .rules import get_rule
-from .runfiles import (CHECKPOINT, CONFIG, DYNAMICS, RUN_FILES, check_folder, load_checkpoint, make_writable_folder,
-                       read_config, read_metrics, save_checkpoint, write_config, write_metrics)
+from .runfiles import (CHECKPOINT, CONFIG, DYNAMICS, RUN_FILES, check_folder, check_free_space, load_checkpoint,
+                       make_writable_folder, read_config, read_metrics, save_checkpoint, write_config, write_metrics)
 from .steps import make_steps
 from .version import __version__
 
@@ -176,6 +176,9 @@ class TrainingRun:
                                  seed=config.seed, mean=mean, std=std, **config.model_options).to(self.device)
         if is_spiking(config.model):
             check_fits(self.model, config.batch_size, self.device)
+        if self.main:  # weights and two optimiser moments, twice while model.pt is replaced atomically
+            check_free_space(self.run_dir, 24 * sum(t.numel() for t in self.model.state_dict().values()),
+                             "the run's checkpoint")
         n = len(self.x_train)  # one process: every image, the last batch smaller; several: whole global batches
         self.steps_per_epoch = n // config.batch_size if replicas.distributed else -(-n // config.batch_size)
         self.images_per_epoch = min(self.steps_per_epoch * config.batch_size, n)
