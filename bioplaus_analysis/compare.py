@@ -137,15 +137,16 @@ def check_figures_folder(figures_dir: Path) -> None:
     never overwritten."""
     if not figures_dir.is_dir():
         return
-    ours = sorted(p.name for p in figures_dir.iterdir() if p.suffix in (".pdf", ".png", ".md", ".csv", ".json"))
+    suffixes = (".pdf", ".png", ".md", ".csv", ".json")  # what compare writes there
+    replaceable = sorted(p.name for p in figures_dir.iterdir() if p.suffix in suffixes)
     try:
         manifest = json.loads((figures_dir / "manifest.json").read_text())
         by_compare = isinstance(manifest, dict) and "files" in manifest and "command" in manifest
     except (OSError, ValueError):
         by_compare = False
-    if ours and not by_compare and not (figures_dir / "figures.json").is_file():
-        raise RunDirError(f"--figures {figures_dir} holds files that compare did not write ({', '.join(ours[:3])}); "
-                          "pass an empty or new folder")
+    if replaceable and not by_compare and not (figures_dir / "figures.json").is_file():
+        raise RunDirError(f"--figures {figures_dir} holds files that compare did not write "
+                          f"({', '.join(replaceable[:3])}); pass an empty or new folder")
 
 
 def train_task(config: TrainConfig, run_dir: Path) -> str:
