@@ -131,6 +131,74 @@ def _warn_about_silence(model, images, epoch: int) -> None:
                           f"--neuron fast or --encoding direct)", BioplausWarning)
 
 
+def _run_record(spec, model, device, splits: dict, batch_size: int) -> dict:
+    """What config.json records beside the options: shapes, sizes, hardware, versions and thread count."""
+    train_images = len(splits["train"][0])
+    return dict(input_shape=list(spec.input_shape), num_classes=spec.num_classes, device_used=str(device),
+                **device_record(device), bioplaus_version=__version__, torch_version=torch.__version__,
+                parameters=sum(p.numel() for _, p in forward_parameters(model)),
+                threads=torch.get_num_threads(),  # CPU float results depend on it
+                train_images=train_images, validation_seed=VALIDATION_SEED,
+                **{f"{split}_images": len(splits[split][0]) if splits[split] else 0 for split in ("validation", "test")},
+                batch_images=min(batch_size, train_images))
+
+
+def _held_out_metrics(model, splits: dict) -> dict:
+    """{val_loss, val_acc, test_loss, test_acc} of the held-out splits the run has."""
+    held_out = {}
+    for split, prefix in (("validation", "val"), ("test", "test")):
+        if splits[split] is not None:
+            held_out[f"{prefix}_loss"], held_out[f"{prefix}_acc"] = evaluate(model, *splits[split])
+    return held_out
+
+
+def _restore_rng(state: dict, device) -> None:
+    """torch's RNG streams (CPU, and the device's on CUDA) as a checkpoint saved them."""
+    torch.set_rng_state(state["rng"].cpu())
+    if device.type == "cuda" and state.get("cuda_rng") is not None:
+        torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
+
+
+def _diverged(mean_loss: float, epoch: int, step: int, run_dir, lr) -> DivergenceError:
+    kept = (f"the checkpoint of epoch {epoch - 1} is kept in {run_dir}" if epoch > 1
+            else f"no epoch finished, so {run_dir} holds only {CONFIG} (a rerun replaces it)")
+    return DivergenceError(f"training diverged: the loss became {mean_loss} in epoch {epoch} (step {step + 1}); "
+                           f"{kept}; lower --lr (now {lr})")
+
+
+def _start_dynamics(model, held_out, splits: dict, config: TrainConfig, stored: dict | None, continuing: bool):
+    """(probes, Dynamics): the probe set, on which the weight alignment and the probe RDMs are measured, and
+    the initial (epoch 0) row of dynamics.npz unless the run continues; a resumed run keeps its own number
+    of probes (none for a run written before dynamics existed). No probes: (None, None), so neither
+    dynamics.npz nor align/ columns."""
+    per_class = config.probes_per_class if stored is None else stored.get("probes_per_class", 0)
+    if not per_class:
+        return None, None
+    probes = _held_out_batch(held_out, per_class, model.num_classes)
+    dynamics = Dynamics(probes[1].cpu().numpy(), "validation" if splits["validation"] else "test")
+    if not continuing:
+        dynamics.record(0, probe_rdms(model, probes[0]), weight_alignment(model, probes[0]))
+    return probes, dynamics
+
+
+def _start_sums(totals, partial: dict | None, main: bool) -> "EpochSums":
+    """Zeroed `totals`, or the sums of the mid-epoch checkpoint `partial` being resumed (summed over processes
+    when written, so the main process takes them over)."""
+    sums = EpochSums(*(total.zero_() for total in totals), time.perf_counter())
+    if partial is not None:
+        sums.first_step, sums.seconds_before = partial["step"], partial["seconds"]
+        if main:
+            sums.loss.copy_(partial["loss_sum"])
+            sums.correct.copy_(partial["correct"])
+    return sums
+
+
+def _check_replicas(digests: list, epoch: int) -> None:
+    if len(set(digests)) > 1:
+        raise BioplausError(f"the {len(digests)} training processes hold different weights after epoch {epoch}; "
+                            "check that every process runs the same bioplaus and torch")
+
+
 def _interrupted(signum: int, run_dir, where: str) -> Interrupted:
     name = signal.Signals(signum).name
     return Interrupted(f"stopped by {name} {where}; the checkpoint in {run_dir} is saved, "
@@ -192,25 +260,14 @@ class TrainingRun:
         self.x_align, self.y_align = _held_out_batch(held_out, config.cos_batch // self.spec.num_classes,
                                                       self.spec.num_classes)
         continuing = resuming and (self.run_dir / CHECKPOINT).exists()
-        self._start_dynamics(held_out, stored, continuing)
+        self.probes, self.dynamics = (_start_dynamics(self.model, held_out, self.splits, config, stored, continuing)
+                                      if self.main else (None, None))
         if continuing:
             self._resume()
         elif not resuming and self.main:
-            self._write_config(mean, std)
-
-    def _start_dynamics(self, held_out, stored, continuing: bool) -> None:
-        """The probe set, on which the weight alignment and the probe RDMs are measured, and the initial (epoch 0)
-        row of dynamics.npz; a resumed run keeps its own number of probes (none for a run written before
-        dynamics existed). No probes: neither dynamics.npz nor align/ columns."""
-        per_class = self.config.probes_per_class if stored is None else stored.get("probes_per_class", 0)
-        self.dynamics = self.probes = None
-        if per_class and self.main:
-            self.probes = _held_out_batch(held_out, per_class, self.spec.num_classes)
-            self.dynamics = Dynamics(self.probes[1].cpu().numpy(), "validation" if self.splits["validation"]
-                                     else "test")
-            if not continuing:
-                self.dynamics.record(0, probe_rdms(self.model, self.probes[0]),
-                                     weight_alignment(self.model, self.probes[0]))
+            write_config(self.run_dir, dict(self.config.to_dict(), mean=mean, std=std, processes=self.replicas.world,
+                                            **_run_record(self.spec, self.model, self.device, self.splits,
+                                                          self.config.batch_size)))
 
     def _resume(self) -> None:
         """Weights, optimiser state, RNG streams, history and any mid-epoch progress from model.pt."""
@@ -218,9 +275,7 @@ class TrainingRun:
         self.model.load_state_dict(state["model"])
         self.optimizers.load_state_dict(state)
         if self.main:  # other processes keep their own seeded streams
-            torch.set_rng_state(state["rng"].cpu())
-            if self.device.type == "cuda" and state.get("cuda_rng") is not None:
-                torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
+            _restore_rng(state, self.device)
         self.first_epoch, self.partial = state["epoch"] + 1, state.get("partial")
         self.rows = [row for row in read_metrics(self.run_dir) if row["epoch"] < self.first_epoch]
         if self.dynamics is not None:
@@ -228,19 +283,6 @@ class TrainingRun:
             self.dynamics.keep_before(self.first_epoch)
         if self.main and self.stored["epochs"] != self.config.epochs:  # --resume --epochs N extends the run
             write_config(self.run_dir, dict(self.stored, epochs=self.config.epochs))
-
-    def _write_config(self, mean, std) -> None:
-        parameters = sum(p.numel() for _, p in forward_parameters(self.model))
-        write_config(self.run_dir, dict(self.config.to_dict(), input_shape=list(self.spec.input_shape),
-                                        num_classes=self.spec.num_classes, mean=mean, std=std,
-                                        device_used=str(self.device), **device_record(self.device),
-                                        bioplaus_version=__version__, torch_version=torch.__version__,
-                                        processes=self.replicas.world, parameters=parameters,
-                                        threads=torch.get_num_threads(),  # CPU float results depend on it
-                                        train_images=len(self.x_train), validation_seed=VALIDATION_SEED,
-                                        **{f"{split}_images": len(self.splits[split][0]) if self.splits[split] else 0
-                                           for split in ("validation", "test")},
-                                        batch_images=min(self.config.batch_size, len(self.x_train))))
 
     def save(self, epoch: int, partial: dict | None = None, replica_digests: list | None = None) -> None:
         """Checkpoint after `epoch` complete epochs, plus `partial` progress into the next one (or None);
@@ -261,24 +303,12 @@ class TrainingRun:
                 if signum is not None and epoch < self.config.epochs:
                     raise _interrupted(signum, self.run_dir, f"after epoch {epoch}")
 
-    def _start_sums(self) -> EpochSums:
-        """Zero sums, or those of the mid-epoch checkpoint being resumed (summed over processes when
-        written, so rank 0 takes them over)."""
-        sums = EpochSums(*(total.zero_() for total in self.sums), time.perf_counter())
-        if self.partial is not None:
-            sums.first_step, sums.seconds_before = self.partial["step"], self.partial["seconds"]
-            if self.main:
-                sums.loss.copy_(self.partial["loss_sum"])
-                sums.correct.copy_(self.partial["correct"])
-            self.partial = None
-        return sums
-
     def run_epoch(self, epoch: int, stop) -> EpochSums:
         """The training steps of `epoch` in its seeded order; returns the epoch's running sums."""
         config, replicas = self.config, self.replicas
         self.model.train()
         order = _epoch_order(config.seed, epoch, len(self.x_train)).to(self.device)
-        sums = self._start_sums()
+        sums, self.partial = _start_sums(self.sums, self.partial, self.main), None
         disable = True if not self.main else None if self.progress is None else not self.progress  # None: a terminal
         bar = tqdm(range(sums.first_step, self.steps_per_epoch), desc=f"{config.rule} epoch {epoch}/{config.epochs}",
                    unit="batch", leave=False, disable=disable, initial=sums.first_step, total=self.steps_per_epoch)
@@ -300,10 +330,7 @@ class TrainingRun:
         mean_loss = self.replicas.total(sums.loss).item() / seen
         if not math.isfinite(mean_loss):
             bar.close()
-            kept = (f"the checkpoint of epoch {epoch - 1} is kept in {self.run_dir}" if epoch > 1
-                    else f"no epoch finished, so {self.run_dir} holds only {CONFIG} (a rerun replaces it)")
-            raise DivergenceError(f"training diverged: the loss became {mean_loss} in epoch {epoch} "
-                                  f"(step {step + 1}); {kept}; lower --lr (now {self.config.lr})")
+            raise _diverged(mean_loss, epoch, step, self.run_dir, self.config.lr)
         bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{self.replicas.total(sums.correct).item() / seen:.3f}")
 
     def _stop_inside(self, epoch: int, step: int, sums: EpochSums, signum: int) -> None:
@@ -320,11 +347,7 @@ class TrainingRun:
         replicas.sync_buffers(self.model)
         train_loss = replicas.total(sums.loss).item() / self.images_per_epoch
         train_acc = replicas.total(sums.correct).item() / self.images_per_epoch
-        held_out = {}
-        for split in ("validation", "test"):
-            if self.splits[split] is not None:
-                prefix = "val" if split == "validation" else "test"
-                held_out[f"{prefix}_loss"], held_out[f"{prefix}_acc"] = evaluate(self.model, *self.splits[split])
+        held_out = _held_out_metrics(self.model, self.splits)
         cosines = block_cosines(self.model, self.x_align, self.y_align)
         alignment = {}
         if self.dynamics is not None:  # the main process, with probes
@@ -333,9 +356,7 @@ class TrainingRun:
         if is_spiking(self.model.kind) and self.main:
             _warn_about_silence(self.model, self.x_align, epoch)
         digests = replicas.digests(self.model)
-        if len(set(digests)) > 1:
-            raise BioplausError(f"the {replicas.world} training processes hold different weights after epoch "
-                                f"{epoch}; check that every process runs the same bioplaus and torch")
+        _check_replicas(digests, epoch)
         self.rows.append({"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, **held_out,
                           "seconds": sums.seconds(),
                           **{f"cos_bp/{name}": value for name, value in cosines.items()},
