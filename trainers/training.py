@@ -375,7 +375,7 @@ def _accuracies(held_out: dict) -> str:
 
 def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False,
           progress: bool | None = None) -> Path:
-    """Train one run into the folder `out` and return its path (see DESIGN.md for the files).
+    """Train one run into the folder `out` and return its path (see docs/design.md, "Run files").
 
     `resume` continues the run in `out` from its last checkpoint and reproduces the uninterrupted
     run; `force` replaces a run already there; `progress` shows tqdm bars (None: on a terminal).

@@ -1,7 +1,7 @@
 """What every learning rule provides: feedback state and a surrogate objective.
 
 A rule's update is the gradient of its surrogate objective, built with stop-gradients, so one
-ordinary `backward()` yields it (DESIGN.md, "Learning rules: one mechanism").
+ordinary `backward()` yields it (docs/design.md, "Learning rules: one mechanism").
 """
 
 from typing import NamedTuple
