@@ -58,15 +58,12 @@ def _source(analysis) -> str:
     return "in memory"
 
 
-def _check_not_foreign(out_dir: Path, stems, source: str) -> dict:
-    """{stem: source} of out_dir's figures.json; RunDirError if a figure to draw is there from another source."""
-    path = out_dir / DRAWN
-    drawn = json.loads(path.read_text()) if path.is_file() else {}
+def _refuse_foreign(out_dir: Path, stems, source: str, record: dict) -> None:
+    """RunDirError if a figure to draw is in `out_dir` but `record` (its figures.json) says another source."""
     for stem in stems:
-        if any((out_dir / f"{stem}.{ext}").exists() for ext in ("pdf", "png")) and drawn.get(stem) != source:
+        if any((out_dir / f"{stem}.{ext}").exists() for ext in ("pdf", "png")) and record.get(stem) != source:
             raise RunDirError(f"{out_dir} holds {stem}.pdf/png drawn from another analysis (or not by bioplaus); "
                               "pass another --out, or --force to replace it")
-    return drawn
 
 
 def draw_figures(analysis, out_dir, prefix: str = "", names=None, progress=None, force: bool = False) -> dict:
@@ -77,17 +74,16 @@ def draw_figures(analysis, out_dir, prefix: str = "", names=None, progress=None,
     check_file_name(prefix, "--prefix")
     a, out_dir = load_analysis(analysis), Path(out_dir)
     names = applicable(a) if names is None else list(names)
-    source = _source(analysis)
-    drawn_from = {} if force or not out_dir.is_dir() else _check_not_foreign(out_dir, [prefix + n for n in names],
-                                                                              source)
+    source, record_path = _source(analysis), out_dir / DRAWN
+    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    if not force:
+        _refuse_foreign(out_dir, [prefix + name for name in names], source, record)
     make_writable_folder(out_dir)
     bar = tqdm(names, desc=f"figures {prefix}".strip(), unit="figure", disable=None if progress is None else not progress)
     drawn = {name: DRAW[name](a, out_dir, prefix) for name in bar}
     bar.close()
-    if force and (out_dir / DRAWN).is_file():
-        drawn_from = json.loads((out_dir / DRAWN).read_text())
-    drawn_from.update({prefix + name: source for name in drawn})
-    atomic_write(out_dir / DRAWN, json.dumps(dict(sorted(drawn_from.items())), indent=2) + "\n")
+    record.update({prefix + name: source for name in drawn})
+    atomic_write(record_path, json.dumps(dict(sorted(record.items())), indent=2) + "\n")
     return drawn
 
 
