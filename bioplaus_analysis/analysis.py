@@ -96,7 +96,7 @@ def _run_names(run_dirs) -> list[str]:
 
 
 class _Runs:
-    """The loaded runs of one analysis: {name: model}, {name: config}, {name: folder}."""
+    """The loaded runs of one analysis: {name: model}, {name: config}, {name: folder}, {name: epochs done}."""
 
     def __init__(self, run_dirs, device):
         names = _run_names(run_dirs)
@@ -104,6 +104,7 @@ class _Runs:
         loaded = {name: load_run(run_dir, device) for name, run_dir in self.dirs.items()}
         self.models = {name: model for name, (model, _) in loaded.items()}
         self.configs = {name: config for name, (_, config) in loaded.items()}
+        self.done = {name: epochs_done(run_dir) for name, run_dir in self.dirs.items()}
 
 
 def _firing(model, features, sample, name: str, arrays: dict) -> dict:
@@ -121,10 +122,10 @@ def _firing(model, features, sample, name: str, arrays: dict) -> dict:
             "raster_image": {"test_index": int(sample.index[0]), "label": int(sample.labels[0])}}
 
 
-def _provenance(run_dir, config: dict, measure: str) -> dict:
+def _provenance(run_dir, config: dict, measure: str, done: int) -> dict:
     rows = read_metrics(run_dir)
     return {"path": str(run_dir), "model": config["model"], "rule": config["rule"], "seed": config["seed"],
-            "epochs": config["epochs"], "epochs_done": epochs_done(run_dir),
+            "epochs": config["epochs"], "epochs_done": done,
             "test_acc": rows[-1]["test_acc"] if rows else None, "features": measure,
             "cos_batch": config.get("cos_batch"), "version": config.get("bioplaus_version"),
             "test_images": config.get("test_images"), "validation_images": config.get("validation_images")}
@@ -135,15 +136,11 @@ def _embed_layers(layers: dict, methods, seed: int, arrays: dict) -> dict:
     quality = {}
     for key, patterns in layers.items():
         for method in methods:
-            fit = embed(patterns, method, seed)
+            with stage("embeddings"):
+                fit = embed(patterns, method, seed)
             arrays[f"{method}/{key}"] = fit.coords
             quality.setdefault(key.split("/", 1)[-1], {})[method] = fit.quality
     return quality
-
-
-def _embed_timed(layers: dict, methods, seed: int, arrays: dict) -> dict:
-    with stage("embeddings"):
-        return _embed_layers(layers, methods, seed, arrays)
 
 
 def _represent_run(name, runs: _Runs, sample, options, arrays, first: bool) -> tuple[dict, dict]:
@@ -156,9 +153,10 @@ def _represent_run(name, runs: _Runs, sample, options, arrays, first: bool) -> t
     # the input layer is the same images for every run: embedded once, under "input"
     layers = {("input" if layer == "input" else f"{name}/{layer}"): patterns
               for layer, patterns in features.layers.items() if layer != "input" or first}
-    part = {"layers": list(rdms), "runs": _provenance(runs.dirs[name], runs.configs[name], features.measure),
+    part = {"layers": list(rdms), "runs": _provenance(runs.dirs[name], runs.configs[name], features.measure,
+                                                          runs.done[name]),
             "training": training_history(runs.dirs[name]),
-            "embeddings": _embed_timed(layers, options.embeddings, options.seed, arrays)}
+            "embeddings": _embed_layers(layers, options.embeddings, options.seed, arrays)}
     if features.measure == "spike count":
         part["firing"] = _firing(model, features, sample, name, arrays)
     return part, rdms
@@ -320,7 +318,7 @@ def _analyze(run_dirs, out, options, force: bool, progress, overrides: dict, tim
     device = resolve_device(options.device)
     with stage("loading"):
         runs = _Runs(run_dirs, device)  # each checkpoint checked against its config.json
-        check_finished_runs(run_dirs, options.allow_unfinished)
+        check_finished_runs(runs.dirs.values(), runs.done.values(), options.allow_unfinished)
         sample = analysis_sample(dataset, options.per_class, options.seed, options.data_dir)
         evaluation = analysis_sample(dataset, options.eval_per_class, options.seed + 1, options.data_dir)
         x_eval, y_eval = evaluation.images.to(device), evaluation.labels.to(device)

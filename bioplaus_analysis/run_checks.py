@@ -48,8 +48,9 @@ def check_runs(run_dirs) -> str:
     return next(iter(configs.values()))["dataset"]
 
 
-def check_finished_runs(run_dirs, allow_unfinished: bool = False) -> None:
-    """RunDirError for the first run that has not finished every epoch, unless `allow_unfinished`."""
+def check_finished_runs(run_dirs, done, allow_unfinished: bool = False) -> None:
+    """RunDirError for the first run that has not finished every epoch (`done`: each run's `epochs_done`),
+    unless `allow_unfinished`."""
     if not allow_unfinished:
-        for run_dir in run_dirs:
-            check_finished(run_dir)
+        for run_dir, epochs in zip(run_dirs, done):
+            check_finished(run_dir, epochs)

@@ -153,10 +153,11 @@ def epochs_done(run_dir) -> int:
     return min(int(load_checkpoint(run_dir)["epoch"]), len(read_metrics(run_dir)))
 
 
-def check_finished(run_dir) -> int:
+def check_finished(run_dir, done: int | None = None) -> int:
     """The run's epochs when it has finished every epoch its config.json plans; else a RunDirError saying how
-    far it got and how to continue it."""
-    planned, done = read_config(run_dir)["epochs"], epochs_done(run_dir)
+    far it got and how to continue it. `done`: its `epochs_done`, when already known."""
+    planned = read_config(run_dir)["epochs"]
+    done = epochs_done(run_dir) if done is None else done
     if done < planned:
         raise RunDirError(f"{run_dir} is unfinished ({done} of {planned} epochs); continue it with `bioplaus train "
                           f"... --out {run_dir} --resume`, or analyse it as it is with --allow-unfinished")
