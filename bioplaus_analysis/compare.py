@@ -67,11 +67,12 @@ class CompareOptions:
             require_cuda_graph_device(resolve_device(self.device))
         if self.seeds < 1 or (self.epochs is not None and self.epochs < 1):
             raise ConfigError("--seeds and --epochs must be positive integers")
-        self.analysis_options(self.eval_per_class or 1).resolved(self.dataset)  # before any data is read
+        checked = self.analysis_options(self.eval_per_class or 1).resolved(self.dataset)  # before any data is read
         eval_per_class = (self.eval_per_class if self.eval_per_class is not None
                           else default_eval_per_class(self.dataset, self.data_dir))
+        eps = None if self.eps is None else list(checked.eps)  # sorted once: analyze does not warn again
         return CompareOptions(**dict(asdict(self), models=tuple(self.models), rules=rules,
-                                     eval_per_class=eval_per_class))
+                                     eval_per_class=eval_per_class, eps=eps))
 
     def analysis_options(self, eval_per_class: int | None) -> AnalysisOptions:
         """The options each model's `analyze` runs with; ConfigError for an option `analyze` does not have."""

@@ -153,3 +153,12 @@ def test_a_figures_folder_of_the_users_is_never_overwritten(tmp_path):
     with pytest.raises(RunDirError, match=r"--figures .*paper holds files that compare did not write \(accuracy.md\)"):
         compare(tmp_path / "out", OPTIONS, figures_dir=mine, progress=False)
     assert (mine / "accuracy.md").read_text() == "my own table\n" and not (tmp_path / "out").exists()
+
+
+def test_an_unsorted_eps_grid_is_sorted_once_with_one_warning():
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        options = CompareOptions(dataset="digits", eps=[0.2, 0.0, 0.2]).resolved()
+        options.resolved()  # resolving the result again warns no more
+    assert options.eps == [0.0, 0.2] and len(caught) == 1 and "sorted and de-duplicated" in str(caught[0].message)
