@@ -14,7 +14,7 @@ from pathlib import Path
 
 from trainers import (DATASETS, DEVICES, ENCODERS, MODELS, NEURONS, OPTIMIZERS, RULES, SCHEDULES, SURROGATES,
                       BioplausError, BioplausWarning, ConfigError, Interrupted, RunDirError, TrainConfig, __version__,
-                      train, tune, unknown_name)
+                      keep_freed_memory, train, tune, unknown_name)
 from trainers.runfiles import epochs_done, read_config, read_metrics
 
 from .choices import ATTACKS, COMPARISONS, EMBEDDINGS, FIGURES, MODES, RDM_METHODS
@@ -371,6 +371,7 @@ def _one_line_warnings(command: str):
 def main(argv=None) -> int:
     """Run the command with `argv` (default: sys.argv[1:]); returns the exit status."""
     args = build_parser().parse_args(argv)
+    keep_freed_memory()
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warnings(args.command)

@@ -40,6 +40,8 @@ def threads_per_job(jobs: int) -> int:
 
 def _start_worker(threads: int) -> None:
     import torch
+    from trainers import keep_freed_memory
+    keep_freed_memory()
     torch.set_num_threads(threads)
 
 

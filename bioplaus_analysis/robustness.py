@@ -185,7 +185,10 @@ def attack_passes(name: str, eps: float, pgd_steps: int, models: int, rule: str,
     """(gradient passes, forward passes) over the images that one (attack, run, ε) of `robustness_curves`
     makes for a run of `rule`: the true-gradient attack, the feedback one (in `modes`, unless the rule's
     update is the true gradient), and the evaluations (one per model with `transfer`). FGSM's gradient is
-    computed once per curve, at the first positive ε of `eps_grid`."""
+    computed once per curve, at the first positive ε of `eps_grid`; at ε = 0 a run's clean accuracy is computed
+    once and reused by every attack, mode and transfer cell."""
+    if eps == 0:
+        return 0, 1
     feedback = "feedback" in modes and not get_rule(rule).true_gradient
     transfer = "transfer" in modes
     fgsm_pass = _first_step(eps, eps_grid if eps_grid is not None else [eps])
@@ -193,6 +196,41 @@ def attack_passes(name: str, eps: float, pgd_steps: int, models: int, rule: str,
     gradients = per_attack * (1 + feedback)
     forwards = 1 + (models - 1 if transfer else 0) + feedback
     return gradients, forwards
+
+
+class _Crafter:
+    """Adversarial images and their scores for one set of models and images, with what is shared cached: each
+    model's FGSM direction (one model at a time) and each model's clean accuracy (the score at ε = 0)."""
+
+    def __init__(self, models: dict, images, labels, pgd_steps: int, seed: int):
+        self.models, self.images, self.labels = models, images, labels
+        self.pgd_steps, self.seed = pgd_steps, seed
+        self.directions, self.clean = {}, {}
+
+    def craft(self, name: str, model, eps: float, mode: str):
+        if name != "fgsm" or eps == 0:
+            return attack(name, model, self.images, self.labels, eps, mode, pgd_steps=self.pgd_steps, seed=self.seed)
+        if (model, mode) not in self.directions:
+            if any(held is not model for held, _ in self.directions):
+                self.directions.clear()  # one model's directions at a time
+            self.directions[model, mode] = fgsm_direction(model, self.images, self.labels, mode)
+        return fgsm(model, self.images, self.labels, eps, mode, direction=self.directions[model, mode])
+
+    def score(self, run: str, adversarial, eps: float) -> float:
+        """Accuracy of `run` on `adversarial`; at ε = 0 those are the clean images, scored once per run."""
+        if eps > 0:
+            return accuracy(self.models[run], adversarial, self.labels)
+        if run not in self.clean:
+            self.clean[run] = accuracy(self.models[run], self.images, self.labels)
+        return self.clean[run]
+
+
+def _check_attacks(attacks, modes) -> None:
+    for name in attacks:
+        ATTACK_METHODS.lookup(name)
+    for mode in modes:
+        if mode not in MODES:
+            raise unknown_name("attack mode", mode, MODES)
 
 
 def robustness_curves(models: dict, images, labels, eps_grid, attacks=ATTACKS, modes=MODES, pgd_steps: int = 10,
@@ -206,41 +244,25 @@ def robustness_curves(models: dict, images, labels, eps_grid, attacks=ATTACKS, m
     passes)` is called after each (attack, run, ε): what it was and what it cost (see `attack_passes`).
     """
     eps_grid = list(sorted_eps(eps_grid))
-    for name in attacks:
-        ATTACK_METHODS.lookup(name)
-    for mode in modes:
-        if mode not in MODES:
-            raise unknown_name("attack mode", mode, MODES)
-    names = list(models)
-    curves = {run: {a: {} for a in attacks} for run in names}
-    transfer, directions = {}, {}
-
-    def craft(name, model, eps, mode):
-        if name != "fgsm" or eps == 0:
-            return attack(name, model, images, labels, eps, mode, pgd_steps=pgd_steps, seed=seed)
-        if (model, mode) not in directions:
-            if any(held is not model for held, _ in directions):
-                directions.clear()  # one model's directions at a time
-            directions[model, mode] = fgsm_direction(model, images, labels, mode)
-        return fgsm(model, images, labels, eps, mode, direction=directions[model, mode])
-
+    _check_attacks(attacks, modes)
+    names, crafter = list(models), _Crafter(models, images, labels, pgd_steps, seed)
+    curves, transfer = {run: {a: {} for a in attacks} for run in names}, {}
     for name in attacks:
         matrix = torch.full((len(eps_grid), len(names), len(names)), float("nan"))
         for s, run in enumerate(names):
             model = models[run]
             own = {"true": [], "feedback": []}
             for k, eps in enumerate(eps_grid):
-                adversarial = craft(name, model, eps, "true")
-                own["true"].append(accuracy(model, adversarial, labels))
+                adversarial = crafter.craft(name, model, eps, "true")
+                own["true"].append(crafter.score(run, adversarial, eps))
                 if "transfer" in modes:
                     for t, target in enumerate(names):
-                        matrix[k, s, t] = own["true"][-1] if t == s else accuracy(models[target], adversarial, labels)
+                        matrix[k, s, t] = own["true"][-1] if t == s else crafter.score(target, adversarial, eps)
                 if "feedback" in modes:
                     if get_rule(model.rule).true_gradient:  # the rule's own gradient is the true gradient
                         own["feedback"].append(own["true"][-1])
                     else:
-                        fooled = craft(name, model, eps, "feedback")
-                        own["feedback"].append(accuracy(model, fooled, labels))
+                        own["feedback"].append(crafter.score(run, crafter.craft(name, model, eps, "feedback"), eps))
                 if step is not None:
                     passes = attack_passes(name, eps, pgd_steps, len(names), model.rule, modes, eps_grid)
                     step(f"{run}: {name} ε={eps:g} ({k + 1}/{len(eps_grid)})", *passes)

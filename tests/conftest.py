@@ -19,10 +19,14 @@ import numpy as np
 import pytest
 import torch
 
+from trainers import keep_freed_memory
+
 if os.environ.get("PYTEST_XDIST_WORKER"):
     from threadpoolctl import threadpool_limits
     torch.set_num_threads(1)
     threadpool_limits(1)
+
+keep_freed_memory()  # as the `bioplaus` command does: large tensors reused, not faulted in afresh
 
 DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

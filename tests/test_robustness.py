@@ -2,6 +2,7 @@
 
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
@@ -122,10 +123,26 @@ def test_each_attack_step_reports_its_label_and_the_passes_it_made(digits_runs, 
     steps = []
     robustness_curves(models, x[:20], y[:20], [0.0, 0.1], ("pgd",), pgd_steps=3,
                       step=lambda label, gradients, forwards: steps.append((label, gradients, forwards)))
-    assert steps == [("cnn-bp: pgd ε=0 (1/2)", 0, 2), ("cnn-bp: pgd ε=0.1 (2/2)", 3, 2),  # BP: no separate feedback
-                     ("cnn-dfa: pgd ε=0 (1/2)", 0, 3), ("cnn-dfa: pgd ε=0.1 (2/2)", 6, 3)]
+    assert steps == [("cnn-bp: pgd ε=0 (1/2)", 0, 1), ("cnn-bp: pgd ε=0.1 (2/2)", 3, 2),  # BP: no separate feedback
+                     ("cnn-dfa: pgd ε=0 (1/2)", 0, 1), ("cnn-dfa: pgd ε=0.1 (2/2)", 6, 3)]
     assert attack_passes("fgsm", 0.1, 10, 4, "dfa", ("true", "feedback")) == (2, 2)
     assert attack_passes("pgd", 0.1, 10, 4, "bp", ("true", "feedback", "transfer")) == (10, 4)
+
+
+def test_clean_accuracy_is_computed_once_per_run_and_fills_every_eps_zero_cell(digits_runs, digits_eval, monkeypatch):
+    import bioplaus_analysis.robustness as robustness
+    x, y = digits_eval
+    models = {name: load_run(digits_runs[name])[0] for name in ("cnn-bp", "cnn-dfa", "cnn-fa")}
+    scored, original = [], robustness.accuracy
+    monkeypatch.setattr(robustness, "accuracy", lambda m, images, labels: scored.append((m, images)) or
+                        original(m, images, labels))
+    curves, transfer = robustness_curves(models, x[:30], y[:30], [0.0, 0.1], ("fgsm", "pgd"), pgd_steps=2)
+    assert sorted(id(m) for m, images in scored if torch.equal(images, x[:30])) == \
+        sorted(id(m) for m in models.values())  # three clean evaluations for 2 attacks × 3 sources × 3 targets
+    for name, matrix in transfer.items():
+        clean = [original(models[run], x[:30], y[:30]) for run in models]
+        assert (matrix[0] == np.array(clean, dtype=np.float32)[None, :]).all()  # every source's ε = 0 row: the targets' clean accuracy
+        assert [curves[run][name]["feedback"][0] for run in models] == clean
 
 
 def test_fgsm_curves_take_one_gradient_pass_per_model_and_mode_and_equal_per_eps_attacks(digits_runs, digits_eval,

@@ -16,6 +16,7 @@ from .encoders import ENCODERS
 from .errors import (BioplausError, BioplausWarning, ConfigError, DataError, DivergenceError, Interrupted, RunDirError,
                      unknown_name)
 from .evaluation import evaluate
+from .host_memory import keep_freed_memory
 from .neurons import NEURONS
 from .optim import OPTIMIZERS
 from .probes import correlation_rdm, read_dynamics
@@ -30,6 +31,6 @@ ANALYSIS_INTERFACE = ("trainers.runfiles", "trainers.probes", "trainers.precisio
 __all__ = ["ANALYSIS_INTERFACE", "DATASETS", "DEVICES", "ENCODERS", "MAX_SEED", "MODELS", "NEURONS", "OPTIMIZERS",
            "RULES", "SCHEDULES", "SURROGATES", "BioplausError", "BioplausWarning", "ConfigError", "DataError",
            "DivergenceError", "Interrupted", "RunDirError", "TrainConfig", "block_cosines", "bp_gradient",
-           "build_model", "correlation_rdm", "dataset_spec", "eval_mode", "evaluate", "get_rule", "is_spiking", "load_dataset",
+           "build_model", "correlation_rdm", "dataset_spec", "eval_mode", "evaluate", "get_rule", "is_spiking", "keep_freed_memory", "load_dataset",
            "load_run", "model_device", "read_dynamics", "require_cuda_graph_device", "resolve_device", "rule_update", "stratified_sample", "train", "tune", "unknown_name",
            "__version__"]
