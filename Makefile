@@ -16,10 +16,13 @@ SPEC := .
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# The editable install is redone only when pyproject.toml changed since (a stamp per SPEC in the environment).
 setup: $(BIN)/python
-	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH)" || \
-		{ echo "$(TORCH) is not available here; installing the newest torch"; $(BIN)/pip install -q torch; }
-	$(BIN)/pip install -q -e "$(SPEC)"
+	@stamp="$(VENV)/.installed-$$(echo '$(SPEC)' | tr -c 'a-z0-9\n' '_')"; \
+	if [ -f "$$stamp" ] && [ "$$stamp" -nt pyproject.toml ]; then exit 0; fi; \
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH)" || \
+		{ echo "$(TORCH) is not available here; installing the newest torch"; $(BIN)/pip install -q torch; }; \
+	$(BIN)/pip install -q -e "$(SPEC)" && touch "$$stamp"
 
 # The main job with its defaults: mnist-5k, CNN and SNN x every rule, 1 seed, 3 epochs; about 3 minutes on
 # 2 CPU cores. Runs, analyses, figures and the accuracy table land in $(RUNS); a second call reuses them.

@@ -89,6 +89,8 @@ COMPARE_OPTIONS = SAMPLE_OPTIONS + (
     Option("jobs", "runs (and analyses) at once, each in its own process with cores / N CPU threads", int),
     Option("threads", "CPU threads of each run and analysis (default: cores / jobs; on the CPU the float results "
                       "depend on it)", int),
+    Option("only", f"figures to draw, comma-separated, of {', '.join(FIGURES)} (default: every figure the "
+                   "analysis holds data for)", csv=True),
 )
 
 

@@ -19,6 +19,7 @@ from trainers import (DATASETS, MODELS, RULES, ConfigError, Interrupted, RunDirE
 from trainers.runfiles import atomic_write, check_folder, finished_run, make_writable_folder, run_name
 
 from .accuracy_table import table, write_table
+from .choices import FIGURES
 from .jobs import check_jobs, run_tasks
 from .options import QUICK_DATASETS, AnalysisOptions, default_eval_per_class
 from .results import RESULTS, STATS
@@ -47,6 +48,7 @@ class CompareOptions:
     jobs: int = 1  # runs (and analyses) at once, each in its own process (`jobs`)
     threads: int | None = None  # CPU threads per run and analysis (default: the cores / jobs)
     analysis: dict = field(default_factory=dict)  # further keyword arguments of `analyze`
+    only: tuple | None = None  # the figures to draw (None: every figure the analysis holds data for)
 
     def resolved(self) -> "CompareOptions":
         if self.dataset not in DATASETS:
@@ -63,6 +65,9 @@ class CompareOptions:
             if not any(_trains(rule, model) for model in self.models):
                 raise ConfigError(f"rule {rule!r} trains none of the models {', '.join(self.models)}")
         check_jobs(self.jobs)
+        for name in self.only or ():
+            if name not in FIGURES:
+                raise unknown_name("figure", name, FIGURES)
         if self.cuda_graph:
             require_cuda_graph_device(resolve_device(self.device))
         if self.seeds < 1 or (self.epochs is not None and self.epochs < 1):
@@ -71,8 +76,9 @@ class CompareOptions:
         eval_per_class = (self.eval_per_class if self.eval_per_class is not None
                           else default_eval_per_class(self.dataset, self.data_dir))
         eps = None if self.eps is None else list(checked.eps)  # sorted once: analyze does not warn again
+        only = None if self.only is None else tuple(self.only)
         return CompareOptions(**dict(asdict(self), models=tuple(self.models), rules=rules,
-                                     eval_per_class=eval_per_class, eps=eps))
+                                     eval_per_class=eval_per_class, eps=eps, only=only))
 
     def analysis_options(self, eval_per_class: int | None) -> AnalysisOptions:
         """The options each model's `analyze` runs with; ConfigError for an option `analyze` does not have."""
@@ -241,13 +247,15 @@ def _drawing_code() -> str:
     return digest.hexdigest()
 
 
-def draw_models(folders: dict, figures_dir: Path, state: dict, progress=None, log=print) -> dict:
-    """Draw each model's figures into `figures_dir`, unless the same analysis was drawn there by the same code:
-    then only the figures with a file missing are redrawn. Returns {model: {figure: [PDF, PNG]}}."""
-    from .figures import draw_figures
+def draw_models(folders: dict, figures_dir: Path, state: dict, progress=None, log=print, only=None) -> dict:
+    """Draw each model's figures (those of `only` that its analysis holds data for; default all it holds) into
+    `figures_dir`, unless the same analysis was drawn there by the same code: then only the figures with a file
+    missing are redrawn. Returns {model: {figure: [PDF, PNG]}}."""
+    from .figures import applicable, draw_figures
     drawn, code = {}, _drawing_code()
     for model, folder in folders.items():
-        key = {"analysis": state.get("analysis", {}).get(model), "code": code, "folder": str(figures_dir.resolve())}
+        key = {"analysis": state.get("analysis", {}).get(model), "code": code, "folder": str(figures_dir.resolve()),
+               "only": None if only is None else sorted(only)}
         previous = state.get("figures", {}).get(model, {})
         files = previous.get("files", {}) if key["analysis"] and previous.get("key") == key else {}
         missing = [name for name, paths in files.items() if not all(Path(p).is_file() for p in paths)]
@@ -257,8 +265,9 @@ def draw_models(folders: dict, figures_dir: Path, state: dict, progress=None, lo
             log(f"figures of {model}: {', '.join(missing)} redrawn (files missing), the others reused")
         drawn[model] = {name: [Path(p) for p in paths] for name, paths in files.items()}
         if not files or missing:
-            drawn[model].update(draw_figures(folder, figures_dir, f"{model}-", names=missing or None,
-                                             progress=progress, force=True))  # compare's own folder
+            names = missing or [name for name in applicable(folder) if only is None or name in only]
+            drawn[model].update(draw_figures(folder, figures_dir, f"{model}-", names=names, progress=progress,
+                                             force=True))  # compare's own folder
         state.setdefault("figures", {})[model] = {"key": key, "files": {name: [str(p) for p in paths]
                                                                         for name, paths in drawn[model].items()}}
     return drawn
@@ -327,7 +336,7 @@ def compare(out, options: CompareOptions | None = None, figures_dir=None, runs_d
     with times.stage("analysis"):
         folders, written = analyse_models(options, runs, out, state, progress, log)
     with times.stage("drawing"):
-        drawn = draw_models(folders, figures_dir, state, progress, log)
+        drawn = draw_models(folders, figures_dir, state, progress, log, options.only)
     with times.stage("tables and manifest"):
         paths = _write_tables(options, runs, runs_dir, folders, drawn, figures_dir,
                               command or f"compare({str(out)!r}, {options!r})")

@@ -10,6 +10,7 @@ from bioplaus_analysis.choices import FIGURES
 from bioplaus_analysis.cli import main
 from bioplaus_analysis import CompareOptions, compare
 from bioplaus_analysis.compare import stage_line
+from trainers import ConfigError
 
 SNN_ONLY = ("firing-rates", "spike-raster")
 RUNS = [f"digits-{model}-{rule}-s0" for model, rules in (("cnn", ("bp", "fa", "dfa", "dkp")),
@@ -162,3 +163,20 @@ def test_an_unsorted_eps_grid_is_sorted_once_with_one_warning():
         options = CompareOptions(dataset="digits", eps=[0.2, 0.0, 0.2]).resolved()
         options.resolved()  # resolving the result again warns no more
     assert options.eps == [0.0, 0.2] and len(caught) == 1 and "sorted and de-duplicated" in str(caught[0].message)
+
+
+def test_only_the_figures_asked_for_are_drawn_and_listed(compared, tmp_path):
+    out = shutil.copytree(compared[0], tmp_path / "out")
+    logs = []
+    done = compare(out, CompareOptions(**{**OPTIONS.__dict__, "only": ("paths", "spike-raster")}), progress=False,
+                   log=logs.append)
+    assert logs[1:3] == [f"analysis of cnn: reused {out / 'analysis' / 'cnn'}",
+                         f"analysis of snn: reused {out / 'analysis' / 'snn'}"]
+    expected = {"cnn-paths", "snn-paths", "snn-spike-raster"}  # the CNN has no spikes to draw
+    assert {p.name for p in done["figures"]} == {f"{stem}.{ext}" for stem in expected for ext in ("pdf", "png")}
+    manifest = json.loads((out / "figures" / "manifest.json").read_text())
+    assert set(manifest["files"]) == {p.name for p in done["figures"]}
+    with pytest.raises(ConfigError, match="unknown figure 'bogus'"):
+        CompareOptions(dataset="digits", only=("bogus",)).resolved()
+    assert main(["compare", "--dataset", "digits", "--only", "paths,bogus", "--out", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()
