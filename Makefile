@@ -59,7 +59,7 @@ tune: setup
 # Merge every tuning/*/*/recipe.json into the shipped trainers/recipes.json (the defaults of every run) and
 # write tuning/summary.md, the table of every recipe with its evidence.
 recipes: setup
-	$(BIN)/python -m trainers.recipe_table tuning/*/*/recipe.json
+	$(BIN)/python -m trainers.tuning.table tuning/*/*/recipe.json
 
 benchmark: setup
 	$(BIN)/python benchmarks/throughput.py

@@ -12,8 +12,8 @@ import statistics
 import torch
 
 from trainers import build_model, resolve_device
-from trainers.alignment import weight_alignment
-from trainers.probes import probe_rdms
+from trainers.rules.alignment import weight_alignment
+from trainers.store.probes import probe_rdms
 
 from throughput import step_parser, steps_seconds, training_step
 from timing import timed

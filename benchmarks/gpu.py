@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from trainers import TrainConfig, build_model, train
-from trainers.datasets import dataset_spec, load_dataset
-from trainers.runfiles import read_config, read_metrics
+from trainers.data.datasets import dataset_spec, load_dataset
+from trainers.store.runfiles import read_config, read_metrics
 from trainers import resolve_device
 
 import peers
@@ -106,7 +106,7 @@ def print_snn_table(table, batch, steps):
 
 def cnn_step_breakdown(dataset, data_dir, batch, repeats, device):
     """Where a CNN step's time goes: the trainer's step, its kernel launches, evaluation and cos_bp."""
-    from trainers.alignment import block_cosines
+    from trainers.rules.alignment import block_cosines
     from trainers import evaluate
     shape = dataset_spec(dataset).input_shape
     x_test, y_test = (t.to(device) for t in load_dataset(dataset, "test", data_dir))

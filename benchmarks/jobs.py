@@ -18,7 +18,7 @@ import numpy as np
 
 from bioplaus_analysis import CompareOptions, compare
 from bioplaus_analysis.jobs import threads_per_job
-from trainers.runfiles import read_metrics
+from trainers.store.runfiles import read_metrics
 
 
 def _timed(out, **options) -> float:

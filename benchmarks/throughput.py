@@ -13,11 +13,11 @@ import statistics
 import torch
 
 from trainers import TrainConfig, build_model
-from trainers.optim import make_optimizers
+from trainers.loop.optim import make_optimizers
 from trainers.rules import get_rule
 from trainers import resolve_device
-from trainers.steps import GraphedSteps, new_graph, train_step
-from trainers.training import EpochSums
+from trainers.loop.steps import GraphedSteps, new_graph, train_step
+from trainers.loop.training import EpochSums
 
 from timing import timed
 

@@ -8,7 +8,7 @@ import io
 import statistics
 from pathlib import Path
 
-from trainers.runfiles import atomic_write, epochs_done, read_config, read_metrics
+from trainers.store.runfiles import atomic_write, epochs_done, read_config, read_metrics
 
 from .results import rule_rank
 

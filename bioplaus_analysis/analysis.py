@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from trainers import ConfigError, __version__, dataset_spec, load_run, model_device, resolve_device
 from trainers.precision import deterministic_algorithms, device_record
-from trainers.runfiles import epochs_done, read_metrics, training_cosines, training_history
+from trainers.store.runfiles import epochs_done, read_metrics, training_cosines, training_history
 
 from .dynamics import alignment_history, representation_dynamics
 from .embedding import QUALITY, embed
@@ -235,7 +235,7 @@ def _adversarial_rdms(models, sample, run_rdms, options: AnalysisOptions, arrays
 
 def _attack_steps(attackable: dict, options: AnalysisOptions) -> list[tuple]:
     """(gradient passes, forward passes) of every (attack, run, ε) step `robustness_curves` will make."""
-    return [attack_passes(name, eps, options.pgd_steps, len(attackable), model.rule, options.modes, options.eps)
+    return [attack_passes(name, eps, options.pgd_steps, len(attackable), model.rule.name, options.modes, options.eps)
             for name in options.attacks for model in attackable.values() for eps in options.eps]
 
 

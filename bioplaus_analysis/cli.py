@@ -12,10 +12,10 @@ import sys
 import warnings
 from pathlib import Path
 
-from trainers import (DATASETS, DEVICES, ENCODERS, MODELS, NEURONS, OPTIMIZERS, RULES, SCHEDULES, SURROGATES,
+from trainers import (DATASETS, DEFAULT_DEVICE, DEVICES, ENCODERS, MODELS, NEURONS, OPTIMIZERS, RULES, SCHEDULES, SURROGATES,
                       BioplausError, BioplausWarning, ConfigError, Interrupted, RunDirError, TrainConfig, __version__,
-                      keep_freed_memory, train, tune, unknown_name)
-from trainers.runfiles import epochs_done, read_config, read_metrics
+                      EPOCHS_DEFAULT, default_epochs, keep_freed_memory, train, tune, unknown_name)
+from trainers.store.runfiles import epochs_done, read_config, read_metrics
 
 from .choices import ATTACKS, COMPARISONS, EMBEDDINGS, FIGURES, MODES, RDM_METHODS
 from .cli_options import Option, add_options, csv_list, values_of
@@ -84,7 +84,7 @@ COMPARE_OPTIONS = SAMPLE_OPTIONS + (
     Option("models", f"of {', '.join(MODELS)}", csv=True),
     Option("rules", f"of {', '.join(RULES)} (default: every rule on the models it trains)", csv=True),
     Option("seeds", "number of seeds per model and rule: 0..N-1", int),
-    Option("epochs", "epochs of every run (default 3 on digits and mnist-5k; else cnn 10, snn 5)", int),
+    Option("epochs", f"epochs of every run (default {EPOCHS_DEFAULT})", int),
     Option("cuda_graph", "train every run with --cuda-graph (its step replayed from a CUDA graph; see train)"),
     Option("jobs", "runs (and analyses) at once, each in its own process with cores / N CPU threads", int),
     Option("threads", "CPU threads of each run and analysis (default: cores / jobs; on the CPU the float results "
@@ -124,8 +124,8 @@ def _run_train(args) -> int:
 
 
 # tune chooses the learning rate, optimiser and feedback lr itself and sets the seeds of its trials.
-TUNE_OPTIONS = tuple(Option("epochs", "epochs of every trial (default 3 on digits and mnist-5k; else cnn 10, "
-                                      "snn 5)", int) if option.field == "epochs" else option
+TUNE_OPTIONS = tuple(Option("epochs", f"epochs of every trial (default {EPOCHS_DEFAULT})", int)
+                     if option.field == "epochs" else option
                      for option in TRAIN_OPTIONS if option.field not in ("seed", "lr", "optimizer", "feedback_lr"))
 SPIKING_FLAGS = ("hidden", "channels", "fc_width", "time_steps", "encoding", "neuron", "surrogate", "g")
 
@@ -169,7 +169,7 @@ def _add_tune(subparsers):
 def _run_tune(args) -> int:
     from .compare import CompareOptions
     values = values_of(args, TUNE_OPTIONS)
-    values["epochs"] = values["epochs"] or CompareOptions(dataset=values["dataset"]).epochs_of(values["model"])
+    values["epochs"] = values["epochs"] or default_epochs(values["dataset"], values["model"])
     try:
         entry = tune(TrainConfig(**values, model_options=_model_options(args)), args.out, args.runs,
                      finalists=args.finalists, confirm_seeds=args.confirm_seeds,
@@ -252,7 +252,7 @@ def _add_reproduce(subparsers):
     p.add_argument("--data-dir", default=None, help="folder holding mnist / cifar10 (and fashion-mnist) files")
     p.add_argument("--seeds", type=csv_list("--seeds", int), default=[0, 1, 2])
     p.add_argument("--models", type=csv_list("--models"), default=["cnn", "snn"], help="of cnn, snn")
-    p.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)}")
+    p.add_argument("--device", default=DEFAULT_DEVICE, help=f"one of {', '.join(DEVICES)}")
     p.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process (default 1)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads per run (default: cores / jobs)")
     cluster = p.add_argument_group("cluster sweeps (pip install 'bioplaus[cluster]')")

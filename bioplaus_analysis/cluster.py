@@ -14,7 +14,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from trainers import BioplausError, ConfigError, TrainConfig
-from trainers.runfiles import atomic_write, finished_run
+from trainers.store.runfiles import atomic_write, finished_run
 
 from .compare import train_task
 

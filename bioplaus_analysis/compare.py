@@ -14,19 +14,17 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from trainers import (DATASETS, MODELS, RULES, ConfigError, Interrupted, RunDirError, TrainConfig, __version__,
-                      require_cuda_graph_device, resolve_device, train, unknown_name)
-from trainers.runfiles import atomic_write, check_folder, finished_run, make_writable_folder, run_name
+from trainers import (DATASETS, DEFAULT_DEVICE, MODELS, RULES, ConfigError, Interrupted, RunDirError, TrainConfig, __version__,
+                      default_epochs, require_cuda_graph_device, resolve_device, train, unknown_name)
+from trainers.store.runfiles import atomic_write, check_folder, finished_run, make_writable_folder, run_name
 
 from .accuracy_table import table, write_table
 from .choices import FIGURES
 from .jobs import check_jobs, run_tasks
-from .options import QUICK_DATASETS, AnalysisOptions, default_eval_per_class
+from .options import AnalysisOptions, default_eval_per_class
 from .results import RESULTS, STATS
 from .stage_times import StageTimes
 
-QUICK_EPOCHS = 3
-FULL_EPOCHS = {"cnn": 10, "snn": 5}  # the reproduction grid's (README): paper-grade on full datasets
 MARKER = "compare.json"
 
 
@@ -43,8 +41,8 @@ class CompareOptions:
     eps: list | None = None
     pgd_steps: int = AnalysisOptions.pgd_steps
     data_dir: str | None = None
-    device: str = "auto"
-    cuda_graph: bool = False  # train each run with --cuda-graph (trainers.steps)
+    device: str = DEFAULT_DEVICE
+    cuda_graph: bool = False  # train each run with --cuda-graph (trainers.loop.steps)
     jobs: int = 1  # runs (and analyses) at once, each in its own process (`jobs`)
     threads: int | None = None  # CPU threads per run and analysis (default: the cores / jobs)
     analysis: dict = field(default_factory=dict)  # further keyword arguments of `analyze`
@@ -92,7 +90,7 @@ class CompareOptions:
     def epochs_of(self, model: str) -> int:
         if self.epochs is not None:
             return self.epochs
-        return QUICK_EPOCHS if self.dataset in QUICK_DATASETS else FULL_EPOCHS.get(model, 5)
+        return default_epochs(self.dataset, model)
 
     def runs(self) -> list[tuple[str, str, int]]:
         """(model, rule, seed) for every rule that trains the model, seed outermost."""

@@ -6,8 +6,8 @@ similarities, as `trajectories` does for layers)."""
 import numpy as np
 
 from trainers import ConfigError, read_dynamics
-from trainers.probes import square
-from trainers.runfiles import read_config, read_metrics
+from trainers.store.probes import square
+from trainers.store.runfiles import read_config, read_metrics
 
 from .rsa import compare_rdms, label_rdm
 from .trajectories import embed_rdms

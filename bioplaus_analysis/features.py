@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from trainers import ConfigError, eval_mode, is_spiking, load_dataset, model_device, stratified_sample
+from trainers import ConfigError, eval_mode, load_dataset, model_device, stratified_sample
 from trainers.precision import full_precision
 
 
@@ -62,7 +62,7 @@ def _record_batch(model, batch, parts: dict, spiking: bool) -> None:
 @full_precision()
 def record_features(model, images, labels, batch_size: int = 500) -> Features:
     """Every layer's output for `images` in eval mode and full float32, batched, on the model's device."""
-    device, spiking = model_device(model), is_spiking(model.kind)
+    device, spiking = model_device(model), model.spiking
     parts = {name: [] for name in ["input", *model.hidden_names, "out"]}
     hooks = [] if spiking else [
         model.blocks[name].register_forward_hook(lambda _m, _i, output, name=name: parts[name].append(output))

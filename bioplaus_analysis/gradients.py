@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainers import ConfigError, block_cosines, eval_mode, get_rule, rule_update
-from trainers.models import weight_layer
+from trainers import ConfigError, block_cosines, eval_mode, rule_update
+from trainers.nets.base import weight_layer
 from trainers.precision import full_precision
 from trainers.rules import measuring
 
@@ -77,7 +77,7 @@ def _output_gradients(model, images, labels) -> dict:
     taps = _LayerTaps(model)
     try:
         with measuring(model, images):
-            surrogate = get_rule(model.rule).objective(model, images, labels).surrogate
+            surrogate = model.rule.objective(model, images, labels).surrogate
             calls = [(name, call) for name, block_calls in taps.calls.items() for call in block_calls]
             grads = torch.autograd.grad(surrogate, [output for _, (_, _, output) in calls], allow_unused=True)
     finally:
@@ -87,7 +87,7 @@ def _output_gradients(model, images, labels) -> dict:
         pairs[name].append((module, x, torch.zeros_like(output) if grad is None else grad))
     missing = [name for name in model.blocks if name not in pairs]
     if missing:
-        raise ConfigError(f"blocks {missing} receive no update from rule {model.rule!r}")
+        raise ConfigError(f"blocks {missing} receive no update from rule {model.rule.name!r}")
     return pairs
 
 

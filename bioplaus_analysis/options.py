@@ -4,13 +4,12 @@ read its defaults (the analyses themselves load scikit-learn and rsatoolbox)."""
 import math
 from dataclasses import dataclass, replace
 
-from trainers import MAX_SEED, ConfigError, unknown_name
+from trainers import DEFAULT_DEVICE, MAX_SEED, QUICK_DATASETS, ConfigError, unknown_name
 
 from .choices import ATTACKS, COMPARISONS, EMBEDDINGS, MODES, RDM_METHODS
 from .features import rarest_class_count
 from .robustness import check_eps, default_eps, sorted_eps
 
-QUICK_DATASETS = ("digits", "mnist-5k")  # embedded, small: the defaults aim at minutes on a laptop
 
 
 def default_eval_per_class(dataset: str, data_dir=None) -> int:
@@ -37,7 +36,7 @@ class AnalysisOptions:
     seed: int = 0  # fixes the samples, embeddings and PGD starts
     allow_unfinished: bool = False  # analyse runs that have not finished their epochs (provenance records it)
     data_dir: str | None = None
-    device: str = "auto"
+    device: str = DEFAULT_DEVICE
 
     def resolved(self, dataset: str) -> "AnalysisOptions":
         """A checked copy with the dataset's defaults filled in; ConfigError naming a bad option."""

@@ -8,14 +8,15 @@ final test accuracy as mean ± sd over seeds and the best seed, beside the publi
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainers import ConfigError, DataError, TrainConfig, load_dataset, resolve_device
-from trainers.runfiles import finished_run, run_name
+from trainers import DEFAULT_DEVICE, ConfigError, DataError, TrainConfig, default_epochs, load_dataset, resolve_device
+from trainers.store.runfiles import finished_run, run_name
 
 from .accuracy_table import table, write_table
 from .compare import train_task
 from .jobs import check_jobs, check_threads, run_tasks
 
-GRID = {"cnn": (("bp", "fa", "dfa", "dkp"), 10), "snn": (("bp", "dfa", "adfa", "dkp"), 5)}
+GRID = {"cnn": (("bp", "fa", "dfa", "dkp"), default_epochs("fashion-mnist", "cnn")),
+        "snn": (("bp", "dfa", "adfa", "dkp"), default_epochs("fashion-mnist", "snn"))}
 MNIST_LIKE = ("fashion-mnist", "mnist")
 
 
@@ -55,7 +56,7 @@ def grid(datasets, seeds=(0, 1, 2), models=("cnn", "snn")) -> list[Run]:
             if m == "cnn" or d in MNIST_LIKE for r in GRID[m][0]]  # seed outermost: a cut sweep stays balanced
 
 
-def grid_tasks(runs, out, data_dirs: dict, device="auto") -> dict:
+def grid_tasks(runs, out, data_dirs: dict, device=DEFAULT_DEVICE) -> dict:
     """{run name: (train_task, (config, run dir))} of every run of the grid that is not finished."""
     tasks = {}
     for run in runs:
@@ -67,7 +68,7 @@ def grid_tasks(runs, out, data_dirs: dict, device="auto") -> dict:
     return tasks
 
 
-def train_grid(runs, out, data_dirs: dict, device="auto", progress=None, jobs: int = 1, threads=None) -> None:
+def train_grid(runs, out, data_dirs: dict, device=DEFAULT_DEVICE, progress=None, jobs: int = 1, threads=None) -> None:
     """Train each run into out/NAME unless it is finished (an interrupted one continues, --resume), up to
     `jobs` at once; `data_dirs` maps each dataset to its folder (None: the default location)."""
     run_tasks(grid_tasks(runs, out, data_dirs, device), jobs, "reproduce", progress, threads)
@@ -88,7 +89,7 @@ def check_options(seeds, models, device, jobs, threads, cluster: dict | None) ->
         check_cluster(cluster["executor"], cluster.get("time_min", 60))
 
 
-def reproduce(out, data_dir=None, seeds=(0, 1, 2), models=("cnn", "snn"), device="auto", progress=None, jobs=1,
+def reproduce(out, data_dir=None, seeds=(0, 1, 2), models=("cnn", "snn"), device=DEFAULT_DEVICE, progress=None, jobs=1,
               cluster: dict | None = None, threads: int | None = None):
     """Train the grid for every dataset available and write the table; returns (csv, md) paths, or None when
     the runs were submitted to a cluster without waiting. Runs train here, up to `jobs` at once, or, with

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from trainers import RULES, RunDirError
-from trainers.runfiles import atomic_write, check_folder, make_writable_folder
+from trainers.store.runfiles import atomic_write, check_folder, make_writable_folder
 
 RESULTS, ARRAYS, STATS = "results.json", "arrays.npz", "stats.csv"
 RESULTS_FORMAT = "bioplaus-analysis-1"

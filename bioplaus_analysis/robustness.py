@@ -94,7 +94,7 @@ def input_gradient(model, images, labels, mode: str = "true") -> torch.Tensor:
         if mode == "true":
             objective = F.cross_entropy(model(x), labels)
         else:
-            objective = get_rule(model.rule).objective(model, x, labels).surrogate
+            objective = model.rule.objective(model, x, labels).surrogate
         (grad,) = torch.autograd.grad(objective, x, allow_unused=True)
     if grad is None:
         encoding = getattr(model, "encoding", None)
@@ -259,12 +259,12 @@ def robustness_curves(models: dict, images, labels, eps_grid, attacks=ATTACKS, m
                     for t, target in enumerate(names):
                         matrix[k, s, t] = own["true"][-1] if t == s else crafter.score(target, adversarial, eps)
                 if "feedback" in modes:
-                    if get_rule(model.rule).true_gradient:  # the rule's own gradient is the true gradient
+                    if model.rule.true_gradient:  # the rule's own gradient is the true gradient
                         own["feedback"].append(own["true"][-1])
                     else:
                         own["feedback"].append(crafter.score(run, crafter.craft(name, model, eps, "feedback"), eps))
                 if step is not None:
-                    passes = attack_passes(name, eps, pgd_steps, len(names), model.rule, modes, eps_grid)
+                    passes = attack_passes(name, eps, pgd_steps, len(names), model.rule.name, modes, eps_grid)
                     step(f"{run}: {name} ε={eps:g} ({k + 1}/{len(eps_grid)})", *passes)
             curves[run][name] = {mode: values for mode, values in own.items() if values}
         if "transfer" in modes:

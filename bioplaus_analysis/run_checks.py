@@ -7,7 +7,7 @@ A difference is refused with one line naming the setting and the runs, never ave
 from pathlib import Path
 
 from trainers import ConfigError
-from trainers.runfiles import check_finished, read_config
+from trainers.store.runfiles import check_finished, read_config
 
 # config.json keys the runs of one analysis must share, and what a difference would break.
 SHARED = (

@@ -14,7 +14,7 @@ import numpy as np
 from rsatoolbox.rdm import RDMs, compare
 from scipy import stats as scipy_stats
 
-from trainers.runfiles import atomic_write
+from trainers.store.runfiles import atomic_write
 
 from .results import STATS
 

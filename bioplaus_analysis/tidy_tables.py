@@ -14,7 +14,7 @@ import csv
 import io
 from pathlib import Path
 
-from trainers.runfiles import atomic_write
+from trainers.store.runfiles import atomic_write
 
 from .embedding import QUALITY
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from trainers import build_model, load_dataset
-from trainers.alignment import angle_degrees, weight_alignment
-from trainers.jacobians import mean_jacobians
-from trainers.models import weight_layer
+from trainers.rules.alignment import angle_degrees, weight_alignment
+from trainers.rules.jacobians import mean_jacobians
+from trainers.nets.base import weight_layer
 
 IMAGES = load_dataset("digits", "train")[0][:60]
 

@@ -67,7 +67,7 @@ def test_analysis_is_deterministic_and_never_overwrites(digits_runs, tmp_path):
 def _copy_run(run, to, **config):
     """A copy of the trained `run` at `to` with `config` entries changed in its config.json."""
     import shutil
-    from trainers.runfiles import read_config, write_config
+    from trainers.store.runfiles import read_config, write_config
     shutil.copytree(run, to)
     write_config(to, dict(read_config(to), **config))
     return to

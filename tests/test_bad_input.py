@@ -89,6 +89,8 @@ CASES = [  # (id, argv with {placeholders}, exception class, message)
      "unknown encoding 'morse'; choose one of: direct, latency, poisson"),
     ("unknown-neuron", ["train", "--model", "snn", "--neuron", "hh", "--out", "{new}"], ConfigError,
      "unknown neuron 'hh'; choose one of: fast, zhang2024"),
+    ("unknown-device", ["analyze", "{keep}", "--device", "gpu", "--out", "{new}"], ConfigError,
+     "unknown device 'gpu'; choose one of: auto, cpu, cuda"),
     ("unknown-attack", ["analyze", "{keep}", "--attack", "cw", "--out", "{new}"], ConfigError,
      "unknown attack 'cw'; choose one of: fgsm, pgd"),
     ("zero-epochs", ["train", "--epochs", "0", "--out", "{new}"], ConfigError,
@@ -204,7 +206,7 @@ def test_damaged_files_the_user_can_touch_are_one_line_errors(tmp_path, capsys):
     a figure prefix that names another folder: each one line, exit 2."""
     import gzip
     import shutil
-    from trainers.runfiles import read_config, write_config
+    from trainers.store.runfiles import read_config, write_config
     data = tmp_path / "data"
     write_mnist_like(data)
     images = data / "train-images-idx3-ubyte.gz"

@@ -160,12 +160,12 @@ def test_a_bad_option_is_reported_before_any_data_is_read(tmp_path, capsys, argv
 
 def test_a_full_disk_is_one_line_and_leaves_no_finished_looking_run(tmp_path, capsys, monkeypatch):
     import errno
-    import trainers.training
-    from trainers.runfiles import epochs_done, read_metrics
+    import trainers.loop.training
+    from trainers.store.runfiles import epochs_done, read_metrics
 
     def full(run_dir, state):
         raise OSError(errno.ENOSPC, "No space left on device", str(run_dir / "model.pt"))
-    monkeypatch.setattr(trainers.training, "save_checkpoint", full)  # the epoch's metrics row is written first
+    monkeypatch.setattr(trainers.loop.training, "save_checkpoint", full)  # the epoch's metrics row is written first
     run = tmp_path / "run"
     code = main(["train", "--model", "mlp", "--hidden", "8", "--dataset", "digits", "--epochs", "1", "--quiet",
                  "--out", str(run)])
@@ -177,9 +177,9 @@ def test_a_full_disk_is_one_line_and_leaves_no_finished_looking_run(tmp_path, ca
 
 def test_a_run_that_cannot_fit_on_the_disk_is_refused_up_front(tmp_path, capsys, monkeypatch):
     import shutil
-    import trainers.runfiles
+    import trainers.store.files
     usage = shutil.disk_usage(tmp_path)
-    monkeypatch.setattr(trainers.runfiles.shutil, "disk_usage", lambda path: usage._replace(free=10_000))
+    monkeypatch.setattr(trainers.store.files.shutil, "disk_usage", lambda path: usage._replace(free=10_000))
     run = tmp_path / "run"
     code = main(["train", "--model", "mlp", "--hidden", "64", "--dataset", "digits", "--epochs", "1", "--quiet",
                  "--out", str(run)])

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from trainers import ConfigError, DataError, load_dataset, stratified_sample
-from trainers.datasets import DATASETS, system_dataset_folder, channel_stats
+from trainers.data.datasets import DATASETS, system_dataset_folder, channel_stats
 
 from conftest import write_cifar_like, write_idx, write_mnist_like
 
@@ -136,7 +136,7 @@ def test_fashion_mnist_from_the_debian_package():
 
 def test_idx_images_with_nan_name_the_file(tmp_path):
     from trainers import DataError
-    from trainers.datasets import _load_arrays
+    from trainers.data.datasets import _load_arrays
     from conftest import write_idx
     written = write_mnist_like(tmp_path)
     images = written["train"][0].astype(np.float32)

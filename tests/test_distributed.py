@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from trainers import ConfigError, TrainConfig, train
-from trainers.distributed import check_gpu_count, replicas_from_environment
-from trainers.runfiles import load_checkpoint, read_config, read_metrics
+from trainers.loop.distributed import check_gpu_count, replicas_from_environment
+from trainers.store.runfiles import load_checkpoint, read_config, read_metrics
 
 from bioplaus_analysis.cli import main
 

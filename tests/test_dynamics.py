@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from trainers import ConfigError, TrainConfig, train
-from trainers.runfiles import read_metrics
+from trainers.store.runfiles import read_metrics
 
 from bioplaus_analysis.dynamics import alignment_history, representation_dynamics
 

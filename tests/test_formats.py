@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 import pytest
 
 from trainers.errors import DataError
-from trainers.formats import read_cifar_batch, read_idx
+from trainers.data.formats import read_cifar_batch, read_idx
 
 from conftest import write_cifar_like, write_idx
 

@@ -34,7 +34,7 @@ def test_kept_memory_is_reused_without_page_faults():
 
 
 def test_keep_freed_memory_is_a_no_op_elsewhere(monkeypatch):
-    import trainers.host_memory as host_memory
+    import trainers.loop.host_memory as host_memory
     monkeypatch.setattr(host_memory, "_kept", False)
     monkeypatch.setattr(host_memory.platform, "system", lambda: "Darwin")
     assert host_memory.keep_freed_memory() is False

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from trainers import TrainConfig, train
-from trainers.probes import read_dynamics
-from trainers.runfiles import load_checkpoint, read_metrics
+from trainers.store.probes import read_dynamics
+from trainers.store.runfiles import load_checkpoint, read_metrics
 
 from bioplaus_analysis.cli import main
 
@@ -22,7 +22,7 @@ CNN = ["--model", "cnn", "--rule", "dkp", "--batch-size", "8"]
 # images after the validation slice, 21 steps of 64).
 SELF_KILL = """
 import os, signal, sys
-import trainers.steps as steps
+import trainers.loop.steps as steps
 from bioplaus_analysis.cli import main
 original, calls = steps.train_step, [0]
 def step(*args):

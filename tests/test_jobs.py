@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from trainers import ConfigError, TrainConfig, train
-from trainers.runfiles import load_checkpoint, read_metrics
+from trainers.store.runfiles import load_checkpoint, read_metrics
 
 from bioplaus_analysis.accuracy_table import table
 from bioplaus_analysis.cli import main
@@ -92,7 +92,7 @@ def _stops_after_first_epoch(job_class):
     for a stop signal: a SIGTERM sent then lands inside training, however fast the machine."""
     class StopsAfterFirstEpoch(job_class):
         def __call__(self):
-            from trainers.training import TrainingRun
+            from trainers.loop.training import TrainingRun
             save = TrainingRun.save
 
             def save_then_wait(run, epoch, partial=None, replica_digests=None):

@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from trainers import ConfigError, build_model
-from trainers.neurons import LIF, NEURONS, fused_scan_applies, lif_scan
+from trainers.snn.neurons import LIF, NEURONS, fused_scan_applies, lif_scan
 from trainers.rules import get_rule
-from trainers.surrogates import parse_surrogate
+from trainers.snn.surrogates import parse_surrogate
 
 from conftest import requires_cuda
 
-lif_kernels = pytest.importorskip("trainers.lif_kernels", reason="needs triton (the test extra installs it)")
+lif_kernels = pytest.importorskip("trainers.snn.lif_kernels", reason="needs triton (the test extra installs it)")
 
 CASES = {"zhang2024": NEURONS["zhang2024"], "fast": NEURONS["fast"], "no-refractory": LIF(5.0, 1.0, 0.5, 0.0),
          "refractory-3": LIF(4.0, 1.0, 0.3, 3.0)}

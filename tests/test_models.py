@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from trainers import ConfigError, build_model
-from trainers.models import block_output_shapes
+from trainers.nets.base import block_output_shapes
 
 
 @pytest.mark.parametrize("shape, flat", [((1, 8, 8), 32 * 2 * 2), ((1, 28, 28), 32 * 12 * 12),

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from trainers import ConfigError
-from trainers.encoders import encode
-from trainers.neurons import LIF, NEURONS, lif_scan, spike
-from trainers.surrogates import lif_rate_value, parse_surrogate
+from trainers.snn.encoders import encode
+from trainers.snn.neurons import LIF, NEURONS, lif_scan, spike
+from trainers.snn.surrogates import lif_rate_value, parse_surrogate
 
 
 def _reference(currents, neuron):

@@ -16,7 +16,7 @@ from trainers import ConfigError, RunDirError, TrainConfig, build_model, load_ru
 import trainers.precision as precision
 from trainers.precision import (deterministic_algorithms, determinism_state, float32_precision, fp32_precisions,
                                 full_precision)
-from trainers.runfiles import load_checkpoint, read_metrics
+from trainers.store.runfiles import load_checkpoint, read_metrics
 
 from conftest import requires_cuda
 
@@ -151,7 +151,7 @@ def _digits(device, **overrides):
 
 
 def test_training_runs_with_deterministic_algorithms_and_records_its_numerics(tmp_path, monkeypatch):
-    import trainers.steps as steps
+    import trainers.loop.steps as steps
     seen, original = [], steps.train_step
 
     def step(*args):

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from trainers import TrainConfig, build_model, load_dataset, load_run, train
-from trainers.datasets import stratified_sample, validation_split
-from trainers.probes import condensed, correlation_rdm, probe_rdms, read_dynamics, square
-from trainers.runfiles import load_checkpoint, read_metrics
+from trainers.data.datasets import stratified_sample, validation_split
+from trainers.store.probes import condensed, correlation_rdm, probe_rdms, read_dynamics, square
+from trainers.store.runfiles import load_checkpoint, read_metrics
 
 from bioplaus_analysis.rsa import rdm_matrix
 

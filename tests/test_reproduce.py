@@ -7,8 +7,8 @@ import pytest
 from bioplaus_analysis.cli import main
 from bioplaus_analysis.accuracy_table import PUBLISHED, table, write_table
 from bioplaus_analysis.reproduce import available_datasets, grid
-from trainers.datasets import system_dataset_folder
-from trainers.runfiles import save_checkpoint, write_config, write_metrics
+from trainers.data.datasets import system_dataset_folder
+from trainers.store.runfiles import save_checkpoint, write_config, write_metrics
 
 from conftest import write_cifar_like, write_mnist_like
 

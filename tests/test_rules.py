@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainers import ConfigError, bp_gradient, build_model, rule_update
-from trainers.models import Network, Normalize
+from trainers.nets.feedforward import Network, Normalize
 from trainers.rules import RULES, get_rule
 
 N, K = 6, 3
@@ -102,7 +102,7 @@ def _conv_net(rule):
     blocks = OrderedDict(conv1=nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()),
                          conv2=nn.Sequential(nn.Conv2d(2, 2, 3), nn.ReLU()),
                          out=nn.Sequential(nn.Flatten(), nn.Linear(2 * 3 * 3, K)))
-    model = Network("cnn", rule, Normalize([0.0], [1.0]), blocks, (1, 7, 7), K, {})
+    model = Network("cnn", get_rule(rule), Normalize([0.0], [1.0]), blocks, (1, 7, 7), K, {})
     get_rule(rule).init_feedback(model)
     return model.double()
 

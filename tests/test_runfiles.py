@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from trainers import RunDirError
-from trainers.runfiles import (atomic_write, check_finished, epochs_done, finished_run, on_cpu, read_metrics, run_name,
+from trainers.store.runfiles import (atomic_write, check_finished, epochs_done, finished_run, on_cpu, read_metrics, run_name,
                                save_checkpoint, training_cosines, training_history, write_config, write_metrics)
 
 

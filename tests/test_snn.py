@@ -10,7 +10,7 @@ from bioplaus_analysis.cli import main
 from trainers import ConfigError, TrainConfig, bp_gradient, build_model, evaluate, load_dataset, load_run, \
     rule_update, train
 from trainers.rules import get_rule
-from trainers.runfiles import read_metrics
+from trainers.store.runfiles import read_metrics
 
 N, K, T = 6, 3, 4
 
@@ -218,7 +218,7 @@ def test_a_hidden_layer_that_never_fires_is_a_one_line_warning(tmp_path, capsys)
 
 
 def test_a_run_that_cannot_fit_in_memory_is_refused_before_it_starts(tmp_path, capsys):
-    from trainers.memory import available_bytes, spiking_lower_bound
+    from trainers.loop.memory import available_bytes, spiking_lower_bound
     model = build_model("snn", "bp", (1, 8, 8), 10, hidden="1000", time_steps=100_000)
     assert spiking_lower_bound(model, 32) == 2 * 100_000 * 1000 * 1000 * 4  # currents and spikes, float32
     free = available_bytes(torch.device("cpu"))

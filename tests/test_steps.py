@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-import trainers.steps as steps
-import trainers.training as training
+import trainers.loop.steps as steps
+import trainers.loop.training as training
 from trainers import MODELS, RULES, ConfigError, TrainConfig, build_model, get_rule, is_spiking, train
-from trainers.optim import make_optimizers
-from trainers.probes import read_dynamics
-from trainers.runfiles import load_checkpoint, read_metrics
+from trainers.loop.optim import make_optimizers
+from trainers.store.probes import read_dynamics
+from trainers.store.runfiles import load_checkpoint, read_metrics
 
 from bioplaus_analysis.cli import main
 
@@ -32,7 +32,7 @@ BATCH = 8
 def tiny_steps(model_name, rule, graphed: bool = False):
     """(step, sums) of a tiny `model_name` trained by `rule` on BATCH random 8x8 images, on the CPU: eager, or
     recorded in the graph's stand-in (`step.graph`)."""
-    from trainers.training import EpochSums
+    from trainers.loop.training import EpochSums
     model = build_model(model_name, rule, (1, 8, 8), 10, seed=0, **TINY[model_name])
     config = TrainConfig(model=model_name, rule=rule, dataset="digits", model_options=TINY[model_name]).resolved()
     optimizers = make_optimizers(config, model, steps_per_epoch=10)
@@ -124,10 +124,10 @@ def test_a_graphed_run_resumed_inside_an_epoch_equals_the_uninterrupted_eager_ru
 
 
 def test_a_graphed_step_refuses_sums_it_was_not_recorded_with(graphs, device):
-    from trainers.build import build_model
-    from trainers.optim import make_optimizers
+    from trainers.nets.build import build_model
+    from trainers.loop.optim import make_optimizers
     from trainers.rules import get_rule
-    from trainers.training import EpochSums
+    from trainers.loop.training import EpochSums
     model = build_model("mlp", "dfa", (1, 8, 8), 10, seed=0, hidden="16").to(device)
     config = TrainConfig(model="mlp", rule="dfa", dataset="digits", cuda_graph=True).resolved()
     optimizers = make_optimizers(config, model, steps_per_epoch=10)

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from trainers import ConfigError
-from trainers.neurons import NEURONS, spike
-from trainers.surrogates import lif_rate_value, parse_surrogate
+from trainers.snn.neurons import NEURONS, spike
+from trainers.snn.surrogates import lif_rate_value, parse_surrogate
 
 
 X = torch.linspace(-2, 2, 41, dtype=torch.float64)

@@ -6,9 +6,9 @@ import shutil
 import pytest
 import torch
 
-import trainers.toolchain as toolchain
+import trainers.snn.toolchain as toolchain
 from trainers import BioplausWarning
-from trainers.neurons import NEURONS, fused_scan_applies, lif_scan
+from trainers.snn.neurons import NEURONS, fused_scan_applies, lif_scan
 
 from conftest import requires_cuda
 

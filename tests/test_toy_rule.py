@@ -11,7 +11,7 @@ from bioplaus_analysis import analyze
 from bioplaus_analysis.figures import draw_figures, load_analysis
 from trainers import RULES, TrainConfig, train
 from trainers.rules.dfa import DFA
-from trainers.runfiles import read_metrics
+from trainers.store.runfiles import read_metrics
 
 
 class SignDFA(DFA):

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-import trainers.training as training
+import trainers.loop.training as training
 from trainers import DivergenceError, RunDirError, TrainConfig, evaluate, load_dataset, load_run, train
 from trainers.rules import RULES
-from trainers.probes import read_dynamics
-from trainers.runfiles import load_checkpoint, read_metrics
+from trainers.store.probes import read_dynamics
+from trainers.store.runfiles import load_checkpoint, read_metrics
 
 from conftest import write_cifar_like
 
@@ -153,7 +153,7 @@ def test_cifar10_files_train_the_cnn_sized_for_32x32(tmp_path):
 
 @pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "adam", "adamw"])
 def test_optimisers_are_fused_on_cuda_and_plain_on_the_cpu(device, optimizer):
-    from trainers.optim import make_optimizer
+    from trainers.loop.optim import make_optimizer
     weights = [torch.nn.Parameter(torch.zeros(3, device=device))]
     made = make_optimizer(optimizer, weights, lr=0.1)
     assert bool(made.defaults.get("fused")) == (device.type == "cuda")

@@ -9,10 +9,10 @@ import shutil
 
 import pytest
 
-import trainers.training as training
+import trainers.loop.training as training
 from trainers import ConfigError, TrainConfig, train
-from trainers.recipes import load_recipes, merge_recipes, parse_recipes
-from trainers.tuning import Search, learning_rate, trial_name, tune
+from trainers.tuning.recipes import load_recipes, merge_recipes, parse_recipes
+from trainers.tuning.search import Search, learning_rate, trial_name, tune
 
 from bioplaus_analysis.cli import main
 
@@ -131,7 +131,7 @@ def test_recipes_are_the_defaults_flags_win_and_config_records_the_source(tmp_pa
     recipes = {"format": "bioplaus-recipes-1", "recipes": {"digits/snn/adfa": {
         "values": {"lr": 3.2e-3, "g": "ones", "init_gain": 3.0}}}}
     (tmp_path / "recipes.json").write_text(json.dumps(recipes))
-    monkeypatch.setattr("trainers.recipes.RECIPE_FILE", tmp_path / "recipes.json")
+    monkeypatch.setattr("trainers.tuning.recipes.RECIPE_FILE", tmp_path / "recipes.json")
     config = TrainConfig(model="snn", rule="adfa", dataset="digits", model_options={"init_gain": 5.0}).resolved()
     assert (config.lr, config.optimizer, config.model_options["g"], config.model_options["init_gain"]) == \
         (3.2e-3, "adam", "ones", 5.0)
@@ -155,7 +155,7 @@ def test_merge_recipes_adds_and_replaces_entries(tmp_path):
 
 
 def test_make_recipes_merges_and_writes_the_summary_table(tmp_path):
-    from trainers.recipe_table import write_summary
+    from trainers.tuning.table import write_summary
     folder = tmp_path / "tuning" / "digits" / "snn-dkp"
     folder.mkdir(parents=True)
     fields = "trial,stage,seed,lr,status,val_acc\n"

@@ -3,17 +3,28 @@
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
 
-from .datasets import check_fraction, dataset_spec
-from .recipes import CONFIG_KEYS, MODEL_OPTION_KEYS, recipe_values
-from .errors import ConfigError, unknown_name
-from .build import check_model, is_spiking
-from .spiking import spiking_options
-from .optim import OPTIMIZERS
-from .rules import get_rule
+from trainers.data.datasets import check_fraction, dataset_spec
+from trainers.tuning.recipes import CONFIG_KEYS, MODEL_OPTION_KEYS, recipe_values
+from trainers.devices import DEFAULT_DEVICE, DEVICES
+from trainers.errors import ConfigError, unknown_name
+from trainers.nets.build import check_model, is_spiking
+from trainers.nets.spiking import spiking_options
+from trainers.loop.optim import OPTIMIZERS
+from trainers.rules import get_rule
 
 SCHEDULES = ("onecycle", "constant")
-DEVICES = ("auto", "cpu", "cuda")
 FEEDBACK_LR = 1e-4  # DKP's feedback learning rate where neither the user nor a recipe sets one
+QUICK_DATASETS = ("digits", "mnist-5k")  # embedded, small: the defaults aim at minutes on a laptop
+QUICK_EPOCHS, FULL_EPOCHS = 3, {"cnn": 10, "snn": 5}  # FULL: the reproduction grid's (README), paper-grade
+EPOCHS_DEFAULT = (f"{QUICK_EPOCHS} on {' and '.join(QUICK_DATASETS)}; else "
+                  f"{', '.join(f'{model} {n}' for model, n in FULL_EPOCHS.items())}")  # for help texts
+
+
+def default_epochs(dataset: str, model: str) -> int:
+    """The epochs of a run when none are given (compare, tune): few on the quick datasets, else the grid's."""
+    return QUICK_EPOCHS if dataset in QUICK_DATASETS else FULL_EPOCHS.get(model, FULL_EPOCHS["snn"])
+
+
 MAX_SEED = 2**32 - 1  # numpy's seed range; torch's is wider, and an epoch's shuffle seed derives from it
 
 
@@ -49,10 +60,10 @@ class TrainConfig:
     feedback_optimizer: str = "adam"
     feedback_lr: float | None = None
     feedback_weight_decay: float = 1e-6
-    device: str = "auto"
+    device: str = DEFAULT_DEVICE
     deterministic: bool = True  # PyTorch's deterministic algorithms: a seed fixes a CUDA run too
     tf32: bool = False  # TF32 matrix products and convolutions on CUDA (faster, 10 mantissa bits)
-    cuda_graph: bool = False  # replay each full batch's step from one CUDA graph (trainers.steps)
+    cuda_graph: bool = False  # replay each full batch's step from one CUDA graph (trainers.loop.steps)
     data_dir: str | None = None
     limit_train: int | None = None
     validation: float = 0.1  # fraction of the training split held out for selection (datasets.validation_split)

@@ -5,11 +5,16 @@ from contextlib import contextmanager
 
 import torch
 
-from .errors import ConfigError
+from trainers.errors import ConfigError, unknown_name
+
+DEVICES = ("auto", "cpu", "cuda")  # what --device accepts
+DEFAULT_DEVICE = "auto"
 
 
 def resolve_device(name: str) -> torch.device:
-    """'auto' → CUDA when available, else CPU; 'cuda' without a GPU is an error."""
+    """'auto' → CUDA when available, else CPU; 'cuda' without a GPU, or a name not in DEVICES, is an error."""
+    if name not in DEVICES:
+        raise unknown_name("device", name, DEVICES)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():

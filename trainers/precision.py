@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import torch
 
-from .errors import ConfigError
+from trainers.errors import ConfigError
 
 # The float32 settings of torch >= 2.9 ("ieee" = full float32, "tf32"), one per backend and operation.
 _FP32_BACKENDS = ("cuda.matmul", "cudnn.conv", "cudnn.rnn", "mkldnn.matmul", "mkldnn.conv", "mkldnn.rnn")

@@ -7,15 +7,15 @@ from contextlib import contextmanager
 
 import torch
 
-from ..errors import ConfigError, unknown_name
-from ..models import forward_parameters
-from ..precision import full_precision
-from .adfa import ADFA
-from .base import Objective, Rule, output_error
-from .bp import BP
-from .dfa import DFA
-from .dkp import DKP
-from .fa import FA
+from trainers.errors import ConfigError, unknown_name
+from trainers.nets.base import forward_parameters
+from trainers.precision import full_precision
+from trainers.rules.adfa import ADFA
+from trainers.rules.base import Objective, Rule, output_error
+from trainers.rules.bp import BP
+from trainers.rules.dfa import DFA
+from trainers.rules.dkp import DKP
+from trainers.rules.fa import FA
 
 RULES = {rule.name: rule for rule in (BP(), FA(), DFA(), DKP(), ADFA())}
 
@@ -68,7 +68,7 @@ def rule_update(model, images, labels) -> dict[str, torch.Tensor]:
 
     Runs in the model's current mode (train: batch statistics) and leaves buffers and weights unchanged.
     """
-    return _gradients(model, get_rule(model.rule), images, labels, include_feedback=True)
+    return _gradients(model, model.rule, images, labels, include_feedback=True)
 
 
 def bp_gradient(model, images, labels) -> dict[str, torch.Tensor]:

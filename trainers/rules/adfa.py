@@ -1,10 +1,10 @@
 """Augmented DFA (Zhang et al. 2024): DFA for spiking networks with the neuron's derivative f′
 replaced by a chosen function g of the input current, δ_l,t = (B_l e) ⊙ g(I_l,t − θ).
 
-g is the model option `g` (see `trainers.surrogates`), so it is saved with the run.
+g is the model option `g` (see `trainers.snn.surrogates`), so it is saved with the run.
 """
 
-from .dfa import DFA
+from trainers.rules.dfa import DFA
 
 
 class ADFA(DFA):

@@ -36,6 +36,7 @@ class Rule:
     true_gradient = False
     models = None  # the model kinds this rule trains; None: all
     trainable_feedback = False
+    uses_g = False  # aDFA: a spiking block's local derivative is g(I − θ), not the surrogate's
     defaults = {"optimizer": "adam", "lr": 1e-3}
     # Spiking networks: surrogate and local derivatives are small and T-averaged, so every rule
     # takes larger Adam steps (BP-SNN 94.7 % vs 91.9 % with 1e-3 on mnist-5k in 5 epochs).
@@ -46,7 +47,7 @@ class Rule:
 
     def feedback_targets(self, model, images) -> dict[str, torch.Tensor]:
         """{block: what its feedback matrix stands in for on BP's path}, each the feedback's shape, measured
-        on `images` (`trainers.alignment.weight_alignment`); none for a rule without feedback."""
+        on `images` (`trainers.rules.alignment.weight_alignment`); none for a rule without feedback."""
         return {}
 
     def objective(self, model, images, labels) -> Objective:

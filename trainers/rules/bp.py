@@ -2,7 +2,7 @@
 
 import torch.nn.functional as F
 
-from .base import Objective, Rule
+from trainers.rules.base import Objective, Rule
 
 
 class BP(Rule):

@@ -12,16 +12,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..jacobians import mean_jacobians
-from ..models import block_output_shapes
-from .base import Objective, Rule, output_error
+from trainers.rules.jacobians import mean_jacobians
+from trainers.nets.base import block_output_shapes
+from trainers.rules.base import Objective, Rule, output_error
 
 
 class DFA(Rule):
     name = "dfa"
     label = "DFA"
     color = "#0072B2"  # Okabe & Ito blue
-    uses_g = False  # aDFA replaces the neuron's derivative f′ by its g
 
     def init_feedback(self, model) -> None:
         shapes = block_output_shapes(model)
@@ -32,7 +31,7 @@ class DFA(Rule):
 
     def feedback_targets(self, model, images) -> dict:
         """B_l [D_l, K] carries the output error straight to block l, in place of BP's path from the logits
-        back to the block: its target is the transpose of that mean Jacobian (`trainers.jacobians`)."""
+        back to the block: its target is the transpose of that mean Jacobian (`trainers.rules.jacobians`)."""
         return {name: jacobian.T for name, jacobian in mean_jacobians(model, images).items()}
 
     def objective(self, model, images, labels) -> Objective:

@@ -1,6 +1,6 @@
 """Direct Kolen–Pollack (Webster et al. 2020): DFA whose feedback matrices learn with ∇B_l = eᵀ h_l."""
 
-from .dfa import DFA
+from trainers.rules.dfa import DFA
 
 
 class DKP(DFA):

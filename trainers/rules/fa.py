@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models import weight_layer
-from .base import Objective, Rule
+from trainers.nets.base import weight_layer
+from trainers.rules.base import Objective, Rule
 
 
 def feedback_aligned(layer: nn.Module, x: torch.Tensor, feedback: torch.Tensor) -> torch.Tensor:

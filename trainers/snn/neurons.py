@@ -9,12 +9,12 @@ it builds the BPTT graph, the spike's derivative given by a surrogate (reset det
 import importlib.util
 import os
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import torch
 
-from .errors import ConfigError, unknown_name
-from .toolchain import fused_kernels_buildable
+from trainers.errors import ConfigError, unknown_name
+from trainers.snn.scan import Scan, check_bptt
+from trainers.snn.toolchain import fused_kernels_buildable
 
 
 @dataclass(frozen=True)
@@ -82,22 +82,6 @@ def spike(x: torch.Tensor, derivative) -> torch.Tensor:
     return _Spike.apply(x, derivative)
 
 
-class Scan(NamedTuple):
-    """`spikes` [T, ...] float 0/1; with `membrane=True`, `membrane` (v before reset) and `active`
-    (1.0 where the neuron was not refractory; None without a refractory period), both [T, ...]."""
-    spikes: torch.Tensor
-    membrane: torch.Tensor | None
-    active: torch.Tensor | None
-
-
-def check_bptt(current: torch.Tensor, derivative) -> bool:
-    """Whether a scan of `current` must carry BPTT gradients (autograd on and `current` needs them)."""
-    bptt = torch.is_grad_enabled() and current.requires_grad
-    if bptt and derivative is None:
-        raise ConfigError("lif_scan needs a surrogate derivative to build BPTT gradients")
-    return bptt
-
-
 def fused_scan_applies(current: torch.Tensor) -> bool:
     """Whether `lif_scan` runs the fused Triton kernels: float32 CUDA tensors when Triton imports and can
     build its launcher here (`toolchain`: else one warning, and the PyTorch scan). BIOPLAUS_FUSED_LIF=0
@@ -121,7 +105,7 @@ def lif_scan(current: torch.Tensor, neuron: LIF, steps: int | None = None, deriv
     kernel for all T steps (`lif_kernels`), with identical results.
     """
     if fused_scan_applies(current):
-        from .lif_kernels import fused_lif_scan
+        from trainers.snn.lif_kernels import fused_lif_scan
         return fused_lif_scan(current, neuron, steps, derivative, membrane)
     return _torch_lif_scan(current, neuron, steps, derivative, membrane)
 

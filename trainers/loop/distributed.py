@@ -16,7 +16,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from .errors import BioplausError, ConfigError
+from trainers.errors import BioplausError, ConfigError
 
 
 class ObjectiveModule(nn.Module):

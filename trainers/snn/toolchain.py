@@ -10,7 +10,7 @@ import sysconfig
 import warnings
 from pathlib import Path
 
-from .errors import BioplausWarning
+from trainers.errors import BioplausWarning
 
 
 def c_compiler() -> str | None:

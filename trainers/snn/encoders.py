@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import torch
 
-from .errors import unknown_name
+from trainers.errors import unknown_name
 
 
 class Encoded(NamedTuple):

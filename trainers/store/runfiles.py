@@ -8,69 +8,16 @@ import csv
 import io
 import json
 import math
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 
-from .build import build_model
-from .errors import ConfigError, RunDirError
+from trainers.errors import ConfigError, RunDirError
+from trainers.store.files import atomic_write, check_folder, check_free_space, make_writable_folder  # noqa: F401  (part of the run-file API)
 
 CONFIG, METRICS, CHECKPOINT, DYNAMICS = "config.json", "metrics.csv", "model.pt", "dynamics.npz"
 RUN_FILES = (CONFIG, METRICS, CHECKPOINT, DYNAMICS)
 CHECKPOINT_FORMAT = "bioplaus-checkpoint-1"
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path, data: bytes | str) -> None:
-    """Write `data` to `path` so that readers see either the old file or the whole new one; the file
-    gets the permissions of an ordinary new file (mkstemp's are owner-only)."""
-    path = Path(path)
-    payload = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def check_folder(path: Path) -> None:
-    """RunDirError unless `path` is a folder or can become one (it is not a file)."""
-    if path.exists() and not path.is_dir():
-        raise RunDirError(f"--out {path} is a file, not a folder; pass a folder path")
-
-
-def check_free_space(folder: Path, needed: int, what: str) -> None:
-    """RunDirError when the disk of `folder` has less than `needed` bytes free for `what`: refused up front
-    instead of failing half-way through a write."""
-    free = shutil.disk_usage(folder).free
-    if free < needed:
-        raise RunDirError(f"{folder} has {free / 1e6:.1f} MB free, but {what} needs about {needed / 1e6:.1f} MB; "
-                          "free space or pass another --out")
-
-
-def make_writable_folder(path: Path) -> None:
-    """Create the folder `path` and check that files can be written in it, else a RunDirError."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".bioplaus-write-test"
-        probe.touch()
-        probe.unlink()
-    except OSError as exc:
-        raise RunDirError(f"cannot write to --out {path} ({exc.strerror}); pass a writable folder") from None
 
 
 def write_config(run_dir, config: dict) -> None:
@@ -93,7 +40,7 @@ def read_config(run_dir) -> dict:
 
 def _check_stored_config(path: Path, config) -> None:
     """RunDirError when a config.json (edited by hand, say) fails the checks the command line applies."""
-    from .config import TrainConfig
+    from trainers.config import TrainConfig
     if not isinstance(config, dict):
         raise RunDirError(f"{path} holds {type(config).__name__}, not a run's options; retrain the run with --force")
     try:
@@ -224,22 +171,3 @@ def load_checkpoint(run_dir, device="cpu") -> dict:
     if found != CHECKPOINT_FORMAT:
         raise RunDirError(f"{path} was not written by bioplaus; retrain the run with --force")
     return state
-
-
-def load_run(run_dir, device="cpu"):
-    """Rebuild a trained run's model (eval mode, on `device`) from its files: (model, config dict)."""
-    config = read_config(run_dir)
-    try:
-        model = build_model(config["model"], config["rule"], config["input_shape"], config["num_classes"],
-                            seed=config["seed"], mean=config["mean"], std=config["std"],
-                            **config["model_options"])
-    except KeyError as exc:
-        raise RunDirError(f"{Path(run_dir) / CONFIG} lacks {exc}; it was not written by bioplaus") from None
-    state = load_checkpoint(run_dir)  # the model is built on the CPU, then moved
-    try:
-        model.load_state_dict(state["model"])
-    except (RuntimeError, KeyError) as exc:
-        first = str(exc).splitlines()[0][:200]
-        raise RunDirError(f"{Path(run_dir) / CHECKPOINT} does not match its {CONFIG} ({first}); "
-                          "it comes from another model or rule") from None
-    return model.to(device).eval(), config

@@ -8,7 +8,8 @@ import csv
 import os
 from pathlib import Path
 
-from .recipes import RECIPE_FILE, load_recipes
+from trainers.store.files import atomic_write
+from trainers.tuning.recipes import RECIPE_FILE, load_recipes, merge_recipes
 
 HEADER = ("| dataset | model | rule | chosen | validation accuracy, mean ± sd over seeds (%) | learning-rate scan, "
           "seed 0 (validation %) | trials |\n| --- | --- | --- | --- | --- | --- | --- |")
@@ -69,10 +70,8 @@ def recipes_table(path=RECIPE_FILE, root=".", links_from=".") -> str:
 def write_summary(recipe_paths, out="tuning/summary.md", target=RECIPE_FILE) -> list[str]:
     """`make recipes`: merge `recipe_paths` into `target`, then write the table of all its recipes to `out`;
     returns the keys merged."""
-    from .recipes import merge_recipes
-    from .runfiles import atomic_write
     keys = merge_recipes(recipe_paths, target)
-    intro = ("# Tuned recipes\n\nWritten by `make recipes` from `trainers/recipes.json` and each recipe's trials.csv; "
+    intro = ("# Tuned recipes\n\nWritten by `make recipes` from `trainers/tuning/recipes.json` and each recipe's trials.csv; "
              "the protocol is in the README (Tuning).\n\n")
     atomic_write(out, intro + recipes_table(target, links_from=Path(out).parent))
     return keys

@@ -1,17 +1,15 @@
-"""Networks made of named blocks (`conv1`, `conv2`, `fc1`, …, `out`) that rules and analyses address.
+"""The feed-forward networks, CNN and MLP: named blocks (`conv1`, `conv2`, `fc1`, …, `out`) on `NetworkBase`.
 
 Every network is `Normalize` → hidden blocks → `out` (logits). Each block holds exactly one weight
 layer (conv or linear), so a block is the unit of feedback (FA, DFA, DKP) and of recording.
 """
 
 from collections import OrderedDict
-from typing import Callable, NamedTuple
-
 import torch
 from torch import nn
 
-from .devices import eval_mode, model_device
-from .errors import ConfigError, unknown_name
+from trainers.errors import ConfigError, unknown_name
+from trainers.nets.base import LocalSignal, NetworkBase, int_list
 
 
 class Normalize(nn.Module):
@@ -26,59 +24,16 @@ class Normalize(nn.Module):
         return (x - self.mean) / self.std
 
 
-class Feedback(nn.Module):
-    """A rule's feedback matrices, one per block: buffers (FA, DFA) or parameters (DKP)."""
-
-    def add(self, name: str, tensor: torch.Tensor, trainable: bool) -> None:
-        if trainable:
-            self.register_parameter(name, nn.Parameter(tensor))
-        else:
-            self.register_buffer(name, tensor)
-
-    def __getitem__(self, name: str) -> torch.Tensor:
-        return getattr(self, name)
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._parameters or name in self._buffers
-
-
-class LocalSignal(NamedTuple):
-    """What a DFA-family rule needs of one hidden block: its output `activity` [batch, D] (for DKP's
-    ∇B = activityᵀ e) and `drive(P)`, a scalar whose gradient is the block's update when the
-    projected error P = e Bᵀ [batch, D] reaches it."""
-    name: str
-    activity: torch.Tensor
-    drive: Callable[[torch.Tensor], torch.Tensor]
-
-
-class Network(nn.Module):
-    """Normalize, then named blocks applied in order; the last block (`out`) returns logits.
-
-    `rule` names the learning rule whose feedback lives in `feedback`; `plain forward()` is always the
-    true network function, whatever the rule.
-    """
-
-    def __init__(self, kind, rule, norm, blocks, input_shape, num_classes, options):
-        super().__init__()
-        self.kind, self.rule = kind, rule
-        self.input_shape, self.num_classes, self.options = tuple(input_shape), num_classes, options
-        self.norm = norm
-        self.blocks = nn.ModuleDict(blocks)
-        self.feedback = Feedback()
-
-    @property
-    def hidden_names(self) -> list[str]:
-        return list(self.blocks)[:-1]
-
-    def forward(self, x):
-        return self.block_outputs(x)[0]
+class Network(NetworkBase):
+    """Normalize, then named blocks applied in order; the last block (`out`) returns logits. Plain `forward()`
+    is always the true network function, whatever the rule."""
 
     def block_outputs(self, images):
         """(logits, {hidden block: its output}) of the true network, every tensor in the autograd graph."""
         h, outputs = self.norm(images), {}
         for name in self.hidden_names:
             h = outputs[name] = self.blocks[name](h)
-        return self.blocks[list(self.blocks)[-1]](h), outputs
+        return self.output_block(h), outputs
 
     def local_pass(self, images, use_g: bool = False):
         """(logits, [LocalSignal per hidden block]) with every block's input detached but the first's.
@@ -94,29 +49,7 @@ class Network(nn.Module):
             h = self.blocks[name](h if i == 0 else h.detach())
             flat = h.flatten(1)
             hidden.append(LocalSignal(name, flat, lambda projected, flat=flat: (flat * projected).sum()))
-        return self.blocks[list(self.blocks)[-1]](h.detach()), hidden
-
-
-def forward_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
-    """(name, parameter) of the forward network: everything but the rule's feedback matrices."""
-    return [(n, p) for n, p in model.named_parameters() if not n.startswith("feedback.")]
-
-
-def weight_layer(block: nn.Sequential) -> nn.Module:
-    """The one conv or linear layer of a block."""
-    return next(m for m in block if isinstance(m, (nn.Conv2d, nn.Linear)))
-
-
-def _int_list(value, name):
-    """A width option ("1000,250", [32, 32] or 128) as positive integers; one ConfigError otherwise."""
-    try:
-        values = [int(v) for v in (str(value).split(",") if isinstance(value, (str, int)) else value)]
-    except (TypeError, ValueError):
-        values = []
-    if not values or min(values) < 1:
-        flag = "--" + name.replace("_", "-")
-        raise ConfigError(f"{flag} must be comma-separated positive integers, e.g. 1000,250; got {value!r}")
-    return values
+        return self.output_block(h.detach()), hidden
 
 
 WIDTH_OPTIONS = ("hidden", "channels", "fc_width")
@@ -126,13 +59,13 @@ def check_widths(options: dict) -> None:
     """ConfigError for a width option that is not positive integers (before anything is written)."""
     for name in WIDTH_OPTIONS:
         if name in options:
-            _int_list(options[name], name)
+            int_list(options[name], name)
 
 
 def _cnn_blocks(input_shape, num_classes, channels=(32, 32), fc_width=128):
     """Reference CNN: conv3x3 → BN → ReLU, conv3x3 → BN → ReLU → max-pool 2, fc → ReLU, fc."""
-    c1, c2 = _int_list(channels, "channels")
-    (fc_width,) = _int_list([fc_width], "fc_width")
+    c1, c2 = int_list(channels, "channels")
+    (fc_width,) = int_list([fc_width], "fc_width")
     cin, height, width = input_shape
     h, w = (height - 4) // 2, (width - 4) // 2  # two unpadded 3x3 convs, then 2x2 pooling
     if h < 1 or w < 1:
@@ -147,7 +80,7 @@ def _cnn_blocks(input_shape, num_classes, channels=(32, 32), fc_width=128):
 
 def _mlp_blocks(input_shape, num_classes, hidden=(1000,)):
     """MLP for the classic FA/DFA comparisons: flatten, then Linear → ReLU per hidden width."""
-    widths = [int(torch.tensor(input_shape).prod())] + _int_list(hidden, "hidden")
+    widths = [int(torch.tensor(input_shape).prod())] + int_list(hidden, "hidden")
     blocks = OrderedDict()
     for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:]), start=1):
         flatten = [nn.Flatten()] if i == 1 else []
@@ -179,14 +112,3 @@ def make_network(kind, rule, input_shape, num_classes, mean=None, std=None, **op
     return Network(kind, rule, Normalize(mean, std), blocks, input_shape, num_classes, all_options)
 
 
-def block_output_shapes(model) -> dict[str, tuple]:
-    """Shape of each block's output for one example, found by passing zeros through the blocks.
-
-    (For a spiking network this is the shape of the block's current, which is that of its spikes.)"""
-    shapes, h = {}, torch.zeros(1, *model.input_shape, device=model_device(model))
-    with torch.no_grad(), eval_mode(model):
-        h = model.norm(h)
-        for name, block in model.blocks.items():
-            h = block(h)
-            shapes[name] = tuple(h.shape[1:])
-    return shapes

@@ -9,7 +9,8 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import ConfigError
+from trainers.errors import ConfigError
+from trainers.store.files import atomic_write
 
 RECIPE_FILE = Path(__file__).with_name("recipes.json")
 RECIPES_FORMAT = "bioplaus-recipes-1"
@@ -55,7 +56,6 @@ def recipe_values(dataset: str, model: str, rule: str) -> tuple[str | None, dict
 def merge_recipes(paths, target=RECIPE_FILE) -> list[str]:
     """Add (or replace) the recipes of the files `paths` (each written by `bioplaus tune`) in `target`;
     returns the keys merged. `make recipes` merges tuning/*/*/recipe.json into the shipped file."""
-    from .runfiles import atomic_write  # runfiles imports build; keep this module light for config
     merged = dict(load_recipes(target))
     for path in paths:
         merged.update(load_recipes(path))

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .encoders import ENCODERS, STOCHASTIC, Encoded, encode
-from .errors import ConfigError, unknown_name
-from .models import Feedback, LocalSignal, _int_list
-from .neurons import get_neuron, lif_scan
-from .surrogates import parse_surrogate
+from trainers.snn.encoders import ENCODERS, STOCHASTIC, Encoded, encode
+from trainers.errors import ConfigError, unknown_name
+from trainers.nets.base import LocalSignal, NetworkBase, int_list
+from trainers.snn.neurons import get_neuron, lif_scan
+from trainers.snn.surrogates import parse_surrogate
 
 SPIKING_DEFAULTS = {"time_steps": 25, "encoding": "direct", "neuron": "fast", "surrogate": "fast_sigmoid",
                     "g": "lif_rate", "init_gain": 6.0}
@@ -41,25 +41,19 @@ class SpikeRecord:
         return {name: r.mean().item() for name, r in self.rates().items()}
 
 
-class SpikingNetwork(nn.Module):
+class SpikingNetwork(NetworkBase):
     """LIF blocks then a readout. `options` holds time_steps, encoding, neuron, surrogate, g."""
 
+    spiking = True
+
     def __init__(self, kind, rule, blocks, input_shape, num_classes, options):
-        super().__init__()
-        self.kind, self.rule = kind, rule
-        self.input_shape, self.num_classes, self.options = tuple(input_shape), num_classes, options
-        self.norm = nn.Identity()  # encoders take pixel intensities in [0, 1]
-        self.blocks = nn.ModuleDict(blocks)
-        self.feedback = Feedback()
+        # encoders take pixel intensities in [0, 1]: no normalisation
+        super().__init__(kind, rule, nn.Identity(), blocks, input_shape, num_classes, options)
         self.time_steps = options["time_steps"]
         self.encoding = options["encoding"]
         self.neuron = get_neuron(options["neuron"])
         self.surrogate = parse_surrogate(options["surrogate"])
         self.g = parse_surrogate(options["g"], "g")
-
-    @property
-    def hidden_names(self) -> list[str]:
-        return list(self.blocks)[:-1]
 
     def surrogate_derivative(self, x):
         """f′(v − θ): the spike's derivative used by BPTT and DFA."""
@@ -87,11 +81,8 @@ class SpikingNetwork(nn.Module):
 
     def readout(self, spikes) -> torch.Tensor:
         """Logits: the output layer's input current averaged over time = out(mean firing)."""
-        out = self.blocks[list(self.blocks)[-1]]
+        out = self.output_block
         return out(spikes.to(out[-1].weight.dtype).mean(0))
-
-    def forward(self, images):
-        return self.block_outputs(images)[0]
 
     def block_outputs(self, images):
         """(logits, {hidden block: spikes [T, batch, ...]}) of the true network; with autograd on, the
@@ -154,7 +145,7 @@ class SpikingNetwork(nn.Module):
 
 def _snn_blocks(input_shape, num_classes, hidden=(1000,)):
     """784-1000-10 by default: flatten, then Linear → LIF per hidden width, then a linear readout."""
-    widths = [int(torch.tensor(input_shape).prod())] + _int_list(hidden, "hidden")
+    widths = [int(torch.tensor(input_shape).prod())] + int_list(hidden, "hidden")
     blocks = OrderedDict()
     for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:]), start=1):
         blocks[f"fc{i}"] = nn.Sequential(*([nn.Flatten()] if i == 1 else []), nn.Linear(fan_in, fan_out))
@@ -164,8 +155,8 @@ def _snn_blocks(input_shape, num_classes, hidden=(1000,)):
 
 def _csnn_blocks(input_shape, num_classes, channels=(16, 32), fc_width=128):
     """conv3x3 → LIF, conv3x3 → LIF, max-pool 2 → fc → LIF, linear readout."""
-    c1, c2 = _int_list(channels, "channels")
-    (fc_width,) = _int_list([fc_width], "fc_width")
+    c1, c2 = int_list(channels, "channels")
+    (fc_width,) = int_list([fc_width], "fc_width")
     cin, height, width = input_shape
     h, w = (height - 4) // 2, (width - 4) // 2
     if h < 1 or w < 1:

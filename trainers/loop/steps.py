@@ -15,8 +15,8 @@ from contextlib import contextmanager, nullcontext
 import torch
 from torch.overrides import TorchFunctionMode
 
-from .devices import require_cuda_graph_device
-from .errors import ConfigError
+from trainers.devices import require_cuda_graph_device
+from trainers.errors import ConfigError
 
 WARMUP_STEPS = 3  # eager steps on the capture stream before recording: lazy set-up, optimiser state
 # Tensor methods that wait for the device (copy a value to the host): a CUDA graph's capture fails on them.

@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from .devices import eval_mode
+from trainers.devices import eval_mode
 
 
 EVAL_BATCH = 1000  # images per forward pass when evaluating

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import ConfigError, unknown_name
+from trainers.errors import ConfigError, unknown_name
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .devices import eval_mode
-from .precision import full_precision
-from .runfiles import DYNAMICS, atomic_write
+from trainers.devices import eval_mode
+from trainers.precision import full_precision
+from trainers.store.runfiles import DYNAMICS, atomic_write
 
 
 def correlation_rdm(features: torch.Tensor) -> torch.Tensor:
@@ -50,7 +50,7 @@ def probe_rdms(model, images) -> dict[str, np.ndarray]:
     after activation in a CNN or MLP, spike counts in a spiking network (as the analysis records them)."""
     with full_precision(), eval_mode(model):
         _, outputs = model.block_outputs(images)
-    spiking = getattr(model, "time_steps", None)
+    spiking = model.spiking
     return {name: condensed(correlation_rdm(out.sum(0) if spiking else out).cpu().numpy()).astype(np.float32)
             for name, out in outputs.items()}
 
@@ -66,6 +66,11 @@ class Dynamics:
     def record(self, epoch: int, rdms: dict, alignment: dict) -> None:
         self.rows.append((epoch, {**{f"rdm/{k}": v for k, v in rdms.items()},
                                   **{f"align/{k}": np.float64(v) for k, v in alignment.items()}}))
+
+    def resume(self, run_dir, first_epoch: int) -> None:
+        """The rows a resumed run already wrote to dynamics.npz (if any) before epoch `first_epoch`."""
+        self.rows = Dynamics.load(run_dir).rows if (Path(run_dir) / DYNAMICS).exists() else []
+        self.keep_before(first_epoch)
 
     def keep_before(self, epoch: int) -> None:
         """Drop the rows of `epoch` and later (a resumed run records them again)."""

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from .errors import ConfigError
-from .evaluation import EVAL_BATCH
-from .models import block_output_shapes
+from trainers.errors import ConfigError
+from trainers.loop.evaluation import EVAL_BATCH
+from trainers.nets.base import block_output_shapes
 
 
 def available_bytes(device: torch.device) -> int | None:

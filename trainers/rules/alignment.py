@@ -6,8 +6,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .devices import eval_mode
-from .rules import bp_gradient, get_rule, measuring, rule_update
+from trainers.devices import eval_mode
+from trainers.rules import bp_gradient, measuring, rule_update
 
 
 def block_cosines(model, images, labels) -> dict[str, float]:
@@ -34,7 +34,7 @@ def weight_alignment(model, images) -> dict[str, float]:
     FA: W_l, whose transpose carries BP's error from block l back to block l − 1; DFA, aDFA, DKP: the
     transpose of the network's Jacobian from block l's output to the logits, averaged over `images` (eval
     mode, full float32). 0° is BP's signal, 90° a signal unrelated to it. Empty for BP."""
-    rule = get_rule(model.rule)
+    rule = model.rule
     with measuring(model, images), eval_mode(model):
         targets = rule.feedback_targets(model, images)
     return {name: angle_degrees(model.feedback[name].detach(), target) for name, target in targets.items()}

@@ -12,8 +12,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .errors import ConfigError, DataError, unknown_name
-from .formats import read_cifar_batch, read_idx
+from trainers.errors import ConfigError, DataError, unknown_name
+from trainers.data.formats import read_cifar_batch, read_idx
 
 SPLITS = ("train", "test")
 VALIDATION_SEED = 0  # one validation slice per dataset, the same for every run, seed and rule

@@ -24,14 +24,14 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .build import is_spiking
-from .config import FEEDBACK_LR, TrainConfig
-from .errors import ConfigError, DivergenceError
-from .recipes import CONFIG_KEYS, MODEL_OPTION_KEYS, RECIPES_FORMAT, recipe_key
-from .rules import get_rule
-from .runfiles import atomic_write, make_writable_folder, read_metrics
-from .spiking import SPIKING_DEFAULTS
-from .training import train
+from trainers.nets.build import is_spiking
+from trainers.config import FEEDBACK_LR, TrainConfig
+from trainers.errors import ConfigError, DivergenceError
+from trainers.tuning.recipes import CONFIG_KEYS, MODEL_OPTION_KEYS, RECIPES_FORMAT, recipe_key
+from trainers.rules import get_rule
+from trainers.store.runfiles import atomic_write, make_writable_folder, read_metrics
+from trainers.nets.spiking import SPIKING_DEFAULTS
+from trainers.loop.training import train
 
 LR_STEPS = (-2, -1, 0, 1)  # half-decades around the rule's default learning rate
 LR_EXTENSIONS = 2  # at most this many half-decades past an edge that wins
@@ -53,7 +53,7 @@ class Knob:
 KNOBS = {
     "feedback_lr": Knob((1e-5, 1e-4, 1e-3), FEEDBACK_LR, lambda c: get_rule(c.rule).trainable_feedback),
     "g": Knob(("lif_rate", "fast_sigmoid", "ones"), SPIKING_DEFAULTS["g"],
-              lambda c: getattr(get_rule(c.rule), "uses_g", False)),
+              lambda c: get_rule(c.rule).uses_g),
     "init_gain": Knob((3.0, 6.0, 12.0), SPIKING_DEFAULTS["init_gain"], lambda c: is_spiking(c.model)),
 }
 _SHORT = {"lr": "lr", "feedback_lr": "fb", "g": "g", "init_gain": "gain"}
@@ -217,7 +217,7 @@ def tune(base: TrainConfig, out, runs_dir=None, *, finalists: int = 2, confirm_s
          progress: bool | None = None) -> dict:
     """Choose the hyper-parameters of `base`'s (dataset, model, rule) by the protocol above; writes
     OUT/trials.csv (every trial) and OUT/recipe.json (the chosen values with their evidence, in the format
-    of trainers/recipes.json) and returns the recipe entry. Trials run in `runs_dir` (default OUT/trials)."""
+    of trainers/tuning/recipes.json) and returns the recipe entry. Trials run in `runs_dir` (default OUT/trials)."""
     for name, value in (("--finalists", finalists), ("--confirm-seeds", confirm_seeds)):
         if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "--finalists" else 0):
             raise ConfigError(f"{name} must be a {'positive' if name == '--finalists' else 'non-negative'} "

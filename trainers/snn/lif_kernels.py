@@ -21,7 +21,8 @@ import triton
 import triton.language as tl
 from triton.runtime.interpreter import InterpretedFunction
 
-from .errors import ConfigError
+from trainers.errors import ConfigError
+from trainers.snn.scan import Scan, check_bptt
 
 BLOCK = 512
 MAX_PROGRAMS = 2**31 - 1  # CUDA's limit on a grid's x dimension: one program per BLOCK neurons
@@ -141,7 +142,6 @@ class _FusedScan(torch.autograd.Function):
 
 def fused_lif_scan(current, neuron, steps=None, derivative=None, membrane: bool = False):
     """`neurons.lif_scan` in one kernel per call (float32): (spikes, membrane, active) as a `Scan`."""
-    from .neurons import Scan, check_bptt
     constant = steps is not None
     steps = steps if constant else current.shape[0]
     drive = (current * neuron.gain).contiguous()  # (dt/τ) I for every step in one product, as lif_scan

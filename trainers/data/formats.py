@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from trainers.errors import DataError
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/ "THE IDX FILE FORMAT"); data is big-endian.
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}

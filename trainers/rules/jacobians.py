@@ -17,7 +17,7 @@ def mean_jacobians(model, images) -> dict[str, torch.Tensor]:
                                         retain_graph=k < classes - 1, allow_unused=True)
             for name, grad in zip(names, grads):
                 grad = torch.zeros_like(outputs[name]) if grad is None else grad
-                if getattr(model, "time_steps", None):  # spikes [T, batch, ...]: a uniform change of the rate
+                if model.spiking:  # spikes [T, batch, ...]: a uniform change of the rate
                     grad = grad.sum(0)
                 rows[name].append(grad.flatten(1).mean(0))
     return {name: torch.stack(rows[name]).detach() for name in names}

@@ -4,8 +4,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import unknown_name
-from .models import forward_parameters
+from trainers.errors import unknown_name
+from trainers.nets.base import forward_parameters
 
 OPTIMIZERS = ("sgd", "nesterov", "adam", "adamw")
 

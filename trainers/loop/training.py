@@ -1,8 +1,8 @@
 """The training loop: one rule's surrogate objective, one backward, one step; run files every epoch.
 
-`train` drives a `TrainingRun` through its stages: `setup` (folder, data, model, optimisers; resumes
-from a checkpoint when asked), then per epoch `run_epoch` (the steps; a signal stops it cleanly with a
-checkpoint inside the epoch) and `finish_epoch` (evaluation, cos_bp, replica check, run files).
+`train` builds a `TrainingRun` (folder, `RunData`, model, optimisers; resumed from a checkpoint when asked),
+then per epoch `run_epoch` (the steps; a signal stops it cleanly with a checkpoint inside the epoch) and
+`finish_epoch` (evaluation, cos_bp, replica check, run files).
 """
 
 import math
@@ -15,26 +15,26 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .alignment import block_cosines, weight_alignment
-from .build import build_model, is_spiking
-from .config import TrainConfig
-from .datasets import (VALIDATION_SEED, channel_stats, dataset_spec, load_dataset, stratified_sample,
+from trainers.rules.alignment import block_cosines, weight_alignment
+from trainers.nets.build import build_model
+from trainers.config import TrainConfig
+from trainers.data.datasets import (VALIDATION_SEED, channel_stats, dataset_spec, load_dataset, stratified_sample,
                        validation_split)
-from .devices import eval_mode, resolve_device
-from .distributed import replicas_from_environment
-from .errors import BioplausError, BioplausWarning, DivergenceError, Interrupted, RunDirError
-from .evaluation import evaluate
-from .interrupts import stop_requests
-from .memory import check_fits
-from .models import forward_parameters
-from .optim import make_optimizers
-from .precision import device_record, run_numerics
-from .probes import Dynamics, probe_rdms
-from .rules import get_rule
-from .runfiles import (CHECKPOINT, CONFIG, DYNAMICS, RUN_FILES, check_folder, check_free_space, load_checkpoint,
+from trainers.devices import eval_mode, resolve_device
+from trainers.loop.distributed import replicas_from_environment
+from trainers.errors import BioplausError, BioplausWarning, DivergenceError, Interrupted, RunDirError
+from trainers.loop.evaluation import evaluate
+from trainers.loop.interrupts import stop_requests
+from trainers.loop.memory import check_fits
+from trainers.nets.base import forward_parameters
+from trainers.loop.optim import make_optimizers
+from trainers.precision import device_record, run_numerics
+from trainers.store.probes import Dynamics, probe_rdms
+from trainers.rules import get_rule
+from trainers.store.runfiles import (CHECKPOINT, CONFIG, DYNAMICS, RUN_FILES, check_folder, check_free_space, load_checkpoint,
                        make_writable_folder, read_config, read_metrics, save_checkpoint, write_config, write_metrics)
-from .steps import make_steps
-from .version import __version__
+from trainers.loop.steps import make_steps
+from trainers.version import __version__
 
 # Options that may differ between a run and its resumption: where and how it runs and reads data from (and
 # the record of where its values came from).
@@ -131,8 +131,9 @@ def _warn_about_silence(model, images, epoch: int) -> None:
                           f"--neuron fast or --encoding direct)", BioplausWarning)
 
 
-def _run_record(spec, model, device, splits: dict, batch_size: int) -> dict:
+def _run_record(data: "RunData", model, device, batch_size: int) -> dict:
     """What config.json records beside the options: shapes, sizes, hardware, versions and thread count."""
+    spec, splits = data.spec, data.splits
     train_images = len(splits["train"][0])
     return dict(input_shape=list(spec.input_shape), num_classes=spec.num_classes, device_used=str(device),
                 **device_record(device), bioplaus_version=__version__, torch_version=torch.__version__,
@@ -218,56 +219,82 @@ class EpochSums:
         return self.seconds_before + time.perf_counter() - self.started
 
 
-class TrainingRun:
-    """One run being trained: its folder, data, model, the rule's objective, optimisers and history."""
+def _report(bar, replicas, sums: EpochSums, seen: int, where: tuple) -> None:
+    """The bar's running loss and accuracy over the `seen` images; DivergenceError once the loss is not finite
+    (`where`: epoch, step, run folder and lr, for the message)."""
+    mean_loss = replicas.total(sums.loss).item() / seen
+    if not math.isfinite(mean_loss):
+        bar.close()
+        raise _diverged(mean_loss, *where)
+    bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{replicas.total(sums.correct).item() / seen:.3f}")
 
-    def __init__(self, config: TrainConfig, run_dir: Path, replicas, progress: bool | None):
+
+def _rng_states(device: torch.device) -> dict:
+    """torch's CPU RNG state, and the CUDA one on a GPU: what a checkpoint keeps so a resumed run draws the same."""
+    return {"rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+
+
+def _check_room(model, config: TrainConfig, device: torch.device, run_dir: Path | None) -> None:
+    """Refuse up front a spiking run that cannot fit in memory, and (in `run_dir`, the main process's) a disk
+    without room for the checkpoint: weights and two optimiser moments, twice while model.pt is replaced."""
+    if model.spiking:
+        check_fits(model, config.batch_size, device)
+    if run_dir is not None:
+        check_free_space(run_dir, 24 * sum(t.numel() for t in model.state_dict().values()), "the run's checkpoint")
+
+
+class RunData:
+    """The images of one run on its device: the splits, the training tensors and the steps an epoch takes, the
+    dataset's spec, and the fixed held-out batch where cos_bp, alignment and probes are measured."""
+
+    def __init__(self, config: TrainConfig, device: torch.device, distributed: bool):
+        self.splits = _load_data(config, device)
+        self.x_train, self.y_train = self.splits["train"]
+        _warn_about_sizes(config, len(self.x_train))
+        self.spec = dataset_spec(config.dataset)
+        n = len(self.x_train)  # one process: every image, the last batch smaller; several: whole global batches
+        self.steps_per_epoch = n // config.batch_size if distributed else -(-n // config.batch_size)
+        self.images_per_epoch = min(self.steps_per_epoch * config.batch_size, n)
+        self.held_out = self.splits["validation"] or self.splits["test"]
+        self.x_align, self.y_align = _held_out_batch(self.held_out, config.cos_batch // self.spec.num_classes,
+                                                      self.spec.num_classes)
+
+
+class TrainingRun:
+    """One run being trained, built complete (resumed from its checkpoint where asked): its folder, data, model,
+    the rule's objective and step, optimisers, probes and history; `fit` trains the remaining epochs."""
+
+    def __init__(self, config: TrainConfig, run_dir: Path, replicas, progress: bool | None, resume: bool = False,
+                 force: bool = False):
         self.config, self.run_dir, self.replicas, self.progress = config, Path(run_dir), replicas, progress
         self.main = replicas.main
         self.rows, self.first_epoch, self.partial = [], 1, None
-
-    def setup(self, resume: bool, force: bool) -> None:
-        """Folder, data, the seeded model, optimisers and objective; the checkpoint's state when resuming."""
-        config, replicas = self.config, self.replicas
         self.device = replicas.device(resolve_device(config.device))
         replicas.check_batch(config.batch_size)
         resuming = replicas.on_main(lambda: _prepare_run_dir(self.run_dir, resume, force))
         self.stored = stored = read_config(self.run_dir) if resuming else None
         if stored is not None:
             _check_same_run(stored, config, self.run_dir)
-        self.splits = _load_data(config, self.device)
-        self.x_train, self.y_train = self.splits["train"]
-        _warn_about_sizes(config, len(self.x_train))
-        self.spec = dataset_spec(config.dataset)
-        mean, std = (stored["mean"], stored["std"]) if stored else channel_stats(self.x_train.cpu())
-        self.model = build_model(config.model, config.rule, self.spec.input_shape, self.spec.num_classes,
+        self.data = data = RunData(config, self.device, replicas.distributed)
+        mean, std = (stored["mean"], stored["std"]) if stored else channel_stats(data.x_train.cpu())
+        self.model = build_model(config.model, config.rule, data.spec.input_shape, data.spec.num_classes,
                                  seed=config.seed, mean=mean, std=std, **config.model_options).to(self.device)
-        if is_spiking(config.model):
-            check_fits(self.model, config.batch_size, self.device)
-        if self.main:  # weights and two optimiser moments, twice while model.pt is replaced atomically
-            check_free_space(self.run_dir, 24 * sum(t.numel() for t in self.model.state_dict().values()),
-                             "the run's checkpoint")
-        n = len(self.x_train)  # one process: every image, the last batch smaller; several: whole global batches
-        self.steps_per_epoch = n // config.batch_size if replicas.distributed else -(-n // config.batch_size)
-        self.images_per_epoch = min(self.steps_per_epoch * config.batch_size, n)
-        self.optimizers = make_optimizers(config, self.model, self.steps_per_epoch)
-        self.objective = replicas.objective(self.model, get_rule(config.rule))
-        self.step = make_steps(config, self.objective, self.optimizers, self.x_train, self.y_train, self.device,
+        _check_room(self.model, config, self.device, self.run_dir if self.main else None)
+        self.optimizers = make_optimizers(config, self.model, data.steps_per_epoch)
+        self.objective = replicas.objective(self.model, self.model.rule)
+        self.step = make_steps(config, self.objective, self.optimizers, data.x_train, data.y_train, self.device,
                                replicas.distributed)
         self.sums = [torch.zeros((), device=self.device) for _ in range(2)]  # one pair per run: a graph adds to it
         torch.manual_seed(config.seed + 1_000_003 * replicas.rank)  # Poisson encoders draw from torch's RNG
-        held_out = self.splits["validation"] or self.splits["test"]
-        self.x_align, self.y_align = _held_out_batch(held_out, config.cos_batch // self.spec.num_classes,
-                                                      self.spec.num_classes)
         continuing = resuming and (self.run_dir / CHECKPOINT).exists()
-        self.probes, self.dynamics = (_start_dynamics(self.model, held_out, self.splits, config, stored, continuing)
-                                      if self.main else (None, None))
+        self.probes, self.dynamics = (_start_dynamics(self.model, data.held_out, data.splits, config, stored,
+                                                      continuing) if self.main else (None, None))
         if continuing:
             self._resume()
         elif not resuming and self.main:
-            write_config(self.run_dir, dict(self.config.to_dict(), mean=mean, std=std, processes=self.replicas.world,
-                                            **_run_record(self.spec, self.model, self.device, self.splits,
-                                                          self.config.batch_size)))
+            write_config(self.run_dir, dict(config.to_dict(), mean=mean, std=std, processes=replicas.world,
+                                            **_run_record(data, self.model, self.device, config.batch_size)))
 
     def _resume(self) -> None:
         """Weights, optimiser state, RNG streams, history and any mid-epoch progress from model.pt."""
@@ -279,20 +306,18 @@ class TrainingRun:
         self.first_epoch, self.partial = state["epoch"] + 1, state.get("partial")
         self.rows = [row for row in read_metrics(self.run_dir) if row["epoch"] < self.first_epoch]
         if self.dynamics is not None:
-            self.dynamics.rows = Dynamics.load(self.run_dir).rows if (self.run_dir / DYNAMICS).exists() else []
-            self.dynamics.keep_before(self.first_epoch)
+            self.dynamics.resume(self.run_dir, self.first_epoch)
         if self.main and self.stored["epochs"] != self.config.epochs:  # --resume --epochs N extends the run
             write_config(self.run_dir, dict(self.stored, epochs=self.config.epochs))
 
     def save(self, epoch: int, partial: dict | None = None, replica_digests: list | None = None) -> None:
         """Checkpoint after `epoch` complete epochs, plus `partial` progress into the next one (or None);
         `replica_digests` holds each training process's SHA-256 of its model state."""
-        cuda_rng = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
         if self.dynamics is not None and self.dynamics.rows:  # before model.pt: never behind the checkpoint
             self.dynamics.save(self.run_dir)
         save_checkpoint(self.run_dir, {"epoch": epoch, "partial": partial, "model": self.model.state_dict(),
-                                       "rng": torch.get_rng_state(), "cuda_rng": cuda_rng,
-                                       "replica_digests": replica_digests, **self.optimizers.state_dict()})
+                                       **_rng_states(self.device), "replica_digests": replica_digests,
+                                       **self.optimizers.state_dict()})
 
     def fit(self) -> None:
         """Every remaining epoch; a signal between epochs stops after the epoch's files are written."""
@@ -305,33 +330,25 @@ class TrainingRun:
 
     def run_epoch(self, epoch: int, stop) -> EpochSums:
         """The training steps of `epoch` in its seeded order; returns the epoch's running sums."""
-        config, replicas = self.config, self.replicas
+        config, replicas, steps = self.config, self.replicas, self.data.steps_per_epoch
         self.model.train()
-        order = _epoch_order(config.seed, epoch, len(self.x_train)).to(self.device)
+        order = _epoch_order(config.seed, epoch, len(self.data.x_train)).to(self.device)
         sums, self.partial = _start_sums(self.sums, self.partial, self.main), None
         disable = True if not self.main else None if self.progress is None else not self.progress  # None: a terminal
-        bar = tqdm(range(sums.first_step, self.steps_per_epoch), desc=f"{config.rule} epoch {epoch}/{config.epochs}",
-                   unit="batch", leave=False, disable=disable, initial=sums.first_step, total=self.steps_per_epoch)
+        bar = tqdm(range(sums.first_step, steps), desc=f"{config.rule} epoch {epoch}/{config.epochs}", unit="batch",
+                   leave=False, disable=disable, initial=sums.first_step, total=steps)
         for step in bar:
             idx = replicas.shard(order[step * config.batch_size:(step + 1) * config.batch_size])
             self.step(idx, sums)
-            if step % 25 == 0 or step == self.steps_per_epoch - 1:
-                self._report(bar, sums, epoch, step)
+            if step % 25 == 0 or step == steps - 1:
+                _report(bar, replicas, sums, min((step + 1) * config.batch_size, self.data.images_per_epoch),
+                        (epoch, step, self.run_dir, config.lr))
             signum = replicas.stop_signal(stop.signum)
-            if signum is not None and step < self.steps_per_epoch - 1:
+            if signum is not None and step < steps - 1:
                 bar.close()
                 self._stop_inside(epoch, step, sums, signum)
         bar.close()
         return sums
-
-    def _report(self, bar, sums: EpochSums, epoch: int, step: int) -> None:
-        """The bar's running loss and accuracy; DivergenceError once the loss is not finite."""
-        seen = min((step + 1) * self.config.batch_size, self.images_per_epoch)
-        mean_loss = self.replicas.total(sums.loss).item() / seen
-        if not math.isfinite(mean_loss):
-            bar.close()
-            raise _diverged(mean_loss, epoch, step, self.run_dir, self.config.lr)
-        bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{self.replicas.total(sums.correct).item() / seen:.3f}")
 
     def _stop_inside(self, epoch: int, step: int, sums: EpochSums, signum: int) -> None:
         """Checkpoint the epoch's progress after `step` (sums over processes) and raise Interrupted."""
@@ -343,34 +360,35 @@ class TrainingRun:
 
     def finish_epoch(self, epoch: int, sums: EpochSums) -> None:
         """Evaluate, measure cos_bp, check that the replicas agree, and write metrics.csv and model.pt."""
-        replicas = self.replicas
+        replicas, images = self.replicas, self.data.images_per_epoch
         replicas.sync_buffers(self.model)
-        train_loss = replicas.total(sums.loss).item() / self.images_per_epoch
-        train_acc = replicas.total(sums.correct).item() / self.images_per_epoch
-        held_out = _held_out_metrics(self.model, self.splits)
-        cosines = block_cosines(self.model, self.x_align, self.y_align)
+        train_loss, train_acc = (replicas.total(total).item() / images for total in (sums.loss, sums.correct))
+        held_out = _held_out_metrics(self.model, self.data.splits)
+        cosines = block_cosines(self.model, self.data.x_align, self.data.y_align)
         alignment = {}
         if self.dynamics is not None:  # the main process, with probes
             alignment = weight_alignment(self.model, self.probes[0])
             self.dynamics.record(epoch, probe_rdms(self.model, self.probes[0]), alignment)
-        if is_spiking(self.model.kind) and self.main:
-            _warn_about_silence(self.model, self.x_align, epoch)
+        if self.model.spiking and self.main:
+            _warn_about_silence(self.model, self.data.x_align, epoch)
         digests = replicas.digests(self.model)
         _check_replicas(digests, epoch)
         self.rows.append({"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, **held_out,
-                          "seconds": sums.seconds(),
-                          **{f"cos_bp/{name}": value for name, value in cosines.items()},
+                          "seconds": sums.seconds(), **{f"cos_bp/{name}": value for name, value in cosines.items()},
                           **{f"align/{name}": value for name, value in alignment.items()}})
         if self.main:
             write_metrics(self.run_dir, self.rows)
             self.save(epoch, replica_digests=digests)
             if self.progress is not False:
-                tqdm.write(f"{self.run_dir.name}: epoch {epoch}/{self.config.epochs} train_loss {train_loss:.4f} "
-                           f"train_acc {train_acc:.4f}{_accuracies(held_out)} ({self.rows[-1]['seconds']:.1f} s)")
+                tqdm.write(_epoch_line(self.run_dir.name, epoch, self.config.epochs, self.rows[-1]))
 
 
-def _accuracies(held_out: dict) -> str:
-    return "".join(f" {key} {value:.4f}" for key, value in held_out.items() if key.endswith("_acc"))
+def _epoch_line(name: str, epoch: int, epochs: int, row: dict) -> str:
+    """The line a finished epoch prints: its training loss and accuracy, the held-out accuracies, its seconds."""
+    accuracies = "".join(f" {key} {value:.4f}" for key, value in row.items()
+                         if key.endswith("_acc") and key != "train_acc")
+    return (f"{name}: epoch {epoch}/{epochs} train_loss {row['train_loss']:.4f} train_acc {row['train_acc']:.4f}"
+            f"{accuracies} ({row['seconds']:.1f} s)")
 
 
 def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False,
@@ -382,15 +400,14 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
     Seeds torch's global RNG with `config.seed` (Poisson encoders draw from it while training). Runs
     with PyTorch's deterministic algorithms unless `config.deterministic` is False, and in full
     float32 unless `config.tf32` (see `trainers.precision`); both are restored afterwards.
-    Under torchrun, trains with DistributedDataParallel (see `trainers.distributed`).
+    Under torchrun, trains with DistributedDataParallel (see `trainers.loop.distributed`).
     """
     config = config.resolved()
     replicas = replicas_from_environment(resolve_device(config.device))
     existed = Path(out).exists()
     try:
         with run_numerics(config.deterministic, config.tf32):
-            run = TrainingRun(config, out, replicas, progress)
-            run.setup(resume, force)
+            run = TrainingRun(config, out, replicas, progress, resume, force)
             run.fit()
         return run.run_dir
     except BioplausError:

@@ -1,0 +1,1 @@
+"""What a run leaves on disk: atomic writes, config.json, metrics.csv, checkpoints, probe dynamics. Imports no network."""
