@@ -14,7 +14,7 @@ from pathlib import Path
 
 from trainers import (DATASETS, DEFAULT_DEVICE, DEVICES, ENCODERS, MODELS, NEURONS, OPTIMIZERS, RULES, SCHEDULES, SURROGATES,
                       BioplausError, BioplausWarning, ConfigError, Interrupted, RunDirError, TrainConfig, __version__,
-                      EPOCHS_DEFAULT, default_epochs, keep_freed_memory, train, tune, unknown_name)
+                      EPOCHS_DEFAULT, SPIKING_DEFAULTS, default_epochs, keep_freed_memory, train, tune, unknown_name)
 from trainers.store.runfiles import epochs_done, read_config, read_metrics
 
 from .choices import ATTACKS, COMPARISONS, EMBEDDINGS, FIGURES, MODES, RDM_METHODS
@@ -136,14 +136,15 @@ def _add_model_options(p, tuned: bool = False):
     p.add_argument("--channels", default=None, help="CNN conv channels, e.g. 32,32")
     p.add_argument("--fc-width", type=int, default=None, help="CNN hidden fully connected width")
     snn = p.add_argument_group("spiking models (snn, csnn)")
-    snn.add_argument("--time-steps", type=int, default=None, help="simulation steps T (default 25)")
-    snn.add_argument("--encoding", default=None, help=f"one of {', '.join(ENCODERS)} (default direct)")
-    snn.add_argument("--neuron", default=None, help=f"LIF preset, one of {', '.join(NEURONS)} (default fast)")
+    snn.add_argument("--time-steps", type=int, default=None, help=f"simulation steps T (default {SPIKING_DEFAULTS['time_steps']})")
+    snn.add_argument("--encoding", default=None, help=f"one of {', '.join(ENCODERS)} (default {SPIKING_DEFAULTS['encoding']})")
+    snn.add_argument("--neuron", default=None, help=f"LIF preset, one of {', '.join(NEURONS)} "
+                                                                f"(default {SPIKING_DEFAULTS['neuron']})")
     snn.add_argument("--surrogate", default=None, help=f"spike derivative for BP and DFA: {', '.join(SURROGATES)}, "
-                                                       "optionally NAME:PARAM (default fast_sigmoid:10)")
+                                                       f"optionally NAME:PARAM (default {SPIKING_DEFAULTS['surrogate']})")
     if not tuned:
         snn.add_argument("--g", default=None, help="aDFA's replacement of the derivative, same choices "
-                                                   "(default lif_rate)")
+                                                   f"(default {SPIKING_DEFAULTS['g']})")
 
 
 def _model_options(args) -> dict:

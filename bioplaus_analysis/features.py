@@ -5,6 +5,7 @@ forward hooks; SNN: every hidden block's spike counts over the T steps. The firs
 input pixels and the last (`out`) the output probabilities.
 """
 
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -28,8 +29,9 @@ class Features(NamedTuple):
     measure: str  # what the hidden features are: "activation" or "spike count"
 
 
+@lru_cache(maxsize=None)
 def rarest_class_count(dataset: str, data_dir=None) -> int:
-    """How many test images the rarest class of `dataset` has."""
+    """How many test images the rarest class of `dataset` has (read once per dataset and folder)."""
     return int(torch.bincount(load_dataset(dataset, "test", data_dir)[1]).min())
 
 

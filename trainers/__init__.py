@@ -9,6 +9,7 @@ from trainers.version import __version__  # noqa: F401
 from trainers import precision  # noqa: F401  first: sets CUBLAS_WORKSPACE_CONFIG before anything can touch CUDA
 from trainers.rules.alignment import block_cosines
 from trainers.nets.build import MODELS, build_model, is_spiking
+from trainers.nets.spiking import SPIKING_DEFAULTS
 from trainers.config import EPOCHS_DEFAULT, MAX_SEED, QUICK_DATASETS, SCHEDULES, TrainConfig, default_epochs
 from trainers.data.datasets import DATASETS, dataset_spec, load_dataset, stratified_sample
 from trainers.devices import DEFAULT_DEVICE, DEVICES, eval_mode, model_device, require_cuda_graph_device, resolve_device
@@ -29,7 +30,7 @@ from trainers.tuning.search import tune
 ANALYSIS_INTERFACE = ("trainers.store.runfiles", "trainers.store.probes", "trainers.precision", "trainers.rules", "trainers.nets.base")
 
 __all__ = ["ANALYSIS_INTERFACE", "DATASETS", "DEFAULT_DEVICE", "DEVICES", "ENCODERS", "EPOCHS_DEFAULT", "MAX_SEED", "QUICK_DATASETS", "MODELS", "NEURONS", "OPTIMIZERS",
-           "RULES", "SCHEDULES", "SURROGATES", "BioplausError", "BioplausWarning", "ConfigError", "DataError",
+           "RULES", "SCHEDULES", "SPIKING_DEFAULTS", "SURROGATES", "BioplausError", "BioplausWarning", "ConfigError", "DataError",
            "DivergenceError", "Interrupted", "RunDirError", "TrainConfig", "block_cosines", "bp_gradient",
            "build_model", "correlation_rdm", "dataset_spec", "default_epochs", "eval_mode", "evaluate", "get_rule", "is_spiking", "keep_freed_memory", "load_dataset",
            "load_run", "model_device", "read_dynamics", "require_cuda_graph_device", "resolve_device", "rule_update", "stratified_sample", "train", "tune", "unknown_name",

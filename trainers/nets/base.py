@@ -70,6 +70,13 @@ class NetworkBase(nn.Module):
         raise NotImplementedError
 
 
+def check_option_names(kind: str, options, allowed) -> None:
+    """ConfigError naming the options model `kind` takes when `options` has others (every network's one message)."""
+    extra = set(options) - set(allowed)
+    if extra:
+        raise ConfigError(f"model {kind!r} takes options {sorted(allowed)}, not {sorted(extra)}")
+
+
 def forward_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     """(name, parameter) of the forward network: everything but the rule's feedback matrices."""
     return [(n, p) for n, p in model.named_parameters() if not n.startswith("feedback.")]

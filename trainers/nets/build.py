@@ -5,7 +5,8 @@ from pathlib import Path
 
 import torch
 
-from trainers.errors import ConfigError, RunDirError, unknown_name
+from trainers.errors import RunDirError, unknown_name
+from trainers.nets.base import check_option_names
 from trainers.nets.feedforward import ARCHITECTURES, MODEL_OPTIONS, Network, check_widths, make_network
 from trainers.rules import get_rule
 from trainers.store.runfiles import CHECKPOINT, CONFIG, load_checkpoint, read_config
@@ -25,9 +26,7 @@ def check_model(kind: str, rule: str, options: dict) -> None:
     if is_spiking(kind):
         spiking_options(kind, options)
     else:
-        extra = set(options) - MODEL_OPTIONS[kind] - {"mean", "std"}
-        if extra:
-            raise ConfigError(f"model {kind!r} takes options {sorted(MODEL_OPTIONS[kind])}, not {sorted(extra)}")
+        check_option_names(kind, set(options) - {"mean", "std"}, MODEL_OPTIONS[kind])
     check_widths(options)
     get_rule(rule, kind)
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from trainers.errors import ConfigError, unknown_name
-from trainers.nets.base import LocalSignal, NetworkBase, int_list
+from trainers.nets.base import LocalSignal, NetworkBase, check_option_names, int_list
 
 
 class Normalize(nn.Module):
@@ -97,9 +97,7 @@ def make_network(kind, rule, input_shape, num_classes, mean=None, std=None, **op
     """Build the forward network (no feedback yet) with the current torch RNG."""
     if kind not in ARCHITECTURES:
         raise unknown_name("model", kind, ARCHITECTURES)
-    extra = set(options) - MODEL_OPTIONS[kind]
-    if extra:
-        raise ConfigError(f"model {kind!r} takes options {sorted(MODEL_OPTIONS[kind])}, not {sorted(extra)}")
+    check_option_names(kind, options, MODEL_OPTIONS[kind])
     if len(input_shape) != 3:
         raise ConfigError(f"input_shape must be (channels, height, width), got {tuple(input_shape)}")
     channels = input_shape[0]

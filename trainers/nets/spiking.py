@@ -14,7 +14,7 @@ from torch import nn
 
 from trainers.snn.encoders import ENCODERS, STOCHASTIC, Encoded, encode
 from trainers.errors import ConfigError, unknown_name
-from trainers.nets.base import LocalSignal, NetworkBase, int_list
+from trainers.nets.base import LocalSignal, NetworkBase, check_option_names, int_list
 from trainers.snn.neurons import get_neuron, lif_scan
 from trainers.snn.surrogates import parse_surrogate
 
@@ -178,10 +178,7 @@ def spiking_options(kind, options: dict) -> tuple[dict, dict]:
     options = {k: v for k, v in options.items() if k not in ("mean", "std")}  # no input normalisation
     arch = {k: v for k, v in options.items() if k in SPIKING_MODEL_OPTIONS[kind]}
     spiking = dict(SPIKING_DEFAULTS, **{k: v for k, v in options.items() if k in SPIKING_DEFAULTS})
-    extra = set(options) - set(arch) - set(spiking)
-    if extra:
-        valid = sorted(SPIKING_MODEL_OPTIONS[kind] | set(SPIKING_DEFAULTS))
-        raise ConfigError(f"model {kind!r} takes options {valid}, not {sorted(extra)}")
+    check_option_names(kind, options, SPIKING_MODEL_OPTIONS[kind] | set(SPIKING_DEFAULTS))
     steps = spiking["time_steps"]
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
         raise ConfigError(f"--time-steps must be a positive integer, got {steps!r}")
