@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from bioplaus_analysis import CompareOptions, compare
-from bioplaus_analysis.jobs import threads_per_job
+from bioplaus_analysis.commands.jobs import threads_per_job
 from trainers.store.runfiles import read_metrics
 
 

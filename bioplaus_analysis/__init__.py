@@ -13,7 +13,7 @@ from trainers import __version__
 
 # The module `compare` holds the function `compare`: imported here, so that the function, not the
 # module, is the package's attribute (the module is light; it imports the analyses on first use).
-from .compare import CompareOptions, compare  # noqa: E402
+from .commands.compare import CompareOptions, compare  # noqa: E402
 
 _HOMES = {
     "analyze": "analysis", "training_cosines": "analysis",

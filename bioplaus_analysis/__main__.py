@@ -1,5 +1,5 @@
 """`python -m bioplaus_analysis …` runs the `bioplaus` command (so `torchrun -m bioplaus_analysis` works)."""
 
-from .cli import main
+from .commands.cli import main
 
 raise SystemExit(main())

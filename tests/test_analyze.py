@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bioplaus_analysis import analyze, read_results
-from bioplaus_analysis.cli import main
+from bioplaus_analysis.commands.cli import main
 from trainers import ConfigError, RunDirError, TrainConfig, __version__, train
 
 

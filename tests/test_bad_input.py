@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from bioplaus_analysis.cli import build_parser, main
+from bioplaus_analysis.commands.cli import build_parser, main
 from trainers import ConfigError, DataError, DivergenceError, RunDirError, TrainConfig, train
 
 from conftest import write_idx, write_mnist_like

@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from bioplaus_analysis.cli import build_parser, main
+from bioplaus_analysis.commands.cli import build_parser, main
 
 
 
@@ -82,9 +82,9 @@ def test_summary_prints_final_accuracy(tmp_path, capsys):
 
 
 def test_command_defaults_are_the_dataclasses_defaults():
-    from bioplaus_analysis.cli import ANALYSIS_OPTIONS, COMPARE_OPTIONS, TRAIN_OPTIONS, build_parser
-    from bioplaus_analysis.cli_options import values_of
-    from bioplaus_analysis.compare import CompareOptions
+    from bioplaus_analysis.commands.cli import ANALYSIS_OPTIONS, COMPARE_OPTIONS, TRAIN_OPTIONS, build_parser
+    from bioplaus_analysis.commands.cli_options import values_of
+    from bioplaus_analysis.commands.compare import CompareOptions
     from bioplaus_analysis.options import AnalysisOptions
     from trainers import TrainConfig
     parser = build_parser()

@@ -7,9 +7,9 @@ import shutil
 import pytest
 
 from bioplaus_analysis.choices import FIGURES
-from bioplaus_analysis.cli import main
+from bioplaus_analysis.commands.cli import main
 from bioplaus_analysis import CompareOptions, compare
-from bioplaus_analysis.compare import stage_line
+from bioplaus_analysis.commands.compare import stage_line
 from trainers import ConfigError
 
 SNN_ONLY = ("firing-rates", "spike-raster")

@@ -12,7 +12,7 @@ from trainers import ConfigError, TrainConfig, train
 from trainers.loop.distributed import check_gpu_count, replicas_from_environment
 from trainers.store.runfiles import load_checkpoint, read_config, read_metrics
 
-from bioplaus_analysis.cli import main
+from bioplaus_analysis.commands.cli import main
 
 
 def _torchrun(*argv, device="cpu"):

@@ -427,7 +427,7 @@ def test_the_dynamics_caption_says_which_rules_do_not_start_from_bps_weights(tmp
 
 
 def test_figures_of_another_analysis_are_not_replaced_without_force(analysis_dir, tmp_path, capsys):
-    from bioplaus_analysis.cli import main
+    from bioplaus_analysis.commands.cli import main
     other = tmp_path / "other"
     other.mkdir()
     results, arrays = read_results(analysis_dir)

@@ -14,7 +14,7 @@ from trainers import TrainConfig, train
 from trainers.store.probes import read_dynamics
 from trainers.store.runfiles import load_checkpoint, read_metrics
 
-from bioplaus_analysis.cli import main
+from bioplaus_analysis.commands.cli import main
 
 SNN = ["--model", "snn", "--rule", "dfa", "--hidden", "32", "--time-steps", "6", "--encoding", "poisson"]
 CNN = ["--model", "cnn", "--rule", "dkp", "--batch-size", "8"]
@@ -23,7 +23,7 @@ CNN = ["--model", "cnn", "--rule", "dkp", "--batch-size", "8"]
 SELF_KILL = """
 import os, signal, sys
 import trainers.loop.steps as steps
-from bioplaus_analysis.cli import main
+from bioplaus_analysis.commands.cli import main
 original, calls = steps.train_step, [0]
 def step(*args):
     calls[0] += 1

@@ -13,10 +13,10 @@ import torch
 from trainers import ConfigError, TrainConfig, train
 from trainers.store.runfiles import load_checkpoint, read_metrics
 
-from bioplaus_analysis.accuracy_table import table
-from bioplaus_analysis.cli import main
-from bioplaus_analysis.compare import train_task
-from bioplaus_analysis.jobs import run_tasks, threads_per_job
+from bioplaus_analysis.commands.accuracy_table import table
+from bioplaus_analysis.commands.cli import main
+from bioplaus_analysis.commands.compare import train_task
+from bioplaus_analysis.commands.jobs import run_tasks, threads_per_job
 
 
 def _config(rule, seed, epochs=1, **options):
@@ -71,7 +71,7 @@ def test_an_error_in_one_job_is_raised_once_the_others_stop(tmp_path):
 
 def test_a_local_sweep_of_two_rules_and_two_seeds_trains_and_tabulates(tmp_path):
     pytest.importorskip("submitit")
-    from bioplaus_analysis.cluster import sweep
+    from bioplaus_analysis.commands.cluster import sweep
     out = tmp_path / "sweep"
     tasks = {f"digits-mlp-{rule}-s{seed}": (train_task, (_config(rule, seed, epochs=2), out / f"digits-mlp-{rule}-s{seed}"))
              for rule in ("bp", "dfa") for seed in (0, 1)}
@@ -110,7 +110,7 @@ def _stops_after_first_epoch(job_class):
 def test_a_killed_job_is_resubmitted_and_resumes(tmp_path):
     pytest.importorskip("submitit")
     import cloudpickle
-    from bioplaus_analysis.cluster import RunJob, make_executor, submit, wait_for
+    from bioplaus_analysis.commands.cluster import RunJob, make_executor, submit, wait_for
     out = tmp_path / "sweep"
     config = TrainConfig(model="snn", rule="dfa", dataset="digits", epochs=3, seed=0, device="cpu", batch_size=16,
                          model_options={"hidden": "64", "time_steps": 8})

@@ -122,3 +122,11 @@ def test_no_class_is_longer_than_one_hundred_twenty_lines(package):
             for path in _modules(package) for node in ast.walk(ast.parse(path.read_text()))
             if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno >= 120]
     assert long == []
+
+
+def test_the_analyses_never_import_what_runs_them():
+    """bioplaus_analysis/commands (the command, compare, reproduce, jobs) sits above every analysis and figure."""
+    found = {(p.relative_to(ROOT).as_posix(), m) for p in _modules("bioplaus_analysis")
+             if "commands" not in p.parts and p.name not in ("__init__.py", "__main__.py")
+             for m in _imports(p) if m.startswith("bioplaus_analysis.commands")}
+    assert found == set()

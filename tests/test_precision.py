@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from bioplaus_analysis import bp_cosines, gradient_snr, input_gradient
-from bioplaus_analysis.cli import main
+from bioplaus_analysis.commands.cli import main
 from bioplaus_analysis.features import record_features
 from trainers import ConfigError, RunDirError, TrainConfig, build_model, load_run, train
 import trainers.precision as precision

@@ -4,9 +4,9 @@ import csv
 
 import pytest
 
-from bioplaus_analysis.cli import main
-from bioplaus_analysis.accuracy_table import PUBLISHED, table, write_table
-from bioplaus_analysis.reproduce import available_datasets, grid
+from bioplaus_analysis.commands.cli import main
+from bioplaus_analysis.commands.accuracy_table import PUBLISHED, table, write_table
+from bioplaus_analysis.commands.reproduce import available_datasets, grid
 from trainers.data.datasets import system_dataset_folder
 from trainers.store.runfiles import save_checkpoint, write_config, write_metrics
 

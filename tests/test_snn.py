@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bioplaus_analysis.cli import main
+from bioplaus_analysis.commands.cli import main
 from trainers import ConfigError, TrainConfig, bp_gradient, build_model, evaluate, load_dataset, load_run, \
     rule_update, train
 from trainers.rules import get_rule

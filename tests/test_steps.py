@@ -16,7 +16,7 @@ from trainers.loop.optim import make_optimizers
 from trainers.store.probes import read_dynamics
 from trainers.store.runfiles import load_checkpoint, read_metrics
 
-from bioplaus_analysis.cli import main
+from bioplaus_analysis.commands.cli import main
 
 SNN = {"hidden": "32", "time_steps": 6, "encoding": "poisson"}
 # Every model, tiny, with each encoder somewhere; PAIRS: every (model, rule) the trainer accepts.

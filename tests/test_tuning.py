@@ -14,7 +14,7 @@ from trainers import ConfigError, TrainConfig, train
 from trainers.tuning.recipes import load_recipes, merge_recipes, parse_recipes
 from trainers.tuning.search import Search, learning_rate, trial_name, tune
 
-from bioplaus_analysis.cli import main
+from bioplaus_analysis.commands.cli import main
 
 
 def _peaked(best_lr, knob=None):

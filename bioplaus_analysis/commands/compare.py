@@ -19,11 +19,11 @@ from trainers import (DATASETS, DEFAULT_DEVICE, MODELS, RULES, ConfigError, Inte
 from trainers.store.runfiles import atomic_write, check_folder, finished_run, make_writable_folder, run_name
 
 from .accuracy_table import table, write_table
-from .choices import FIGURES
+from ..choices import FIGURES
 from .jobs import check_jobs, run_tasks
-from .options import AnalysisOptions, default_eval_per_class
-from .results import RESULTS, STATS
-from .stage_times import StageTimes
+from ..options import AnalysisOptions, default_eval_per_class
+from ..results import RESULTS, STATS
+from ..stage_times import StageTimes
 
 MARKER = "compare.json"
 
@@ -205,7 +205,7 @@ def _analysis_key(options: CompareOptions, run_dirs) -> dict:
 
 def analysis_task(run_dirs, folder: Path, options: CompareOptions, progress) -> str:
     """Analyse one model's runs into `folder`; a task of `jobs.run_tasks`."""
-    from .analysis import analyze
+    from ..analysis import analyze
     analyze(run_dirs, folder, per_class=options.per_class, eval_per_class=options.eval_per_class,
             eps=options.eps, pgd_steps=options.pgd_steps, data_dir=options.data_dir, device=options.device,
             force=True, progress=progress, **options.analysis)
@@ -249,7 +249,7 @@ def draw_models(folders: dict, figures_dir: Path, state: dict, progress=None, lo
     """Draw each model's figures (those of `only` that its analysis holds data for; default all it holds) into
     `figures_dir`, unless the same analysis was drawn there by the same code: then only the figures with a file
     missing are redrawn. Returns {model: {figure: [PDF, PNG]}}."""
-    from .figures import applicable, draw_figures
+    from ..figures import applicable, draw_figures
     drawn, code = {}, _drawing_code()
     for model, folder in folders.items():
         key = {"analysis": state.get("analysis", {}).get(model), "code": code, "folder": str(figures_dir.resolve()),
@@ -277,8 +277,8 @@ def _summary(function) -> str:
 
 
 def _manifest(options: CompareOptions, figures: dict, command: str, figures_dir: Path) -> dict:
-    from .figures import DRAW
-    from .figures.style import read_captions
+    from ..figures import DRAW
+    from ..figures.style import read_captions
     commit, captions = _commit(), read_captions(figures_dir)
     return {"command": command, "dataset": options.dataset, "seeds": list(range(options.seeds)),
             "epochs": {model: options.epochs_of(model) for model in options.models},

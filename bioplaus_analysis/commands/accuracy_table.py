@@ -10,7 +10,7 @@ from pathlib import Path
 
 from trainers.store.runfiles import atomic_write, epochs_done, read_config, read_metrics
 
-from .results import rule_rank
+from ..results import rule_rank
 
 # (dataset, model, rule) -> (published test accuracy %, its source)
 PUBLISHED = {

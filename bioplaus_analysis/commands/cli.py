@@ -17,10 +17,10 @@ from trainers import (DATASETS, DEFAULT_DEVICE, DEVICES, ENCODERS, MODELS, NEURO
                       EPOCHS_DEFAULT, SPIKING_DEFAULTS, default_epochs, keep_freed_memory, train, tune, unknown_name)
 from trainers.store.runfiles import epochs_done, read_config, read_metrics
 
-from .choices import ATTACKS, COMPARISONS, EMBEDDINGS, FIGURES, MODES, RDM_METHODS
+from ..choices import ATTACKS, COMPARISONS, EMBEDDINGS, FIGURES, MODES, RDM_METHODS
 from .cli_options import Option, add_options, csv_list, values_of
 from .compare import CompareOptions
-from .options import AnalysisOptions
+from ..options import AnalysisOptions
 
 # What Ctrl-C leaves and how to go on, by command.
 CONTINUE = {"train": "a run with a checkpoint (model.pt) continues with --resume; one without starts again",
@@ -236,7 +236,7 @@ def _add_analyze(subparsers):
 
 
 def _run_analyze(args) -> int:
-    from .analysis import analyze
+    from ..analysis import analyze
     out = analyze(args.runs, args.out, AnalysisOptions(**values_of(args, ANALYSIS_OPTIONS)), force=args.force,
                   progress=False if args.quiet else None)
     print(f"analysis written to {out}")
@@ -334,7 +334,7 @@ def _add_figures(subparsers):
 
 
 def _run_figures(args) -> int:
-    from .figures import draw_figures
+    from ..figures import draw_figures
     for name in args.only or []:
         if name not in FIGURES:
             raise unknown_name("figure", name, FIGURES)
