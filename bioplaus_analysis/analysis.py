@@ -157,7 +157,7 @@ def _represent_run(name, runs: _Runs, sample, options, arrays, first: bool) -> t
                                                           runs.done[name]),
             "training": training_history(runs.dirs[name]),
             "embeddings": _embed_layers(layers, options.embeddings, options.seed, arrays)}
-    if features.measure == "spike count":
+    if model.spiking:
         part["firing"] = _firing(model, features, sample, name, arrays)
     return part, rdms
 

@@ -130,3 +130,10 @@ def test_the_analyses_never_import_what_runs_them():
              if "commands" not in p.parts and p.name not in ("__init__.py", "__main__.py")
              for m in _imports(p) if m.startswith("bioplaus_analysis.commands")}
     assert found == set()
+
+
+def test_every_docs_pointer_in_a_docstring_names_a_file_of_the_repository():
+    import re
+    pointers = {m for package in ("trainers", "bioplaus_analysis") for p in _modules(package)
+                for m in re.findall(r"docs/[\w./-]+\.md|\b(?:README|DESIGN|CONTRIBUTING)\.md", p.read_text())}
+    assert pointers and all((ROOT / m).is_file() for m in pointers), pointers
