@@ -245,8 +245,10 @@ def _run_analyze(args) -> int:
 
 def _add_reproduce(subparsers):
     p = subparsers.add_parser("reproduce", help="train the reproduction grid and write the accuracy table",
-                              description="Train CNN x {bp, fa, dfa, dkp} (10 epochs) and SNN 784-1000-10 x "
-                                          "{bp, dfa, adfa, dkp} (5 epochs) for every seed on fashion-mnist, and on "
+                              description="Train CNN x {bp, fa, dfa, dkp} "
+                                          f"({default_epochs('fashion-mnist', 'cnn')} epochs) and SNN 784-1000-10 x "
+                                          f"{{bp, dfa, adfa, dkp}} ({default_epochs('fashion-mnist', 'snn')} epochs) "
+                                          "for every seed on fashion-mnist, and on "
                                           "mnist and cifar10 when their files are in --data-dir; finished runs "
                                           "are skipped. Writes reproduction.csv and reproduction.md into --out.")
     p.add_argument("--out", default="runs/reproduce", help="folder for the runs and the table")
