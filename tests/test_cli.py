@@ -100,7 +100,7 @@ def test_command_defaults_are_the_dataclasses_defaults():
 
 def test_a_stopped_tune_says_to_rerun_it_not_to_resume(monkeypatch, tmp_path, capsys):
     import signal
-    from bioplaus_analysis import cli
+    from bioplaus_analysis.commands import cli
     from trainers import Interrupted
 
     def stopped_trial(*args, **kwargs):  # what a trial's train() raises on SIGINT
@@ -115,7 +115,7 @@ def test_a_stopped_tune_says_to_rerun_it_not_to_resume(monkeypatch, tmp_path, ca
 @pytest.mark.parametrize("command, says", [("analyze", "nothing was written"), ("compare", "rerun the same command"),
                                            ("train", "continues with --resume; one without starts again")])
 def test_ctrl_c_says_how_each_command_continues(monkeypatch, capsys, command, says):
-    from bioplaus_analysis import cli
+    from bioplaus_analysis.commands import cli
 
     def interrupted(args):
         raise KeyboardInterrupt
