@@ -89,6 +89,10 @@ CASES = [  # (id, argv with {placeholders}, exception class, message)
      "unknown encoding 'morse'; choose one of: direct, latency, poisson"),
     ("unknown-neuron", ["train", "--model", "snn", "--neuron", "hh", "--out", "{new}"], ConfigError,
      "unknown neuron 'hh'; choose one of: fast, zhang2024"),
+    ("deep-cnn-on-8x8", ["train", "--dataset", "digits", "--model", "cnn", "--channels", "16,16,32,32", "--out",
+                         "{new}"], ConfigError,
+     "input (1, 8, 8) is too small for 4 conv layers (unpadded 3x3, 2x2 pooling after every second); pass fewer "
+     "--channels"),
     ("unknown-device", ["analyze", "{keep}", "--device", "gpu", "--out", "{new}"], ConfigError,
      "unknown device 'gpu'; choose one of: auto, cpu, cuda"),
     ("unknown-attack", ["analyze", "{keep}", "--attack", "cw", "--out", "{new}"], ConfigError,

@@ -441,3 +441,18 @@ def test_figures_of_another_analysis_are_not_replaced_without_force(analysis_dir
     assert "holds robustness.pdf/png drawn from another analysis" in capsys.readouterr().err
     assert (out / "robustness.png").read_bytes() == before
     assert main([*argv, "--force"]) == 0
+
+
+def test_the_cosine_caption_says_which_blocks_are_exact_and_which_only_lack_room():
+    from bioplaus_analysis.figures.learning import cosine_caption, cosine_layers
+    results, arrays = _fixture_results(rules=("bp", "dfa"), seeds=(0,))
+    run = next(name for name in results["cosine"] if "dfa" in name)
+    table = results["cosine"][run]["training"]
+    for k, layer in enumerate(("conv1", "conv2", "conv3")):  # a deeper net: four informative blocks, then out
+        table[layer] = [0.1 * (k + 1)] * len(table["epoch"])
+    table["out"] = [1.0] * len(table["epoch"])  # where DFA's update is BP's
+    a = load_analysis((results, arrays))
+    assert set(cosine_layers(a)) == {"fc1", "conv1", "conv2", "conv3"}
+    caption = cosine_caption(a, cosine_layers(a)[:3])
+    assert "Not shown: out, where every rule's update is BP's (cosine 1 by construction)." in caption
+    assert f"Not shown for space: {cosine_layers(a)[3]} (see the cosine-to-bp figure)." in caption

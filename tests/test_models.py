@@ -32,7 +32,7 @@ def test_bad_model_options():
         build_model("resnet", "bp", (1, 8, 8), 10)
     with pytest.raises(ConfigError, match=r"model 'cnn' takes options \['channels', 'fc_width'\], not \['hidden'\]"):
         build_model("cnn", "bp", (1, 8, 8), 10, hidden="10")
-    with pytest.raises(ConfigError, match="too small for the CNN"):
+    with pytest.raises(ConfigError, match=r"input \(1, 4, 4\) is too small for 2 conv layers"):
         build_model("cnn", "bp", (1, 4, 4), 10)
     with pytest.raises(ConfigError, match="--hidden must be comma-separated positive integers"):
         build_model("mlp", "bp", (1, 8, 8), 10, hidden="100,0")
@@ -57,3 +57,28 @@ def test_the_same_options_message_for_every_network():
     for kind in ("cnn", "snn"):
         with pytest.raises(ConfigError, match=rf"^model '{kind}' takes options \[.*\], not \['depth'\]$"):
             build_model(kind, "bp", (1, 8, 8), 10, depth=3)
+
+
+def test_channels_of_any_length_give_one_block_each_and_the_reference_cnn_is_unchanged():
+    deep = build_model("cnn", "fa", (1, 28, 28), 10, channels="16,16,32,32")
+    assert list(deep.blocks) == ["conv1", "conv2", "conv3", "conv4", "fc1", "out"]
+    assert deep.blocks.fc1[1].in_features == 32 * 4 * 4  # 28 → 26 → 24 → 12 → 10 → 8 → 4
+    assert [isinstance(deep.blocks[f"conv{i}"][-1], torch.nn.MaxPool2d) for i in (1, 2, 3, 4)] == [False, True] * 2
+    reference = build_model("cnn", "bp", (1, 28, 28), 10, seed=3)
+    assert [type(m).__name__ for m in reference.blocks.conv2] == ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"]
+    with pytest.raises(ConfigError, match=r"input \(1, 8, 8\) is too small for 4 conv layers .*pass fewer --channels"):
+        build_model("cnn", "bp", (1, 8, 8), 10, channels="8,8,8,8")
+    with pytest.raises(ConfigError, match="--channels of csnn takes two conv widths, e.g. 16,32; got 3"):
+        build_model("csnn", "bp", (1, 28, 28), 10, channels="8,8,8")
+
+
+@pytest.mark.parametrize("rule", ["bp", "fa", "dfa", "dkp"])
+def test_every_rule_updates_every_block_of_a_four_conv_cnn(rule):
+    from trainers import rule_update
+    from trainers.nets.base import weight_layer
+    model = build_model("cnn", rule, (1, 28, 28), 10, seed=1, channels="8,8,16,16", fc_width=32).train()
+    x, y = torch.rand(16, 1, 28, 28), torch.arange(16) % 10
+    update = rule_update(model, x, y)
+    for name, block in model.blocks.items():
+        key = next(n for n, p in model.named_parameters() if p is weight_layer(block).weight)
+        assert torch.isfinite(update[key]).all() and update[key].abs().sum() > 0, (rule, name)

@@ -39,16 +39,27 @@ def draw_training(a, ax, key: str = "test_acc") -> list:
     return lines
 
 
-def cosine_layers(a) -> list[str]:
-    """Layers whose cosine to BP is informative: not the output block, where every rule's update is BP's
-    (its cosine is 1 by construction and would only take space)."""
+def _cosine_tables(a) -> tuple[list, list[str]]:
+    """(every non-BP run's cos_bp table, the blocks they measure)."""
     groups = [g for g in a.groups() if not is_true_gradient(g.rule)]
     require(bool(groups), "cosine to BP needs runs of a rule other than BP")
     tables = [a.results["cosine"][run]["training"] for g in groups for run in g.runs]
     layers = [layer for layer in tables[0] if layer != "epoch"]
     require(bool(layers), "the runs' metrics.csv hold no cos_bp columns")
-    exact = [layer for layer in layers if all(np.allclose(_values([t[layer]]), 1, atol=1e-4, equal_nan=True)
-                                              for t in tables)]
+    return tables, layers
+
+
+def exact_cosine_layers(a) -> list[str]:
+    """Blocks where every rule's update is BP's in every run and epoch (cosine 1 within 1e-4): the output block."""
+    tables, layers = _cosine_tables(a)
+    return [layer for layer in layers
+            if all(np.allclose(_values([t[layer]]), 1, atol=1e-4, equal_nan=True) for t in tables)]
+
+
+def cosine_layers(a) -> list[str]:
+    """Layers whose cosine to BP is informative: not those where every rule's update is BP's (cosine 1 by
+    construction; it would only take space)."""
+    layers, exact = _cosine_tables(a)[1], exact_cosine_layers(a)
     return [layer for layer in layers if layer not in exact] or layers
 
 
@@ -116,10 +127,11 @@ def cosine_caption(a, layers) -> str:
     groups = [g for g in a.groups() if not is_true_gradient(g.rule)]
     batch = {a.results["runs"][run].get("cos_batch") for g in groups for run in g.runs}
     batch = f"{batch.pop()} " if len(batch) == 1 and None not in batch else ""
-    dropped = [layer for layer in a.results["cosine"][groups[0].runs[0]]["training"]
-               if layer not in layers and layer != "epoch"]
-    dropped = (f" Not shown: {', '.join(dropped)}, where every rule's update is BP's (cosine 1 by construction)."
-               if dropped else "")
+    exact = [layer for layer in exact_cosine_layers(a) if layer not in layers]
+    other = [layer for layer in cosine_layers(a) if layer not in layers and layer not in exact]
+    dropped = (f" Not shown: {', '.join(exact)}, where every rule's update is BP's (cosine 1 by construction)."
+               if exact else "") + (f" Not shown for space: {', '.join(other)} (see the cosine-to-bp figure)."
+                                    if other else "")
     return (f"Cosine between each rule's update and the true BP gradient of the same network at the same weights, "
             f"per block, measured after every epoch on a fixed class-balanced batch of {batch}held-out images; "
             f"BP is 1 by definition and not drawn; {curve_note(groups)}.{dropped}")

@@ -63,19 +63,24 @@ def check_widths(options: dict) -> None:
 
 
 def _cnn_blocks(input_shape, num_classes, channels=(32, 32), fc_width=128):
-    """Reference CNN: conv3x3 → BN → ReLU, conv3x3 → BN → ReLU → max-pool 2, fc → ReLU, fc."""
-    c1, c2 = int_list(channels, "channels")
+    """CNN: one block per entry of `channels`, each conv3x3 (unpadded) → BN → ReLU, with 2x2 max-pooling after
+    every second conv; then fc → ReLU, fc. The reference CNN is channels (32, 32)."""
+    widths = int_list(channels, "channels")
     (fc_width,) = int_list([fc_width], "fc_width")
-    cin, height, width = input_shape
-    h, w = (height - 4) // 2, (width - 4) // 2  # two unpadded 3x3 convs, then 2x2 pooling
-    if h < 1 or w < 1:
-        raise ConfigError(f"input {tuple(input_shape)} is too small for the CNN; it needs at least 6x6 pixels")
-    return OrderedDict(
-        conv1=nn.Sequential(nn.Conv2d(cin, c1, 3), nn.BatchNorm2d(c1), nn.ReLU()),
-        conv2=nn.Sequential(nn.Conv2d(c1, c2, 3), nn.BatchNorm2d(c2), nn.ReLU(), nn.MaxPool2d(2)),
-        fc1=nn.Sequential(nn.Flatten(), nn.Linear(c2 * h * w, fc_width), nn.ReLU()),
-        out=nn.Sequential(nn.Linear(fc_width, num_classes)),
-    )
+    cin, h, w = input_shape
+    blocks = OrderedDict()
+    for i, cout in enumerate(widths, start=1):
+        h, w = h - 2, w - 2
+        pool = [nn.MaxPool2d(2)] if i % 2 == 0 else []
+        h, w = (h // 2, w // 2) if pool else (h, w)
+        if h < 1 or w < 1:
+            raise ConfigError(f"input {tuple(input_shape)} is too small for {len(widths)} conv layers (unpadded 3x3, "
+                              "2x2 pooling after every second); pass fewer --channels")
+        blocks[f"conv{i}"] = nn.Sequential(nn.Conv2d(cin, cout, 3), nn.BatchNorm2d(cout), nn.ReLU(), *pool)
+        cin = cout
+    blocks["fc1"] = nn.Sequential(nn.Flatten(), nn.Linear(cin * h * w, fc_width), nn.ReLU())
+    blocks["out"] = nn.Sequential(nn.Linear(fc_width, num_classes))
+    return blocks
 
 
 def _mlp_blocks(input_shape, num_classes, hidden=(1000,)):

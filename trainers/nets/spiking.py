@@ -155,7 +155,10 @@ def _snn_blocks(input_shape, num_classes, hidden=(1000,)):
 
 def _csnn_blocks(input_shape, num_classes, channels=(16, 32), fc_width=128):
     """conv3x3 → LIF, conv3x3 → LIF, max-pool 2 → fc → LIF, linear readout."""
-    c1, c2 = int_list(channels, "channels")
+    widths = int_list(channels, "channels")
+    if len(widths) != 2:
+        raise ConfigError(f"--channels of csnn takes two conv widths, e.g. 16,32; got {len(widths)}")
+    c1, c2 = widths
     (fc_width,) = int_list([fc_width], "fc_width")
     cin, height, width = input_shape
     h, w = (height - 4) // 2, (width - 4) // 2
