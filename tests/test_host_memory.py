@@ -6,14 +6,23 @@ import sys
 
 import pytest
 
+# Without torch (the subprocess stays light): the module is loaded from its file, and 64 MB blocks are
+# malloc'ed, written and freed through ctypes, as torch's CPU allocator does.
 FAULTS = """
-import resource, sys, torch
-from trainers import keep_freed_memory
+import ctypes, importlib.util, resource, sys
+spec = importlib.util.spec_from_file_location("host_memory", sys.argv[2])
+host_memory = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(host_memory)
 if sys.argv[1] == "keep":
-    assert keep_freed_memory()
+    assert host_memory.keep_freed_memory()
+libc = ctypes.CDLL(None)
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
 def faults():
     for _ in range(3):
-        torch.ones(16 * 2**20)  # 64 MB, written and freed
+        block = libc.malloc(64 * 2**20)
+        ctypes.memset(block, 1, 64 * 2**20)
+        libc.free(block)
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 faults()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -22,7 +31,9 @@ print(faults() - before)
 
 
 def _page_faults(mode: str) -> int:
-    out = subprocess.run([sys.executable, "-c", FAULTS, mode], capture_output=True, text=True, check=True)
+    import trainers.loop.host_memory as module
+    out = subprocess.run([sys.executable, "-c", FAULTS, mode, module.__file__], capture_output=True, text=True,
+                         check=True)
     return int(out.stdout)
 
 

@@ -40,17 +40,21 @@ def test_bad_model_options():
 
 @pytest.mark.parametrize("kind, rule, spiking", [("cnn", "fa", False), ("mlp", "dfa", False), ("snn", "adfa", True),
                                                  ("csnn", "dkp", True)])
-def test_every_network_is_a_network_base_holding_its_rule_object(kind, rule, spiking, tmp_path):
-    from trainers import RULES, TrainConfig, load_run, train
+def test_every_network_is_a_network_base_holding_its_rule_object(kind, rule, spiking):
+    from trainers import RULES
     from trainers.nets.base import NetworkBase
     model = build_model(kind, rule, (1, 8, 8), 10, **({"hidden": "16"} if kind in ("mlp", "snn") else {}))
     assert isinstance(model, NetworkBase) and model.rule is RULES[rule] and model.spiking is spiking
     assert model.hidden_names == list(model.blocks)[:-1] and model.output_block is model.blocks["out"]
-    if kind == "mlp":  # a loaded run resolves its rule once too; its checkpoint keeps the name
-        run = train(TrainConfig(model=kind, rule=rule, dataset="digits", epochs=1, model_options={"hidden": "16"},
-                                limit_train=64), tmp_path / "run", progress=False)
-        loaded, config = load_run(run)
-        assert loaded.rule is RULES[rule] and config["rule"] == rule
+
+
+def test_a_loaded_run_resolves_its_rule_once_and_its_files_keep_the_name(digits_runs):
+    import json
+    from trainers import RULES, load_run
+    for name in ("cnn-dkp", "snn-dfa"):
+        model, config = load_run(digits_runs[name])
+        assert model.rule is RULES[name.split("-")[1]] and config["rule"] == name.split("-")[1]
+        assert json.loads((digits_runs[name] / "config.json").read_text())["rule"] == config["rule"]
 
 
 def test_the_same_options_message_for_every_network():
