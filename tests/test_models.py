@@ -86,3 +86,20 @@ def test_every_rule_updates_every_block_of_a_four_conv_cnn(rule):
     for name, block in model.blocks.items():
         key = next(n for n, p in model.named_parameters() if p is weight_layer(block).weight)
         assert torch.isfinite(update[key]).all() and update[key].abs().sum() > 0, (rule, name)
+
+
+def test_a_network_lacking_part_of_the_interface_is_refused_in_one_message_naming_it():
+    from trainers.nets.base import INTERFACE, check_network
+    model = build_model("mlp", "dfa", (1, 8, 8), 10, hidden="8")
+    check_network(model)  # every built network passes
+
+    class Bare(torch.nn.Module):
+        num_classes, input_shape = 10, (1, 8, 8)
+    with pytest.raises(ConfigError) as raised:
+        check_network(Bare())
+    message = str(raised.value)
+    assert message.startswith("Bare is not a bioplaus network: it lacks blocks (") and "\n" not in message
+    assert all(f"{name} (" in message for name in INTERFACE if name not in ("num_classes", "input_shape"))
+    del model.blocks["out"]
+    with pytest.raises(ConfigError, match=r"its blocks must end with 'out' .* got blocks \['fc1'\]"):
+        check_network(model)

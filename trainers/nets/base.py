@@ -70,6 +70,29 @@ class NetworkBase(nn.Module):
         raise NotImplementedError
 
 
+INTERFACE = {  # what every network provides, and who needs it
+    "blocks": "named blocks in order, the last giving the logits (rules, recording, analyses)",
+    "block_outputs": "(logits, {hidden block: output}) of the true network (BP, features, Jacobians)",
+    "local_pass": "(logits, a LocalSignal per hidden block) without a graph across blocks (DFA, DKP, aDFA)",
+    "feedback": "the rule's matrices by block name (FA, DFA, DKP, aDFA)",
+    "num_classes": "the number of logits", "input_shape": "(channels, height, width) of one image",
+    "spiking": "whether blocks emit spikes over time (features are spike counts then)",
+    "rule": "the Rule object that trains it",
+}
+
+
+def check_network(model) -> None:
+    """One ConfigError naming everything of `INTERFACE` that `model` lacks, or a last block that is not `out`;
+    checked when a network is built or loaded, so a missing piece is not found mid-training."""
+    missing = [name for name in INTERFACE if not hasattr(model, name)]
+    if missing:
+        raise ConfigError(f"{type(model).__name__} is not a bioplaus network: it lacks "
+                          + "; ".join(f"{name} ({INTERFACE[name]})" for name in missing))
+    if not model.blocks or list(model.blocks)[-1] != "out" or not hasattr(model.rule, "objective"):
+        raise ConfigError(f"{type(model).__name__}: its blocks must end with 'out' (the logits) and its rule must "
+                          f"be a Rule object; got blocks {list(model.blocks)} and rule {model.rule!r}")
+
+
 def check_option_names(kind: str, options, allowed) -> None:
     """ConfigError naming the options model `kind` takes when `options` has others (every network's one message)."""
     extra = set(options) - set(allowed)

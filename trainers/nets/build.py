@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 
 from trainers.errors import RunDirError, unknown_name
-from trainers.nets.base import check_option_names
+from trainers.nets.base import check_network, check_option_names
 from trainers.nets.feedforward import ARCHITECTURES, MODEL_OPTIONS, Network, check_widths, make_network
 from trainers.rules import get_rule
 from trainers.store.runfiles import CHECKPOINT, CONFIG, load_checkpoint, read_config
@@ -46,6 +46,7 @@ def build_model(model: str, rule: str, input_shape, num_classes: int, seed: int 
         torch.manual_seed(seed)
         network = make(model, learning_rule, tuple(input_shape), int(num_classes), **options)
         learning_rule.init_feedback(network)
+    check_network(network)
     return network
 
 
