@@ -37,7 +37,7 @@ def test_train_writes_a_run(tmp_path, capsys):
     (["--lr", "-0.1"], "--lr must be a positive finite number, got -0.1"),
     (["--limit-train", "0"], "--limit-train must be a positive integer, got 0"),
     (["--rule", "dkp", "--momentum", "0"], "the nesterov optimizer needs --momentum above 0"),
-    (["--hidden", "10"], "model 'cnn' takes options ['channels', 'fc_width'], not ['hidden']"),
+    (["--hidden", "10"], "model 'cnn' takes options ['channels', 'fc_width', 'norm'], not ['hidden']"),
 ])
 def test_bad_options_are_one_line_and_exit_2(tmp_path, capsys, argv, message):
     """More cases, with the Python exception classes and file checks: test_bad_input.py."""

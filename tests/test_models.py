@@ -30,7 +30,7 @@ def test_normalisation_is_the_first_layer():
 def test_bad_model_options():
     with pytest.raises(ConfigError, match="unknown model 'resnet'; choose one of: cnn, csnn, mlp, snn"):
         build_model("resnet", "bp", (1, 8, 8), 10)
-    with pytest.raises(ConfigError, match=r"model 'cnn' takes options \['channels', 'fc_width'\], not \['hidden'\]"):
+    with pytest.raises(ConfigError, match=r"model 'cnn' takes options \['channels', 'fc_width', 'norm'\], not \['hidden'\]"):
         build_model("cnn", "bp", (1, 8, 8), 10, hidden="10")
     with pytest.raises(ConfigError, match=r"input \(1, 4, 4\) is too small for 2 conv layers"):
         build_model("cnn", "bp", (1, 4, 4), 10)
@@ -103,3 +103,13 @@ def test_a_network_lacking_part_of_the_interface_is_refused_in_one_message_namin
     del model.blocks["out"]
     with pytest.raises(ConfigError, match=r"its blocks must end with 'out' .* got blocks \['fc1'\]"):
         check_network(model)
+
+
+def test_norm_none_leaves_batch_norm_out_and_an_unknown_norm_is_named():
+    plain = build_model("cnn", "dfa", (1, 28, 28), 10, channels="8,8,8", norm="none")
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules())
+    assert [type(m).__name__ for m in plain.blocks.conv2] == ["Conv2d", "ReLU", "MaxPool2d"]
+    assert plain(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in build_model("cnn", "bp", (1, 28, 28), 10).modules()) == 2
+    with pytest.raises(ConfigError, match="unknown norm 'layer'; choose one of: batch, none"):
+        build_model("cnn", "bp", (1, 28, 28), 10, norm="layer")

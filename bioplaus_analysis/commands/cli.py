@@ -127,7 +127,7 @@ def _run_train(args) -> int:
 TUNE_OPTIONS = tuple(Option("epochs", f"epochs of every trial (default {EPOCHS_DEFAULT})", int)
                      if option.field == "epochs" else option
                      for option in TRAIN_OPTIONS if option.field not in ("seed", "lr", "optimizer", "feedback_lr"))
-SPIKING_FLAGS = ("hidden", "channels", "fc_width", "time_steps", "encoding", "neuron", "surrogate", "g")
+SPIKING_FLAGS = ("hidden", "channels", "fc_width", "norm", "time_steps", "encoding", "neuron", "surrogate", "g")
 
 
 def _add_model_options(p, tuned: bool = False):
@@ -135,6 +135,7 @@ def _add_model_options(p, tuned: bool = False):
     p.add_argument("--hidden", default=None, help="MLP or SNN hidden widths, e.g. 1000 or 1000,250,100")
     p.add_argument("--channels", default=None, help="CNN conv channels, e.g. 32,32")
     p.add_argument("--fc-width", type=int, default=None, help="CNN hidden fully connected width")
+    p.add_argument("--norm", default=None, help="CNN normalisation after each conv: batch or none (default batch)")
     snn = p.add_argument_group("spiking models (snn, csnn)")
     snn.add_argument("--time-steps", type=int, default=None, help=f"simulation steps T (default {SPIKING_DEFAULTS['time_steps']})")
     snn.add_argument("--encoding", default=None, help=f"one of {', '.join(ENCODERS)} (default {SPIKING_DEFAULTS['encoding']})")

@@ -55,16 +55,23 @@ class Network(NetworkBase):
 WIDTH_OPTIONS = ("hidden", "channels", "fc_width")
 
 
+NORMS = {"batch": nn.BatchNorm2d, "none": None}  # the CNN's normalisation after each conv
+
+
 def check_widths(options: dict) -> None:
-    """ConfigError for a width option that is not positive integers (before anything is written)."""
+    """ConfigError for a width option that is not positive integers, or an unknown --norm (before anything is
+    written)."""
     for name in WIDTH_OPTIONS:
         if name in options:
             int_list(options[name], name)
+    if "norm" in options and options["norm"] not in NORMS:
+        raise unknown_name("norm", options["norm"], NORMS)
 
 
-def _cnn_blocks(input_shape, num_classes, channels=(32, 32), fc_width=128):
-    """CNN: one block per entry of `channels`, each conv3x3 (unpadded) → BN → ReLU, with 2x2 max-pooling after
-    every second conv; then fc → ReLU, fc. The reference CNN is channels (32, 32)."""
+def _cnn_blocks(input_shape, num_classes, channels=(32, 32), fc_width=128, norm="batch"):
+    """CNN: one block per entry of `channels`, each conv3x3 (unpadded) → BN (`norm` "batch"; "none": left out)
+    → ReLU, with 2x2 max-pooling after every second conv; then fc → ReLU, fc. The reference CNN is channels
+    (32, 32) with batch norm."""
     widths = int_list(channels, "channels")
     (fc_width,) = int_list([fc_width], "fc_width")
     cin, h, w = input_shape
@@ -76,7 +83,8 @@ def _cnn_blocks(input_shape, num_classes, channels=(32, 32), fc_width=128):
         if h < 1 or w < 1:
             raise ConfigError(f"input {tuple(input_shape)} is too small for {len(widths)} conv layers (unpadded 3x3, "
                               "2x2 pooling after every second); pass fewer --channels")
-        blocks[f"conv{i}"] = nn.Sequential(nn.Conv2d(cin, cout, 3), nn.BatchNorm2d(cout), nn.ReLU(), *pool)
+        normalise = [NORMS[norm](cout)] if NORMS[norm] else []
+        blocks[f"conv{i}"] = nn.Sequential(nn.Conv2d(cin, cout, 3), *normalise, nn.ReLU(), *pool)
         cin = cout
     blocks["fc1"] = nn.Sequential(nn.Flatten(), nn.Linear(cin * h * w, fc_width), nn.ReLU())
     blocks["out"] = nn.Sequential(nn.Linear(fc_width, num_classes))
@@ -95,7 +103,7 @@ def _mlp_blocks(input_shape, num_classes, hidden=(1000,)):
 
 
 ARCHITECTURES = {"cnn": _cnn_blocks, "mlp": _mlp_blocks}
-MODEL_OPTIONS = {"cnn": {"channels", "fc_width"}, "mlp": {"hidden"}}
+MODEL_OPTIONS = {"cnn": {"channels", "fc_width", "norm"}, "mlp": {"hidden"}}
 
 
 def make_network(kind, rule, input_shape, num_classes, mean=None, std=None, **options) -> Network:
