@@ -40,7 +40,8 @@ class LocalSignal(NamedTuple):
 class NetworkBase(nn.Module):
     """Named `blocks` applied in order after `norm`; the last (`out`) gives the logits. `rule` is the `Rule`
     object that trains the network (its checkpoint keeps `rule.name`), `feedback` holds the rule's matrices,
-    `spiking` says whether blocks emit spikes over time. Subclasses define `block_outputs` and `local_pass`."""
+    `spiking` says whether blocks emit spikes over time. Subclasses define `block_outputs` and `local_pass`
+    (`check_network` refuses a network without them)."""
 
     spiking = False
 
@@ -62,12 +63,6 @@ class NetworkBase(nn.Module):
 
     def forward(self, images):
         return self.block_outputs(images)[0]
-
-    def block_outputs(self, images):
-        raise NotImplementedError
-
-    def local_pass(self, images, use_g: bool = False):
-        raise NotImplementedError
 
 
 INTERFACE = {  # what every network provides, and who needs it
