@@ -180,3 +180,9 @@ def test_only_the_figures_asked_for_are_drawn_and_listed(compared, tmp_path):
         CompareOptions(dataset="digits", only=("bogus",)).resolved()
     assert main(["compare", "--dataset", "digits", "--only", "paths,bogus", "--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()
+
+
+def test_the_drawing_code_key_covers_every_figure_module_and_the_style_sheet():
+    from bioplaus_analysis.commands.compare import drawing_files
+    names = {p.name for p in drawing_files()}
+    assert {"__init__.py", "style.py", "main.py", "learning.py", "bioplaus.mplstyle"} <= names

@@ -234,14 +234,19 @@ def analyse_models(options: CompareOptions, runs: dict, out: Path, state: dict, 
     return folders, written
 
 
+def drawing_files() -> list[Path]:
+    """The files that draw a figure: the figures package's modules and its style sheet."""
+    from .. import figures
+    return sorted(p for p in Path(figures.__file__).parent.glob("*.*") if p.suffix in (".py", ".mplstyle"))
+
+
 def _drawing_code() -> str:
-    """SHA-256 of what draws a figure (the figures package and its style, matplotlib's version): figures
-    drawn by other code are redrawn."""
+    """SHA-256 of what draws a figure (`drawing_files` and matplotlib's version): figures drawn by other code
+    are redrawn."""
     import matplotlib
     digest = hashlib.sha256(matplotlib.__version__.encode())
-    for path in sorted(Path(__file__).with_name("figures").glob("*.*")):
-        if path.suffix in (".py", ".mplstyle"):
-            digest.update(path.name.encode() + path.read_bytes())
+    for path in drawing_files():
+        digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()
 
 
