@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 
 from trainers import (DATASETS, DEFAULT_DEVICE, DEVICES, ENCODERS, MODELS, NEURONS, OPTIMIZERS, RULES, SCHEDULES, SURROGATES,
-                      BioplausError, BioplausWarning, ConfigError, Interrupted, RunDirError, TrainConfig, __version__,
+                      BioplausError, BioplausWarning, Interrupted, RunDirError, TrainConfig, __version__,
                       EPOCHS_DEFAULT, SPIKING_DEFAULTS, default_epochs, keep_freed_memory, train, tune, unknown_name)
 from trainers.store.runfiles import epochs_done, read_config, read_metrics
 

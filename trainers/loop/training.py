@@ -30,8 +30,7 @@ from trainers.nets.base import forward_parameters
 from trainers.loop.optim import make_optimizers
 from trainers.precision import device_record, run_numerics
 from trainers.store.probes import Dynamics, probe_rdms
-from trainers.rules import get_rule
-from trainers.store.runfiles import (CHECKPOINT, CONFIG, DYNAMICS, RUN_FILES, check_folder, check_free_space, load_checkpoint,
+from trainers.store.runfiles import (CHECKPOINT, CONFIG, RUN_FILES, check_folder, check_free_space, load_checkpoint,
                        make_writable_folder, read_config, read_metrics, save_checkpoint, write_config, write_metrics)
 from trainers.loop.steps import make_steps
 from trainers.version import __version__
