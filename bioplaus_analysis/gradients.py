@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainers import ConfigError, block_cosines, eval_mode, rule_update
-from trainers.nets.base import weight_layer
+from trainers.nets.base import block_weight_layers, parameter_names
 from trainers.precision import full_precision
 from trainers.rules import measuring
 
@@ -52,13 +52,13 @@ def _row_grads(module: nn.Module, x: torch.Tensor, delta: torch.Tensor) -> torch
 
 
 class _LayerTaps:
-    """Forward hooks on every block's weight layer that keep (layer, input, output) of each call made
-    with autograd on; a block called on [k·N, …] rows (a spiking layer over k steps) is kept too."""
+    """Forward hooks on every weight layer of every block that keep (layer, input, output) of each call made
+    with autograd on, by (block, layer path); a layer called on [k·N, …] rows (spiking, over k steps) too."""
 
     def __init__(self, model):
         self.calls = defaultdict(list)
-        self.handles = [weight_layer(block).register_forward_hook(self._hook(name))
-                        for name, block in model.blocks.items()]
+        self.handles = [layer.register_forward_hook(self._hook((name, path)))
+                        for name, block in model.blocks.items() for path, layer in block_weight_layers(block).items()]
 
     def _hook(self, name):
         def hook(module, inputs, output):
@@ -72,7 +72,7 @@ class _LayerTaps:
 
 
 def _output_gradients(model, images, labels) -> dict:
-    """{block: [(layer, input, ∂surrogate/∂output)]} of the model's rule on one batch: one backward
+    """{(block, layer path): [(layer, input, ∂surrogate/∂output)]} of the model's rule on one batch: one backward
     that stops at the weight layers' outputs (the weight gradients themselves are never formed)."""
     taps = _LayerTaps(model)
     try:
@@ -85,7 +85,7 @@ def _output_gradients(model, images, labels) -> dict:
     pairs = defaultdict(list)
     for (name, (module, x, output)), grad in zip(calls, grads):
         pairs[name].append((module, x, torch.zeros_like(output) if grad is None else grad))
-    missing = [name for name in model.blocks if name not in pairs]
+    missing = [name for name in model.blocks if not any(block == name for block, _ in pairs)]
     if missing:
         raise ConfigError(f"blocks {missing} receive no update from rule {model.rule.name!r}")
     return pairs
@@ -124,7 +124,8 @@ def _moments(pairs, n: int, chunk: int = 64):
 
 @full_precision()
 def per_sample_moments(model, images, labels, batch_size: int = 250) -> dict:
-    """{block: (mean, variance) of the rule's per-sample weight updates} over `images`, float64.
+    """{block: (mean, variance) of the rule's per-sample weight updates} over `images`, float64: the weight's
+    shape where the block has one weight layer, else every layer's weights flattened and joined.
 
     The model is put in eval mode (BatchNorm's running statistics), so that each sample's update
     depends on that sample only; a sample's update is the gradient of its own loss. Full float32 (no TF32)."""
@@ -132,13 +133,16 @@ def per_sample_moments(model, images, labels, batch_size: int = 250) -> dict:
     with eval_mode(model):
         for start in range(0, len(images), batch_size):
             x, y = images[start:start + batch_size], labels[start:start + batch_size]
-            for name, pairs in _output_gradients(model, x, y).items():
+            for key, pairs in _output_gradients(model, x, y).items():
                 total, squares = _moments(pairs, len(x))
-                previous = sums.get(name, (0.0, 0.0))
-                sums[name] = (previous[0] + total, previous[1] + squares)
+                previous = sums.get(key, (0.0, 0.0))
+                sums[key] = (previous[0] + total, previous[1] + squares)
             n_total += len(x)
-    return {name: (total / n_total, (squares / n_total - (total / n_total) ** 2).clamp_min(0.0))
-            for name, (total, squares) in sums.items()}
+    moments = defaultdict(list)
+    for (block, _), (total, squares) in sums.items():
+        moments[block].append((total / n_total, (squares / n_total - (total / n_total) ** 2).clamp_min(0.0)))
+    return {block: layers[0] if len(layers) == 1 else tuple(torch.cat([m[i].flatten() for m in layers]) for i in (0, 1))
+            for block, layers in moments.items()}
 
 
 def snr_from_moments(mean: torch.Tensor, variance: torch.Tensor, eps: float = 1e-8) -> float:
@@ -169,14 +173,14 @@ def gradient_snr_loop(model, images, labels, eps: float = 1e-8) -> dict[str, flo
     """The same SNR by its definition, one backward per sample (full float32): the reference for tests
     and benchmarks."""
     _check_batch(images, labels)
-    keys = {name: f"blocks.{name}.{n}.weight" for name, block in model.blocks.items()
-            for n, m in block.named_children() if m is weight_layer(block)}
+    keys = {name: [key for layer in block_weight_layers(block).values() for key in parameter_names(model, layer)
+                   if key.endswith("weight")] for name, block in model.blocks.items()}
     per_sample = defaultdict(list)
     with eval_mode(model):
         for i in range(len(images)):
             update = rule_update(model, images[i:i + 1], labels[i:i + 1])
-            for name, key in keys.items():
-                per_sample[name].append(update[key].double())
+            for name, block_keys in keys.items():
+                per_sample[name].append(torch.cat([update[key].double().flatten() for key in block_keys]))
     result = {}
     for name, grads in per_sample.items():
         g = torch.stack(grads)

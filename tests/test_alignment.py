@@ -7,7 +7,6 @@ import torch
 from trainers import build_model, load_dataset
 from trainers.rules.alignment import angle_degrees, weight_alignment
 from trainers.rules.jacobians import mean_jacobians
-from trainers.nets.base import weight_layer
 
 IMAGES = load_dataset("digits", "train")[0][:60]
 
@@ -59,7 +58,7 @@ def test_feedback_set_to_the_true_transpose_is_0_degrees_and_an_orthogonal_one_9
 def test_a_spiking_readout_jacobian_is_the_readout_weight():
     """logits = W_out mean_t(s_t) + b, so ∂logits/∂rate = Σ_t ∂logits/∂s_t = W_out exactly."""
     model = _model("snn", "dkp", hidden="24", time_steps=4).eval()
-    torch.testing.assert_close(mean_jacobians(model, IMAGES)["fc1"], weight_layer(model.blocks["out"]).weight.detach())
+    torch.testing.assert_close(mean_jacobians(model, IMAGES)["fc1"], model.weight_layers()["out"].weight.detach())
 
 
 def test_fa_feedback_equal_to_the_forward_weight_is_0_degrees_and_a_random_one_about_90():
@@ -69,7 +68,7 @@ def test_fa_feedback_equal_to_the_forward_weight_is_0_degrees_and_a_random_one_a
     assert all(80 < a < 100 for a in random.values()), random
     with torch.no_grad():
         for name in random:
-            model.feedback[name].copy_(weight_layer(model.blocks[name]).weight)
+            model.feedback[name].copy_(model.weight_layers()[name].weight)
     assert all(a < 1e-3 for a in weight_alignment(model, IMAGES).values())
 
 

@@ -28,8 +28,9 @@ def test_normalisation_is_the_first_layer():
 
 
 def test_bad_model_options():
-    with pytest.raises(ConfigError, match="unknown model 'resnet'; choose one of: cnn, csnn, mlp, snn"):
-        build_model("resnet", "bp", (1, 8, 8), 10)
+    with pytest.raises(ConfigError, match="unknown model 'vgg'; choose one of: cnn, csnn, mlp, package.module:function, "
+                                          "resnet, snn"):
+        build_model("vgg", "bp", (1, 8, 8), 10)
     with pytest.raises(ConfigError, match=r"model 'cnn' takes options \['channels', 'fc_width', 'norm'\], not \['hidden'\]"):
         build_model("cnn", "bp", (1, 8, 8), 10, hidden="10")
     with pytest.raises(ConfigError, match=r"input \(1, 4, 4\) is too small for 2 conv layers"):
@@ -79,12 +80,11 @@ def test_channels_of_any_length_give_one_block_each_and_the_reference_cnn_is_unc
 @pytest.mark.parametrize("rule", ["bp", "fa", "dfa", "dkp"])
 def test_every_rule_updates_every_block_of_a_four_conv_cnn(rule):
     from trainers import rule_update
-    from trainers.nets.base import weight_layer
     model = build_model("cnn", rule, (1, 28, 28), 10, seed=1, channels="8,8,16,16", fc_width=32).train()
     x, y = torch.rand(16, 1, 28, 28), torch.arange(16) % 10
     update = rule_update(model, x, y)
-    for name, block in model.blocks.items():
-        key = next(n for n, p in model.named_parameters() if p is weight_layer(block).weight)
+    for name, layer in model.weight_layers().items():
+        key = next(n for n, p in model.named_parameters() if p is layer.weight)
         assert torch.isfinite(update[key]).all() and update[key].abs().sum() > 0, (rule, name)
 
 
@@ -100,8 +100,11 @@ def test_a_network_lacking_part_of_the_interface_is_refused_in_one_message_namin
     message = str(raised.value)
     assert message.startswith("Bare is not a bioplaus network: it lacks blocks (") and "\n" not in message
     assert all(f"{name} (" in message for name in INTERFACE if name not in ("num_classes", "input_shape"))
-    del model.blocks["out"]
-    with pytest.raises(ConfigError, match=r"its blocks must end with 'out' .* got blocks \['fc1'\]"):
+    model.blocks = torch.nn.ModuleDict({"input": model.blocks["fc1"], "out": model.blocks["out"]})
+    with pytest.raises(ConfigError, match=r"hidden blocks may not be named input or out .* rename \['input'\]"):
+        check_network(model)
+    model.blocks.clear()
+    with pytest.raises(ConfigError, match=r"it needs at least one block and a Rule object; got blocks \[\]"):
         check_network(model)
 
 

@@ -20,10 +20,10 @@ from bioplaus_analysis.commands.cli import main
 
 SNN = {"hidden": "32", "time_steps": 6, "encoding": "poisson"}
 # Every model, tiny, with each encoder somewhere; PAIRS: every (model, rule) the trainer accepts.
-TINY = {"cnn": {"channels": "3,4", "fc_width": 8}, "mlp": {"hidden": "16"},
+TINY = {"cnn": {"channels": "3,4", "fc_width": 8}, "mlp": {"hidden": "16"}, "resnet": {"depth": 8},
         "snn": {"hidden": "12", "time_steps": 4, "encoding": "poisson"},
         "csnn": {"channels": "3,4", "fc_width": 6, "time_steps": 4, "encoding": "latency"}}
-PAIRS = [(model, rule) for model in MODELS for rule, r in RULES.items() if r.models is None or model in r.models]
+PAIRS = [(model, rule) for model in MODELS for rule, r in RULES.items() if r.trains(is_spiking(model))]
 # The fused scan's variants (BPTT; forward with membrane trace) on every spiking model
 FUSED_PAIRS = [(model, rule) for model, rule in PAIRS if is_spiking(model) and rule in ("bp", "dfa")]
 BATCH = 8

@@ -31,7 +31,7 @@ CONTINUE = {"train": "a run with a checkpoint (model.pt) continues with --resume
             "figures": "figures already drawn are complete; rerun the command", "summary": "rerun the command"}
 
 TRAIN_OPTIONS = (
-    Option("model", f"one of {', '.join(MODELS)} (snn and csnn spike)"),
+    Option("model", f"one of {', '.join(MODELS)} (snn and csnn spike), or a factory package.module:function"),
     Option("rule", f"one of {', '.join(RULES)}"),
     Option("dataset", f"one of {', '.join(DATASETS)}"),
     Option("epochs", type=int), Option("seed", "fixes initial weights, feedback and batch order", int),
@@ -127,7 +127,7 @@ def _run_train(args) -> int:
 TUNE_OPTIONS = tuple(Option("epochs", f"epochs of every trial (default {EPOCHS_DEFAULT})", int)
                      if option.field == "epochs" else option
                      for option in TRAIN_OPTIONS if option.field not in ("seed", "lr", "optimizer", "feedback_lr"))
-SPIKING_FLAGS = ("hidden", "channels", "fc_width", "norm", "time_steps", "encoding", "neuron", "surrogate", "g")
+MODEL_FLAGS = ("hidden", "channels", "fc_width", "norm", "depth", "time_steps", "encoding", "neuron", "surrogate", "g")
 
 
 def _add_model_options(p, tuned: bool = False):
@@ -136,6 +136,9 @@ def _add_model_options(p, tuned: bool = False):
     p.add_argument("--channels", default=None, help="CNN conv channels, e.g. 32,32")
     p.add_argument("--fc-width", type=int, default=None, help="CNN hidden fully connected width")
     p.add_argument("--norm", default=None, help="CNN normalisation after each conv: batch or none (default batch)")
+    p.add_argument("--depth", type=int, default=None, help="ResNet depth 6n + 2: 8, 20, 32, 56 (default 20)")
+    p.add_argument("--model-options", type=_json_object, default=None,
+                   help='keyword arguments of a factory --model package.module:function, as JSON, e.g. \'{"width": 32}\'')
     snn = p.add_argument_group("spiking models (snn, csnn)")
     snn.add_argument("--time-steps", type=int, default=None, help=f"simulation steps T (default {SPIKING_DEFAULTS['time_steps']})")
     snn.add_argument("--encoding", default=None, help=f"one of {', '.join(ENCODERS)} (default {SPIKING_DEFAULTS['encoding']})")
@@ -148,8 +151,19 @@ def _add_model_options(p, tuned: bool = False):
                                                    f"(default {SPIKING_DEFAULTS['g']})")
 
 
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON ({exc}); pass e.g. '{{\"width\": 32}}'") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object of keyword arguments, got {text}")
+    return value
+
+
 def _model_options(args) -> dict:
-    return {key: getattr(args, key) for key in SPIKING_FLAGS if getattr(args, key, None) is not None}
+    flags = {key: getattr(args, key) for key in MODEL_FLAGS if getattr(args, key, None) is not None}
+    return dict(getattr(args, "model_options", None) or {}, **flags)
 
 
 def _add_tune(subparsers):

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from trainers import (DATASETS, DEFAULT_DEVICE, MODELS, RULES, ConfigError, Interrupted, RunDirError, TrainConfig, __version__,
-                      default_epochs, require_cuda_graph_device, resolve_device, train, unknown_name)
+                      default_epochs, is_spiking, require_cuda_graph_device, resolve_device, train, unknown_name)
 from trainers.store.runfiles import atomic_write, check_folder, finished_run, make_writable_folder, run_name
 
 from .accuracy_table import table, write_table
@@ -95,12 +95,7 @@ class CompareOptions:
     def runs(self) -> list[tuple[str, str, int]]:
         """(model, rule, seed) for every rule that trains the model, seed outermost."""
         return [(model, rule, seed) for seed in range(self.seeds) for model in self.models for rule in self.rules
-                if _trains(rule, model)]
-
-
-def _trains(rule: str, model: str) -> bool:
-    models = RULES[rule].models
-    return models is None or model in models
+                if RULES[rule].trains(is_spiking(model))]
 
 
 def _commit() -> str | None:

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from trainers.rules.alignment import block_cosines, weight_alignment
 from trainers.nets.build import build_model
+from trainers.nets.factories import is_factory, source_record
 from trainers.config import TrainConfig
 from trainers.data.datasets import (VALIDATION_SEED, channel_stats, dataset_spec, load_dataset, stratified_sample,
                        validation_split)
@@ -140,7 +141,7 @@ def _run_record(data: "RunData", model, device, batch_size: int) -> dict:
                 threads=torch.get_num_threads(),  # CPU float results depend on it
                 train_images=train_images, validation_seed=VALIDATION_SEED,
                 **{f"{split}_images": len(splits[split][0]) if splits[split] else 0 for split in ("validation", "test")},
-                batch_images=min(batch_size, train_images))
+                batch_images=min(batch_size, train_images), **(source_record(model.kind) if is_factory(model.kind) else {}))
 
 
 def _held_out_metrics(model, splits: dict) -> dict:

@@ -13,19 +13,24 @@ from trainers.errors import ConfigError
 
 
 class Feedback(nn.Module):
-    """A rule's feedback matrices, one per block: buffers (FA, DFA) or parameters (DKP)."""
+    """A rule's feedback matrices by block or layer name ("layer1.0.conv1" is kept as "layer1-0-conv1", as
+    torch names may not hold dots): buffers (FA, DFA) or parameters (DKP)."""
+
+    @staticmethod
+    def key(name: str) -> str:
+        return name.replace(".", "-")
 
     def add(self, name: str, tensor: torch.Tensor, trainable: bool) -> None:
         if trainable:
-            self.register_parameter(name, nn.Parameter(tensor))
+            self.register_parameter(self.key(name), nn.Parameter(tensor))
         else:
-            self.register_buffer(name, tensor)
+            self.register_buffer(self.key(name), tensor)
 
     def __getitem__(self, name: str) -> torch.Tensor:
-        return getattr(self, name)
+        return getattr(self, self.key(name))
 
     def __contains__(self, name: str) -> bool:
-        return name in self._parameters or name in self._buffers
+        return self.key(name) in self._parameters or self.key(name) in self._buffers
 
 
 class LocalSignal(NamedTuple):
@@ -38,19 +43,21 @@ class LocalSignal(NamedTuple):
 
 
 class NetworkBase(nn.Module):
-    """Named `blocks` applied in order after `norm`; the last (`out`) gives the logits. `rule` is the `Rule`
-    object that trains the network (its checkpoint keeps `rule.name`), `feedback` holds the rule's matrices,
+    """Named `blocks` applied in order after `norm`; the last gives the logits. `rule` is the `Rule` object
+    that trains the network (its checkpoint keeps `rule.name`), `feedback` holds the rule's matrices,
     `spiking` says whether blocks emit spikes over time. Subclasses define `block_outputs` and `local_pass`
-    (`check_network` refuses a network without them)."""
+    (`check_network` refuses a network without them). `blocks` is registered here (`owned`), or is a plain
+    dict of submodules that a subclass registers elsewhere (a wrapped module)."""
 
     spiking = False
 
-    def __init__(self, kind: str, rule, norm: nn.Module, blocks, input_shape, num_classes: int, options: dict):
+    def __init__(self, kind: str, rule, norm: nn.Module, blocks, input_shape, num_classes: int, options: dict,
+                 owned: bool = True):
         super().__init__()
         self.kind, self.rule = kind, rule
         self.input_shape, self.num_classes, self.options = tuple(input_shape), num_classes, options
         self.norm = norm
-        self.blocks = nn.ModuleDict(blocks)
+        self.blocks = nn.ModuleDict(blocks) if owned else dict(blocks)
         self.feedback = Feedback()
 
     @property
@@ -64,9 +71,20 @@ class NetworkBase(nn.Module):
     def forward(self, images):
         return self.block_outputs(images)[0]
 
+    def weight_layers(self) -> dict[str, nn.Module]:
+        """{name: conv or linear layer} of every weight layer in the blocks, in order; named by its block
+        where the block holds one, else "block.path" (FA's feedback and the per-layer analyses use these)."""
+        layers = {}
+        for name, block in self.blocks.items():
+            inside = block_weight_layers(block)
+            for path, layer in inside.items():
+                layers[name if len(inside) == 1 else f"{name}.{path}"] = layer
+        return layers
+
 
 INTERFACE = {  # what every network provides, and who needs it
     "blocks": "named blocks in order, the last giving the logits (rules, recording, analyses)",
+    "weight_layers": "every conv and linear layer of the blocks by name (FA's feedback, gradient SNR)",
     "block_outputs": "(logits, {hidden block: output}) of the true network (BP, features, Jacobians)",
     "local_pass": "(logits, a LocalSignal per hidden block) without a graph across blocks (DFA, DKP, aDFA)",
     "feedback": "the rule's matrices by block name (FA, DFA, DKP, aDFA)",
@@ -76,16 +94,24 @@ INTERFACE = {  # what every network provides, and who needs it
 }
 
 
+RESERVED = ("input", "out")  # the feature layers that are not blocks: the pixels, the output probabilities
+
+
 def check_network(model) -> None:
-    """One ConfigError naming everything of `INTERFACE` that `model` lacks, or a last block that is not `out`;
-    checked when a network is built or loaded, so a missing piece is not found mid-training."""
+    """One ConfigError naming everything of `INTERFACE` that `model` lacks, no blocks, a hidden block named like
+    a feature layer (`RESERVED`) or a rule that is not a Rule; checked when a network is built, wrapped or
+    loaded, so a missing piece is not found mid-training."""
     missing = [name for name in INTERFACE if not hasattr(model, name)]
     if missing:
         raise ConfigError(f"{type(model).__name__} is not a bioplaus network: it lacks "
                           + "; ".join(f"{name} ({INTERFACE[name]})" for name in missing))
-    if not model.blocks or list(model.blocks)[-1] != "out" or not hasattr(model.rule, "objective"):
-        raise ConfigError(f"{type(model).__name__}: its blocks must end with 'out' (the logits) and its rule must "
-                          f"be a Rule object; got blocks {list(model.blocks)} and rule {model.rule!r}")
+    if not model.blocks or not hasattr(model.rule, "objective"):
+        raise ConfigError(f"{type(model).__name__}: it needs at least one block and a Rule object; got blocks "
+                          f"{list(model.blocks)} and rule {model.rule!r}")
+    clash = [name for name in model.hidden_names if name in RESERVED]
+    if clash:
+        raise ConfigError(f"hidden blocks may not be named {' or '.join(RESERVED)} (feature layers of that name "
+                          f"are the pixels and the output probabilities); rename {clash}")
 
 
 def check_option_names(kind: str, options, allowed) -> None:
@@ -100,9 +126,18 @@ def forward_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     return [(n, p) for n, p in model.named_parameters() if not n.startswith("feedback.")]
 
 
-def weight_layer(block: nn.Sequential) -> nn.Module:
-    """The one conv or linear layer of a block."""
-    return next(m for m in block if isinstance(m, (nn.Conv2d, nn.Linear)))
+WEIGHT_LAYERS = (nn.Conv2d, nn.Linear)
+
+
+def block_weight_layers(block: nn.Module) -> dict[str, nn.Module]:
+    """{path inside `block`: layer} of its conv and linear layers ("" when the block is one)."""
+    return {path: m for path, m in block.named_modules() if isinstance(m, WEIGHT_LAYERS)}
+
+
+def parameter_names(model, module: nn.Module) -> list[str]:
+    """The names in `model.named_parameters()` of `module`'s parameters (module a submodule of model)."""
+    prefix = next(name for name, m in model.named_modules() if m is module)
+    return [f"{prefix}.{name}" if prefix else name for name, _ in module.named_parameters()]
 
 
 def int_list(value, name):
@@ -118,13 +153,10 @@ def int_list(value, name):
 
 
 def block_output_shapes(model) -> dict[str, tuple]:
-    """Shape of each block's output for one example, found by passing zeros through the blocks.
-
-    (For a spiking network this is the shape of the block's current, which is that of its spikes.)"""
-    shapes, h = {}, torch.zeros(1, *model.input_shape, device=model_device(model))
+    """Shape of each block's output for one example (a spiking block's: of its spikes at one step), found by
+    passing zeros through the network in eval mode."""
     with torch.no_grad(), eval_mode(model):
-        h = model.norm(h)
-        for name, block in model.blocks.items():
-            h = block(h)
-            shapes[name] = tuple(h.shape[1:])
-    return shapes
+        logits, outputs = model.block_outputs(torch.zeros(1, *model.input_shape, device=model_device(model)))
+    first = 2 if model.spiking else 1  # spikes are [T, batch, ...]
+    shapes = {name: tuple(h.shape[first:]) for name, h in outputs.items()}
+    return dict(shapes, **{list(model.blocks)[-1]: tuple(logits.shape[1:])})

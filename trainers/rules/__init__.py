@@ -20,13 +20,14 @@ from trainers.rules.fa import FA
 RULES = {rule.name: rule for rule in (BP(), FA(), DFA(), DKP(), ADFA())}
 
 
-def get_rule(name: str, model: str | None = None) -> Rule:
-    """The rule registered under `name` (that trains `model`, if given), or a ConfigError listing the valid names."""
+def get_rule(name: str, model: str | None = None, spiking: bool = False) -> Rule:
+    """The rule registered under `name` (that trains `model`, spiking or not, if given), or a ConfigError listing
+    the valid names."""
     if name not in RULES:
         raise unknown_name("rule", name, RULES)
     rule = RULES[name]
-    if model is not None and rule.models is not None and model not in rule.models:
-        valid = [n for n, r in RULES.items() if r.models is None or model in r.models]
+    if model is not None and not rule.trains(spiking):
+        valid = [n for n, r in RULES.items() if r.trains(spiking)]
         raise ConfigError(f"rule {name!r} does not train model {model!r}; choose one of: {', '.join(sorted(valid))}")
     return rule
 

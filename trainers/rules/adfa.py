@@ -12,4 +12,4 @@ class ADFA(DFA):
     label = "aDFA"
     color = "#CC79A7"  # Okabe & Ito reddish purple
     uses_g = True
-    models = ("snn", "csnn")
+    spiking = True  # g replaces a spiking neuron's derivative

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from trainers.devices import eval_mode
+from trainers.nets.base import parameter_names
 from trainers.rules import bp_gradient, measuring, rule_update
 
 
@@ -15,8 +16,8 @@ def block_cosines(model, images, labels) -> dict[str, float]:
     update = rule_update(model, images, labels)
     true = bp_gradient(model, images, labels)
     cosines = {}
-    for block in model.blocks:
-        keys = [k for k in true if k.startswith(f"blocks.{block}.")]
+    for block, module in model.blocks.items():
+        keys = [k for k in parameter_names(model, module) if k in true]
         a = torch.cat([update[k].flatten() for k in keys])
         b = torch.cat([true[k].flatten() for k in keys])
         cosines[block] = F.cosine_similarity(a, b, dim=0, eps=1e-20).item()

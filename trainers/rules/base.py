@@ -34,13 +34,17 @@ class Rule:
     label = ""
     color = "#999999"
     true_gradient = False
-    models = None  # the model kinds this rule trains; None: all
+    spiking = None  # which networks the rule trains: True spiking only, False non-spiking only, None both
     trainable_feedback = False
     uses_g = False  # aDFA: a spiking block's local derivative is g(I − θ), not the surrogate's
     defaults = {"optimizer": "adam", "lr": 1e-3}
     # Spiking networks: surrogate and local derivatives are small and T-averaged, so every rule
     # takes larger Adam steps (BP-SNN 94.7 % vs 91.9 % with 1e-3 on mnist-5k in 5 epochs).
     spiking_defaults = {"optimizer": "adam", "lr": 1e-2}
+
+    def trains(self, spiking: bool) -> bool:
+        """Whether the rule trains a spiking (True) or non-spiking (False) network."""
+        return self.spiking is None or self.spiking == spiking
 
     def init_feedback(self, model) -> None:
         """Create the rule's feedback matrices in `model.feedback` (uses the current torch RNG)."""

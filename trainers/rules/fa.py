@@ -1,12 +1,14 @@
-"""Feedback Alignment (Lillicrap et al. 2016): errors travel backwards through fixed random B, not Wᵀ."""
+"""Feedback Alignment (Lillicrap et al. 2016): errors travel backwards through fixed random B, not Wᵀ, at every
+weight layer (conv or linear, residual shortcut projections included) whose input carries an error."""
 
 import math
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainers.nets.base import weight_layer
+from trainers.devices import eval_mode, model_device
 from trainers.rules.base import Objective, Rule
 
 
@@ -15,7 +17,7 @@ def feedback_aligned(layer: nn.Module, x: torch.Tensor, feedback: torch.Tensor) 
 
     value = layer(stopgrad(x)) + (x ∗ B − stopgrad(x ∗ B)); the bracket is zero but carries dL/dx = δ B.
     """
-    out = layer(x.detach())
+    out = type(layer).forward(layer, x.detach())
     if not x.requires_grad:
         return out
     if isinstance(layer, nn.Linear):
@@ -25,34 +27,60 @@ def feedback_aligned(layer: nn.Module, x: torch.Tensor, feedback: torch.Tensor) 
     return out + (through_b - through_b.detach())
 
 
+@contextmanager
+def feedback_paths(pairs: dict):
+    """Inside, each layer of `pairs` {layer: B} computes `feedback_aligned(layer, x, B)` wherever the network
+    calls it (its hooks still run), so the network's own forward builds FA's objective."""
+    for layer, feedback in pairs.items():
+        layer.forward = lambda x, layer=layer, feedback=feedback: feedback_aligned(layer, x, feedback)
+    try:
+        yield
+    finally:
+        for layer in pairs:
+            del layer.forward
+
+
+def layers_receiving_errors(model) -> list[str]:
+    """Names of the weight layers whose input carries a gradient when the image does not: every layer but
+    those that read the image (they need no feedback)."""
+    layers, receives = model.weight_layers(), {}
+
+    def note(name):
+        def hook(_module, inputs, _output):
+            receives.setdefault(name, inputs[0].requires_grad)
+        return hook
+    hooks = [layer.register_forward_hook(note(name)) for name, layer in layers.items()]
+    try:
+        with torch.enable_grad(), eval_mode(model):
+            model(torch.zeros(1, *model.input_shape, device=model_device(model)))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return [name for name in layers if receives.get(name)]
+
+
 class FA(Rule):
     name = "fa"
     label = "FA"
     color = "#E69F00"  # Okabe & Ito orange
-    models = ("cnn", "mlp")  # a spiking block's input gradient through B would need BPTT across blocks
+    spiking = False  # a spiking block's input gradient through B would need BPTT across blocks
 
     def init_feedback(self, model) -> None:
-        # The first block's input is the image, which needs no gradient, so it has no feedback.
-        for name in list(model.blocks)[1:]:
-            weight = weight_layer(model.blocks[name]).weight
-            feedback = torch.empty_like(weight)
+        layers = model.weight_layers()
+        for name in layers_receiving_errors(model):
+            feedback = torch.empty_like(layers[name].weight)
             nn.init.kaiming_uniform_(feedback, a=math.sqrt(5))  # the same law as PyTorch's weight init
             model.feedback.add(name, feedback, trainable=False)
 
     def feedback_targets(self, model, images) -> dict:
-        """B_l carries the error from block l's output back to its input in place of W_lᵀ: its target is
-        W_l, the forward weight of the same block."""
-        return {name: weight_layer(model.blocks[name]).weight.detach() for name in model.blocks
+        """B_l carries the error from layer l's output back to its input in place of W_lᵀ: its target is W_l,
+        the forward weight of the same layer."""
+        return {name: layer.weight.detach() for name, layer in model.weight_layers().items()
                 if name in model.feedback}
 
     def objective(self, model, images, labels) -> Objective:
-        h = model.norm(images)
-        for name, block in model.blocks.items():
-            if name not in model.feedback:
-                h = block(h)
-                continue
-            wl = weight_layer(block)
-            for layer in block:
-                h = feedback_aligned(layer, h, model.feedback[name]) if layer is wl else layer(h)
-        loss = F.cross_entropy(h, labels)
-        return Objective(loss, loss, h)
+        layers = model.weight_layers()
+        with feedback_paths({layers[name]: model.feedback[name] for name in layers if name in model.feedback}):
+            logits = model(images)
+        loss = F.cross_entropy(logits, labels)
+        return Objective(loss, loss, logits)
