@@ -1,6 +1,8 @@
 """The README's Python examples run as written."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -51,3 +53,20 @@ def test_readme_features_and_tables_example_runs(tmp_path, monkeypatch, capsys):
     assert lines[1].split() == ["rule", "attack", "mode", "eps"] and lines[2].split()[:4] == ["dfa", "fgsm", "feedback", "0.0"]
     assert len(lines) == 2 + 2 * 2 * 2 + 1  # header, 2 attacks x 2 modes x 2 eps, pandas' Name line
     assert (tmp_path / "analysis/example/robustness.csv").is_file()
+
+
+def test_readme_wrap_example_trains_a_residual_network_with_dfa(tmp_path, monkeypatch, capsys):
+    printed = _run_example("wrap(net", tmp_path, monkeypatch, capsys)
+    assert float(printed.split()[-1]) > 0.5  # chance is 0.1
+
+
+def test_readme_factory_example_trains_and_reloads_in_a_new_process(tmp_path, monkeypatch, capsys):
+    factory = next(b for b in re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+                   if b.startswith("# mynets.py"))
+    (tmp_path / "mynets.py").write_text(factory)
+    printed = _run_example("mynets:small_cnn", tmp_path, monkeypatch, capsys)
+    assert printed.splitlines()[-1].startswith("['conv', 'pool', 'fc'] ")
+    run = tmp_path / "runs/example-own-fa"
+    summary = subprocess.run([sys.executable, "-m", "bioplaus_analysis", "summary", str(run)], cwd=tmp_path,
+                             capture_output=True, text=True)
+    assert summary.returncode == 0 and "mynets:small_cnn" in summary.stdout, summary.stderr

@@ -1,4 +1,4 @@
-"""bioplaus trainers: datasets, networks and learning rules (BP, FA, DFA, DKP, aDFA), training, run files.
+"""bioplaus trainers: datasets, networks (built in, or any nn.Module through `wrap`) and learning rules (BP, FA, DFA, DKP, aDFA), training, run files.
 
 The names below are the package's public interface; `bioplaus_analysis` imports these and, besides,
 only the modules in `ANALYSIS_INTERFACE` (the run-file contract and dynamics.npz, the measurement context,
@@ -23,6 +23,7 @@ from trainers.loop.optim import OPTIMIZERS
 from trainers.store.probes import correlation_rdm, read_dynamics
 from trainers.rules import RULES, bp_gradient, get_rule, rule_update
 from trainers.nets.build import load_run
+from trainers.nets.wrapped import wrap
 from trainers.snn.surrogates import SURROGATES
 from trainers.loop.training import train
 from trainers.tuning.search import tune
@@ -33,5 +34,5 @@ __all__ = ["ANALYSIS_INTERFACE", "DATASETS", "DEFAULT_DEVICE", "DEVICES", "ENCOD
            "RULES", "SCHEDULES", "SPIKING_DEFAULTS", "SURROGATES", "BioplausError", "BioplausWarning", "ConfigError", "DataError",
            "DivergenceError", "Interrupted", "RunDirError", "TrainConfig", "block_cosines", "bp_gradient",
            "build_model", "correlation_rdm", "dataset_spec", "default_epochs", "eval_mode", "evaluate", "get_rule", "is_spiking", "keep_freed_memory", "load_dataset",
-           "load_run", "model_device", "read_dynamics", "require_cuda_graph_device", "resolve_device", "rule_update", "stratified_sample", "train", "tune", "unknown_name",
+           "load_run", "model_device", "read_dynamics", "require_cuda_graph_device", "resolve_device", "rule_update", "stratified_sample", "train", "tune", "unknown_name", "wrap",
            "__version__"]

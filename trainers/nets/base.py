@@ -8,7 +8,7 @@ from typing import Callable, NamedTuple
 import torch
 from torch import nn
 
-from trainers.devices import eval_mode, model_device
+from trainers.devices import eval_mode
 from trainers.errors import ConfigError
 
 
@@ -152,11 +152,18 @@ def int_list(value, name):
     return values
 
 
+def zero_images(model, n: int = 1) -> torch.Tensor:
+    """`n` images of zeros in the model's input shape, on its device and in its parameters' dtype (for the
+    passes that find shapes and check a network)."""
+    parameter = next(model.parameters())
+    return torch.zeros(n, *model.input_shape, device=parameter.device, dtype=parameter.dtype)
+
+
 def block_output_shapes(model) -> dict[str, tuple]:
     """Shape of each block's output for one example (a spiking block's: of its spikes at one step), found by
     passing zeros through the network in eval mode."""
     with torch.no_grad(), eval_mode(model):
-        logits, outputs = model.block_outputs(torch.zeros(1, *model.input_shape, device=model_device(model)))
+        logits, outputs = model.block_outputs(zero_images(model))
     first = 2 if model.spiking else 1  # spikes are [T, batch, ...]
     shapes = {name: tuple(h.shape[first:]) for name, h in outputs.items()}
     return dict(shapes, **{list(model.blocks)[-1]: tuple(logits.shape[1:])})

@@ -9,9 +9,9 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from trainers.devices import eval_mode, model_device
+from trainers.devices import eval_mode
 from trainers.errors import ConfigError
-from trainers.nets.base import WEIGHT_LAYERS, LocalSignal, NetworkBase, check_network
+from trainers.nets.base import WEIGHT_LAYERS, LocalSignal, NetworkBase, check_network, zero_images
 from trainers.rules import get_rule
 
 
@@ -115,7 +115,7 @@ def _dry_run(model: WrappedNetwork) -> torch.Tensor:
     handles = [m.register_forward_pre_hook(seen) for m in model.module.modules()]
     try:
         with torch.no_grad(), eval_mode(model):
-            logits = model(torch.zeros(2, *model.input_shape, device=model_device(model)))
+            logits = model(zero_images(model, 2))
     finally:
         for handle in handles:
             handle.remove()

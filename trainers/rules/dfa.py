@@ -23,9 +23,9 @@ class DFA(Rule):
     color = "#0072B2"  # Okabe & Ito blue
 
     def init_feedback(self, model) -> None:
-        shapes = block_output_shapes(model)
-        for name in model.hidden_names:
-            feedback = torch.empty(math.prod(shapes[name]), model.num_classes)  # B_l: (D_l, K)
+        shapes, like = block_output_shapes(model), next(model.parameters())
+        for name in model.hidden_names:  # B_l: (D_l, K), in the network's dtype and on its device
+            feedback = torch.empty(math.prod(shapes[name]), model.num_classes, dtype=like.dtype, device=like.device)
             nn.init.kaiming_uniform_(feedback, a=math.sqrt(5))
             model.feedback.add(name, feedback, trainable=self.trainable_feedback)
 

@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainers.devices import eval_mode, model_device
+from trainers.devices import eval_mode
+from trainers.nets.base import zero_images
 from trainers.rules.base import Objective, Rule
 
 
@@ -52,7 +53,7 @@ def layers_receiving_errors(model) -> list[str]:
     hooks = [layer.register_forward_hook(note(name)) for name, layer in layers.items()]
     try:
         with torch.enable_grad(), eval_mode(model):
-            model(torch.zeros(1, *model.input_shape, device=model_device(model)))
+            model(zero_images(model))
     finally:
         for hook in hooks:
             hook.remove()
