@@ -127,7 +127,7 @@ def _provenance(run_dir, config: dict, measure: str, done: int) -> dict:
     return {"path": str(run_dir), "model": config["model"], "rule": config["rule"], "seed": config["seed"],
             "epochs": config["epochs"], "epochs_done": done,
             "test_acc": rows[-1]["test_acc"] if rows else None, "features": measure,
-            "cos_batch": config.get("cos_batch"), "version": config.get("bioplaus_version"),
+            "cos_batch": config.get("cos_batch"), "cos_images": config.get("cos_images"), "version": config.get("bioplaus_version"),
             "test_images": config.get("test_images"), "validation_images": config.get("validation_images")}
 
 

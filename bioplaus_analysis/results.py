@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from trainers import RULES, RunDirError
+from trainers import RULES, RunDirError, is_spiking
 from trainers.store.runfiles import atomic_write, check_folder, make_writable_folder
 
 RESULTS, ARRAYS, STATS = "results.json", "arrays.npz", "stats.csv"
@@ -137,6 +137,10 @@ class Analysis(NamedTuple):
 
     def layers(self, run: str) -> list[str]:
         return list(self.results["layers"][run])
+
+    def spiking(self) -> bool:
+        """Whether any run's network spikes (features are spike counts; gradients are surrogate gradients)."""
+        return any(is_spiking(run["model"]) for run in self.results["runs"].values())
 
     @property
     def provenance(self) -> dict:

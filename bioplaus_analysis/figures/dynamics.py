@@ -10,15 +10,21 @@ from .style import (COLUMN, FIGURES_DRAWN, PAGE, curve_note, figure_style, legen
 
 
 ALIGNMENT_MARKERS = ["o", "s", "^", "D"]
+ALIGNMENT_COLUMNS = 5  # panels per row: a layer name such as "stage2.0.shortcut.0" fits its panel
 
 
 def alignment_blocks(a) -> list[str]:
-    """Blocks with a recorded weight alignment in any run, in network order."""
+    """Blocks and weight layers (FA's feedback of a block with several, "stage1.0.branch.0") with a recorded
+    weight alignment in any run, in network order: a layer right after its block's position."""
     tables = [t for t in a.results.get("alignment", {}).values() if t]
     require(bool(tables), "the runs recorded no weight alignment (BP only, or trained with --probes-per-class 0)")
     order = {layer: k for k, layer in enumerate(max((a.layers(run) for run in a.results["runs"]), key=len))}
-    blocks = {b for t in tables for b in t if b != "epoch"}
-    return sorted(blocks, key=lambda b: order.get(b, len(order)))
+    recorded = list(dict.fromkeys(b for t in tables for b in t if b != "epoch"))  # each run's table is in order
+
+    def position(name):
+        block = next((b for b in order if name == b or name.startswith(b + ".")), None)
+        return order.get(block, len(order)), recorded.index(name)
+    return sorted(recorded, key=position)
 
 
 def _in_rule_order(a, handles: dict) -> list:
@@ -52,7 +58,7 @@ def draw_alignment(a, ax, block: str) -> list:
     ax.axhline(90, color="0.6", linewidth=0.5, linestyle=":")
     ax.set_ylim(0, max(95, *(np.nanmax(line.get_ydata()) + 5 for line in lines)))
     ax.set_yticks([0, 30, 60, 90])
-    ax.set_title(block)
+    ax.set_title(block, **({"fontsize": 6.5} if len(block) > 12 else {}))  # a layer: block.path
     ax.set_xlabel("epoch")
     ax.xaxis.get_major_locator().set_params(integer=True)
     return lines
@@ -67,7 +73,8 @@ def alignment_caption(a) -> str:
              if any(g.rule == "fa" for g in groups) else []) + (
         [f"{', '.join(direct)}: B_l against the transpose of the network's Jacobian from the block's output to the "
          f"logits, averaged over {batch}"] if direct else [])
-    return ("Weight alignment: angle between each block's feedback matrix and the forward path it replaces, per "
+    return ("Weight alignment: angle between each feedback matrix (per block; FA's per weight layer, named "
+            "block.layer where a block holds several) and the forward path it replaces, per "
             f"epoch from initialisation (epoch 0). {'; '.join(parts)}. 0° is BP's signal, 90° (dotted) a signal "
             f"unrelated to it; BP has no feedback and is not drawn{_missing_note(a, groups)}; {curve_note(groups)}.")
 
@@ -89,12 +96,17 @@ def plot_weight_alignment(analysis, out_dir, prefix: str = "") -> list:
     """Per block with feedback: the angle between feedback and forward path vs epoch, one curve per rule."""
     a = load_analysis(analysis)
     blocks = alignment_blocks(a)
+    columns = min(len(blocks), ALIGNMENT_COLUMNS)
+    rows = -(-len(blocks) // columns)
     with figure_style() as plt:
-        fig, axes = new_figure(plt, COLUMN if len(blocks) <= 2 else PAGE, 2.0, 1, len(blocks), sharey=True)
+        fig, axes = new_figure(plt, COLUMN if len(blocks) <= 2 else PAGE, 0.3 + 1.7 * rows, rows, columns, sharey=True)
         handles = {}
-        for ax, block in zip(axes[0], blocks):
+        for ax in axes.flat[len(blocks):]:
+            ax.set_visible(False)
+        for ax, block in zip(axes.flat, blocks):
             handles.update({line.get_label(): line for line in draw_alignment(a, ax, block)})
-        axes[0, 0].set_ylabel("angle to forward path (°)")
+        for row in axes:
+            row[0].set_ylabel("angle to forward path (°)")
         fig.legend(handles=_in_rule_order(a, handles), loc="outside lower center",
                    ncols=legend_columns(fig, len(handles)))
         letter_panels(axes) if len(blocks) > 1 else None
@@ -205,7 +217,7 @@ def dynamics_caption(a, rows) -> str:
     split = "validation" if d.get("split") == "validation" else d.get("split", "held-out")
     text = (f"Representational dynamics of {d['probes']} fixed class-balanced {split} images (probes), per hidden "
             f"block, from initialisation (epoch 0) to the end of training; RDMs are 1 − Pearson r between the "
-            f"probes' block outputs (spike counts in a spiking network), compared by {d['comparison']} similarity. "
+            f"probes' block outputs{' (spike counts)' if a.spiking() else ''}, compared by {d['comparison']} similarity. "
             f"a: change of the similarity to the label RDM since epoch 0 (its epoch-0 level written in each panel)")
     if "bp" in rows:
         text += f"; b: change of the similarity to the RDM of the BP run of the same seed at the same epoch, {b_note}"

@@ -95,7 +95,7 @@ def draw_snr(a, ax) -> list:
             for offset, row in zip(np.linspace(-width / 4, width / 4, len(values)), values):
                 ax.scatter(x + offset, row, s=4, color=g.color, alpha=0.5, linewidths=0, zorder=2)
     ax.set_xticks(np.arange(len(layers)), layers)
-    ax.set_xlabel("layer")
+    ax.set_xlabel("block")
     finite = np.concatenate([v.ravel() for v in everything])
     finite = finite[np.isfinite(finite) & (finite > 0)]
     decades = np.log10(finite.max() / finite.min()) if len(finite) else 0
@@ -120,12 +120,14 @@ def share_limits(axes) -> None:
 
 def snr_caption(a) -> str:
     return (f"Gradient signal-to-noise ratio, mean_i |E[g_i]| / (std[g_i] + ε), of each rule's own per-sample "
-            f"updates per layer on {a.sample_text('eval_sample')}; {error_note(a.groups())}.")
+            f"updates per block (over every weight of the block's conv and linear layers, biases excluded) on "
+            f"{a.sample_text('eval_sample')}; {error_note(a.groups())}.")
 
 
 def cosine_caption(a, layers) -> str:
     groups = [g for g in a.groups() if not is_true_gradient(g.rule)]
-    batch = {a.results["runs"][run].get("cos_batch") for g in groups for run in g.runs}
+    batch = {a.results["runs"][run].get("cos_images") or a.results["runs"][run].get("cos_batch")
+             for g in groups for run in g.runs}  # the images measured (runs before cos_images: the option)
     batch = f"{batch.pop()} " if len(batch) == 1 and None not in batch else ""
     exact = [layer for layer in exact_cosine_layers(a) if layer not in layers]
     other = [layer for layer in cosine_layers(a) if layer not in layers and layer not in exact]
@@ -193,6 +195,13 @@ def bias_variance_layers(a) -> list[str]:
     return [layer for layer in layers if layer not in trivial] or layers
 
 
+def _left_out_note(a, layers) -> str:
+    """' Not shown: out, where every rule's update is BP's (cosine 1).' for the blocks a figure leaves out."""
+    runs = [run for g in a.groups() for run in g.runs]
+    absent = [layer for layer in a.results["cosine"][runs[0]]["analysis"] if layer not in layers]
+    return f" Not shown: {', '.join(absent)}, where every rule's update is BP's (cosine 1)." if absent else ""
+
+
 def draw_bias_variance(a, ax, layer: str) -> list:
     """Each run of `layer` as a point: cosine of its update to BP's gradient (x: bias, 1 = none) against the
     gradient SNR of its per-sample updates (y: variance, high = little); one colour per rule."""
@@ -224,5 +233,5 @@ def plot_bias_variance(analysis, out_dir, prefix: str = "") -> list:
                    f"network at the same weights (x; 1 is unbiased, dotted) against the gradient signal-to-noise "
                    f"ratio of its per-sample updates (y; higher is less noisy), both on {a.sample_text('eval_sample')} "
                    f"after training; one point per seed, {a.seeds_text()}, no error bars; each block on its own "
-                   f"axes.")
+                   f"axes.{_left_out_note(a, layers)}")
         return save(fig, out_dir, f"{prefix}bias-variance", caption)

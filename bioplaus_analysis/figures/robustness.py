@@ -3,8 +3,6 @@ Wilson intervals, and the transfer matrix between rules as the drop from clean a
 
 import numpy as np
 
-from trainers import is_spiking
-
 from ..results import is_true_gradient, load_analysis
 from .style import (COLUMN, FIGURES_DRAWN, PAGE, figure_style, legend_columns, letter_panels, new_figure,
                     one_seed_each, require, save, seed_counts, seeds_label, wilson)
@@ -50,14 +48,10 @@ def draw_attack(a, ax, attack: str) -> list:
     return lines
 
 
-def _spiking(a) -> bool:
-    return any(is_spiking(run["model"]) for run in a.results["runs"].values())
-
-
 def mode_handles(a) -> list:
     from matplotlib.lines import Line2D
     handles = [Line2D([], [], color="0.3", linestyle="-",
-                      label="surrogate gradient" if _spiking(a) else "true gradient")]
+                      label="surrogate gradient" if a.spiking() else "true gradient")]
     if "feedback" in a.results["robustness"]["modes"]:
         handles.append(Line2D([], [], color="0.3", linestyle="--", label="rule's feedback path"))
     return handles
@@ -74,7 +68,7 @@ def attack_panels(attacks) -> str:
 def attack_caption(a) -> str:
     _, groups = _attacked(a)
     true = ("the surrogate gradient of the spiking network (its true gradient is zero almost everywhere)"
-            if _spiking(a) else "the true input gradient (white box)")
+            if a.spiking() else "the true input gradient (white box)")
     return (f"Accuracy under attack vs ε on {a.sample_text('eval_sample')}: attacks with {true} (solid) and with "
             f"each rule's own feedback path (dashed; a gradient-masking probe, not robustness). BP has no dashed "
             f"line: its feedback path is the true gradient. {_band_note(groups)}")
@@ -127,8 +121,10 @@ def draw_transfer(a, ax, attack: str, eps: float, colorbar: bool = True, limits=
     drop, groups = transfer_drop(a, attack, eps)
     labels = [g.label for g in groups]
     low, top = limits or transfer_range(a, [attack], eps)
-    sns.heatmap(drop, ax=ax, vmin=low, vmax=top, cmap="rocket_r", annot=True,
-                fmt=".0f", square=True, annot_kws={"fontsize": 6}, xticklabels=labels, yticklabels=labels,
+    numbers = [["" if np.isnan(v) else f"{v:.0f}".replace("-0", "0") if abs(v) < 0.5 else f"{v:.0f}" for v in row]
+               for row in np.asarray(drop, dtype=float)]  # a drop that rounds to zero reads 0, not -0
+    sns.heatmap(drop, ax=ax, vmin=low, vmax=top, cmap="rocket_r", annot=np.array(numbers, dtype=object),
+                fmt="", square=True, annot_kws={"fontsize": 6}, xticklabels=labels, yticklabels=labels,
                 cbar=colorbar, cbar_kws={"label": "accuracy drop (points)", "shrink": 0.8})
     ax.set_xlabel("target (evaluated)")
     ax.set_ylabel("source (crafts the attack)")
@@ -148,7 +144,7 @@ def _contrast_numbers(ax) -> None:
 
 def transfer_caption(a, eps: float) -> str:
     _, groups = _attacked(a)
-    kind = "surrogate-gradient" if _spiking(a) else "true-gradient"
+    kind = "surrogate-gradient" if a.spiking() else "true-gradient"
     return (f"Transfer of {kind} attacks at ε = {eps:g}: drop of the target's accuracy from its clean accuracy "
             f"(percentage points) on {a.sample_text('eval_sample')}; {_cells_note(groups)}{_eps_choice(a, eps)}; "
             f"colour scaled to the data, one scale for every transfer panel.")

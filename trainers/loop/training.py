@@ -141,7 +141,7 @@ def _run_record(data: "RunData", model, device, batch_size: int) -> dict:
                 threads=torch.get_num_threads(),  # CPU float results depend on it
                 train_images=train_images, validation_seed=VALIDATION_SEED,
                 **{f"{split}_images": len(splits[split][0]) if splits[split] else 0 for split in ("validation", "test")},
-                batch_images=min(batch_size, train_images), **(source_record(model.kind) if is_factory(model.kind) else {}))
+                batch_images=min(batch_size, train_images), cos_images=len(data.x_align), **(source_record(model.kind) if is_factory(model.kind) else {}))
 
 
 def _held_out_metrics(model, splits: dict) -> dict:
