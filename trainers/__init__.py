@@ -8,7 +8,7 @@ the rules' measuring context and the weight layer of a block), as tests/test_pac
 from trainers.version import __version__  # noqa: F401
 from trainers import precision  # noqa: F401  first: sets CUBLAS_WORKSPACE_CONFIG before anything can touch CUDA
 from trainers.rules.alignment import block_cosines
-from trainers.nets.build import MODELS, build_model, is_spiking
+from trainers.nets.build import MODELS, build_model, check_model, is_spiking
 from trainers.nets.spiking import SPIKING_DEFAULTS
 from trainers.config import EPOCHS_DEFAULT, MAX_SEED, QUICK_DATASETS, SCHEDULES, TrainConfig, default_epochs
 from trainers.data.datasets import DATASETS, dataset_spec, load_dataset, stratified_sample
@@ -33,6 +33,6 @@ ANALYSIS_INTERFACE = ("trainers.store.runfiles", "trainers.store.probes", "train
 __all__ = ["ANALYSIS_INTERFACE", "DATASETS", "DEFAULT_DEVICE", "DEVICES", "ENCODERS", "EPOCHS_DEFAULT", "MAX_SEED", "QUICK_DATASETS", "MODELS", "NEURONS", "OPTIMIZERS",
            "RULES", "SCHEDULES", "SPIKING_DEFAULTS", "SURROGATES", "BioplausError", "BioplausWarning", "ConfigError", "DataError",
            "DivergenceError", "Interrupted", "RunDirError", "TrainConfig", "block_cosines", "bp_gradient",
-           "build_model", "correlation_rdm", "dataset_spec", "default_epochs", "eval_mode", "evaluate", "get_rule", "is_spiking", "keep_freed_memory", "load_dataset",
+           "build_model", "check_model", "correlation_rdm", "dataset_spec", "default_epochs", "eval_mode", "evaluate", "get_rule", "is_spiking", "keep_freed_memory", "load_dataset",
            "load_run", "model_device", "read_dynamics", "require_cuda_graph_device", "resolve_device", "rule_update", "stratified_sample", "train", "tune", "unknown_name", "wrap",
            "__version__"]

@@ -8,6 +8,7 @@ from trainers.tuning.recipes import CONFIG_KEYS, MODEL_OPTION_KEYS, recipe_value
 from trainers.devices import DEFAULT_DEVICE, DEVICES
 from trainers.errors import ConfigError, unknown_name
 from trainers.nets.build import check_model, is_spiking
+from trainers.nets.factories import find_recorded_source
 from trainers.nets.spiking import spiking_options
 from trainers.loop.optim import OPTIMIZERS
 from trainers.rules import get_rule
@@ -154,7 +155,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
-        """Rebuild from a config.json dict, ignoring the provenance keys written beside the options."""
+        """Rebuild from a config.json dict, ignoring the provenance keys written beside the options (a factory's
+        recorded source folder joins the import path)."""
+        find_recorded_source(data)
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 

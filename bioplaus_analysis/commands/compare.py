@@ -14,9 +14,9 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from trainers import (DATASETS, DEFAULT_DEVICE, MODELS, RULES, ConfigError, Interrupted, RunDirError, TrainConfig, __version__,
-                      default_epochs, is_spiking, require_cuda_graph_device, resolve_device, train, unknown_name)
-from trainers.store.runfiles import atomic_write, check_folder, finished_run, make_writable_folder, run_name
+from trainers import (DATASETS, DEFAULT_DEVICE, RULES, ConfigError, Interrupted, RunDirError, TrainConfig, __version__,
+                      check_model, default_epochs, is_spiking, require_cuda_graph_device, resolve_device, train, unknown_name)
+from trainers.store.runfiles import atomic_write, check_folder, finished_run, make_writable_folder, model_slug, run_name
 
 from .accuracy_table import table, write_table
 from ..choices import FIGURES
@@ -52,8 +52,7 @@ class CompareOptions:
         if self.dataset not in DATASETS:
             raise unknown_name("dataset", self.dataset, DATASETS)
         for model in self.models:
-            if model not in MODELS:
-                raise unknown_name("model", model, MODELS)
+            check_model(model, "bp", {})  # a name of MODELS or a factory that imports
         explicit = self.rules is not None
         rules = tuple(self.rules) if explicit else tuple(r for r in RULES
                                                             if any(_trains(r, m) for m in self.models))
@@ -95,7 +94,11 @@ class CompareOptions:
     def runs(self) -> list[tuple[str, str, int]]:
         """(model, rule, seed) for every rule that trains the model, seed outermost."""
         return [(model, rule, seed) for seed in range(self.seeds) for model in self.models for rule in self.rules
-                if RULES[rule].trains(is_spiking(model))]
+                if _trains(rule, model)]
+
+
+def _trains(rule: str, model: str) -> bool:
+    return RULES[rule].trains(is_spiking(model))
 
 
 def _commit() -> str | None:
@@ -211,7 +214,7 @@ def analyse_models(options: CompareOptions, runs: dict, out: Path, state: dict, 
                    log=print) -> tuple[dict, list]:
     """Analyse each model's runs into OUT/analysis/MODEL unless an analysis of the same runs and options is
     there (models at once with --jobs above 1); returns ({model: analysis folder}, [models analysed now])."""
-    folders = {model: out / "analysis" / model for model in runs}
+    folders = {model: out / "analysis" / model_slug(model) for model in runs}
     tasks, keys = {}, {}
     for model, run_dirs in runs.items():
         keys[model] = _analysis_key(options, run_dirs)
@@ -264,7 +267,7 @@ def draw_models(folders: dict, figures_dir: Path, state: dict, progress=None, lo
         drawn[model] = {name: [Path(p) for p in paths] for name, paths in files.items()}
         if not files or missing:
             names = missing or [name for name in applicable(folder) if only is None or name in only]
-            drawn[model].update(draw_figures(folder, figures_dir, f"{model}-", names=names, progress=progress,
+            drawn[model].update(draw_figures(folder, figures_dir, f"{model_slug(model)}-", names=names, progress=progress,
                                              force=True))  # compare's own folder
         state.setdefault("figures", {})[model] = {"key": key, "files": {name: [str(p) for p in paths]
                                                                         for name, paths in drawn[model].items()}}
@@ -349,7 +352,7 @@ def _write_tables(options: CompareOptions, runs: dict, runs_dir: Path, folders: 
                   command: str) -> list[Path]:
     """The stats beside the figures, the accuracy table and the manifest; returns the figure paths."""
     for model, folder in folders.items():  # the intervals and tests beside the figures they belong to
-        atomic_write(figures_dir / f"{model}-{STATS}", (folder / STATS).read_bytes())
+        atomic_write(figures_dir / f"{model_slug(model)}-{STATS}", (folder / STATS).read_bytes())
     names = {d.name for dirs in runs.values() for d in dirs}
     write_table(table(runs_dir, names), figures_dir, name="accuracy")
     atomic_write(figures_dir / "manifest.json", json.dumps(_manifest(options, drawn, command, figures_dir), indent=2) + "\n")

@@ -12,6 +12,7 @@ import inspect
 import os
 import sys
 import warnings
+from pathlib import Path
 
 from torch import nn
 
@@ -36,7 +37,7 @@ def import_factory(path: str):
     if not module_name or not name.isidentifier():
         raise ConfigError(f"--model {path!r}: a factory is given as package.module:function, e.g. mynets:resnet18")
     if os.getcwd() not in sys.path:
-        sys.path.append(os.getcwd())
+        sys.path.insert(1 if sys.path else 0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # any error raised while importing the user's module
@@ -46,6 +47,17 @@ def import_factory(path: str):
     if not callable(factory):
         raise ConfigError(f"--model {path}: {module_name} has no function {name}")
     return factory
+
+
+def find_recorded_source(config: dict) -> None:
+    """Let a run's factory import from the folder config.json recorded, wherever the command runs (searched
+    after the current folder and PYTHONPATH)."""
+    recorded = config.get("model_source")
+    if isinstance(recorded, dict) and is_factory(str(config.get("model", ""))):
+        depth = str(config["model"]).partition(":")[0].count(".")  # pkg/mod.py for pkg.mod
+        root = str(Path(recorded.get("file", "")).parents[depth])
+        if root not in sys.path:
+            sys.path.append(root)
 
 
 def source_record(path: str) -> dict:

@@ -85,9 +85,14 @@ def on_cpu(value):
     return value
 
 
+def model_slug(model: str) -> str:
+    """A model's name as it appears in file names: a factory's "mynets:small_cnn" as "mynets.small_cnn"."""
+    return model.replace(":", ".")
+
+
 def run_name(dataset: str, model: str, rule: str, seed: int) -> str:
     """The folder name `compare` and `reproduce` give a run, so that each reuses the other's runs."""
-    return f"{dataset}-{model}-{rule}-s{seed}"
+    return f"{dataset}-{model_slug(model)}-{rule}-s{seed}"
 
 
 def epochs_done(run_dir) -> int:

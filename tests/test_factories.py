@@ -1,0 +1,92 @@
+"""Networks from factories (`--model package.module:function`): trained, killed, resumed and analysed in fresh
+processes, equal to the uninterrupted run; a factory that fails is one line, exit 2, nothing written."""
+
+import json
+import signal
+import subprocess
+import sys
+
+import torch
+
+from trainers.store.runfiles import load_checkpoint, read_config, read_metrics
+
+TINYNETS = '''
+from collections import OrderedDict
+from torch import nn
+
+def small(input_shape, num_classes, width=4):
+    net = nn.Sequential(OrderedDict(
+        conv=nn.Sequential(nn.Conv2d(input_shape[0], width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU()),
+        fc=nn.Sequential(nn.Flatten(), nn.Linear(width * input_shape[1] * input_shape[2], 16), nn.ReLU()),
+        out=nn.Linear(16, num_classes)))
+    return net, ["conv", "fc", "out"]
+
+def broken(input_shape, num_classes):
+    return nn.Linear(3, num_classes)
+
+def misnamed(input_shape, num_classes):
+    return small(input_shape, num_classes)[0], ["conv", "fc2", "out"]
+'''
+# Sends SIGTERM to its own process from inside training step 30: step 9 of epoch 2 (21 steps of 64 per epoch).
+SELF_KILL = """
+import os, signal, sys
+import trainers.loop.steps as steps
+from bioplaus_analysis.commands.cli import main
+original, calls = steps.train_step, [0]
+def step(*args):
+    calls[0] += 1
+    if calls[0] == 30:
+        os.kill(os.getpid(), signal.SIGTERM)
+    return original(*args)
+steps.train_step = step
+sys.exit(main(sys.argv[1:]))
+"""
+TRAIN = ["train", "--model", "tinynets:small", "--model-options", '{"width": 3}', "--rule", "fa", "--dataset",
+         "digits", "--epochs", "3", "--batch-size", "64", "--quiet"]
+
+
+def _bioplaus(tmp_path, *argv, script=None):
+    command = [sys.executable, "-c", script, *argv] if script else [sys.executable, "-m", "bioplaus_analysis", *argv]
+    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+
+
+def test_a_factory_run_killed_resumed_and_analysed_in_new_processes_equals_the_uninterrupted_run(tmp_path):
+    (tmp_path / "tinynets.py").write_text(TINYNETS)
+    cut = _bioplaus(tmp_path, *TRAIN, "--out", "cut", script=SELF_KILL)
+    assert cut.returncode == 128 + signal.SIGTERM and "stopped by SIGTERM in epoch 2 after step 9" in cut.stderr
+    resumed = _bioplaus(tmp_path, *TRAIN, "--out", "cut", "--resume")
+    full = _bioplaus(tmp_path, *TRAIN, "--out", "full")
+    assert resumed.returncode == 0 and full.returncode == 0, resumed.stderr + full.stderr
+    a, b = load_checkpoint(tmp_path / "cut"), load_checkpoint(tmp_path / "full")
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in b["model"]) and "feedback.fc" in a["model"]
+    drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert drop(read_metrics(tmp_path / "cut")) == drop(read_metrics(tmp_path / "full"))
+    config = read_config(tmp_path / "cut")
+    assert config["model"] == "tinynets:small" and config["model_options"] == {"width": 3}
+    assert len(config["model_source"]["sha256"]) == 64
+    analysed = _bioplaus(tmp_path, "analyze", "cut", "full", "--out", "an", "--per-class", "2", "--eval-per-class",
+                         "2", "--eps", "0,0.1", "--attack", "fgsm", "--modes", "true,feedback", "--embeddings", "pca")
+    assert analysed.returncode == 0, analysed.stderr
+    results = json.loads((tmp_path / "an/results.json").read_text())
+    assert results["accuracy"]["cut"] == results["accuracy"]["full"]
+    assert set(results["cosine"]["cut"]["analysis"]) == {"conv", "fc", "out"}
+    (tmp_path / "tinynets.py").write_text(TINYNETS + "\n# edited\n")
+    summary = _bioplaus(tmp_path, "analyze", "cut", "--out", "an2", "--per-class", "2", "--eval-per-class", "2",
+                        "--eps", "0", "--attack", "fgsm", "--modes", "true", "--embeddings", "pca")
+    assert summary.returncode == 0 and "tinynets.py changed since run 'tinynets:small' was trained" in summary.stderr
+
+
+def test_a_factory_that_fails_is_one_line_and_writes_nothing(tmp_path):
+    (tmp_path / "tinynets.py").write_text(TINYNETS)
+    cases = {"nosuch:small": "cannot import nosuch (ModuleNotFoundError: No module named 'nosuch')",
+             "tinynets:absent": "tinynets has no function absent",
+             "tinynets:broken": "the factory must return (module, block names) or (module, block names, output); "
+                                "it returned Linear",
+             "tinynets:misnamed": "Sequential has no submodule 'fc2'; its children are conv, fc, out",
+             "tinynets": "unknown model 'tinynets'"}
+    for model, message in cases.items():
+        done = _bioplaus(tmp_path, "train", "--model", model, "--dataset", "digits", "--out", "run")
+        assert done.returncode == 2 and message in done.stderr and done.stderr.count("\n") == 1, (model, done.stderr)
+        assert not (tmp_path / "run").exists()
+    bad = _bioplaus(tmp_path, "train", "--model", "tinynets:small", "--model-options", "[3]", "--out", "run")
+    assert bad.returncode == 2 and "must be a JSON object of keyword arguments" in bad.stderr
