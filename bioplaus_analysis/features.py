@@ -1,8 +1,9 @@
 """Layer features of a trained model on a fixed sample: what RDMs and embeddings are computed from.
 
-CNN/MLP: every block's output (post-activation, after pooling where the block pools), read by
-forward hooks; SNN: every hidden block's spike counts over the T steps. The first layer is the
-input pixels and the last (`out`) the output probabilities.
+A bioplaus network: every hidden block's output (post-activation, after pooling where the block pools), or
+its spike counts over the T steps when it spikes. Any other module: the submodules named, read by forward
+hooks (a spiking library's layers as spike counts). The first layer is the input pixels and the last (`out`)
+the output probabilities.
 """
 
 from functools import lru_cache
@@ -13,6 +14,8 @@ import torch
 
 from trainers import ConfigError, eval_mode, load_dataset, model_device, stratified_sample
 from trainers.precision import full_precision
+
+from .outputs import layer_feature, logits_of, spiking_layer
 
 
 class Sample(NamedTuple):
@@ -46,39 +49,89 @@ def analysis_sample(dataset: str, per_class: int, seed: int = 0, data_dir=None) 
     return Sample(images[index], labels[index], index)
 
 
-def _record_batch(model, batch, parts: dict, spiking: bool) -> None:
-    """Append one batch's layers to `parts`: spike counts of an SNN's hidden blocks (hooks record a
-    CNN's), its input and the output probabilities."""
-    parts["input"].append(batch)
-    if spiking:
-        record = model.record(batch)
+def _named_layers(model, layers) -> dict:
+    """{name: submodule} to record: a bioplaus network's hidden blocks by default, else the `layers` named as
+    `named_modules()` names them (in a wrapped network, also as its own module names them)."""
+    if layers is None:
+        if not hasattr(model, "hidden_names"):
+            children = ", ".join(name for name, _ in model.named_children())
+            raise ConfigError(f"{type(model).__name__} is not a bioplaus network: name the layers to record, e.g. "
+                              f"layers=[...] of its submodules ({children})")
+        return {name: model.blocks[name] for name in model.hidden_names}
+    if isinstance(layers, str) or not layers:
+        raise ConfigError(f"layers must be a list of submodule names, got {layers!r}")
+    named = {**dict(getattr(model, "module", model).named_modules()), **dict(model.named_modules()),
+             **dict(getattr(model, "blocks", {}))}
+    missing = [name for name in layers if name not in named or name in ("", "input", "out")]
+    if missing:
+        raise ConfigError(f"{type(model).__name__} has no layer {', '.join(map(repr, missing))} to record (names as "
+                          f"in named_modules(); 'input' and 'out' are recorded anyway)")
+    return {name: named[name] for name in layers}
+
+
+class _Recorder:
+    """Forward hooks that add each call's feature of every named layer (`outputs.layer_feature`: a spiking
+    layer's spikes, so a layer stepped through time gives its spike count) into one tensor per batch."""
+
+    def __init__(self, layers: dict):
+        self.batch, self.parts = {}, {name: [] for name in layers}
+        self.handles = [module.register_forward_hook(self._hook(name)) for name, module in layers.items()]
+        self.spiking = any(spiking_layer(module) is not None for module in layers.values())
+
+    def _hook(self, name):
+        def hook(module, _inputs, output):
+            feature = layer_feature(module, output)
+            self.batch[name] = feature if name not in self.batch else self.batch[name] + feature
+        return hook
+
+    def end_batch(self) -> None:
+        for name, feature in self.batch.items():
+            self.parts[name].append(feature)
+        self.batch = {}
+
+    def close(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+
+def _builtin_spikes(model, images, labels, batch_size) -> tuple[dict, torch.Tensor]:
+    """A bioplaus spiking network's hidden spike counts {block: [chunks]} and logits, without hooks."""
+    parts, logits = {name: [] for name in model.hidden_names}, []
+    for start in range(0, len(images), batch_size):
+        record = model.record(images[start:start + batch_size])
         for name, counts in record.counts.items():
             parts[name].append(counts)
-        logits = record.logits
-    else:
-        logits = model(batch)
-    parts["out"].append(torch.softmax(logits.float(), dim=1))
+        logits.append(record.logits)
+    return parts, torch.cat(logits)
 
 
 @torch.no_grad()
 @full_precision()
-def record_features(model, images, labels, batch_size: int = 500) -> Features:
-    """Every layer's output for `images` in eval mode and full float32, batched, on the model's device."""
-    device, spiking = model_device(model), model.spiking
-    parts = {name: [] for name in ["input", *model.hidden_names, "out"]}
-    hooks = [] if spiking else [
-        model.blocks[name].register_forward_hook(lambda _m, _i, output, name=name: parts[name].append(output))
-        for name in model.hidden_names]
-    try:
-        with eval_mode(model):
-            for start in range(0, len(images), batch_size):
-                _record_batch(model, images[start:start + batch_size].to(device), parts, spiking)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    layers = {name: torch.cat([p.flatten(1).float() for p in chunks]).cpu().numpy()
-              for name, chunks in parts.items()}
-    return Features(layers, np.asarray(torch.as_tensor(labels).cpu()), "spike count" if spiking else "activation")
+def record_features(model, images, labels, batch_size: int = 500, layers=None, output=None) -> Features:
+    """The input, every recorded layer's output and the output probabilities for `images`, in eval mode and full
+    float32, batched, on the model's device. `layers`: names of any module's submodules (default: a bioplaus
+    network's hidden blocks); `output` turns the model's output into logits (`outputs.logits_of`). A spiking
+    layer's feature is its spike count over time, wherever its library steps it (`outputs.SPIKING_LAYERS`)."""
+    device, classifier = model_device(model), logits_of(model, output)
+    images = images.to(device)
+    with eval_mode(model):
+        if layers is None and getattr(model, "spiking", False):
+            parts, logits = _builtin_spikes(model, images, labels, batch_size)
+            measure = "spike count"
+        else:
+            recorder = _Recorder(_named_layers(model, layers))
+            try:
+                logits = []
+                for start in range(0, len(images), batch_size):
+                    logits.append(classifier(images[start:start + batch_size]))
+                    recorder.end_batch()
+            finally:
+                recorder.close()
+            parts, logits = recorder.parts, torch.cat(logits)
+            measure = "spike count" if recorder.spiking else "activation"
+    parts = {"input": [images], **parts, "out": [torch.softmax(logits.float(), dim=1)]}
+    layers = {name: torch.cat([p.flatten(1).float() for p in chunks]).cpu().numpy() for name, chunks in parts.items()}
+    return Features(layers, np.asarray(torch.as_tensor(labels).cpu()), measure)
 
 
 @torch.no_grad()

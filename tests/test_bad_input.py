@@ -80,7 +80,7 @@ def world(tmp_path, digits_runs, mnist_run, digits_analysis):
 
 CASES = [  # (id, argv with {placeholders}, exception class, message)
     ("unknown-model", ["train", "--model", "vgg", "--out", "{new}"], ConfigError,
-     "unknown model 'vgg'; choose one of: cnn, csnn, mlp, snn"),
+     "unknown model 'vgg'; choose one of: cnn, csnn, mlp, package.module:function, resnet, snn"),
     ("unknown-rule", ["train", "--rule", "hebb", "--out", "{new}"], ConfigError,
      "unknown rule 'hebb'; choose one of: adfa, bp, dfa, dkp, fa"),
     ("unknown-dataset", ["train", "--dataset", "imagenet", "--out", "{new}"], ConfigError,

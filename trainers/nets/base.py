@@ -87,7 +87,7 @@ INTERFACE = {  # what every network provides, and who needs it
     "weight_layers": "every conv and linear layer of the blocks by name (FA's feedback, gradient SNR)",
     "block_outputs": "(logits, {hidden block: output}) of the true network (BP, features, Jacobians)",
     "local_pass": "(logits, a LocalSignal per hidden block) without a graph across blocks (DFA, DKP, aDFA)",
-    "feedback": "the rule's matrices by block name (FA, DFA, DKP, aDFA)",
+    "feedback": "the rule's matrices by weight layer (FA) or hidden block (DFA, DKP, aDFA)",
     "num_classes": "the number of logits", "input_shape": "(channels, height, width) of one image",
     "spiking": "whether blocks emit spikes over time (features are spike counts then)",
     "rule": "the Rule object that trains it",

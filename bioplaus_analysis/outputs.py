@@ -1,0 +1,86 @@
+"""Any model as a classifier, and any layer's output as a feature: `logits_of` turns what a model returns into
+logits (`output=`: a function or a name of `OUTPUTS`), and `SPIKING_LAYERS` says how a spiking library's
+layer output holds its spikes, so that features are spike counts whoever built the network.
+"""
+
+from typing import Callable, NamedTuple
+
+import torch
+from torch import nn
+
+from trainers import ConfigError, unknown_name
+
+
+def _first(out):
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+OUTPUTS = {
+    "first": _first,  # the first element of a tuple, e.g. snnTorch's (spikes, membrane)
+    "spike_counts": lambda out: _first(out).sum(0),  # spikes [T, batch, classes] summed over time
+    "mean_over_time": lambda out: _first(out).mean(0),  # e.g. membrane potentials [T, batch, classes]
+}
+
+
+class Logits(nn.Module):
+    """`module`, its output turned into logits by `pick` (the module's own weights; nothing copied)."""
+
+    def __init__(self, module: nn.Module, pick: Callable):
+        super().__init__()
+        self.module, self.pick = module, pick
+
+    def forward(self, images):
+        return self.pick(self.module(images))
+
+
+def logits_of(model: nn.Module, output=None) -> nn.Module:
+    """`model` itself when `output` is None, else `model` whose output `output` (a function, or a name of
+    `OUTPUTS`) turns into logits [batch, classes]."""
+    if output is None:
+        return model
+    if isinstance(output, str):
+        if output not in OUTPUTS:
+            raise unknown_name("output", output, OUTPUTS)
+        output = OUTPUTS[output]
+    if not callable(output):
+        raise ConfigError(f"output= must be a function or one of {', '.join(OUTPUTS)}, got {output!r}")
+    return Logits(model, output)
+
+
+class SpikingLayer(NamedTuple):
+    """How to read spikes from a library's layer: `matches(module)`, and `spikes(module, output)` → spikes of
+    one call, [batch, ...] (a single step) or [T, batch, ...] (`time_first(module)`: all steps at once)."""
+    matches: Callable
+    spikes: Callable
+    time_first: Callable
+
+
+def _library(module, name: str) -> bool:
+    return type(module).__module__.split(".")[0] == name
+
+
+SPIKING_LAYERS = {  # name → how its layers hold spikes; `register_spiking_layer` adds one
+    "snntorch": SpikingLayer(lambda m: _library(m, "snntorch"), lambda m, out: _first(out), lambda m: False),
+    "spikingjelly": SpikingLayer(lambda m: _library(m, "spikingjelly") and hasattr(m, "step_mode"),
+                                 lambda m, out: out, lambda m: getattr(m, "step_mode", "s") == "m"),
+}
+
+
+def register_spiking_layer(name: str, matches: Callable, spikes: Callable, time_first: Callable = lambda m: False):
+    """Teach the feature recorder another library's spiking layers (see `SpikingLayer`)."""
+    SPIKING_LAYERS[name] = SpikingLayer(matches, spikes, time_first)
+
+
+def spiking_layer(module: nn.Module) -> SpikingLayer | None:
+    """The registered description of `module`'s spikes, None for a layer that does not spike."""
+    return next((layer for layer in SPIKING_LAYERS.values() if layer.matches(module)), None)
+
+
+def layer_feature(module: nn.Module, output) -> torch.Tensor:
+    """One call's contribution to a layer's feature [batch, ...]: a spiking layer's spikes (summed over time
+    when it runs all steps at once), else the output (the first tensor of a tuple)."""
+    spiking = spiking_layer(module)
+    if spiking is None:
+        return _first(output)
+    spikes = spiking.spikes(module, output)
+    return spikes.sum(0) if spiking.time_first(module) else spikes
