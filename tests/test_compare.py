@@ -1,5 +1,6 @@
-"""`compare`, the main job, on digits for one epoch: every run, analysis and figure, the table and the
-manifest; a second call reuses what is finished and redoes only what changed."""
+"""`compare`, the main job, on digits for one epoch: every run and analysis, a figure of every figure module
+(tests/test_figures.py draws each figure), the table and the manifest; a second call reuses what is finished
+and redoes only what changed."""
 
 import json
 import shutil
@@ -15,7 +16,10 @@ from trainers import ConfigError
 SNN_ONLY = ("firing-rates", "spike-raster")
 RUNS = [f"digits-{model}-{rule}-s0" for model, rules in (("cnn", ("bp", "fa", "dfa", "dkp")),
                                                           ("snn", ("bp", "dfa", "dkp", "adfa"))) for rule in rules]
-OPTIONS = CompareOptions(dataset="digits", epochs=1, per_class=10, eps=[0.0, 0.2], pgd_steps=2)
+# One figure of each figure module, the two spiking-only ones included (drawing every figure takes most of a
+# compare on digits; test_every_applicable_figure_is_listed checks the full list without drawing it).
+DRAWN = ("main-learning", "weight-alignment", "paths", "robustness", "transfer", "spike-raster", "firing-rates")
+OPTIONS = CompareOptions(dataset="digits", epochs=1, per_class=10, eps=[0.0, 0.2], pgd_steps=2, only=DRAWN)
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +57,16 @@ def test_compare_says_where_its_time_went(compared):
     assert "analysis " in line and "(loading " in line and "embeddings " in line and "drawing " in line
 
 
-def test_compare_draws_the_full_set_with_a_manifest(compared):
+def test_every_applicable_figure_is_listed(compared):
+    from bioplaus_analysis.figures import applicable, load_analysis
+    out, _, _ = compared
+    assert applicable(load_analysis(out / "analysis" / "snn")) == list(FIGURES)
+    assert applicable(load_analysis(out / "analysis" / "cnn")) == [name for name in FIGURES if name not in SNN_ONLY]
+
+
+def test_compare_draws_the_figures_with_a_manifest(compared):
     out, done, _ = compared
-    expected = {f"{model}-{name}.{ext}" for model in ("cnn", "snn") for name in FIGURES for ext in ("pdf", "png")
+    expected = {f"{model}-{name}.{ext}" for model in ("cnn", "snn") for name in DRAWN for ext in ("pdf", "png")
                 if model == "snn" or name not in SNN_ONLY}
     figures = out / "figures"
     assert {p.name for p in done["figures"]} == expected
@@ -97,7 +108,7 @@ def test_a_second_compare_reuses_finished_runs_and_analyses(compared):
                         f"figures of cnn: reused in {out / 'figures'}",
                         f"figures of snn: reused in {out / 'figures'}"]
     assert _stamps(out, figures=True) == before  # no checkpoint, results.json, arrays.npz or figure rewritten
-    assert len(done["figures"]) == 64 and done["stages"]["analysis sections"] == {}
+    assert len(done["figures"]) == 2 * (2 * len(DRAWN) - len(SNN_ONLY)) and done["stages"]["analysis sections"] == {}
 
 
 def test_compare_retrains_a_missing_run_and_reanalyses_only_a_changed_one(compared):

@@ -12,6 +12,8 @@ import torch
 from trainers import BioplausWarning, load_run
 from trainers.store.runfiles import load_checkpoint, read_config, read_metrics
 
+from bioplaus_analysis.commands.cli import main
+
 TINYNETS = '''
 from collections import OrderedDict
 from torch import nn
@@ -44,7 +46,7 @@ steps.train_step = step
 sys.exit(main(sys.argv[1:]))
 """
 TRAIN = ["train", "--model", "tinynets:small", "--model-options", '{"width": 3}', "--rule", "fa", "--dataset",
-         "digits", "--epochs", "3", "--batch-size", "64", "--quiet"]
+         "digits", "--epochs", "2", "--batch-size", "64", "--quiet"]
 
 
 def _bioplaus(tmp_path, *argv, script=None):
@@ -52,13 +54,14 @@ def _bioplaus(tmp_path, *argv, script=None):
     return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
 
 
-def test_a_factory_run_killed_resumed_and_analysed_in_new_processes_equals_the_uninterrupted_run(tmp_path):
+def test_a_factory_run_killed_resumed_and_analysed_in_new_processes_equals_the_uninterrupted_run(tmp_path, monkeypatch):
     (tmp_path / "tinynets.py").write_text(TINYNETS)
     cut = _bioplaus(tmp_path, *TRAIN, "--out", "cut", script=SELF_KILL)
     assert cut.returncode == 128 + signal.SIGTERM and "stopped by SIGTERM in epoch 2 after step 9" in cut.stderr
     resumed = _bioplaus(tmp_path, *TRAIN, "--out", "cut", "--resume")
-    full = _bioplaus(tmp_path, *TRAIN, "--out", "full")
-    assert resumed.returncode == 0 and full.returncode == 0, resumed.stderr + full.stderr
+    assert resumed.returncode == 0, resumed.stderr
+    monkeypatch.chdir(tmp_path)
+    assert main([*TRAIN, "--out", "full"]) == 0  # the uninterrupted run, here
     a, b = load_checkpoint(tmp_path / "cut"), load_checkpoint(tmp_path / "full")
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in b["model"]) and "feedback.fc" in a["model"]
     drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
@@ -77,17 +80,20 @@ def test_a_factory_run_killed_resumed_and_analysed_in_new_processes_equals_the_u
         load_run(tmp_path / "cut")
 
 
-def test_a_factory_that_fails_is_one_line_and_writes_nothing(tmp_path):
-    (tmp_path / "tinynets.py").write_text(TINYNETS)
-    cases = {"nosuch:small": "cannot import nosuch (ModuleNotFoundError: No module named 'nosuch')",
-             "tinynets:absent": "tinynets has no function absent",
-             "tinynets:broken": "the factory must return (module, block names) or (module, block names, output); "
-                                "it returned Linear",
-             "tinynets:misnamed": "Sequential has no submodule 'fc2'; its children are conv, fc, out",
-             "tinynets": "unknown model 'tinynets'"}
+def test_a_factory_that_fails_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    (tmp_path / "badnets.py").write_text(TINYNETS)
+    monkeypatch.chdir(tmp_path)  # the current folder is where a factory is searched
+    cases = {"nosuchmodule:small": "cannot import nosuchmodule (ModuleNotFoundError: No module named 'nosuchmodule')",
+             "badnets:absent": "badnets has no function absent",
+             "badnets:broken": "the factory must return (module, block names) or (module, block names, output); "
+                               "it returned Linear",
+             "badnets:misnamed": "Sequential has no submodule 'fc2'; its children are conv, fc, out",
+             "badnets": "unknown model 'badnets'"}
     for model, message in cases.items():
-        done = _bioplaus(tmp_path, "train", "--model", model, "--dataset", "digits", "--out", "run")
-        assert done.returncode == 2 and message in done.stderr and done.stderr.count("\n") == 1, (model, done.stderr)
+        code = main(["train", "--model", model, "--dataset", "digits", "--out", "run"])
+        err = capsys.readouterr().err
+        assert code == 2 and message in err and err.count("\n") == 1, (model, err)
         assert not (tmp_path / "run").exists()
-    bad = _bioplaus(tmp_path, "train", "--model", "tinynets:small", "--model-options", "[3]", "--out", "run")
-    assert bad.returncode == 2 and "must be a JSON object of keyword arguments" in bad.stderr
+    with pytest.raises(SystemExit):
+        main(["train", "--model", "badnets:small", "--model-options", "[3]", "--out", "run"])
+    assert "must be a JSON object of keyword arguments" in capsys.readouterr().err
