@@ -69,11 +69,11 @@ def test_a_factory_run_killed_resumed_and_analysed_in_new_processes_equals_the_u
     config = read_config(tmp_path / "cut")
     assert config["model"] == "tinynets:small" and config["model_options"] == {"width": 3}
     assert len(config["model_source"]["sha256"]) == 64
-    analysed = _bioplaus(tmp_path, "analyze", "cut", "full", "--out", "an", "--per-class", "2", "--eval-per-class",
-                         "2", "--eps", "0,0.1", "--attack", "fgsm", "--modes", "true,feedback", "--embeddings", "pca")
+    analysed = _bioplaus(tmp_path, "analyze", "cut", "--out", "an", "--per-class", "2", "--eval-per-class", "2",
+                         "--eps", "0,0.1", "--attack", "fgsm", "--modes", "true,feedback", "--embeddings", "pca")
     assert analysed.returncode == 0, analysed.stderr
     results = json.loads((tmp_path / "an/results.json").read_text())
-    assert results["accuracy"]["cut"] == results["accuracy"]["full"]
+    assert results["runs"]["cut"]["model"] == "tinynets:small" and results["layers"]["cut"] == ["conv", "fc", "out"]
     assert set(results["cosine"]["cut"]["analysis"]) == {"conv", "fc", "out"}
     (tmp_path / "tinynets.py").write_text(TINYNETS + "\n# edited\n")
     with pytest.warns(BioplausWarning, match="tinynets.py changed since run 'tinynets:small' was trained"):

@@ -115,11 +115,11 @@ def test_dfa_on_a_two_stage_resnet_drives_each_block_through_its_own_layers():
 
 @pytest.mark.parametrize("rule", ["bp", "fa", "dfa", "dkp"])
 def test_every_rule_trains_resnet8_on_digits_above_chance(rule, tmp_path):
-    config = TrainConfig(model="resnet", rule=rule, dataset="digits", epochs=3, optimizer="adam", lr=3e-3,
-                         model_options={"depth": 8}, probes_per_class=0)
+    config = TrainConfig(model="resnet", rule=rule, dataset="digits", epochs=2, optimizer="adam", lr=3e-3,
+                         model_options={"depth": 8}, probes_per_class=0, cos_batch=10)
     model, _ = load_run(train(config, tmp_path / rule, progress=False))
     images, labels = load_dataset("digits", "test")
-    assert evaluate(model, images, labels)[1] > 0.3  # chance is 0.1
+    assert evaluate(model, images, labels)[1] > 0.5  # chance is 0.1
 
 
 def test_bad_networks_are_refused_in_one_line_naming_what_to_change():
