@@ -10,6 +10,7 @@ RUNS ?= runs/demo
 DATA_DIR ?=
 JOBS ?= 1
 SPEC := .
+PEERS :=
 
 .PHONY: setup demo test benchmark reproduce figures tune recipes clean
 
@@ -22,7 +23,10 @@ setup: $(BIN)/python
 	if [ -f "$$stamp" ] && [ "$$stamp" -nt pyproject.toml ]; then exit 0; fi; \
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH)" || \
 		{ echo "$(TORCH) is not available here; installing the newest torch"; $(BIN)/pip install -q torch; }; \
-	$(BIN)/pip install -q -e "$(SPEC)" && touch "$$stamp"
+	$(BIN)/pip install -q -e "$(SPEC)" || exit 1; \
+	[ -z "$(PEERS)" ] || $(BIN)/pip install -q --no-deps $(PEERS) || \
+		echo "warning: $(PEERS) could not be installed; the tests of their networks are skipped"; \
+	touch "$$stamp"
 
 # The main job with its defaults: mnist-5k, CNN and SNN x every rule, 1 seed, 3 epochs; about 3 minutes on
 # 2 CPU cores. Runs, analyses, figures and the accuracy table land in $(RUNS); a second call reuses them.
@@ -33,6 +37,8 @@ demo: setup
 # file's tests stay in one worker, which builds the file's shared fixtures once (--dist loadfile).
 TEST_WORKERS ?= auto
 test: SPEC := .[test]
+# snnTorch and SpikingJelly networks are analysed in the tests; --no-deps keeps the installed torch
+test: PEERS := snntorch==1.0.0 spikingjelly==2.0.0 loguru
 test: setup
 	$(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist loadfile
 

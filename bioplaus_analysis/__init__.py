@@ -21,6 +21,7 @@ _HOMES = {
     "analysis_sample": "features", "record_features": "features",
     "bp_cosines": "gradients", "gradient_snr": "gradients", "gradient_snr_loop": "gradients",
     "per_sample_moments": "gradients",
+    "logits_of": "outputs", "register_spiking_layer": "outputs",
     "representational_paths": "trajectories",
     "read_results": "results",
     "accuracy": "robustness", "fgsm": "robustness", "input_gradient": "robustness", "pgd": "robustness",

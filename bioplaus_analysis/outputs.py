@@ -23,28 +23,61 @@ OUTPUTS = {
 
 
 class Logits(nn.Module):
-    """`module`, its output turned into logits by `pick` (the module's own weights; nothing copied)."""
+    """`module`, its output turned into logits by `pick` (the module's own weights; nothing copied);
+    `trust_autograd`: its custom autograd Functions give the true input gradient (attacks then use it)."""
 
-    def __init__(self, module: nn.Module, pick: Callable):
+    def __init__(self, module: nn.Module, pick: Callable, trust_autograd: bool = False):
         super().__init__()
-        self.module, self.pick = module, pick
+        self.module, self.pick, self.trust_autograd = module, pick, trust_autograd
 
     def forward(self, images):
         return self.pick(self.module(images))
 
 
-def logits_of(model: nn.Module, output=None) -> nn.Module:
-    """`model` itself when `output` is None, else `model` whose output `output` (a function, or a name of
-    `OUTPUTS`) turns into logits [batch, classes]."""
-    if output is None:
+def logits_of(model: nn.Module, output=None, trust_autograd: bool = False) -> nn.Module:
+    """`model` itself when `output` is None (and nothing is confirmed), else `model` whose output `output` (a
+    function, or a name of `OUTPUTS`) turns into logits [batch, classes]. `trust_autograd` confirms that the
+    custom autograd Functions in its forward give its true input gradient (`robustness.input_gradient`)."""
+    if output is None and not trust_autograd:
         return model
+    if output is None:
+        return Logits(model, lambda out: out, trust_autograd)
     if isinstance(output, str):
         if output not in OUTPUTS:
             raise unknown_name("output", output, OUTPUTS)
         output = OUTPUTS[output]
     if not callable(output):
         raise ConfigError(f"output= must be a function or one of {', '.join(OUTPUTS)}, got {output!r}")
-    return Logits(model, output)
+    return Logits(model, output, trust_autograd)
+
+
+def custom_functions(tensor: torch.Tensor) -> list[str]:
+    """The names of the custom `torch.autograd.Function`s in `tensor`'s autograd graph."""
+    found, seen, stack = set(), set(), [tensor.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        if isinstance(node, torch.autograd.function.BackwardCFunction):
+            found.add(type(node).__name__.removesuffix("Backward"))
+        stack.extend(child for child, _ in node.next_functions)
+    return sorted(found)
+
+
+def refuse_untrusted_gradient(model: nn.Module, logits: torch.Tensor) -> None:
+    """ConfigError when `logits` were computed through custom autograd Functions that nothing vouches for:
+    autograd's input gradient is then whatever their backward says (an FA layer's is its feedback path). A
+    bioplaus spiking network's Functions are its surrogate spike derivatives, the convention of the field."""
+    if getattr(model, "trust_autograd", False) or (hasattr(model, "rule") and getattr(model, "spiking", False)):
+        return
+    names = custom_functions(logits)
+    if names:
+        raise ConfigError(f"{type(model).__name__}'s forward runs custom autograd.Function {', '.join(names)}: the "
+                          "input gradient through it is whatever its backward says (an FA layer's is its feedback "
+                          "path), so a 'true' attack may not use the true gradient; attack a twin with plain layers "
+                          "and the same weights, or confirm with logits_of(model, trust_autograd=True) (e.g. a "
+                          "spiking network's surrogate derivatives)")
 
 
 class SpikingLayer(NamedTuple):

@@ -17,6 +17,7 @@ from trainers import BioplausWarning, ConfigError, eval_mode, evaluate, get_rule
 from trainers.precision import full_precision
 
 from .choices import ATTACKS, MODES
+from .outputs import logits_of, refuse_untrusted_gradient
 from .registry import Registry
 
 # name → function (model, images, labels, eps, mode, source, pgd_steps, seed) -> adversarial images
@@ -92,13 +93,15 @@ def input_gradient(model, images, labels, mode: str = "true") -> torch.Tensor:
     x = images.detach().clone().requires_grad_(True)
     with torch.enable_grad(), eval_mode(model):
         if mode == "true":
-            objective = F.cross_entropy(model(x), labels)
+            logits = model(x)
+            refuse_untrusted_gradient(model, logits)
+            objective = F.cross_entropy(logits, labels)
         else:
             objective = model.rule.objective(model, x, labels).surrogate
         (grad,) = torch.autograd.grad(objective, x, allow_unused=True)
     if grad is None:
         encoding = getattr(model, "encoding", None)
-        raise ConfigError(f"model {model.kind!r} (encoding {encoding!r}) has no input gradient; "
+        raise ConfigError(f"model {getattr(model, 'kind', type(model).__name__)!r} (encoding {encoding!r}) has no input gradient; "
                           "attacks need a differentiable input, e.g. --encoding direct")
     return grad
 
@@ -109,9 +112,10 @@ def _batches(model, images, labels, batch_size):
         yield images[start:start + batch_size].to(device), labels[start:start + batch_size].to(device)
 
 
-def fgsm_direction(model, images, labels, mode: str = "true", source=None, batch_size: int = 500):
+def fgsm_direction(model, images, labels, mode: str = "true", source=None, batch_size: int = 500, output=None):
     """sign(∇x loss) at the clean images: FGSM's step, the same for every ε, so a whole curve over ε takes
     one gradient pass (`robustness_curves` computes it once per model and mode)."""
+    model = logits_of(model, output)
     check_batch(model, images, labels, batch_size)
     attacker, gradient = _attacker(model, mode, source)
     return torch.cat([input_gradient(attacker, x, y, gradient).sign()
@@ -119,20 +123,21 @@ def fgsm_direction(model, images, labels, mode: str = "true", source=None, batch
 
 
 def fgsm(model, images, labels, eps: float, mode: str = "true", source=None, batch_size: int = 500,
-         direction=None):
+         direction=None, output=None):
     """Adversarial images x + ε·sign(∇x loss), clamped to [0, 1] (Goodfellow et al. 2015); `direction`:
-    the sign from `fgsm_direction`, when it is already known."""
+    the sign from `fgsm_direction`, when it is already known; `output` turns the model's output into logits
+    (`outputs.logits_of`)."""
     eps = check_eps(eps)
     if direction is None:
-        direction = fgsm_direction(model, images, labels, mode, source, batch_size)
+        direction = fgsm_direction(model, images, labels, mode, source, batch_size, output)
     return (images.to(direction.device) + eps * direction).clamp(0.0, 1.0)
 
 
 def pgd(model, images, labels, eps: float, mode: str = "true", source=None, steps: int = 10,
-        step_size: float | None = None, random_start: bool = True, seed: int = 0, batch_size: int = 500):
+        step_size: float | None = None, random_start: bool = True, seed: int = 0, batch_size: int = 500, output=None):
     """L∞ projected gradient descent (Madry et al. 2018): `steps` signed steps of `step_size`
     (default 2.5·ε/steps) from a seeded uniform start in the ε-ball, projected onto it and [0, 1]."""
-    eps = check_eps(eps)
+    eps, model = check_eps(eps), logits_of(model, output)
     check_batch(model, images, labels, batch_size)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ConfigError(f"PGD needs at least 1 step, got {steps!r}")
@@ -170,9 +175,9 @@ def attack(name: str, model, images, labels, eps, mode="true", source=None, pgd_
     return method(model, images, labels, eps, mode, source, pgd_steps, seed)
 
 
-def accuracy(model, images, labels) -> float:
-    """Top-1 accuracy in eval mode."""
-    device = model_device(model)
+def accuracy(model, images, labels, output=None) -> float:
+    """Top-1 accuracy in eval mode (`output`: see `outputs.logits_of`)."""
+    model, device = logits_of(model, output), model_device(model)
     return evaluate(model, images.to(device), labels.to(device))[1]
 
 

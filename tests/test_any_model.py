@@ -1,0 +1,153 @@
+"""Analyse a model trained anywhere: features by layer name from any module (snnTorch and SpikingJelly spikes
+as counts), `output=` for features, accuracy and attacks, and attacks that refuse a gradient autograd cannot
+vouch for (a custom autograd.Function FA layer)."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bioplaus_analysis import accuracy, fgsm, logits_of, record_features
+from trainers import ConfigError, build_model, load_dataset
+
+T = 6
+
+
+def _digits(n=40):
+    images, labels = load_dataset("digits", "test")
+    return images[:n], labels[:n]
+
+
+def test_features_by_name_equal_the_built_in_features_of_the_built_in_networks():
+    images, labels = _digits()
+    for kind, options in (("cnn", {"channels": "4,4", "fc_width": 8}), ("snn", {"hidden": "16", "time_steps": 5})):
+        model = build_model(kind, "dfa", (1, 8, 8), 10, seed=0, **options)
+        default = record_features(model, images, labels, batch_size=16)
+        if kind == "cnn":
+            named = record_features(model, images, labels, batch_size=16, layers=model.hidden_names)
+            assert list(named.layers) == list(default.layers)
+            assert all(np.array_equal(named.layers[k], default.layers[k]) for k in default.layers)
+        assert default.measure == ("spike count" if kind == "snn" else "activation")
+
+
+def test_any_module_by_layer_name_with_an_output_picked_from_a_tuple():
+    torch.manual_seed(0)
+    body = nn.Sequential(nn.Flatten(), nn.Linear(64, 12), nn.ReLU(), nn.Linear(12, 10))
+
+    class Pair(nn.Module):  # returns (logits, something else), as many research models do
+        def __init__(self):
+            super().__init__()
+            self.body = body
+
+        def forward(self, x):
+            return self.body(x), x.mean()
+    images, labels = _digits()
+    features = record_features(Pair(), images, labels, layers=["body.2"], output="first")
+    hidden = torch.relu(body[1](images.flatten(1)))
+    np.testing.assert_allclose(features.layers["body.2"], hidden.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(features.layers["out"], torch.softmax(body(images), 1).detach().numpy(), rtol=1e-5)
+    assert accuracy(Pair(), images, labels, output="first") == accuracy(body, images, labels)
+    with pytest.raises(ConfigError, match="Pair is not a bioplaus network: name the layers to record"):
+        record_features(Pair(), images, labels)
+    with pytest.raises(ConfigError, match="Pair has no layer 'body.9' to record"):
+        record_features(Pair(), images, labels, layers=["body.9"], output="first")
+
+
+class FALinear(torch.autograd.Function):
+    """The common hand-written FA layer: y = x Wᵀ, but the input's gradient goes through B."""
+
+    @staticmethod
+    def forward(ctx, x, weight, feedback):
+        ctx.save_for_backward(x, feedback)
+        return x @ weight.T
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, feedback = ctx.saved_tensors
+        return grad @ feedback, grad.T @ x, None
+
+
+class FANet(nn.Module):
+    def __init__(self, plain=False):
+        super().__init__()
+        torch.manual_seed(0)
+        self.w1, self.w2 = nn.Parameter(torch.randn(32, 64) / 8), nn.Parameter(torch.randn(10, 32) / 6)
+        self.b1, self.plain = torch.randn(32, 64), plain
+
+    def forward(self, x):
+        x = x.flatten(1)
+        hidden = torch.relu(x @ self.w1.T if self.plain else FALinear.apply(x, self.w1, self.b1))
+        return hidden @ self.w2.T
+
+
+def test_a_custom_function_fa_model_is_refused_in_true_mode_and_its_twin_is_attacked():
+    images, labels = _digits()
+    with pytest.raises(ConfigError, match="FANet's forward runs custom autograd.Function FALinear: the input gradient"):
+        fgsm(FANet(), images, labels, 0.1)
+    twin = FANet(plain=True)  # the same weights, plain layers: autograd gives the true input gradient
+    x = images.clone().requires_grad_(True)
+    F.cross_entropy(twin(x), labels).backward()
+    assert torch.equal(fgsm(twin, images, labels, 0.1), (images + 0.1 * x.grad.sign()).clamp(0, 1))
+    feedback_path = fgsm(logits_of(FANet(), trust_autograd=True), images, labels, 0.1)  # confirmed: B's path
+    assert not torch.equal(feedback_path, fgsm(twin, images, labels, 0.1))
+
+
+def test_snntorch_spikes_are_counted_and_the_network_is_attacked():
+    snn = pytest.importorskip("snntorch")
+
+    class Net(nn.Module):  # the snnTorch tutorial's step-by-step loop
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.fc1, self.lif1 = nn.Linear(64, 20), snn.Leaky(beta=0.8)
+            self.fc2, self.lif2 = nn.Linear(20, 10), snn.Leaky(beta=0.8)
+
+        def forward(self, x):
+            mem1, mem2, spikes = self.lif1.init_leaky(), self.lif2.init_leaky(), []
+            current = self.fc1(x.flatten(1) * 4)
+            for _ in range(T):
+                spk1, mem1 = self.lif1(current, mem1)
+                spk2, mem2 = self.lif2(self.fc2(spk1), mem2)
+                spikes.append(spk2)
+            return torch.stack(spikes), mem2
+    net, (images, labels) = Net(), _digits()
+    features = record_features(net, images, labels, layers=["lif1"], output="spike_counts")
+    with torch.no_grad():  # by hand: the same loop, counting lif1's spikes
+        mem, count, current = net.lif1.init_leaky(), 0, net.fc1(images.flatten(1) * 4)
+        for _ in range(T):
+            spk, mem = net.lif1(current, mem)
+            count = count + spk
+    assert features.measure == "spike count" and features.layers["lif1"].max() > 0
+    np.testing.assert_array_equal(features.layers["lif1"], count.numpy())
+    with pytest.raises(ConfigError, match="custom autograd.Function"):  # snnTorch's spike is one
+        fgsm(net, images, labels, 0.1, output="spike_counts")
+    model = logits_of(net, "spike_counts", trust_autograd=True)  # its surrogate gradient is the white box
+    x = images.clone().requires_grad_(True)
+    F.cross_entropy(model(x), labels).backward()
+    assert torch.equal(fgsm(model, images, labels, 0.1), (images + 0.1 * x.grad.sign()).clamp(0, 1))
+
+
+def test_spikingjelly_multi_step_spikes_are_counted():
+    pytest.importorskip("spikingjelly")
+    from spikingjelly.activation_based import functional, layer, neuron
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.fc1 = layer.Linear(64, 20, step_mode="m")
+            self.lif1 = neuron.LIFNode(tau=2.0, step_mode="m")
+            self.fc2 = layer.Linear(20, 10, step_mode="m")
+
+        def forward(self, x):
+            functional.reset_net(self)  # a stateful network resets itself for every batch
+            steps = (x.flatten(1) * 4).unsqueeze(0).repeat(T, 1, 1)
+            return self.fc2(self.lif1(self.fc1(steps))).mean(0)
+    net, (images, labels) = Net(), _digits()
+    features = record_features(net, images, labels, layers=["lif1"], batch_size=16)
+    with torch.no_grad():
+        functional.reset_net(net)
+        spikes = net.lif1(net.fc1((images.flatten(1) * 4).unsqueeze(0).repeat(T, 1, 1)))
+    assert features.measure == "spike count" and features.layers["lif1"].max() > 0
+    np.testing.assert_array_equal(features.layers["lif1"], spikes.sum(0).numpy())
