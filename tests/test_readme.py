@@ -70,3 +70,10 @@ def test_readme_factory_example_trains_and_reloads_in_a_new_process(tmp_path, mo
     summary = subprocess.run([sys.executable, "-m", "bioplaus_analysis", "summary", str(run)], cwd=tmp_path,
                              capture_output=True, text=True)
     assert summary.returncode == 0 and "mynets:small_cnn" in summary.stdout, summary.stderr
+
+
+def test_readme_example_analyses_a_model_trained_elsewhere(tmp_path, monkeypatch, capsys):
+    lines = _run_example("layers=[\"2\"]", tmp_path, monkeypatch, capsys).splitlines()
+    assert lines[0].startswith("['2', 'input', 'out'] ") and float(lines[0].split()[-1]) > 0.2
+    clean, attacked = map(float, lines[1].split())
+    assert clean > 0.8 and attacked < clean
