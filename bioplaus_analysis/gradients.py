@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainers import ConfigError, block_cosines, eval_mode, rule_update
-from trainers.nets.base import block_weight_layers, parameter_names
+from trainers import ConfigError, block_cosines, bp_gradient, eval_mode, rule_update
+from trainers.nets.base import WEIGHT_LAYERS, block_weight_layers, parameter_names
 from trainers.precision import full_precision
 from trainers.rules import measuring
 
@@ -158,29 +158,52 @@ def _check_batch(images, labels):
         raise ConfigError("gradient SNR needs at least 2 samples")
 
 
-def gradient_snr(model, images, labels, eps: float = 1e-8, batch_size: int = 250) -> dict[str, float]:
+def weight_groups(model, weights_only: bool = True) -> dict[str, list[str]]:
+    """{block: parameter names} of a bioplaus network's blocks, else {layer: parameter names} of each conv and
+    linear layer of any module by its `named_modules()` name; only the conv and linear weights (the SNR's
+    definition) or every parameter (the cosine's, as `block_cosines`)."""
+    if hasattr(model, "blocks"):
+        groups = {name: block for name, block in model.blocks.items()}
+    else:
+        groups = {path: m for path, m in model.named_modules() if isinstance(m, WEIGHT_LAYERS)}
+    if not weights_only:
+        return {name: parameter_names(model, module) for name, module in groups.items()}
+    return {name: [key for layer in block_weight_layers(module).values() for key in parameter_names(model, layer)
+                   if key.endswith("weight")] for name, module in groups.items()}
+
+
+def gradient_snr(model, images, labels, eps: float = 1e-8, batch_size: int = 250, update=None) -> dict[str, float]:
     """{block: mean over its weights of |mean_i g_i| / (std_i g_i + eps)}, g_i the rule's update
-    for sample i (population std over samples; the weight matrix or kernel, biases excluded)."""
+    for sample i (population std over samples; the weight matrix or kernel, biases excluded). `update(model,
+    images, labels)` → {parameter name: update}: a rule of your own, on any module, by one pass per sample."""
     _check_batch(images, labels)
     if not eps >= 0:
         raise ConfigError(f"eps must be non-negative, got {eps}")
+    if update is not None:
+        return gradient_snr_loop(model, images, labels, eps, update)
     moments = per_sample_moments(model, images, labels, batch_size)
     return {name: snr_from_moments(mean, variance, eps) for name, (mean, variance) in moments.items()}
 
 
+def _joined(update: dict, keys, model) -> torch.Tensor:
+    """The updates of `keys` flattened into one float64 vector (zeros where `update` has none)."""
+    params = dict(model.named_parameters())
+    return torch.cat([(update[key] if key in update else torch.zeros_like(params[key])).double().flatten()
+                      for key in keys])
+
+
 @full_precision()
-def gradient_snr_loop(model, images, labels, eps: float = 1e-8) -> dict[str, float]:
-    """The same SNR by its definition, one backward per sample (full float32): the reference for tests
-    and benchmarks."""
+def gradient_snr_loop(model, images, labels, eps: float = 1e-8, update=None) -> dict[str, float]:
+    """The same SNR by its definition, one update per sample (full float32): the reference for tests and
+    benchmarks, and the route for any `update(model, images, labels)` (default: the model's rule's)."""
     _check_batch(images, labels)
-    keys = {name: [key for layer in block_weight_layers(block).values() for key in parameter_names(model, layer)
-                   if key.endswith("weight")] for name, block in model.blocks.items()}
+    update, keys = update or rule_update, weight_groups(model)
     per_sample = defaultdict(list)
     with eval_mode(model):
         for i in range(len(images)):
-            update = rule_update(model, images[i:i + 1], labels[i:i + 1])
-            for name, block_keys in keys.items():
-                per_sample[name].append(torch.cat([update[key].double().flatten() for key in block_keys]))
+            step = update(model, images[i:i + 1], labels[i:i + 1])
+            for name, group in keys.items():
+                per_sample[name].append(_joined(step, group, model))
     result = {}
     for name, grads in per_sample.items():
         g = torch.stack(grads)
@@ -188,15 +211,25 @@ def gradient_snr_loop(model, images, labels, eps: float = 1e-8) -> dict[str, flo
     return result
 
 
-def bp_cosines(model, images, labels, batch_size: int = 100) -> dict[str, dict]:
+def update_cosines(model, images, labels, update) -> dict[str, float]:
+    """{block or layer (`weight_groups`): cos(update(model, images, labels), BP gradient)} at the same weights
+    and batch, over each group's parameters."""
+    mine, true = update(model, images, labels), bp_gradient(model, images, labels)
+    return {name: F.cosine_similarity(_joined(mine, keys, model), _joined(true, keys, model), dim=0,
+                                      eps=1e-20).item() for name, keys in weight_groups(model, False).items()}
+
+
+def bp_cosines(model, images, labels, batch_size: int = 100, update=None) -> dict[str, dict]:
     """{block: {"mean", "sem", "n_batches"}} of cos(rule update, BP gradient) over batches, at the
-    model's weights in eval mode (the same network, weights and batch for both)."""
+    model's weights in eval mode (the same network, weights and batch for both). `update(model, images,
+    labels)` → {parameter name: update}: a rule of your own on any module, compared per weight group."""
     if len(images) < batch_size:
         batch_size = len(images)
     per_block = defaultdict(list)
+    cosines = block_cosines if update is None else lambda m, x, y: update_cosines(m, x, y, update)
     with eval_mode(model):
         for start in range(0, len(images) - batch_size + 1, batch_size):
-            batch = block_cosines(model, images[start:start + batch_size], labels[start:start + batch_size])
+            batch = cosines(model, images[start:start + batch_size], labels[start:start + batch_size])
             for name, value in batch.items():
                 per_block[name].append(value)
     out = {}

@@ -151,3 +151,33 @@ def test_spikingjelly_multi_step_spikes_are_counted():
         spikes = net.lif1(net.fc1((images.flatten(1) * 4).unsqueeze(0).repeat(T, 1, 1)))
     assert features.measure == "spike count" and features.layers["lif1"].max() > 0
     np.testing.assert_array_equal(features.layers["lif1"], spikes.sum(0).numpy())
+
+
+@pytest.mark.parametrize("rule", ["bp", "fa", "dfa", "dkp"])
+def test_an_update_function_gives_the_batched_snr_and_the_built_in_cosines(rule):
+    from bioplaus_analysis import bp_cosines, gradient_snr
+    from trainers import rule_update
+    model = build_model("cnn", rule, (1, 8, 8), 10, seed=0, channels="3,4", fc_width=8).double()
+    images, labels = _digits(12)
+    images = images.double()
+    own = gradient_snr(model, images, labels, update=lambda m, x, y: rule_update(m, x, y))
+    batched = gradient_snr(model, images, labels)
+    assert own.keys() == batched.keys() and all(own[k] == pytest.approx(batched[k], rel=1e-9) for k in own)
+    cosines = bp_cosines(model, images, labels, batch_size=6, update=lambda m, x, y: rule_update(m, x, y))
+    built_in = bp_cosines(model, images, labels, batch_size=6)
+    assert all(cosines[k]["mean"] == pytest.approx(built_in[k]["mean"], abs=1e-12) for k in built_in)
+
+
+def test_an_update_function_on_any_module_is_compared_per_layer():
+    from bioplaus_analysis import bp_cosines, gradient_snr
+    from trainers import bp_gradient
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10)).double()
+    images, labels = _digits(12)
+    images = images.double()
+    halved = lambda m, x, y: {k: v if k.startswith("3.") else -v for k, v in bp_gradient(m, x, y).items()}  # noqa: E731
+    cosines = bp_cosines(net, images, labels, batch_size=6, update=halved)
+    assert cosines["3"]["mean"] == pytest.approx(1.0) and cosines["1"]["mean"] == pytest.approx(-1.0)
+    snr = gradient_snr(net, images, labels, update=halved)
+    assert set(snr) == {"1", "3"} and snr["1"] == pytest.approx(gradient_snr(net, images, labels,
+                                                                            update=bp_gradient)["1"])
