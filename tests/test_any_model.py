@@ -181,3 +181,14 @@ def test_an_update_function_on_any_module_is_compared_per_layer():
     snr = gradient_snr(net, images, labels, update=halved)
     assert set(snr) == {"1", "3"} and snr["1"] == pytest.approx(gradient_snr(net, images, labels,
                                                                             update=bp_gradient)["1"])
+
+
+def test_a_run_whose_model_pt_holds_other_weights_is_refused(tmp_path):
+    from trainers import RunDirError, TrainConfig, load_run, train
+    run = train(TrainConfig(model="mlp", rule="bp", dataset="digits", epochs=1, model_options={"hidden": "8"},
+                            probes_per_class=0), tmp_path / "run", progress=False)
+    state = torch.load(run / "model.pt", weights_only=True)
+    state["model"]["blocks.out.0.weight"] = torch.randn_like(state["model"]["blocks.out.0.weight"])  # swapped
+    torch.save(state, run / "model.pt")
+    with pytest.raises(RunDirError, match="model.pt holds weights its run did not train"):
+        load_run(run)

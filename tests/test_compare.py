@@ -12,6 +12,7 @@ from bioplaus_analysis.commands.cli import main
 from bioplaus_analysis import CompareOptions, compare
 from bioplaus_analysis.commands.compare import stage_line
 from trainers import ConfigError
+from trainers.store.runfiles import state_digest
 
 SNN_ONLY = ("firing-rates", "spike-raster")
 RUNS = [f"digits-{model}-{rule}-s0" for model, rules in (("cnn", ("bp", "fa", "dfa", "dkp")),
@@ -132,7 +133,8 @@ def test_compare_retrains_a_missing_run_and_reanalyses_only_a_changed_one(compar
     redrawn = {p.name for p, stamp in _stamps(out / "figures", figures=True).items() if figures.get(p) != stamp}
     assert redrawn == {"cnn-paths.pdf", "cnn-paths.png"}
     state = torch.load(run / "model.pt", weights_only=True)
-    state["model"]["blocks.out.0.bias"] += 1.0  # the run changes: its analysis is stale
+    state["model"]["blocks.out.0.bias"] += 1.0  # the run changes (retrained, say): its analysis is stale
+    state["replica_digests"] = [state_digest(state["model"])]
     torch.save(state, run / "model.pt")
     before = _stamps(out, figures=True)
     logs = []

@@ -7,7 +7,6 @@ all-reduced exactly like the forward weights. Each global batch of `batch_size` 
 evenly, so the averaged update is the single-process update; only rank 0 writes run files.
 """
 
-import hashlib
 import os
 from datetime import timedelta
 
@@ -17,6 +16,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from trainers.errors import BioplausError, ConfigError
+from trainers.store.runfiles import state_digest
 
 
 class ObjectiveModule(nn.Module):
@@ -28,14 +28,6 @@ class ObjectiveModule(nn.Module):
 
     def forward(self, images, labels):
         return self.rule.objective(self.model, images, labels)
-
-
-def _state_digest(model) -> str:
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
 
 
 class Replicas:
@@ -112,7 +104,7 @@ class Replicas:
 
     def digests(self, model) -> list[str]:
         """A SHA-256 of every process's model state (weights, feedback, buffers), gathered on all."""
-        mine = _state_digest(model)
+        mine = state_digest(model.state_dict())
         if not self.distributed:
             return [mine]
         everyone = [None] * self.world

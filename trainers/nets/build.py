@@ -10,7 +10,7 @@ from trainers.nets.base import NetworkBase, check_network, check_option_names
 from trainers.nets.factories import BUILT_IN, check_factory_options, is_factory, make_factory_network, warn_if_changed
 from trainers.nets.feedforward import ARCHITECTURES, MODEL_OPTIONS, check_widths, make_network
 from trainers.rules import get_rule
-from trainers.store.runfiles import CHECKPOINT, CONFIG, load_checkpoint, read_config
+from trainers.store.runfiles import CHECKPOINT, CONFIG, load_checkpoint, read_config, state_digest
 from trainers.nets.spiking import SPIKING_ARCHITECTURES, make_spiking_network, spiking_options
 
 MODELS = tuple(ARCHITECTURES) + tuple(BUILT_IN) + tuple(SPIKING_ARCHITECTURES)
@@ -74,6 +74,11 @@ def load_run(run_dir, device="cpu"):
     except KeyError as exc:
         raise RunDirError(f"{Path(run_dir) / CONFIG} lacks {exc}; it was not written by bioplaus") from None
     state = load_checkpoint(run_dir)  # the model is built on the CPU, then moved
+    recorded = state.get("replica_digests")
+    if recorded and state_digest(state.get("model", {})) != recorded[0]:
+        raise RunDirError(f"{Path(run_dir) / CHECKPOINT} holds weights its run did not train (their SHA-256 is not "
+                          f"the one recorded after epoch {state.get('epoch')}); analyse other weights in memory "
+                          "(README: Analyse a model trained elsewhere), not in a run's folder")
     try:
         model.load_state_dict(state["model"])
     except (RuntimeError, KeyError) as exc:

@@ -5,6 +5,7 @@ never leaves a half-written file and never destroys the previous good one.
 """
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -148,6 +149,16 @@ def training_history(run_dir) -> dict:
     keys = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc"]
     keys += ["val_loss", "val_acc"] if rows and "val_acc" in rows[0] else []
     return {key: [row.get(key, math.nan) for row in rows] for key in keys}
+
+
+def state_digest(state: dict) -> str:
+    """SHA-256 of a model's state dict (names and tensor bytes, in name order): what a checkpoint's
+    `replica_digests` record for the weights each training process held."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(state.items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def save_checkpoint(run_dir, state: dict) -> None:
