@@ -16,7 +16,7 @@ from trainers import __version__
 from .commands.compare import CompareOptions, compare  # noqa: E402
 
 _HOMES = {
-    "analyze": "analysis", "training_cosines": "analysis",
+    "analyze": "analysis", "analyze_models": "analysis", "training_cosines": "analysis",
     "embed": "embedding", "mds": "embedding", "pca": "embedding", "tsne": "embedding",
     "analysis_sample": "features", "record_features": "features",
     "bp_cosines": "gradients", "gradient_snr": "gradients", "gradient_snr_loop": "gradients",

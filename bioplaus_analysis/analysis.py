@@ -17,13 +17,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from trainers import ConfigError, __version__, dataset_spec, load_run, model_device, resolve_device
+from trainers import ConfigError, __version__, dataset_spec, load_run, model_device, resolve_device, stratified_sample
 from trainers.precision import deterministic_algorithms, device_record
-from trainers.store.runfiles import epochs_done, read_metrics, training_cosines, training_history
+from trainers.store.runfiles import epochs_done, read_metrics, state_digest, training_cosines, training_history
 
 from .dynamics import alignment_history, representation_dynamics
 from .embedding import QUALITY, embed
-from .features import analysis_sample, record_features, spike_raster
+from .features import Sample, analysis_sample, record_features, spike_raster
 from .gradients import bp_cosines, gradient_snr
 from .options import AnalysisOptions
 from .results import Analysis, prepare_out, write_results
@@ -31,12 +31,12 @@ from .stage_times import StageTimes, stage
 from .stats import write_stats
 from .stats_table import stats_rows
 from .tidy_tables import write_tidy_tables
-from .robustness import accuracy, attack, attack_passes, input_gradient, robustness_curves
+from .robustness import accuracy, attack, attack_passes, check_batch, input_gradient, robustness_curves
 from .rsa import compare_rdms, label_rdm, layer_rdms
 from .run_checks import check_finished_runs, check_runs
 from .trajectories import representational_paths
 
-__all__ = ["AnalysisOptions", "analyze", "training_cosines", "training_history"]
+__all__ = ["AnalysisOptions", "analyze", "analyze_models", "training_cosines", "training_history"]
 
 # The progress bar counts expected seconds, so its ETA holds from the first steps. Measured on 2 CPU cores
 # with the reference CNN: a forward pass over 1,000 images 0.2 s, a gradient pass 1.75 of those, one run's
@@ -106,6 +106,17 @@ class _Runs:
         self.configs = {name: config for name, (_, config) in loaded.items()}
         self.done = {name: epochs_done(run_dir) for name, run_dir in self.dirs.items()}
 
+    @classmethod
+    def in_memory(cls, models: dict) -> "_Runs":
+        """Networks given as objects: no folder, no training history; each named by its label, its source "in
+        memory" with the SHA-256 of its weights."""
+        runs = cls.__new__(cls)
+        runs.models, runs.dirs, runs.done = dict(models), {name: None for name in models}, {name: None for name in models}
+        runs.configs = {name: {"model": m.kind, "rule": m.rule.name, "seed": 0, "epochs": None,
+                               "source": f"in memory (weights sha256 {state_digest(m.state_dict())})"}
+                        for name, m in models.items()}
+        return runs
+
 
 def _firing(model, features, sample, name: str, arrays: dict) -> dict:
     """An SNN's firing on the representation sample: per-neuron rates into `arrays["rates/RUN/LAYER"]`
@@ -123,8 +134,9 @@ def _firing(model, features, sample, name: str, arrays: dict) -> dict:
 
 
 def _provenance(run_dir, config: dict, measure: str, done: int) -> dict:
-    rows = read_metrics(run_dir)
-    return {"path": str(run_dir), "model": config["model"], "rule": config["rule"], "seed": config["seed"],
+    rows = read_metrics(run_dir) if run_dir else []
+    return {"path": str(run_dir) if run_dir else None, "source": config.get("source", "run folder"),
+            "model": config["model"], "rule": config["rule"], "seed": config["seed"],
             "epochs": config["epochs"], "epochs_done": done,
             "test_acc": rows[-1]["test_acc"] if rows else None, "features": measure,
             "cos_batch": config.get("cos_batch"), "cos_images": config.get("cos_images"), "version": config.get("bioplaus_version"),
@@ -155,7 +167,7 @@ def _represent_run(name, runs: _Runs, sample, options, arrays, first: bool) -> t
               for layer, patterns in features.layers.items() if layer != "input" or first}
     part = {"layers": list(rdms), "runs": _provenance(runs.dirs[name], runs.configs[name], features.measure,
                                                           runs.done[name]),
-            "training": training_history(runs.dirs[name]),
+            "training": training_history(runs.dirs[name]) if runs.dirs[name] else {},
             "embeddings": _embed_layers(layers, options.embeddings, options.seed, arrays)}
     if model.spiking:
         part["firing"] = _firing(model, features, sample, name, arrays)
@@ -189,7 +201,7 @@ def gradients(runs: _Runs, x_eval, y_eval, options: AnalysisOptions, progress) -
     for name, model in runs.models.items():
         part["snr"][name] = gradient_snr(model, x_eval, y_eval, eps=options.snr_eps)
         part["cosine"][name] = {"analysis": bp_cosines(model, x_eval, y_eval),
-                                "training": training_cosines(runs.dirs[name])}
+                                "training": training_cosines(runs.dirs[name]) if runs.dirs[name] else {}}
         progress.advance(f"{name}: gradient SNR, cosine to BP", GRADIENT_SECTION_PASSES * progress.pass_seconds)
     planned = len(runs.models) * GRADIENT_SECTION_PASSES * progress.pass_seconds
     progress.calibrate(planned, time.perf_counter() - started)
@@ -198,8 +210,9 @@ def gradients(runs: _Runs, x_eval, y_eval, options: AnalysisOptions, progress) -
 
 def learning_dynamics(runs: _Runs, options: AnalysisOptions, arrays) -> dict:
     """Weight alignment per epoch and the probe set's representational dynamics, read from the run files."""
-    return {"alignment": {name: alignment_history(run_dir) for name, run_dir in runs.dirs.items()},
-            "dynamics": representation_dynamics(runs.dirs, options.comparison, options.seed, arrays)}
+    folders = {name: run_dir for name, run_dir in runs.dirs.items() if run_dir}
+    return {"alignment": {name: alignment_history(run_dir) for name, run_dir in folders.items()},
+            "dynamics": representation_dynamics(folders, options.comparison, options.seed, arrays)}
 
 
 def _attackable(models: dict, images, labels) -> tuple[dict, dict]:
@@ -262,14 +275,16 @@ def robustness(runs: _Runs, attackable, skipped, data, run_rdms, options: Analys
     return part
 
 
-def provenance(dataset: str, sample, evaluation, options: AnalysisOptions, device) -> dict:
-    """What made the analysis: package and library versions, device, samples, seeds and options."""
+def provenance(source: dict, sample, evaluation, options: AnalysisOptions, device) -> dict:
+    """What made the analysis: package and library versions, device, samples (from `source`: dataset,
+    num_classes, split), seeds and options."""
+    split = source["split"]
     return {
         "package": "bioplaus", "version": __version__, "torch": torch.__version__, "python": platform.python_version(),
         "device": str(device), **device_record(device), "deterministic": True, "tf32": False,
-        "dataset": dataset, "num_classes": dataset_spec(dataset).num_classes,
-        "sample": {"split": "test", "per_class": options.per_class, "n": len(sample.index), "seed": options.seed},
-        "eval_sample": {"split": "test", "per_class": options.eval_per_class, "n": len(evaluation.index),
+        "dataset": source["dataset"], "num_classes": source["num_classes"],
+        "sample": {"split": split, "per_class": options.per_class, "n": len(sample.index), "seed": options.seed},
+        "eval_sample": {"split": split, "per_class": options.eval_per_class, "n": len(evaluation.index),
                         "seed": options.seed + 1},
         "seeds": {"embedding": options.seed, "pgd_start": options.seed},
         "options": {"rdm_method": options.rdm_method, "comparison": options.comparison,
@@ -321,6 +336,16 @@ def _analyze(run_dirs, out, options, force: bool, progress, overrides: dict, tim
         check_finished_runs(runs.dirs.values(), runs.done.values(), options.allow_unfinished)
         sample = analysis_sample(dataset, options.per_class, options.seed, options.data_dir)
         evaluation = analysis_sample(dataset, options.eval_per_class, options.seed + 1, options.data_dir)
+    source = {"dataset": dataset, "num_classes": dataset_spec(dataset).num_classes, "split": "test"}
+    return _analyse(runs, source, (sample, evaluation), options, out, force, progress, times)
+
+
+def _analyse(runs: _Runs, source: dict, samples, options, out, force: bool, progress, times: StageTimes) -> Path:
+    """Every section on `runs` with the representation and evaluation `samples`, written into `out`; `source`
+    says where the images come from (dataset, num_classes, split)."""
+    sample, evaluation = samples
+    device = resolve_device(options.device)
+    with stage("loading"):
         x_eval, y_eval = evaluation.images.to(device), evaluation.labels.to(device)
         out = prepare_out(out, force)
         attackable, skipped = _attackable(runs.models, x_eval, y_eval)
@@ -328,7 +353,7 @@ def _analyze(run_dirs, out, options, force: bool, progress, overrides: dict, tim
     bar.plan(len(runs.models), _attack_steps(attackable, options))
     arrays = {"sample/index": sample.index.numpy(), "sample/labels": sample.labels.numpy(),
               "eval/index": evaluation.index.numpy()}
-    results = {"dataset": dataset}
+    results = {"dataset": source["dataset"]}
     with stage("features and RDMs"):
         represented, run_rdms = representations(runs, sample, options, arrays, bar)
     results.update(represented)
@@ -340,7 +365,7 @@ def _analyze(run_dirs, out, options, force: bool, progress, overrides: dict, tim
         results.update(robustness(runs, attackable, skipped, (x_eval, y_eval, sample), run_rdms, options, arrays,
                                   bar))
     bar.close()
-    results["provenance"] = provenance(dataset, sample, evaluation, options, device)
+    results["provenance"] = provenance(source, sample, evaluation, options, device)
     with stage("bootstrap"):
         results["stats"] = stats_rows(Analysis(results, arrays), options.bootstrap, options.seed, options.comparison)
     with stage("writing"), _nothing_half_written(out):
@@ -349,3 +374,39 @@ def _analyze(run_dirs, out, options, force: bool, progress, overrides: dict, tim
         results["provenance"]["seconds"] = times.record()
         write_results(out, results, arrays)
     return out
+
+
+def _given_sample(images, labels, per_class: int, seed: int, what: str) -> Sample:
+    """`per_class` of the given images per class (stratified, fixed by `seed`); one ConfigError if too many."""
+    smallest = int(torch.bincount(labels).min())
+    if per_class > smallest:
+        raise ConfigError(f"{what} {per_class} is more than the {smallest} given images of the rarest class")
+    index = stratified_sample(labels, per_class, seed)
+    return Sample(images[index], labels[index], index)
+
+
+@deterministic_algorithms()
+def analyze_models(models: dict, images, labels, out, options: AnalysisOptions | None = None, *,
+                   dataset: str = "in memory", force: bool = False, progress: bool | None = None,
+                   **overrides) -> Path:
+    """`analyze` of networks given as objects {label: network} (built, loaded or `trainers.wrap`ped) on the
+    given test `images` [N, C, H, W] in [0, 1] and `labels` [N]: the same results.json, arrays.npz and tables,
+    each network's source "in memory" with the SHA-256 of its weights; no training history (the figures
+    drawn from it say which they cannot draw). `dataset` names the images in the files."""
+    plain = [label for label, model in models.items() if not hasattr(model, "rule")]
+    if plain or not models:
+        raise ConfigError(f"analyze_models takes bioplaus networks; {', '.join(plain) or 'none given'}: wrap a "
+                          "module first, e.g. trainers.wrap(module, blocks=[...], input_shape=(1, 28, 28), rule='bp')")
+    images, labels = torch.as_tensor(images).float().cpu(), torch.as_tensor(labels).long().cpu()
+    check_batch(next(iter(models.values())), images, labels)
+    options = replace(options or AnalysisOptions(), **overrides)
+    if options.eval_per_class is None:
+        options = replace(options, eval_per_class=min(20, int(torch.bincount(labels).min())))
+    options, times = options.resolved(dataset), StageTimes()
+    with times.active():
+        samples = (_given_sample(images, labels, options.per_class, options.seed, "--per-class"),
+                   _given_sample(images, labels, options.eval_per_class, options.seed + 1, "--eval-per-class"))
+        device = resolve_device(options.device)
+        runs = _Runs.in_memory({name: model.to(device).eval() for name, model in models.items()})
+        source = {"dataset": dataset, "num_classes": int(labels.max()) + 1, "split": "given images"}
+        return _analyse(runs, source, samples, options, out, force, progress, times)

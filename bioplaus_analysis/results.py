@@ -149,7 +149,9 @@ class Analysis(NamedTuple):
     def sample_text(self, which: str = "sample") -> str:
         """'n = 200 test images (20 per class)' for the representation ("sample") or "eval_sample"."""
         sample = self.provenance.get(which, {})
-        return f"n = {sample.get('n', '?')} test images ({sample.get('per_class', '?')} per class)"
+        split = sample.get("split", "test")  # "given images" for networks analysed in memory
+        images = "given images" if split == "given images" else f"{split} images"
+        return f"n = {sample.get('n', '?')} {images} ({sample.get('per_class', '?')} per class)"
 
     def seeds_text(self) -> str:
         counts = sorted({len(g.runs) for g in self.groups()})

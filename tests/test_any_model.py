@@ -192,3 +192,32 @@ def test_a_run_whose_model_pt_holds_other_weights_is_refused(tmp_path):
     torch.save(state, run / "model.pt")
     with pytest.raises(RunDirError, match="model.pt holds weights its run did not train"):
         load_run(run)
+
+
+def test_networks_analysed_in_memory_give_the_files_and_the_figures_their_data_supports(tmp_path, capsys):
+    from collections import OrderedDict
+    from bioplaus_analysis import analyze_models, read_results
+    from bioplaus_analysis.commands.cli import main
+    from trainers import wrap
+    images, labels = load_dataset("digits", "test")
+    models = {}
+    for rule in ("bp", "fa"):
+        torch.manual_seed(0)
+        net = nn.Sequential(OrderedDict(fc1=nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU()),
+                                        out=nn.Linear(16, 10)))
+        models[f"mine-{rule}"] = wrap(net, ["fc1", "out"], (1, 8, 8), rule)
+    out = analyze_models(models, images, labels, tmp_path / "an", per_class=3, eval_per_class=4, eps=[0, 0.1],
+                         pgd_steps=2, embeddings=["pca"], progress=False)
+    results, arrays = read_results(out)
+    run = results["runs"]["mine-fa"]
+    assert run["path"] is None and run["source"].startswith("in memory (weights sha256 ") and run["rule"] == "fa"
+    assert results["provenance"]["sample"]["split"] == "given images" and (out / "robustness.csv").is_file()
+    index = torch.as_tensor(arrays["eval/index"])  # 4 of the given images per class
+    assert len(index) == 40 and results["accuracy"]["mine-bp"] == accuracy(models["mine-bp"], images[index], labels[index])
+    assert main(["figures", str(out), "--out", str(tmp_path / "figs")]) == 0
+    printed = capsys.readouterr().out
+    missing = printed.splitlines()[-1].removeprefix("not drawn, the analysis holds no data for them: ").split(", ")
+    assert {"training-curves", "main-learning", "cosine-to-bp", "weight-alignment", "spike-raster"} <= set(missing)
+    assert (tmp_path / "figs" / "paths.png").is_file() and not (tmp_path / "figs" / "training-curves.png").exists()
+    with pytest.raises(ConfigError, match="analyze_models takes bioplaus networks; plain: wrap a module first"):
+        analyze_models({"plain": nn.Linear(64, 10)}, images, labels, tmp_path / "x")

@@ -45,6 +45,8 @@ def applicable(analysis) -> list[str]:
     if not results.get("firing"):
         names.remove("firing-rates")
         names.remove("spike-raster")
+    if not any(results.get("training", {}).values()):  # networks analysed in memory: no training history
+        names = [name for name in names if name not in ("training-curves", "main-learning", "cosine-to-bp")]
     return names
 
 
