@@ -95,6 +95,8 @@ class TrainConfig:
             options = {**{k: recipe[k] for k in MODEL_OPTION_KEYS if k in recipe}, **options}
             arch, spiking = spiking_options(self.model, options)
             options = dict(arch, **spiking)
+        if rule.weight_decay and self.weight_decay == 0:  # KP: W and B decay, or B − W never shrinks
+            values["weight_decay"], sources["weight_decay"] = rule.weight_decay, "rule default"
         config = replace(self, **values, model_options=options, sources=sources)
         nesterov = config.optimizer == "nesterov" or (rule.trainable_feedback
                                                       and config.feedback_optimizer == "nesterov")

@@ -82,7 +82,7 @@ ANALYSIS_OPTIONS = SAMPLE_OPTIONS + (
 COMPARE_OPTIONS = SAMPLE_OPTIONS + (
     Option("dataset", f"one of {', '.join(DATASETS)} (fashion-mnist --seeds 3 is the paper-grade setting)"),
     Option("models", f"of {', '.join(MODELS)}, or factories package.module:function", csv=True),
-    Option("rules", f"of {', '.join(RULES)} (default: every rule on the models it trains)", csv=True),
+    Option("rules", f"of {', '.join(RULES)} (default: bp, fa, dfa, dkp, adfa on the models they train)", csv=True),
     Option("seeds", "number of seeds per model and rule: 0..N-1", int),
     Option("epochs", f"epochs of every run (default {EPOCHS_DEFAULT})", int),
     Option("cuda_graph", "train every run with --cuda-graph (its step replayed from a CUDA graph; see train)"),

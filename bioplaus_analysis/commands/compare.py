@@ -16,6 +16,7 @@ from pathlib import Path
 
 from trainers import (DATASETS, DEFAULT_DEVICE, RULES, ConfigError, Interrupted, RunDirError, TrainConfig, __version__,
                       check_model, default_epochs, is_spiking, require_cuda_graph_device, resolve_device, train, unknown_name)
+from trainers.rules import DEFAULT_RULES
 from trainers.store.runfiles import atomic_write, check_folder, finished_run, make_writable_folder, model_slug, run_name
 
 from .accuracy_table import table, write_table
@@ -54,7 +55,7 @@ class CompareOptions:
         for model in self.models:
             check_model(model, "bp", {})  # a name of MODELS or a factory that imports
         explicit = self.rules is not None
-        rules = tuple(self.rules) if explicit else tuple(r for r in RULES
+        rules = tuple(self.rules) if explicit else tuple(r for r in DEFAULT_RULES
                                                             if any(_trains(r, m) for m in self.models))
         for rule in rules:
             if rule not in RULES:

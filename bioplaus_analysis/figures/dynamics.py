@@ -4,6 +4,8 @@ epoch, and the joint path of every run's epochs)."""
 
 import numpy as np
 
+from trainers import RULES
+
 from ..results import is_true_gradient, load_analysis
 from .style import (COLUMN, FIGURES_DRAWN, PAGE, curve_note, figure_style, legend_columns, letter_panels,
                     new_figure, require, round_ticks, save, seed_curves, seeds_label)
@@ -68,15 +70,22 @@ def alignment_caption(a) -> str:
     groups = [g for g in a.groups() if not is_true_gradient(g.rule)]
     probes = a.results.get("dynamics", {}).get("probes")
     batch = f"the {probes} probe images" if probes else "the held-out probe images"
-    direct = [g.label for g in groups if g.rule != "fa"]  # the DFA family: feedback straight from the output
-    parts = (["FA: B_l against the block's own weight W_l, whose transpose carries BP's error back"]
-             if any(g.rule == "fa" for g in groups) else []) + (
+    layer_wise = [g.label for g in groups if _layer_wise(g.rule)]  # the FA family: B per weight layer
+    direct = [g.label for g in groups if not _layer_wise(g.rule)]  # the DFA family: straight from the output
+    parts = ([f"{', '.join(layer_wise)}: the layer's B_l as the rule uses it (sign symmetry: sign(W_l) with its "
+              "magnitudes) against the layer's own weight W_l, whose transpose carries BP's error back"]
+             if layer_wise else []) + (
         [f"{', '.join(direct)}: B_l against the transpose of the network's Jacobian from the block's output to the "
          f"logits, averaged over {batch}"] if direct else [])
     return ("Weight alignment: angle between each feedback matrix (per block; FA's per weight layer, named "
             "block.layer where a block holds several) and the forward path it replaces, per "
             f"epoch from initialisation (epoch 0). {'; '.join(parts)}. 0° is BP's signal, 90° (dotted) a signal "
             f"unrelated to it; BP has no feedback and is not drawn{_missing_note(a, groups)}; {curve_note(groups)}.")
+
+
+def _layer_wise(rule: str) -> bool:
+    """Whether `rule` (a registered name) has a feedback matrix per weight layer, as FA."""
+    return rule in RULES and RULES[rule].layer_wise
 
 
 def _missing_note(a, groups) -> str:

@@ -61,8 +61,10 @@ class Optimizers:
 def make_optimizers(config, model, steps_per_epoch: int) -> Optimizers:
     """The optimisers a TrainConfig asks for: forward weights, feedback (if it has parameters), schedule."""
     forward = [p for _, p in forward_parameters(model)]
+    feedback_params = list(model.feedback.parameters())  # DKP's and KP's B; FA and DFA hold theirs as buffers
+    if model.rule.steps_with_forward:  # KP: B takes W's update, so one optimiser for both
+        forward, feedback_params = forward + feedback_params, []
     optimizer = make_optimizer(config.optimizer, forward, config.lr, config.momentum, config.weight_decay)
-    feedback_params = list(model.feedback.parameters())  # DKP's B; FA and DFA hold theirs as buffers
     feedback = (make_optimizer(config.feedback_optimizer, feedback_params, config.feedback_lr,
                                config.momentum, config.feedback_weight_decay) if feedback_params else None)
     schedule = (torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, pct_start=0.15,

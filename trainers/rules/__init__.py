@@ -16,8 +16,12 @@ from trainers.rules.bp import BP
 from trainers.rules.dfa import DFA
 from trainers.rules.dkp import DKP
 from trainers.rules.fa import FA
+from trainers.rules.kp import KP
+from trainers.rules.sign_symmetry import BRSF, FRSF, USF
 
-RULES = {rule.name: rule for rule in (BP(), FA(), DFA(), DKP(), ADFA())}
+RULES = {rule.name: rule for rule in (BP(), FA(), DFA(), DKP(), ADFA(), USF(), FRSF(), BRSF(), KP())}
+# What a comparison trains unless asked otherwise: the classic set (the others with --rules)
+DEFAULT_RULES = ("bp", "fa", "dfa", "dkp", "adfa")
 
 
 def get_rule(name: str, model: str | None = None, spiking: bool = False) -> Rule:
@@ -77,5 +81,5 @@ def bp_gradient(model, images, labels) -> dict[str, torch.Tensor]:
     return _gradients(model, RULES["bp"], images, labels, include_feedback=False)
 
 
-__all__ = ["RULES", "Objective", "Rule", "bp_gradient", "buffers_restored", "get_rule", "measuring",
+__all__ = ["DEFAULT_RULES", "RULES", "Objective", "Rule", "bp_gradient", "buffers_restored", "get_rule", "measuring",
            "output_error", "rule_update"]

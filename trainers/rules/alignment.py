@@ -38,4 +38,5 @@ def weight_alignment(model, images) -> dict[str, float]:
     rule = model.rule
     with measuring(model, images), eval_mode(model):
         targets = rule.feedback_targets(model, images)
-    return {name: angle_degrees(model.feedback[name].detach(), target) for name, target in targets.items()}
+        return {name: angle_degrees(rule.feedback_matrix(model, name).detach(), target)
+                for name, target in targets.items()}

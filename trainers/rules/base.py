@@ -36,6 +36,9 @@ class Rule:
     true_gradient = False
     spiking = None  # which networks the rule trains: True spiking only, False non-spiking only, None both
     trainable_feedback = False
+    layer_wise = False  # feedback per weight layer (the FA family), else per hidden block or none
+    steps_with_forward = False  # KP: the feedback takes the forward optimiser and weight decay (else its own)
+    weight_decay = 0.0  # a rule's weight decay when the run asks for none (KP needs some)
     uses_g = False  # aDFA: a spiking block's local derivative is g(I − θ), not the surrogate's
     defaults = {"optimizer": "adam", "lr": 1e-3}
     # Spiking networks: surrogate and local derivatives are small and T-averaged, so every rule
@@ -48,6 +51,11 @@ class Rule:
 
     def init_feedback(self, model) -> None:
         """Create the rule's feedback matrices in `model.feedback` (uses the current torch RNG)."""
+
+    def feedback_matrix(self, model, name: str) -> torch.Tensor:
+        """The feedback matrix of block or layer `name` as the rule uses it now (sign symmetry derives it from
+        the forward weight); `model.feedback`'s own otherwise."""
+        return model.feedback[name]
 
     def feedback_targets(self, model, images) -> dict[str, torch.Tensor]:
         """{block: what its feedback matrix stands in for on BP's path}, each the feedback's shape, measured

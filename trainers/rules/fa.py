@@ -65,13 +65,32 @@ class FA(Rule):
     label = "FA"
     color = "#E69F00"  # Okabe & Ito orange
     spiking = False  # a spiking block's input gradient through B would need BPTT across blocks
+    layer_wise = True
 
     def init_feedback(self, model) -> None:
         layers = model.weight_layers()
         for name in layers_receiving_errors(model):
-            feedback = torch.empty_like(layers[name].weight)
-            nn.init.kaiming_uniform_(feedback, a=math.sqrt(5))  # the same law as PyTorch's weight init
-            model.feedback.add(name, feedback, trainable=False)
+            model.feedback.add(name, self.stored_feedback(layers[name].weight), trainable=self.trainable_feedback)
+
+    def stored_feedback(self, weight: torch.Tensor) -> torch.Tensor:
+        """What `model.feedback` keeps for a layer of `weight`: FA's fixed random B, drawn by PyTorch's
+        weight-init law."""
+        feedback = torch.empty_like(weight)
+        nn.init.kaiming_uniform_(feedback, a=math.sqrt(5))
+        return feedback
+
+    def backward_weight(self, stored: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """The matrix the error travels back through, in place of Wᵀ: FA's B itself."""
+        return stored
+
+    def feedback_matrices(self, model) -> dict:
+        """{layer: the backward weight B it uses now}, for every layer with feedback."""
+        layers = model.weight_layers()
+        return {name: self.backward_weight(model.feedback[name], layer.weight.detach())
+                for name, layer in layers.items() if name in model.feedback}
+
+    def feedback_matrix(self, model, name: str) -> torch.Tensor:
+        return self.backward_weight(model.feedback[name], model.weight_layers()[name].weight.detach())
 
     def feedback_targets(self, model, images) -> dict:
         """B_l carries the error from layer l's output back to its input in place of W_lᵀ: its target is W_l,
@@ -80,8 +99,8 @@ class FA(Rule):
                 if name in model.feedback}
 
     def objective(self, model, images, labels) -> Objective:
-        layers = model.weight_layers()
-        with feedback_paths({layers[name]: model.feedback[name] for name in layers if name in model.feedback}):
+        layers, backward = model.weight_layers(), self.feedback_matrices(model)
+        with feedback_paths({layers[name]: matrix for name, matrix in backward.items()}):
             logits = model(images)
         loss = F.cross_entropy(logits, labels)
         return Objective(loss, loss, logits)
