@@ -177,7 +177,7 @@ def test_seed_fixes_weights_and_feedback_without_touching_global_rng():
 def test_unknown_rule_lists_the_registry():
     with pytest.raises(ConfigError, match="unknown rule 'hebb'; choose one of: adfa, bp, brsf, dfa, dkp, fa, frsf, kp, usf"):
         build_model("cnn", "hebb", (1, 8, 8), 10)
-    assert set(RULES) == {"bp", "fa", "dfa", "dkp", "adfa"}
+    assert set(RULES) == {"bp", "fa", "dfa", "dkp", "adfa", "usf", "frsf", "brsf", "kp"}
 
 
 def test_rules_refuse_models_they_do_not_train():
