@@ -14,6 +14,8 @@ from trainers.store.runfiles import load_checkpoint, read_config, read_metrics
 
 from bioplaus_analysis.commands.cli import main
 
+from conftest import SELF_KILL
+
 TINYNETS = '''
 from collections import OrderedDict
 from torch import nn
@@ -31,20 +33,6 @@ def broken(input_shape, num_classes):
 def misnamed(input_shape, num_classes):
     return small(input_shape, num_classes)[0], ["conv", "fc2", "out"]
 '''
-# Sends SIGTERM to its own process from inside training step 30: step 9 of epoch 2 (21 steps of 64 per epoch).
-SELF_KILL = """
-import os, signal, sys
-import trainers.loop.steps as steps
-from bioplaus_analysis.commands.cli import main
-original, calls = steps.train_step, [0]
-def step(*args):
-    calls[0] += 1
-    if calls[0] == 30:
-        os.kill(os.getpid(), signal.SIGTERM)
-    return original(*args)
-steps.train_step = step
-sys.exit(main(sys.argv[1:]))
-"""
 TRAIN = ["train", "--model", "tinynets:small", "--model-options", '{"width": 3}', "--rule", "fa", "--dataset",
          "digits", "--epochs", "2", "--batch-size", "64", "--quiet"]
 

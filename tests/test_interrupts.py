@@ -16,23 +16,10 @@ from trainers.store.runfiles import load_checkpoint, read_metrics
 
 from bioplaus_analysis.commands.cli import main
 
+from conftest import SELF_KILL
+
 SNN = ["--model", "snn", "--rule", "dfa", "--hidden", "32", "--time-steps", "6", "--encoding", "poisson"]
 CNN = ["--model", "cnn", "--rule", "dkp", "--batch-size", "8"]
-# Sends SIGTERM to its own process from inside training step 30: step 9 of epoch 2 (digits: 1295 training
-# images after the validation slice, 21 steps of 64).
-SELF_KILL = """
-import os, signal, sys
-import trainers.loop.steps as steps
-from bioplaus_analysis.commands.cli import main
-original, calls = steps.train_step, [0]
-def step(*args):
-    calls[0] += 1
-    if calls[0] == 30:
-        os.kill(os.getpid(), signal.SIGTERM)
-    return original(*args)
-steps.train_step = step
-sys.exit(main(sys.argv[1:]))
-"""
 
 
 def _config(argv, epochs, device="auto"):
