@@ -37,9 +37,9 @@ def _check_replicas_learn_like_one_process(tmp_path, rule, epochs, device):
     assert ddp_acc > 0.85 and abs(ddp_acc - one_acc) <= 0.01, (ddp_acc, one_acc)
 
 
-def test_two_process_gloo_training_keeps_replicas_identical_and_matches_one_process(tmp_path):
-    # DKP: DFA's local pass plus a trained (all-reduced) feedback, so DFA's path is covered too
-    _check_replicas_learn_like_one_process(tmp_path, "dkp", 8, "cpu")
+@pytest.mark.parametrize("rule, epochs", [("dfa", 6), ("dkp", 8)])
+def test_two_process_gloo_training_keeps_replicas_identical_and_matches_one_process(tmp_path, rule, epochs):
+    _check_replicas_learn_like_one_process(tmp_path, rule, epochs, "cpu")
 
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA GPUs")
