@@ -17,13 +17,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from trainers import ConfigError, __version__, dataset_spec, load_run, model_device, resolve_device, stratified_sample
+from trainers import ConfigError, __version__, dataset_spec, load_run, model_device, resolve_device
 from trainers.precision import deterministic_algorithms, device_record
 from trainers.store.runfiles import epochs_done, read_metrics, state_digest, training_cosines, training_history
 
 from .dynamics import alignment_history, representation_dynamics
 from .embedding import QUALITY, embed
-from .features import Sample, analysis_sample, record_features, spike_raster
+from .features import analysis_sample, record_features, sample_of, spike_raster
 from .gradients import bp_cosines, gradient_snr
 from .options import AnalysisOptions
 from .results import Analysis, prepare_out, write_results
@@ -376,15 +376,6 @@ def _analyse(runs: _Runs, source: dict, samples, options, out, force: bool, prog
     return out
 
 
-def _given_sample(images, labels, per_class: int, seed: int, what: str) -> Sample:
-    """`per_class` of the given images per class (stratified, fixed by `seed`); one ConfigError if too many."""
-    smallest = int(torch.bincount(labels).min())
-    if per_class > smallest:
-        raise ConfigError(f"{what} {per_class} is more than the {smallest} given images of the rarest class")
-    index = stratified_sample(labels, per_class, seed)
-    return Sample(images[index], labels[index], index)
-
-
 @deterministic_algorithms()
 def analyze_models(models: dict, images, labels, out, options: AnalysisOptions | None = None, *,
                    dataset: str = "in memory", force: bool = False, progress: bool | None = None,
@@ -404,8 +395,9 @@ def analyze_models(models: dict, images, labels, out, options: AnalysisOptions |
         options = replace(options, eval_per_class=min(20, int(torch.bincount(labels).min())))
     options, times = options.resolved(dataset), StageTimes()
     with times.active():
-        samples = (_given_sample(images, labels, options.per_class, options.seed, "--per-class"),
-                   _given_sample(images, labels, options.eval_per_class, options.seed + 1, "--eval-per-class"))
+        rarest = "given images of the rarest class"
+        samples = (sample_of(images, labels, options.per_class, options.seed, "--per-class", rarest),
+                   sample_of(images, labels, options.eval_per_class, options.seed + 1, "--eval-per-class", rarest))
         device = resolve_device(options.device)
         runs = _Runs.in_memory({name: model.to(device).eval() for name, model in models.items()})
         source = {"dataset": dataset, "num_classes": int(labels.max()) + 1, "split": "given images"}

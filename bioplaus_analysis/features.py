@@ -41,10 +41,15 @@ def rarest_class_count(dataset: str, data_dir=None) -> int:
 def analysis_sample(dataset: str, per_class: int, seed: int = 0, data_dir=None) -> Sample:
     """`per_class` test images of every class (stratified, fixed by `seed`) of `dataset`."""
     images, labels = load_dataset(dataset, "test", data_dir)
+    return sample_of(images, labels, per_class, seed, "--per-class", f"test images of the rarest class of {dataset}")
+
+
+def sample_of(images, labels, per_class: int, seed: int, flag: str, which: str) -> Sample:
+    """`per_class` of `images` per class (stratified, fixed by `seed`); one ConfigError naming `flag` and the
+    largest value it may take when the rarest class (`which` images) has fewer."""
     smallest = int(torch.bincount(labels).min())
     if per_class > smallest:
-        raise ConfigError(f"--per-class {per_class} is more than the {smallest} test images of the rarest "
-                          f"class of {dataset}; pass at most {smallest}")
+        raise ConfigError(f"{flag} {per_class} is more than the {smallest} {which}; pass at most {smallest}")
     index = stratified_sample(labels, per_class, seed)
     return Sample(images[index], labels[index], index)
 
@@ -94,7 +99,7 @@ class _Recorder:
             handle.remove()
 
 
-def _builtin_spikes(model, images, labels, batch_size) -> tuple[dict, torch.Tensor]:
+def _builtin_spikes(model, images, batch_size) -> tuple[dict, torch.Tensor]:
     """A bioplaus spiking network's hidden spike counts {block: [chunks]} and logits, without hooks."""
     parts, logits = {name: [] for name in model.hidden_names}, []
     for start in range(0, len(images), batch_size):
@@ -116,7 +121,7 @@ def record_features(model, images, labels, batch_size: int = 500, layers=None, o
     images = images.to(device)
     with eval_mode(model):
         if layers is None and getattr(model, "spiking", False):
-            parts, logits = _builtin_spikes(model, images, labels, batch_size)
+            parts, logits = _builtin_spikes(model, images, batch_size)
             measure = "spike count"
         else:
             recorder = _Recorder(_named_layers(model, layers))

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainers import ConfigError, block_cosines, bp_gradient, eval_mode, rule_update
+from trainers import ConfigError, block_cosines, eval_mode, rule_update
 from trainers.nets.base import WEIGHT_LAYERS, block_weight_layers, parameter_names
 from trainers.precision import full_precision
 from trainers.rules import measuring
@@ -185,9 +185,9 @@ def gradient_snr(model, images, labels, eps: float = 1e-8, batch_size: int = 250
     return {name: snr_from_moments(mean, variance, eps) for name, (mean, variance) in moments.items()}
 
 
-def _joined(update: dict, keys, model) -> torch.Tensor:
-    """The updates of `keys` flattened into one float64 vector (zeros where `update` has none)."""
-    params = dict(model.named_parameters())
+def _joined(update: dict, keys, params: dict) -> torch.Tensor:
+    """The updates of `keys` flattened into one float64 vector (zeros, shaped as in `params`, where `update`
+    has none)."""
     return torch.cat([(update[key] if key in update else torch.zeros_like(params[key])).double().flatten()
                       for key in keys])
 
@@ -197,26 +197,18 @@ def gradient_snr_loop(model, images, labels, eps: float = 1e-8, update=None) -> 
     """The same SNR by its definition, one update per sample (full float32): the reference for tests and
     benchmarks, and the route for any `update(model, images, labels)` (default: the model's rule's)."""
     _check_batch(images, labels)
-    update, keys = update or rule_update, weight_groups(model)
+    update, keys, params = update or rule_update, weight_groups(model), dict(model.named_parameters())
     per_sample = defaultdict(list)
     with eval_mode(model):
         for i in range(len(images)):
             step = update(model, images[i:i + 1], labels[i:i + 1])
             for name, group in keys.items():
-                per_sample[name].append(_joined(step, group, model))
+                per_sample[name].append(_joined(step, group, params))
     result = {}
     for name, grads in per_sample.items():
         g = torch.stack(grads)
         result[name] = snr_from_moments(g.mean(0), g.var(0, unbiased=False), eps)
     return result
-
-
-def update_cosines(model, images, labels, update) -> dict[str, float]:
-    """{block or layer (`weight_groups`): cos(update(model, images, labels), BP gradient)} at the same weights
-    and batch, over each group's parameters."""
-    mine, true = update(model, images, labels), bp_gradient(model, images, labels)
-    return {name: F.cosine_similarity(_joined(mine, keys, model), _joined(true, keys, model), dim=0,
-                                      eps=1e-20).item() for name, keys in weight_groups(model, False).items()}
 
 
 def bp_cosines(model, images, labels, batch_size: int = 100, update=None) -> dict[str, dict]:
@@ -225,11 +217,11 @@ def bp_cosines(model, images, labels, batch_size: int = 100, update=None) -> dic
     labels)` → {parameter name: update}: a rule of your own on any module, compared per weight group."""
     if len(images) < batch_size:
         batch_size = len(images)
-    per_block = defaultdict(list)
-    cosines = block_cosines if update is None else lambda m, x, y: update_cosines(m, x, y, update)
+    per_block, groups = defaultdict(list), weight_groups(model, weights_only=False)
     with eval_mode(model):
         for start in range(0, len(images) - batch_size + 1, batch_size):
-            batch = cosines(model, images[start:start + batch_size], labels[start:start + batch_size])
+            batch = block_cosines(model, images[start:start + batch_size], labels[start:start + batch_size],
+                                  update, groups)
             for name, value in batch.items():
                 per_block[name].append(value)
     out = {}

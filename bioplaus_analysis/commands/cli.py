@@ -358,7 +358,7 @@ def _run_figures(args) -> int:
     drawn = draw_figures(args.analysis, args.out, args.prefix, args.only, progress=False, force=args.force)
     if not args.quiet:
         print("\n".join(str(path) for paths in drawn.values() for path in paths))
-        missing = [name for name in FIGURES if name not in drawn and args.only is None]
+        missing = [] if args.only is not None else [name for name in FIGURES if name not in drawn]
         if missing:
             print(f"not drawn, the analysis holds no data for them: {', '.join(missing)}")
     return 0

@@ -186,19 +186,24 @@ def plot_training_curves(analysis, out_dir, prefix: str = "") -> list:
         return save(fig, out_dir, f"{prefix}training-curves", caption)
 
 
-def bias_variance_layers(a) -> list[str]:
-    """Blocks with both a cosine to BP and an SNR, the output block left out where every rule's cosine is 1."""
+def _bias_variance_blocks(a) -> tuple[list[str], list[str]]:
+    """(blocks with both a cosine to BP and an SNR, those of them where every rule's cosine is 1)."""
     runs = [run for g in a.groups() for run in g.runs]
     layers = [layer for layer in a.results["cosine"][runs[0]]["analysis"] if layer in a.results["snr"][runs[0]]]
     trivial = [layer for layer in layers if all(abs(a.results["cosine"][r]["analysis"][layer]["mean"] - 1) < 1e-4
                                                 for r in runs)]
+    return layers, trivial
+
+
+def bias_variance_layers(a) -> list[str]:
+    """Blocks with both a cosine to BP and an SNR, the output block left out where every rule's cosine is 1."""
+    layers, trivial = _bias_variance_blocks(a)
     return [layer for layer in layers if layer not in trivial] or layers
 
 
 def _left_out_note(a, layers) -> str:
     """' Not shown: out, where every rule's update is BP's (cosine 1).' for the blocks a figure leaves out."""
-    runs = [run for g in a.groups() for run in g.runs]
-    absent = [layer for layer in a.results["cosine"][runs[0]]["analysis"] if layer not in layers]
+    absent = [layer for layer in _bias_variance_blocks(a)[1] if layer not in layers]
     return f" Not shown: {', '.join(absent)}, where every rule's update is BP's (cosine 1)." if absent else ""
 
 

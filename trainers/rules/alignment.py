@@ -11,16 +11,20 @@ from trainers.nets.base import parameter_names
 from trainers.rules import bp_gradient, measuring, rule_update
 
 
-def block_cosines(model, images, labels) -> dict[str, float]:
-    """{block: cos(rule update, BP gradient)} over all forward parameters of each block."""
-    update = rule_update(model, images, labels)
+def block_cosines(model, images, labels, update=None, groups=None) -> dict[str, float]:
+    """{block: cos(rule update, BP gradient)} over all forward parameters of each block. `update(model, images,
+    labels)` → {parameter name: update} replaces the model's rule (a name it lacks counts as 0), and `groups`
+    {name: parameter names} the blocks (any module's layers, say)."""
+    update = (update or rule_update)(model, images, labels)
     true = bp_gradient(model, images, labels)
+    if groups is None:
+        groups = {block: parameter_names(model, module) for block, module in model.blocks.items()}
     cosines = {}
-    for block, module in model.blocks.items():
-        keys = [k for k in parameter_names(model, module) if k in true]
-        a = torch.cat([update[k].flatten() for k in keys])
+    for name, keys in groups.items():
+        keys = [k for k in keys if k in true]
+        a = torch.cat([(update[k] if k in update else torch.zeros_like(true[k])).flatten() for k in keys])
         b = torch.cat([true[k].flatten() for k in keys])
-        cosines[block] = F.cosine_similarity(a, b, dim=0, eps=1e-20).item()
+        cosines[name] = F.cosine_similarity(a, b, dim=0, eps=1e-20).item()
     return cosines
 
 
@@ -38,5 +42,5 @@ def weight_alignment(model, images) -> dict[str, float]:
     rule = model.rule
     with measuring(model, images), eval_mode(model):
         targets = rule.feedback_targets(model, images)
-        return {name: angle_degrees(rule.feedback_matrix(model, name).detach(), target)
-                for name, target in targets.items()}
+        matrices = rule.feedback_matrices(model, list(targets))
+        return {name: angle_degrees(matrices[name].detach(), target) for name, target in targets.items()}

@@ -52,10 +52,10 @@ class Rule:
     def init_feedback(self, model) -> None:
         """Create the rule's feedback matrices in `model.feedback` (uses the current torch RNG)."""
 
-    def feedback_matrix(self, model, name: str) -> torch.Tensor:
-        """The feedback matrix of block or layer `name` as the rule uses it now (sign symmetry derives it from
-        the forward weight); `model.feedback`'s own otherwise."""
-        return model.feedback[name]
+    def feedback_matrices(self, model, names) -> dict[str, torch.Tensor]:
+        """{name: the feedback matrix of block or layer `name` as the rule uses it now}: `model.feedback`'s own
+        (sign symmetry derives them from the forward weights)."""
+        return {name: model.feedback[name] for name in names}
 
     def feedback_targets(self, model, images) -> dict[str, torch.Tensor]:
         """{block: what its feedback matrix stands in for on BP's path}, each the feedback's shape, measured

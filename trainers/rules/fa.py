@@ -83,14 +83,12 @@ class FA(Rule):
         """The matrix the error travels back through, in place of Wᵀ: FA's B itself."""
         return stored
 
-    def feedback_matrices(self, model) -> dict:
-        """{layer: the backward weight B it uses now}, for every layer with feedback."""
-        layers = model.weight_layers()
-        return {name: self.backward_weight(model.feedback[name], layer.weight.detach())
-                for name, layer in layers.items() if name in model.feedback}
-
-    def feedback_matrix(self, model, name: str) -> torch.Tensor:
-        return self.backward_weight(model.feedback[name], model.weight_layers()[name].weight.detach())
+    def feedback_matrices(self, model, names=None, layers=None) -> dict:
+        """{layer: the backward weight B it uses now} of the layers `names` (default: every layer with feedback);
+        `layers`: `model.weight_layers()`, when the caller has it."""
+        layers = layers or model.weight_layers()
+        names = [name for name in layers if name in model.feedback] if names is None else names
+        return {name: self.backward_weight(model.feedback[name], layers[name].weight.detach()) for name in names}
 
     def feedback_targets(self, model, images) -> dict:
         """B_l carries the error from layer l's output back to its input in place of W_lᵀ: its target is W_l,
@@ -99,7 +97,8 @@ class FA(Rule):
                 if name in model.feedback}
 
     def objective(self, model, images, labels) -> Objective:
-        layers, backward = model.weight_layers(), self.feedback_matrices(model)
+        layers = model.weight_layers()
+        backward = self.feedback_matrices(model, layers=layers)
         with feedback_paths({layers[name]: matrix for name, matrix in backward.items()}):
             logits = model(images)
         loss = F.cross_entropy(logits, labels)
