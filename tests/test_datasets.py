@@ -30,6 +30,26 @@ def test_mnist_5k_is_a_fixed_stratified_4000_1000_split():
     assert load_dataset("mnist-5k", "train")[0].max() == 1
 
 
+@pytest.mark.parametrize("dataset, scale", [("digits", 16.0), ("mnist-5k", 255.0)])
+def test_bundled_splits_are_scikit_learns_stratified_split(dataset, scale):
+    """splits.npz holds train_test_split's indices (so loading needs no scikit-learn): the images and labels
+    equal those of load_digits / mnist_data split by scikit-learn, in the same order."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    from trainers.data.splits import RAW, TEST_SIZES, sklearn_split, split_indices
+    x, y = load_digits(return_X_y=True) if dataset == "digits" else RAW[dataset]()
+    raw_x, raw_y = RAW[dataset]()
+    assert np.array_equal(raw_x, x) and np.array_equal(raw_y, y)
+    train, test = sklearn_split(y, TEST_SIZES[dataset])
+    assert np.array_equal(split_indices(dataset, "train"), train) and np.array_equal(split_indices(dataset, "test"), test)
+    x_train, x_test, y_train, y_test = train_test_split(x / scale, y, test_size=TEST_SIZES[dataset], stratify=y,
+                                                        random_state=0)
+    for split, images, labels in (("train", x_train, y_train), ("test", x_test, y_test)):
+        loaded_x, loaded_y = load_dataset(dataset, split)
+        assert torch.equal(loaded_x.flatten(1), torch.from_numpy(images.astype(np.float32)))
+        assert torch.equal(loaded_y, torch.from_numpy(labels))
+
+
 @pytest.mark.parametrize("gz", [True, False])
 def test_mnist_idx_from_data_dir(tmp_path, gz):
     written = write_mnist_like(tmp_path / "d", gz=gz)

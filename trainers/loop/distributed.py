@@ -128,12 +128,15 @@ def check_gpu_count(processes: int) -> None:
                           "or pass --device cpu to train every process on the CPU (gloo)")
 
 
-def replicas_from_environment(device: torch.device) -> Replicas:
-    """Join the process group torchrun describes (RANK, WORLD_SIZE, LOCAL_RANK), or a single process."""
+def replicas_from_environment(device: torch.device, batch_size: int | None = None) -> Replicas:
+    """Join the process group torchrun describes (RANK, WORLD_SIZE, LOCAL_RANK), or a single process; a
+    `batch_size` that does not split evenly over the processes is refused first."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Replicas()
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if batch_size is not None:
+        Replicas(rank, world, local_rank).check_batch(batch_size)
     if device.type == "cuda":
         check_gpu_count(int(os.environ.get("LOCAL_WORLD_SIZE", world)))
     if not dist.is_initialized():

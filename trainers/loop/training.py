@@ -271,7 +271,6 @@ class TrainingRun:
         self.main = replicas.main
         self.rows, self.first_epoch, self.partial = [], 1, None
         self.device = replicas.device(resolve_device(config.device))
-        replicas.check_batch(config.batch_size)
         resuming = replicas.on_main(lambda: _prepare_run_dir(self.run_dir, resume, force))
         self.stored = stored = read_config(self.run_dir) if resuming else None
         if stored is not None:
@@ -403,7 +402,7 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
     Under torchrun, trains with DistributedDataParallel (see `trainers.loop.distributed`).
     """
     config = config.resolved()
-    replicas = replicas_from_environment(resolve_device(config.device))
+    replicas = replicas_from_environment(resolve_device(config.device), config.batch_size)
     existed = Path(out).exists()
     try:
         with run_numerics(config.deterministic, config.tf32):

@@ -3,6 +3,7 @@ returning logits; the feedback matrices of its rule, and the rule itself, resolv
 built. Rules, the training loop and the analyses address networks through this base class alone.
 """
 
+from contextlib import contextmanager
 from typing import Callable, NamedTuple
 
 import torch
@@ -159,10 +160,25 @@ def zero_images(model, n: int = 1) -> torch.Tensor:
     return torch.zeros(n, *model.input_shape, device=parameter.device, dtype=parameter.dtype)
 
 
+@contextmanager
+def _one_time_step(model):
+    """The model's `time_steps` set to 1 inside the block (restored afterwards); nothing for other models."""
+    steps = getattr(model, "time_steps", None)
+    if not model.spiking or steps is None:
+        yield
+        return
+    model.time_steps = 1
+    try:
+        yield
+    finally:
+        model.time_steps = steps
+
+
 def block_output_shapes(model) -> dict[str, tuple]:
     """Shape of each block's output for one example (a spiking block's: of its spikes at one step), found by
-    passing zeros through the network in eval mode."""
-    with torch.no_grad(), eval_mode(model):
+    passing zeros through the network in eval mode; a spiking network runs one time step, as its shapes
+    per step do not depend on T."""
+    with torch.no_grad(), eval_mode(model), _one_time_step(model):
         logits, outputs = model.block_outputs(zero_images(model))
     first = 2 if model.spiking else 1  # spikes are [T, batch, ...]
     shapes = {name: tuple(h.shape[first:]) for name, h in outputs.items()}
