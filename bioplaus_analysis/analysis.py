@@ -31,7 +31,9 @@ from .stage_times import StageTimes, stage
 from .stats import write_stats
 from .stats_table import stats_rows
 from .tidy_tables import write_tidy_tables
-from .robustness import accuracy, attack, attack_passes, check_batch, input_gradient, robustness_curves
+from .foreign import as_analysed
+from .robustness import (accuracy, attack, attack_passes, check_batch, input_gradient, model_rule,
+                         robustness_curves, rule_name)
 from .rsa import compare_rdms, label_rdm, layer_rdms
 from .run_checks import check_finished_runs, check_runs
 from .trajectories import representational_paths
@@ -112,7 +114,8 @@ class _Runs:
         memory" with the SHA-256 of its weights."""
         runs = cls.__new__(cls)
         runs.models, runs.dirs, runs.done = dict(models), {name: None for name in models}, {name: None for name in models}
-        runs.configs = {name: {"model": m.kind, "rule": m.rule.name, "seed": 0, "epochs": None,
+        runs.configs = {name: {"model": m.kind, "rule": m.rule_name if m.rule is None else m.rule.name,
+                               "seed": 0, "epochs": None,
                                "source": f"in memory (weights sha256 {state_digest(m.state_dict())})"}
                         for name, m in models.items()}
         return runs
@@ -122,14 +125,15 @@ def _firing(model, features, sample, name: str, arrays: dict) -> dict:
     """An SNN's firing on the representation sample: per-neuron rates into `arrays["rates/RUN/LAYER"]`
     (spikes per step, averaged over the sample), one image's spike trains into `arrays["raster/RUN/LAYER"]`
     and the image itself into `arrays["raster/image"]`."""
-    summary = {}
+    summary, steps = {}, None
     for layer, trains in spike_raster(model, sample.images[0]).items():
-        rates = features.layers[layer].mean(0) / model.time_steps
+        steps = len(trains)  # the network's time steps (a library's layer: the calls in one forward)
+        rates = features.layers[layer].mean(0) / steps
         arrays[f"rates/{name}/{layer}"], arrays[f"raster/{name}/{layer}"] = rates, trains
         summary[layer] = {"mean": float(rates.mean()), "silent_fraction": float((rates == 0).mean()),
                           "neurons": int(rates.size)}
     arrays["raster/image"] = sample.images[0].detach().cpu().numpy()  # (C, H, W) in [0, 1], shown beside rasters
-    return {"time_steps": model.time_steps, "unit": "spikes per time step", "layers": summary,
+    return {"time_steps": steps, "unit": "spikes per time step", "layers": summary,
             "raster_image": {"test_index": int(sample.index[0]), "label": int(sample.labels[0])}}
 
 
@@ -199,6 +203,8 @@ def gradients(runs: _Runs, x_eval, y_eval, options: AnalysisOptions, progress) -
     """Gradient SNR of each rule's per-sample updates and its cosine to BP (now, and while training)."""
     part, started = {"snr": {}, "cosine": {}}, time.perf_counter()
     for name, model in runs.models.items():
+        if model_rule(model) is None:
+            continue  # trained elsewhere: no rule whose updates to measure
         part["snr"][name] = gradient_snr(model, x_eval, y_eval, eps=options.snr_eps)
         part["cosine"][name] = {"analysis": bp_cosines(model, x_eval, y_eval),
                                 "training": training_cosines(runs.dirs[name]) if runs.dirs[name] else {}}
@@ -248,7 +254,7 @@ def _adversarial_rdms(models, sample, run_rdms, options: AnalysisOptions, arrays
 
 def _attack_steps(attackable: dict, options: AnalysisOptions) -> list[tuple]:
     """(gradient passes, forward passes) of every (attack, run, ε) step `robustness_curves` will make."""
-    return [attack_passes(name, eps, options.pgd_steps, len(attackable), model.rule.name, options.modes, options.eps)
+    return [attack_passes(name, eps, options.pgd_steps, len(attackable), rule_name(model), options.modes, options.eps)
             for name in options.attacks for model in attackable.values() for eps in options.eps]
 
 
@@ -378,16 +384,21 @@ def _analyse(runs: _Runs, source: dict, samples, options, out, force: bool, prog
 
 @deterministic_algorithms()
 def analyze_models(models: dict, images, labels, out, options: AnalysisOptions | None = None, *,
+                   layers=None, output=None, rules: dict | None = None, trust_autograd: bool = False,
                    dataset: str = "in memory", force: bool = False, progress: bool | None = None,
                    **overrides) -> Path:
-    """`analyze` of networks given as objects {label: network} (built, loaded or `trainers.wrap`ped) on the
-    given test `images` [N, C, H, W] in [0, 1] and `labels` [N]: the same results.json, arrays.npz and tables,
-    each network's source "in memory" with the SHA-256 of its weights; no training history (the figures
-    drawn from it say which they cannot draw). `dataset` names the images in the files."""
-    plain = [label for label, model in models.items() if not hasattr(model, "rule")]
-    if plain or not models:
-        raise ConfigError(f"analyze_models takes bioplaus networks; {', '.join(plain) or 'none given'}: wrap a "
-                          "module first, e.g. trainers.wrap(module, blocks=[...], input_shape=(1, 28, 28), rule='bp')")
+    """`analyze` of networks given as objects {label: network} on the given test `images` [N, C, H, W] in [0, 1]
+    and `labels` [N]: the same results.json, arrays.npz and tables, each network's source "in memory" with the
+    SHA-256 of its weights; no training history (the figures drawn from it say which they cannot draw).
+
+    A bioplaus network (built, loaded or `trainers.wrap`ped) is analysed whole. Any other module (`foreign`)
+    needs `layers` to record and, unless it returns logits, `output` (each one for all, or a dict by label);
+    `rules` names the rule each was trained with (legends, colours; default: its label); `trust_autograd`
+    confirms its custom autograd Functions (e.g. surrogate spikes) for true-gradient attacks. It has no
+    gradient SNR, cosine or feedback-mode attack. `dataset` names the images in the files."""
+    if not models:
+        raise ConfigError("analyze_models needs at least one network, as {label: network}")
+    models = as_analysed(models, layers, output, rules, trust_autograd)
     images, labels = torch.as_tensor(images).float().cpu(), torch.as_tensor(labels).long().cpu()
     check_batch(next(iter(models.values())), images, labels)
     options = replace(options or AnalysisOptions(), **overrides)

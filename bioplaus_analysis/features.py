@@ -54,9 +54,11 @@ def sample_of(images, labels, per_class: int, seed: int, flag: str, which: str) 
     return Sample(images[index], labels[index], index)
 
 
-def _named_layers(model, layers) -> dict:
-    """{name: submodule} to record: a bioplaus network's hidden blocks by default, else the `layers` named as
-    `named_modules()` names them (in a wrapped network, also as its own module names them)."""
+def named_layers(model, layers) -> dict:
+    """{name: submodule} to record: a bioplaus network's hidden blocks by default (a `foreign.Foreign` module's
+    own layers), else the `layers` named as `named_modules()` names them (in a wrapped network, also as its own
+    module names them)."""
+    layers = getattr(model, "recorded_layers", None) if layers is None else layers
     if layers is None:
         if not hasattr(model, "hidden_names"):
             children = ", ".join(name for name, _ in model.named_children())
@@ -120,11 +122,11 @@ def record_features(model, images, labels, batch_size: int = 500, layers=None, o
     device, classifier = model_device(model), logits_of(model, output)
     images = images.to(device)
     with eval_mode(model):
-        if layers is None and getattr(model, "spiking", False):
+        if layers is None and hasattr(model, "record"):  # a bioplaus spiking network counts its own spikes
             parts, logits = _builtin_spikes(model, images, batch_size)
             measure = "spike count"
         else:
-            recorder = _Recorder(_named_layers(model, layers))
+            recorder = _Recorder(named_layers(model, layers))
             try:
                 logits = []
                 for start in range(0, len(images), batch_size):
@@ -142,7 +144,30 @@ def record_features(model, images, labels, batch_size: int = 500, layers=None, o
 @torch.no_grad()
 @full_precision()
 def spike_raster(model, image) -> dict:
-    """{hidden block: bool [T, neurons]} spike trains of one image of a spiking network, in eval mode."""
+    """{spiking layer: bool [T, neurons]} spike trains of one image of a spiking network, in eval mode: a
+    bioplaus network's hidden blocks, or the spiking layers among any module's recorded layers (hooks)."""
+    image = image[None].to(model_device(model))
     with eval_mode(model):
-        record = model.record(image[None].to(model_device(model)), spikes=True)
-    return {name: train[:, 0].flatten(1).cpu().numpy() for name, train in record.spikes.items()}
+        if hasattr(model, "record"):
+            record = model.record(image, spikes=True)
+            return {name: train[:, 0].flatten(1).cpu().numpy() for name, train in record.spikes.items()}
+        return _hooked_trains(model, image)
+
+
+def _hooked_trains(model, image) -> dict:
+    """Each call's spikes of every spiking layer that `model` records, stacked over its calls (the time steps)."""
+    layers = {name: m for name, m in named_layers(model, None).items() if spiking_layer(m) is not None}
+    calls = {name: [] for name in layers}
+
+    def hook(name):
+        def record(module, _inputs, output):
+            spikes = spiking_layer(module).spikes(module, output)
+            calls[name].extend(spikes.unbind(0) if spiking_layer(module).time_first(module) else [spikes])
+        return record
+    handles = [module.register_forward_hook(hook(name)) for name, module in layers.items()]
+    try:
+        model(image)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {name: torch.stack([s[0].flatten() for s in steps]).bool().cpu().numpy() for name, steps in calls.items()}

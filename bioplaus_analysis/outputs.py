@@ -69,7 +69,8 @@ def refuse_untrusted_gradient(model: nn.Module, logits: torch.Tensor) -> None:
     """ConfigError when `logits` were computed through custom autograd Functions that nothing vouches for:
     autograd's input gradient is then whatever their backward says (an FA layer's is its feedback path). A
     bioplaus spiking network's Functions are its surrogate spike derivatives, the convention of the field."""
-    if getattr(model, "trust_autograd", False) or (hasattr(model, "rule") and getattr(model, "spiking", False)):
+    if getattr(model, "trust_autograd", False) or (getattr(model, "rule", None) is not None
+                                                   and getattr(model, "spiking", False)):
         return
     names = custom_functions(logits)
     if names:
@@ -92,9 +93,16 @@ def _library(module, name: str) -> bool:
     return type(module).__module__.split(".")[0] == name
 
 
+def _subclass_of(module, class_name: str) -> bool:
+    """Whether `module`'s class derives from one named `class_name` (a library's neuron base class, matched by
+    name so that the library need not be imported)."""
+    return any(cls.__name__ == class_name for cls in type(module).__mro__)
+
+
 SPIKING_LAYERS = {  # name → how its layers hold spikes; `register_spiking_layer` adds one
-    "snntorch": SpikingLayer(lambda m: _library(m, "snntorch"), lambda m, out: _first(out), lambda m: False),
-    "spikingjelly": SpikingLayer(lambda m: _library(m, "spikingjelly") and hasattr(m, "step_mode"),
+    "snntorch": SpikingLayer(lambda m: _library(m, "snntorch") and _subclass_of(m, "SpikingNeuron"),
+                             lambda m, out: _first(out), lambda m: False),
+    "spikingjelly": SpikingLayer(lambda m: _library(m, "spikingjelly") and _subclass_of(m, "BaseNode"),
                                  lambda m, out: out, lambda m: getattr(m, "step_mode", "s") == "m"),
 }
 

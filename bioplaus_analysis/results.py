@@ -79,12 +79,15 @@ def read_results(out) -> tuple[dict, dict]:
     return results, arrays
 
 
-UNKNOWN_RULE_COLOR = "#999999"  # a rule not (or no longer) in the registry
+# Rules not (or no longer) in the registry, e.g. networks trained elsewhere, in the order an analysis meets
+# them: far from every registered rule's colour and from the class palette (then repeated).
+OTHER_RULE_COLORS = ("#7570B3", "#66A61E", "#B15928", "#999999")
 
 
-def rule_color(rule: str) -> str:
-    """The rule's colour (`Rule.color`): the same in every figure and every gallery."""
-    return RULES[rule].color if rule in RULES else UNKNOWN_RULE_COLOR
+def rule_color(rule: str, other: int = 0) -> str:
+    """The rule's colour (`Rule.color`): the same in every figure and every gallery; a rule outside the
+    registry takes the `other`-th of OTHER_RULE_COLORS."""
+    return RULES[rule].color if rule in RULES else OTHER_RULE_COLORS[other % len(OTHER_RULE_COLORS)]
 
 
 def rule_label(rule: str) -> str:
@@ -110,10 +113,7 @@ class Group(NamedTuple):
     runs: list
     seeds: list
     label: str
-
-    @property
-    def color(self) -> str:
-        return rule_color(self.rule)
+    color: str
 
 
 class Analysis(NamedTuple):
@@ -127,12 +127,12 @@ class Analysis(NamedTuple):
         keys = sorted({(r["model"], r["rule"]) for r in runs.values()},
                       key=lambda k: (k[0], rule_rank(k[1]), k[1]))
         several_models = len({model for model, _ in keys}) > 1
-        groups = []
+        groups, others = [], sorted({rule for _, rule in keys if rule not in RULES})
         for model, rule in keys:
             members = sorted((r["seed"], name) for name, r in runs.items() if (r["model"], r["rule"]) == (model, rule))
-            label = rule_label(rule)
-            groups.append(Group(model, rule, [name for _, name in members], [seed for seed, _ in members],
-                                f"{model} {label}" if several_models else label))
+            label = f"{model} {rule_label(rule)}" if several_models and rule in RULES else rule_label(rule)
+            color = rule_color(rule, others.index(rule) if rule in others else 0)
+            groups.append(Group(model, rule, [name for _, name in members], [seed for seed, _ in members], label, color))
         return groups
 
     def layers(self, run: str) -> list[str]:
@@ -140,7 +140,8 @@ class Analysis(NamedTuple):
 
     def spiking(self) -> bool:
         """Whether any run's network spikes (features are spike counts; gradients are surrogate gradients)."""
-        return any(is_spiking(run["model"]) for run in self.results["runs"].values())
+        return any(is_spiking(run["model"]) or run.get("features") == "spike count"
+                   for run in self.results["runs"].values())
 
     @property
     def provenance(self) -> dict:

@@ -97,6 +97,9 @@ def input_gradient(model, images, labels, mode: str = "true") -> torch.Tensor:
             refuse_untrusted_gradient(model, logits)
             objective = F.cross_entropy(logits, labels)
         else:
+            if model_rule(model) is None:
+                raise ConfigError(f"{type(model).__name__} has no bioplaus rule, so no feedback path to attack "
+                                  "through; mode 'feedback' needs a bioplaus network (e.g. trainers.wrap)")
             objective = model.rule.objective(model, x, labels).surrogate
         (grad,) = torch.autograd.grad(objective, x, allow_unused=True)
     if grad is None:
@@ -104,6 +107,15 @@ def input_gradient(model, images, labels, mode: str = "true") -> torch.Tensor:
         raise ConfigError(f"model {getattr(model, 'kind', type(model).__name__)!r} (encoding {encoding!r}) has no input gradient; "
                           "attacks need a differentiable input, e.g. --encoding direct")
     return grad
+
+
+def model_rule(model):
+    """The network's bioplaus rule, None for a module trained elsewhere (no feedback path)."""
+    return getattr(model, "rule", None)
+
+
+def rule_name(model) -> str | None:
+    return None if model_rule(model) is None else model.rule.name
 
 
 def _batches(model, images, labels, batch_size):
@@ -186,15 +198,15 @@ def _first_step(eps: float, eps_grid) -> bool:
     return eps > 0 and eps == min(e for e in eps_grid if e > 0)
 
 
-def attack_passes(name: str, eps: float, pgd_steps: int, models: int, rule: str, modes, eps_grid=None):
+def attack_passes(name: str, eps: float, pgd_steps: int, models: int, rule: str | None, modes, eps_grid=None):
     """(gradient passes, forward passes) over the images that one (attack, run, ε) of `robustness_curves`
     makes for a run of `rule`: the true-gradient attack, the feedback one (in `modes`, unless the rule's
-    update is the true gradient), and the evaluations (one per model with `transfer`). FGSM's gradient is
+    update is the true gradient or there is no rule: a network trained elsewhere), and the evaluations (one per model with `transfer`). FGSM's gradient is
     computed once per curve, at the first positive ε of `eps_grid`; at ε = 0 a run's clean accuracy is computed
     once and reused by every attack, mode and transfer cell."""
     if eps == 0:
         return 0, 1
-    feedback = "feedback" in modes and not get_rule(rule).true_gradient
+    feedback = "feedback" in modes and rule is not None and not get_rule(rule).true_gradient
     transfer = "transfer" in modes
     fgsm_pass = _first_step(eps, eps_grid if eps_grid is not None else [eps])
     per_attack = 0 if eps == 0 else (int(fgsm_pass) if name == "fgsm" else pgd_steps)
@@ -263,13 +275,13 @@ def robustness_curves(models: dict, images, labels, eps_grid, attacks=ATTACKS, m
                 if "transfer" in modes:
                     for t, target in enumerate(names):
                         matrix[k, s, t] = own["true"][-1] if t == s else crafter.score(target, adversarial, eps)
-                if "feedback" in modes:
+                if "feedback" in modes and model_rule(model) is not None:
                     if model.rule.true_gradient:  # the rule's own gradient is the true gradient
                         own["feedback"].append(own["true"][-1])
                     else:
                         own["feedback"].append(crafter.score(run, crafter.craft(name, model, eps, "feedback"), eps))
                 if step is not None:
-                    passes = attack_passes(name, eps, pgd_steps, len(names), model.rule.name, modes, eps_grid)
+                    passes = attack_passes(name, eps, pgd_steps, len(names), rule_name(model), modes, eps_grid)
                     step(f"{run}: {name} ε={eps:g} ({k + 1}/{len(eps_grid)})", *passes)
             curves[run][name] = {mode: values for mode, values in own.items() if values}
         if "transfer" in modes:

@@ -94,24 +94,7 @@ def test_a_custom_function_fa_model_is_refused_in_true_mode_and_its_twin_is_atta
 
 
 def test_snntorch_spikes_are_counted_and_the_network_is_attacked():
-    snn = pytest.importorskip("snntorch")
-
-    class Net(nn.Module):  # the snnTorch tutorial's step-by-step loop
-        def __init__(self):
-            super().__init__()
-            torch.manual_seed(0)
-            self.fc1, self.lif1 = nn.Linear(64, 20), snn.Leaky(beta=0.8)
-            self.fc2, self.lif2 = nn.Linear(20, 10), snn.Leaky(beta=0.8)
-
-        def forward(self, x):
-            mem1, mem2, spikes = self.lif1.init_leaky(), self.lif2.init_leaky(), []
-            current = self.fc1(x.flatten(1) * 4)
-            for _ in range(T):
-                spk1, mem1 = self.lif1(current, mem1)
-                spk2, mem2 = self.lif2(self.fc2(spk1), mem2)
-                spikes.append(spk2)
-            return torch.stack(spikes), mem2
-    net, (images, labels) = Net(), _digits()
+    net, (images, labels) = _snntorch_net(), _digits()
     features = record_features(net, images, labels, layers=["lif1"], output="spike_counts")
     with torch.no_grad():  # by hand: the same loop, counting lif1's spikes
         mem, count, current = net.lif1.init_leaky(), 0, net.fc1(images.flatten(1) * 4)
@@ -151,6 +134,11 @@ def test_spikingjelly_multi_step_spikes_are_counted():
         spikes = net.lif1(net.fc1((images.flatten(1) * 4).unsqueeze(0).repeat(T, 1, 1)))
     assert features.measure == "spike count" and features.layers["lif1"].max() > 0
     np.testing.assert_array_equal(features.layers["lif1"], spikes.sum(0).numpy())
+    from bioplaus_analysis.features import spike_raster
+    from bioplaus_analysis.foreign import Foreign
+    trains = spike_raster(Foreign(net, ["fc1", "lif1"]), images[0])  # what the raster figure draws
+    assert list(trains) == ["lif1"]  # fc1 does not spike
+    np.testing.assert_array_equal(trains["lif1"], spikes[:, 0].bool().numpy())
 
 
 @pytest.mark.parametrize("rule", ["bp", "fa", "dfa", "dkp"])
@@ -219,5 +207,56 @@ def test_networks_analysed_in_memory_give_the_files_and_the_figures_their_data_s
     missing = printed.splitlines()[-1].removeprefix("not drawn, the analysis holds no data for them: ").split(", ")
     assert {"training-curves", "main-learning", "cosine-to-bp", "weight-alignment", "spike-raster"} <= set(missing)
     assert (tmp_path / "figs" / "paths.png").is_file() and not (tmp_path / "figs" / "training-curves.png").exists()
-    with pytest.raises(ConfigError, match="analyze_models takes bioplaus networks; plain: wrap a module first"):
+    with pytest.raises(ConfigError, match="Linear is not a bioplaus network: name the layers to record"):
         analyze_models({"plain": nn.Linear(64, 10)}, images, labels, tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
+def _snntorch_net():
+    snn = pytest.importorskip("snntorch")
+
+    class Net(nn.Module):  # the snnTorch tutorial's step-by-step loop, returning (spikes, membrane)
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.fc1, self.lif1 = nn.Linear(64, 20), snn.Leaky(beta=0.8)
+            self.fc2, self.lif2 = nn.Linear(20, 10), snn.Leaky(beta=0.8)
+
+        def forward(self, x):
+            mem1, mem2, spikes = self.lif1.init_leaky(), self.lif2.init_leaky(), []
+            current = self.fc1(x.flatten(1) * 4)
+            for _ in range(T):
+                spk1, mem1 = self.lif1(current, mem1)
+                spk2, mem2 = self.lif2(self.fc2(spk1), mem2)
+                spikes.append(spk2)
+            return torch.stack(spikes), mem2
+    return Net()
+
+
+def test_an_snntorch_network_analysed_in_memory_gets_its_spike_figures(tmp_path):
+    from bioplaus_analysis import analyze_models, read_results
+    from bioplaus_analysis.figures import applicable, draw_figures
+    net, (images, labels) = _snntorch_net(), load_dataset("digits", "test")
+    common = dict(layers=["fc1", "lif1"], output="spike_counts", per_class=3, eval_per_class=3, eps=[0, 0.1],
+                  pgd_steps=2, embeddings=["pca"], progress=False)
+    out = analyze_models({"snn-mine": net}, images, labels, tmp_path / "an", rules={"snn-mine": "bp"},
+                         trust_autograd=True, **common)
+    results, arrays = read_results(out)
+    assert results["runs"]["snn-mine"]["model"] == "Net" and results["runs"]["snn-mine"]["rule"] == "bp"
+    assert results["layers"]["snn-mine"] == ["fc1", "lif1", "out"] and results["snr"] == {}
+    first = torch.as_tensor(arrays["sample/index"])[0]
+    with torch.no_grad():  # lif1's spike train for the raster's image, by hand
+        mem, trains, current = net.lif1.init_leaky(), [], net.fc1(images[first:first + 1].flatten(1) * 4)
+        for _ in range(T):
+            spk, mem = net.lif1(current, mem)
+            trains.append(spk[0])
+    np.testing.assert_array_equal(arrays["raster/snn-mine/lif1"], torch.stack(trains).bool().numpy())
+    assert results["firing"]["snn-mine"]["time_steps"] == T and "raster/snn-mine/fc1" not in arrays
+    assert set(results["robustness"]["curves"]["snn-mine"]["fgsm"]) == {"true"}  # no rule: no feedback path
+    assert {"firing-rates", "spike-raster", "robustness"} <= set(applicable(out))
+    assert not {"gradient-snr", "bias-variance", "training-curves"} & set(applicable(out))
+    drawn = draw_figures(out, tmp_path / "figs", names=["firing-rates", "spike-raster"], progress=False)
+    assert all(path.is_file() for paths in drawn.values() for path in paths)
+    untrusted = analyze_models({"snn-mine": net}, images, labels, tmp_path / "an2", **common)
+    skipped = read_results(untrusted)[0]["robustness"]["skipped"]["snn-mine"]
+    assert "custom autograd.Function" in skipped  # snnTorch's spike: attacked only once its gradient is confirmed

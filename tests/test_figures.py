@@ -268,8 +268,11 @@ def test_class_names_and_palette_are_disjoint_from_rule_colours():
     assert class_names("fashion-mnist", [0, 9]) == ["T-shirt", "boot"] and class_names("digits", [3]) == ["3"]
     assert not {c.lower() for c in CLASS_COLORS} & {rule.color.lower() for rule in RULES.values()}
     assert len(set(CLASS_COLORS)) == 10
-    closest = min(np.linalg.norm(_cielab(c) - _cielab(rule.color)) for c in CLASS_COLORS for rule in RULES.values())
+    from bioplaus_analysis.results import OTHER_RULE_COLORS
+    rule_colors = [rule.color for rule in RULES.values()] + list(OTHER_RULE_COLORS)  # and networks trained elsewhere
+    closest = min(np.linalg.norm(_cielab(c) - _cielab(r)) for c in CLASS_COLORS for r in rule_colors)
     assert closest > 15  # CIELAB ΔE: seaborn's class 0 #0173B2 against DFA's #0072B2 is 0.8
+    assert min(np.linalg.norm(_cielab(o) - _cielab(rule.color)) for o in OTHER_RULE_COLORS for rule in RULES.values()) > 15
 
 
 def _cielab(color: str) -> np.ndarray:

@@ -77,8 +77,7 @@ def test_sigint_from_outside_at_any_moment_then_resume_is_exact(tmp_path, device
     assert "stopped by SIGINT" in err and "continue with --resume" in err and err.count("\n") == 1
     epochs_done = len(read_metrics(run))
     assert 1 <= epochs_done < 3
-    resumed = subprocess.run(_cli(*argv, "--out", str(run), "--resume"), capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr
+    assert main(["train", "--dataset", "digits", "--quiet", *argv, "--out", str(run), "--resume"]) == 0
     full = train(_config(argv, 3, device.type), tmp_path / "full", progress=False)
     _assert_same_run(run, full)
     assert not list(run.glob(".*.tmp"))

@@ -77,3 +77,18 @@ def test_readme_example_analyses_a_model_trained_elsewhere(tmp_path, monkeypatch
     assert lines[0].startswith("['2', 'input', 'out'] ") and float(lines[0].split()[-1]) > 0.2
     clean, attacked = map(float, lines[1].split())
     assert clean > 0.8 and attacked < clean
+
+
+def test_readme_networks_trained_elsewhere_go_from_weights_to_the_figure_set(tmp_path, monkeypatch, capsys):
+    import pytest
+    pytest.importorskip("snntorch")
+    from bioplaus_analysis.figures import style
+    monkeypatch.setattr(style, "PNG_DPI", 50)  # the same figures at a lower resolution: this test checks files
+    lines = _run_example("analysis/snntorch", tmp_path, monkeypatch, capsys).splitlines()
+    anns, snn = (set(eval(line.split(" ", 1)[1])) for line in lines[-2:])
+    assert {"rdm-grid", "paths", "robustness", "transfer"} <= anns and not {"firing-rates", "gradient-snr"} & anns
+    assert {"firing-rates", "spike-raster", "robustness"} <= snn
+    figures = tmp_path / "figures/elsewhere"
+    assert (figures / "snntorch-spike-raster.png").is_file() and (figures / "anns-rdm-grid.pdf").is_file()
+    captions = (figures / "captions.md").read_text()
+    assert "surrogate gradient of the spiking network" in captions and "true input gradient" in captions

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from bioplaus_analysis.results import (UNKNOWN_RULE_COLOR, Analysis, prepare_out, read_results, rule_color,
+from bioplaus_analysis.results import (OTHER_RULE_COLORS, Analysis, prepare_out, read_results, rule_color,
                                        write_results)
 from trainers import RULES, RunDirError
 
@@ -35,11 +35,11 @@ def _run(model, rule, seed):
 
 def test_groups_follow_the_registry_order_with_each_rules_label_and_colour():
     runs = {"c": _run("cnn", "adfa", 1), "a": _run("cnn", "dfa", 1), "b": _run("cnn", "bp", 0),
-            "d": _run("cnn", "dfa", 0), "e": _run("cnn", "gone", 0)}
+            "d": _run("cnn", "dfa", 0), "e": _run("cnn", "gone", 0), "f": _run("Net", "mine", 0)}
     groups = Analysis({"runs": runs}, {}).groups()
     assert [(g.rule, g.runs, g.seeds, g.label) for g in groups] == [
-        ("bp", ["b"], [0], "BP"), ("dfa", ["d", "a"], [0, 1], "DFA"), ("adfa", ["c"], [1], "aDFA"),
-        ("gone", ["e"], [0], "gone")]
-    assert [g.color for g in groups] == [RULES["bp"].color, RULES["dfa"].color, RULES["adfa"].color,
-                                         UNKNOWN_RULE_COLOR]
+        ("mine", ["f"], [0], "mine"), ("bp", ["b"], [0], "cnn BP"), ("dfa", ["d", "a"], [0, 1], "cnn DFA"),
+        ("adfa", ["c"], [1], "cnn aDFA"), ("gone", ["e"], [0], "gone")]  # rules outside the registry: their name
+    assert [g.color for g in groups] == [OTHER_RULE_COLORS[1], RULES["bp"].color, RULES["dfa"].color,
+                                         RULES["adfa"].color, OTHER_RULE_COLORS[0]]  # one colour per other rule
     assert rule_color("dkp") == "#009E73"

@@ -40,7 +40,9 @@ def applicable(analysis) -> list[str]:
         names.remove("weight-alignment")
     if not results.get("dynamics"):
         names.remove("representation-dynamics")
-    if all(is_true_gradient(g.rule) for g in a.groups()) or not results.get("snr"):
+    if any(run not in results.get("snr", {}) for run in results["runs"]):  # e.g. a network trained elsewhere
+        names = [name for name in names if name not in ("gradient-snr", "bias-variance")]
+    elif all(is_true_gradient(g.rule) for g in a.groups()):
         names.remove("bias-variance")
     if not results.get("firing"):
         names.remove("firing-rates")

@@ -30,7 +30,8 @@ def draw_attack(a, ax, attack: str) -> list:
     lines = []
     for g in groups:
         for mode, style in (("true", "-"), ("feedback", "--")):
-            if mode not in robustness["modes"] or (mode == "feedback" and is_true_gradient(g.rule)):
+            if mode == "feedback" and is_true_gradient(g.rule) or not all(
+                    mode in robustness["curves"][run][attack] for run in g.runs):  # no feedback path: no rule
                 continue
             accuracy = np.array([robustness["curves"][run][attack][mode] for run in g.runs], dtype=float)
             mean = accuracy.mean(0)
@@ -48,11 +49,16 @@ def draw_attack(a, ax, attack: str) -> list:
     return lines
 
 
+def has_feedback_curves(a) -> bool:
+    """Whether any run was attacked through a feedback path (not networks trained elsewhere: they have no rule)."""
+    return any("feedback" in modes for curves in a.results["robustness"]["curves"].values() for modes in curves.values())
+
+
 def mode_handles(a) -> list:
     from matplotlib.lines import Line2D
     handles = [Line2D([], [], color="0.3", linestyle="-",
                       label="surrogate gradient" if a.spiking() else "true gradient")]
-    if "feedback" in a.results["robustness"]["modes"]:
+    if has_feedback_curves(a):
         handles.append(Line2D([], [], color="0.3", linestyle="--", label="rule's feedback path"))
     return handles
 
@@ -69,9 +75,10 @@ def attack_caption(a) -> str:
     _, groups = _attacked(a)
     true = ("the surrogate gradient of the spiking network (its true gradient is zero almost everywhere)"
             if a.spiking() else "the true input gradient (white box)")
-    return (f"Accuracy under attack vs ε on {a.sample_text('eval_sample')}: attacks with {true} (solid) and with "
-            f"each rule's own feedback path (dashed; a gradient-masking probe, not robustness). BP has no dashed "
-            f"line: its feedback path is the true gradient. {_band_note(groups)}")
+    feedback = (" and with each rule's own feedback path (dashed; a gradient-masking probe, not robustness). BP has "
+                "no dashed line: its feedback path is the true gradient." if has_feedback_curves(a) else ".")
+    return (f"Accuracy under attack vs ε on {a.sample_text('eval_sample')}: attacks with {true} (solid)"
+            f"{feedback} {_band_note(groups)}")
 
 
 def _band_note(groups) -> str:
