@@ -99,6 +99,42 @@ def test_one_step_dfa_with_the_transposed_readout_equals_bp():
         torch.testing.assert_close(dfa[name], bp[name], rtol=1e-10, atol=1e-14, msg=name)
 
 
+@pytest.mark.parametrize("neuron", ["fast", "zhang2024"])  # zhang2024 has refractory steps
+@pytest.mark.parametrize("constant", [True, False])
+def test_spike_derivatives_taken_step_by_step_equal_those_of_the_whole_trace(neuron, constant):
+    """The DFA family's ∂s_t/∂I_t, computed inside the scan one step at a time, is bit for bit the
+    formula applied to the stored membrane trace afterwards."""
+    from trainers.snn.neurons import get_neuron, lif_scan
+    from trainers.snn.scan import local_derivative
+    lif, derivative = get_neuron(neuron), _snn("dfa").surrogate_derivative
+    g = torch.Generator().manual_seed(0)
+    current = torch.rand((5, 6) if constant else (7, 5, 6), generator=g, dtype=torch.float64) * 40
+    steps = 7 if constant else None
+    scan = lif_scan(current, lif, steps, derivative, membrane=True, local=True)
+    assert scan.spikes.sum() > 0 and (scan.active is None) == (lif.refractory_steps == 0)
+    assert torch.equal(scan.local, local_derivative(scan.membrane, lif, derivative, scan.active))
+    alone = lif_scan(current, lif, steps, derivative, local=True)  # no membrane trace kept
+    assert alone.membrane is None and torch.equal(alone.local, scan.local)
+
+
+@pytest.mark.parametrize("rule", ["dfa", "adfa", "dkp"])
+def test_the_linear_drive_gives_the_update_of_the_pass_through_the_layer(rule):
+    """A linear block fed by spikes drives its update with ⟨W, DᵀX⟩ + ⟨b, ΣD⟩ (one product over all steps); a
+    layer with a forward hook is called instead, as before: both give the same update."""
+    model = build_model("snn", rule, (1, 8, 8), 10, seed=0, hidden="24,16", time_steps=6, encoding="poisson")
+    x, labels = load_dataset("digits", "train")
+    fast = rule_update(model, x[:32], labels[:32])
+    handles = [block[-1].register_forward_hook(lambda *args: None) for block in model.blocks.values()]
+    try:
+        through_layers = rule_update(model, x[:32], labels[:32])
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert fast["blocks.fc2.0.weight"].abs().sum() > 0
+    for name, value in through_layers.items():
+        torch.testing.assert_close(fast[name], value, rtol=1e-6, atol=1e-9, msg=name)
+
+
 def test_dfa_keeps_no_graph_across_blocks_or_time():
     """Autograd saves only what each block's own weight update needs, and the readout's input."""
     model = build_model("snn", "dfa", (1, 8, 8), 10, hidden="40,30", time_steps=20, encoding="poisson")
@@ -106,10 +142,10 @@ def test_dfa_keeps_no_graph_across_blocks_or_time():
     saved = []
     with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.shape) or t, lambda t: t):
         objective = get_rule("dfa").objective(model, x[:16], labels[:16])
-    big = sorted(tuple(s) for s in saved if s.numel() > 16 * 40 * 2)
-    # Per block: its input spikes [T·16, D_in] and the factor d_t ⊙ P [T, 16, D]; nothing per time step.
-    assert big == [(20, 16, 30), (20, 16, 40), (320, 40), (320, 64)]
-    assert len(saved) < 15
+    # Per block: the product DᵀX [D, D_in] that is its weight's gradient (the ⟨W, DᵀX⟩ surrogate, from one
+    # product over all steps), and the readout's input; nothing per time step or image is kept for autograd.
+    assert sorted(tuple(s) for s in saved if s.numel() > 16 * 30) == [(30, 40), (40, 64)]
+    assert not [s for s in saved if 20 in s] and len(saved) < 15
     objective.surrogate.backward()
 
 

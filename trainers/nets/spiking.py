@@ -105,13 +105,11 @@ class SpikingNetwork(NetworkBase):
             h = self.encode(images)
             hidden = []
             for name in self.hidden_names:
-                current, scan = self._scan(name, h, membrane=not use_g)
+                current, scan = self._scan(name, h, local=not use_g)
                 if use_g:
                     local = self.g.derivative(current - self.neuron.threshold, self.neuron)
                 else:
-                    local = self.surrogate_derivative(scan.membrane - self.neuron.threshold) * self.neuron.gain
-                    if scan.active is not None:
-                        local *= scan.active
+                    local = scan.local
                 if h.constant:  # constant current: Σ_t (I · d_t P) = (I · (Σ_t d_t) P)
                     local = local.sum(0) if local.dim() > current.dim() else local * self.time_steps
                 rate = scan.spikes.mean(0)
@@ -120,7 +118,14 @@ class SpikingNetwork(NetworkBase):
         return self.readout(h.values), hidden
 
     def _drive(self, name, inputs, local):
+        block = self.blocks[name]
+        # a layer with forward hooks (e.g. the per-sample SNR's taps) is called, so that its hooks see the pass
+        linear = (not inputs.constant and all(isinstance(m, (nn.Flatten, nn.Linear)) for m in block)
+                  and not block[-1]._forward_hooks)
+
         def drive(projected):
+            if linear:  # Σ_t I_t·D_t = ⟨W, DᵀX⟩ + ⟨b, ΣD⟩: no second pass through the layer over T
+                return _linear_drive(block[-1], inputs.values, (local * projected.reshape(local.shape[1:])).detach())
             current = self.current(name, inputs)  # with autograd: only this block's weights
             target = projected.reshape(current.shape if inputs.constant else current.shape[1:])
             return (current * (local * target).detach()).sum()
@@ -141,6 +146,15 @@ class SpikingNetwork(NetworkBase):
                 trains[name] = scan.spikes.bool()
             h = Encoded(scan.spikes, False)
         return SpikeRecord(self.time_steps, counts, self.readout(h.values), traces, trains)
+
+
+def _linear_drive(layer: nn.Linear, spikes: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """Σ over steps and images of (x W ᵀ + b)·D for inputs `spikes` [T, batch, ...] and D [T, batch, out],
+    as ⟨W, DᵀX⟩ + ⟨b, ΣD⟩: the same gradient as autograd through the layer (Dᵀ X and Σ D), from one product."""
+    x = spikes.reshape(-1, layer.in_features).to(layer.weight.dtype)
+    d = d.reshape(-1, layer.out_features)
+    value = (layer.weight * d.t().mm(x)).sum()
+    return value if layer.bias is None else value + (layer.bias * d.sum(0)).sum()
 
 
 def _snn_blocks(input_shape, num_classes, hidden=(1000,)):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from trainers.errors import ConfigError, unknown_name
-from trainers.snn.scan import Scan, check_bptt
+from trainers.snn.scan import Scan, check_bptt, local_derivative
 from trainers.snn.toolchain import fused_kernels_buildable
 
 
@@ -95,22 +95,27 @@ def fused_scan_applies(current: torch.Tensor) -> bool:
 
 
 def lif_scan(current: torch.Tensor, neuron: LIF, steps: int | None = None, derivative=None,
-             membrane: bool = False) -> Scan:
+             membrane: bool = False, local: bool = False) -> Scan:
     """Run LIF neurons over time from rest (v = 0).
 
     `current` is [T, batch, ...], or [batch, ...] held constant for `steps` steps (direct encoding:
     the layer's current is computed once). When autograd is on and `current` needs a gradient, the
     spikes carry BPTT gradients with spike derivative `derivative(v − θ)`; otherwise nothing is
     recorded for autograd and the state is updated in place. Float32 CUDA tensors take one fused
-    kernel for all T steps (`lif_kernels`), with identical results.
+    kernel for all T steps (`lif_kernels`), with identical results. `local` adds each step's spike
+    derivative (`scan.local_derivative`), computed step by step while the state is in cache.
     """
     if fused_scan_applies(current):
         from trainers.snn.lif_kernels import fused_lif_scan
-        return fused_lif_scan(current, neuron, steps, derivative, membrane)
-    return _torch_lif_scan(current, neuron, steps, derivative, membrane)
+        scan = fused_lif_scan(current, neuron, steps, derivative, membrane or local)
+        if not local:
+            return scan
+        trace = local_derivative(scan.membrane, neuron, derivative, scan.active)
+        return scan._replace(local=trace) if membrane else Scan(scan.spikes, None, None, trace)
+    return _torch_lif_scan(current, neuron, steps, derivative, membrane, local)
 
 
-def _torch_lif_scan(current, neuron: LIF, steps, derivative, membrane: bool) -> Scan:
+def _torch_lif_scan(current, neuron: LIF, steps, derivative, membrane: bool, local: bool = False) -> Scan:
     """`lif_scan` in PyTorch, one step at a time: in place without autograd, else the BPTT graph."""
     constant = steps is not None
     steps = steps if constant else current.shape[0]
@@ -120,7 +125,8 @@ def _torch_lif_scan(current, neuron: LIF, steps, derivative, membrane: bool) -> 
     n_ref = neuron.refractory_steps
     spikes = current.new_empty((steps, *shape))
     trace = current.new_empty((steps, *shape)) if membrane else None
-    # Per-step activity is kept only with the membrane trace (DFA needs both); else one reused buffer.
+    slopes = current.new_empty((steps, *shape)) if local else None
+    # Per-step activity is kept only with the membrane trace; else one reused buffer.
     active = current.new_empty((steps, *shape)) if n_ref and (membrane or bptt) else None
     gate = current.new_empty(shape) if n_ref and active is None else None
     v = current.new_zeros(shape)
@@ -150,10 +156,12 @@ def _torch_lif_scan(current, neuron: LIF, steps, derivative, membrane: bool) -> 
                 v.mul_(step_gate)
             if membrane:
                 trace[t] = v
+            if local:
+                local_derivative(v, neuron, derivative, step_gate if n_ref else None, out=slopes[t])
             s = torch.ge(v, neuron.threshold, out=spikes[t])
             v.addcmul_(v, s, value=-1.0)  # v − v·s: exactly 0 where it spiked
         if n_ref:
             countdown.sub_(1).clamp_(min=0).add_(s, alpha=n_ref)
     if bptt:
         spikes = torch.stack(spikes)
-    return Scan(spikes, trace, active if membrane else None)
+    return Scan(spikes, trace, active if membrane else None, slopes)
