@@ -235,7 +235,7 @@ def _attackable(models: dict, images, labels) -> tuple[dict, dict]:
 
 def _adversarial_rdms(models, sample, run_rdms, options: AnalysisOptions, arrays) -> dict:
     """RDMs of each run's layers on its own white-box adversarial images, and per layer the
-    similarity (cosine of RDMs) to the clean RDM: how far an attack moves the representation geometry."""
+    similarity (the analysis's RDM comparison) to the clean RDM: how far an attack moves the representation geometry."""
     attack_name, eps, similarity = options.attacks[0] if options.attacks else "fgsm", options.adversarial_eps, {}
     for name, model in models.items():
         images = sample.images.to(model_device(model))
@@ -246,9 +246,9 @@ def _adversarial_rdms(models, sample, run_rdms, options: AnalysisOptions, arrays
         layers.pop("input")
         rdms = layer_rdms(layers, options.rdm_method)
         arrays[f"adversarial_rdm/{name}"] = np.stack(list(rdms.values()))
-        similarity[name] = {layer: float(compare_rdms(np.stack([run_rdms[name][layer], rdm]))[0, 1])
+        similarity[name] = {layer: float(compare_rdms(np.stack([run_rdms[name][layer], rdm]), options.comparison)[0, 1])
                             for layer, rdm in rdms.items()}
-    return {"attack": attack_name, "mode": "true", "eps": eps, "comparison": "cosine",
+    return {"attack": attack_name, "mode": "true", "eps": eps, "comparison": options.comparison,
             "similarity_to_clean": similarity}
 
 

@@ -3,6 +3,10 @@ the modules that implement them so that building the command line loads no heavy
 
 RDM_METHODS = ("correlation", "euclidean", "mahalanobis", "poisson")  # the first two by matrix products
 COMPARISONS = ("cosine", "corr", "spearman", "kendall", "tau-a", "rho-a", "bures")
+# How each comparison is named in captions and stats.csv ("corr", the default, is Pearson's r of the RDMs' upper
+# triangles: centred, so an RDM's mean level does not count as similarity, unlike the uncentred cosine).
+COMPARISON_NAMES = {"cosine": "uncentred cosine", "corr": "Pearson r", "spearman": "Spearman ρ",
+                    "kendall": "Kendall τ_b", "tau-a": "Kendall τ_A", "rho-a": "Spearman ρ_A", "bures": "Bures similarity"}
 EMBEDDINGS = ("tsne", "pca", "mds")
 ATTACKS = ("fgsm", "pgd")
 MODES = ("true", "feedback", "transfer")

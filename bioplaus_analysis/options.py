@@ -24,7 +24,7 @@ class AnalysisOptions:
     per_class: int = 20  # test images per class for RDMs, paths and embeddings
     eval_per_class: int | None = None  # for SNR, cosine and attacks; default `default_eval_per_class`
     rdm_method: str = "correlation"
-    comparison: str = "cosine"  # how RDMs are compared for the representational paths
+    comparison: str = "corr"  # how RDMs are compared (paths, similarities, stats): Pearson r, centred
     embeddings: tuple = ("tsne", "pca")
     eps: tuple | None = None  # attack budgets in pixel units; default 0-0.3 (MNIST-like), 0-8/255 (CIFAR-10)
     attacks: tuple = ATTACKS

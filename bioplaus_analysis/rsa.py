@@ -44,8 +44,8 @@ def label_rdm(labels) -> np.ndarray:
     return (labels[:, None] != labels[None, :]).astype(np.float64)
 
 
-def compare_rdms(matrices: np.ndarray, method: str = "cosine") -> np.ndarray:
-    """[m, m] similarities between m RDMs [m, n, n] with rsatoolbox's `compare`."""
+def compare_rdms(matrices: np.ndarray, method: str = "corr") -> np.ndarray:
+    """[m, m] similarities between m RDMs [m, n, n] with rsatoolbox's `compare` (default Pearson r: centred)."""
     if method not in COMPARISONS:
         raise unknown_name("RDM comparison", method, COMPARISONS)
     rdms = RDMs(np.asarray(matrices))

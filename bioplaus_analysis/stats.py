@@ -73,7 +73,7 @@ def _similarities(vectors, reference, method: str) -> np.ndarray:
     return (x * y).sum(1) / (np.sqrt((x * x).sum(1) * (y * y).sum()) + 1e-300)
 
 
-def resampled_similarity(rdms, reference, idx, method: str = "cosine") -> np.ndarray:
+def resampled_similarity(rdms, reference, idx, method: str = "corr") -> np.ndarray:
     """Similarity of each of `rdms` [m, n, n] to `reference` [n, n] on the images `idx` drawn with
     replacement, the pairs of an image with its own copy left out (as rsatoolbox's `subsample_pattern`)."""
     upper = np.triu_indices(len(idx), k=1)
@@ -98,18 +98,41 @@ def weighted_cosines(rdms, reference, weights) -> np.ndarray:
                     axis=1)
 
 
-def rdm_bootstrap(rdms, reference, method: str = "cosine", draws: int = 1000, seed: int = 0,
+def weighted_pearsons(rdms, reference, weights) -> np.ndarray:
+    """[draws, m] Pearson correlations of `rdms` [m, n, n] with `reference` [n, n] when image k appears
+    `weights[b, k]` times in draw b: the pairs weighted as in `weighted_cosines`, each moment a quadratic form
+    (the correlation of the centred pairs: what `resampled_similarity` gives with method "corr")."""
+    w = np.asarray(weights, dtype=float)
+    off = 1.0 - np.eye(len(reference))
+    quadratic = lambda matrix: np.einsum("bi,bi->b", w @ (matrix * off), w)  # noqa: E731  Σ over weighted pairs
+    total = quadratic(np.ones_like(reference))
+    mean_y = quadratic(reference) / total
+    var_y = quadratic(reference * reference) / total - mean_y ** 2
+    columns = []
+    for r in rdms:
+        mean_x = quadratic(r) / total
+        covariance = quadratic(r * reference) / total - mean_x * mean_y
+        var_x = quadratic(r * r) / total - mean_x ** 2
+        columns.append(covariance / (np.sqrt(var_x * var_y) + 1e-300))
+    return np.stack(columns, axis=1)
+
+
+FAST_BOOTSTRAPS = {"cosine": weighted_cosines, "corr": weighted_pearsons}
+
+
+def rdm_bootstrap(rdms, reference, method: str = "corr", draws: int = 1000, seed: int = 0,
                   level: float = LEVEL) -> np.ndarray:
     """[m, 3] (estimate, low, high) of the similarity of each of `rdms` [m, n, n] to `reference` [n, n], with
-    the percentile interval of a bootstrap over the n images (`resampled_similarity` per draw; cosine by
-    `weighted_cosines`, which gives the same numbers)."""
+    the percentile interval of a bootstrap over the n images (`resampled_similarity` per draw; cosine and
+    Pearson by `FAST_BOOTSTRAPS`, which give the same numbers)."""
     rdms, reference = np.asarray(rdms, dtype=float), np.asarray(reference, dtype=float)
     n = len(reference)
     rng = np.random.default_rng(seed)
     estimate = resampled_similarity(rdms, reference, np.arange(n), method)
     samples = [rng.integers(0, n, n) for _ in range(draws)]
-    if method == "cosine":
-        values = weighted_cosines(rdms, reference, np.stack([np.bincount(idx, minlength=n) for idx in samples]))
+    if method in FAST_BOOTSTRAPS:
+        counts = np.stack([np.bincount(idx, minlength=n) for idx in samples])
+        values = FAST_BOOTSTRAPS[method](rdms, reference, counts)
     else:
         values = np.stack([resampled_similarity(rdms, reference, idx, method) for idx in samples])
     low, high = np.nanpercentile(values, [100 * (1 - level) / 2, 100 * (1 + level) / 2], axis=0)

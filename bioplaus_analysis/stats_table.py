@@ -8,6 +8,7 @@ names the interval.
 
 import math
 
+from .choices import COMPARISON_NAMES
 from .results import is_true_gradient, load_analysis
 from .stats import paired_difference, rdm_bootstrap, t_interval
 
@@ -62,7 +63,7 @@ def _versus_bp(quantity, g, groups, by_run) -> list[dict]:
                  estimate=mean, low=low, high=high, p_value=p, method=PAIRED)]
 
 
-def rdm_rows(a, draws: int = 1000, seed: int = 0, method: str = "cosine") -> list[dict]:
+def rdm_rows(a, draws: int = 1000, seed: int = 0, method: str = "corr") -> list[dict]:
     """Each run's and each rule's RDM similarity to the label RDM per layer: per run, a bootstrap over the
     representation sample's images; per rule, the t interval over its seeds' estimates."""
     labels, rows = a.arrays.get("rdm/labels"), []
@@ -76,17 +77,17 @@ def rdm_rows(a, draws: int = 1000, seed: int = 0, method: str = "cosine") -> lis
             per_seed.append(intervals[:, 0])
             rows += [dict(quantity=f"RDM similarity to labels/{layer}", model=g.model, rule=g.rule, seed=run_seed,
                           versus="labels", n=n, estimate=est, low=low, high=high, p_value=math.nan,
-                          method=f"{method}; percentile bootstrap over {n} images, {draws} draws")
+                          method=f"{COMPARISON_NAMES[method]}; percentile bootstrap over {n} images, {draws} draws")
                      for layer, (est, low, high) in zip(a.layers(run), intervals)]
         for k, layer in enumerate(a.layers(g.runs[0])):
             mean, low, high = t_interval([values[k] for values in per_seed])
             rows.append(dict(quantity=f"RDM similarity to labels/{layer}", model=g.model, rule=g.rule, seed="",
                              versus="labels", n=len(per_seed), estimate=mean, low=low, high=high,
-                             p_value=math.nan, method=f"{method}; {SEEDS_T}"))
+                             p_value=math.nan, method=f"{COMPARISON_NAMES[method]}; {SEEDS_T}"))
     return rows
 
 
-def stats_rows(analysis, draws: int = 1000, seed: int = 0, method: str = "cosine") -> list[dict]:
+def stats_rows(analysis, draws: int = 1000, seed: int = 0, method: str = "corr") -> list[dict]:
     """Every row of stats.csv for an analysis (a folder or an `Analysis`)."""
     a = load_analysis(analysis)
     return seed_rows(a) + rdm_rows(a, draws, seed, method)

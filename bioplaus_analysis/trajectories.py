@@ -22,13 +22,13 @@ class Path2D(NamedTuple):
     stress: float
 
 
-def embed_rdms(items: list, matrices: list, comparison: str = "cosine", seed: int = 0) -> Path2D:
+def embed_rdms(items: list, matrices: list, comparison: str = "corr", seed: int = 0) -> Path2D:
     distances = angles(compare_rdms(np.stack(matrices), comparison))
     fit = mds(distances, seed)
     return Path2D(list(items), fit.coords, distances, fit.quality)
 
 
-def representational_paths(run_rdms: dict, input_rdm, label_rdm, comparison: str = "cosine",
+def representational_paths(run_rdms: dict, input_rdm, label_rdm, comparison: str = "corr",
                            seed: int = 0) -> tuple[Path2D, dict]:
     """(joint Path2D of all runs, {run: Path2D of that run alone}) from {run: {layer: RDM}}, where the
     layers exclude the input; every path starts at the shared input RDM and ends near the labels."""

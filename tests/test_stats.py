@@ -11,7 +11,7 @@ from scipy import stats as scipy_stats
 from bioplaus_analysis.results import write_results
 from bioplaus_analysis.rsa import compare_rdms, label_rdm, rdm_matrix
 from bioplaus_analysis.stats import (bootstrap_interval, paired_difference, rdm_bootstrap, resampled_similarity,
-                                     t_interval, weighted_cosines, write_stats)
+                                     t_interval, weighted_cosines, weighted_pearsons, write_stats)
 from bioplaus_analysis.stats_table import stats_rows
 
 from test_figures import _fixture_results
@@ -52,25 +52,36 @@ def test_intervals_cover_the_true_mean_at_the_nominal_rate():
     assert boot >= 90 and student >= 90, (boot, student)
 
 
-def test_a_resampled_rdm_comparison_equals_rsatoolbox_on_the_same_draw():
+@pytest.mark.parametrize("method, fast", [("cosine", weighted_cosines), ("corr", weighted_pearsons)])
+def test_a_resampled_rdm_comparison_equals_rsatoolbox_on_the_same_draw(method, fast):
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(4), 6)
     rdms = np.stack([rdm_matrix(rng.normal(size=(24, 10)) + labels[:, None] * k) for k in (0.0, 1.0)])
     idx = rng.integers(0, 24, 24)
-    ours = resampled_similarity(rdms, label_rdm(labels), idx)
+    ours = resampled_similarity(rdms, label_rdm(labels), idx, method)
     theirs = RDMs(np.concatenate([rdms, label_rdm(labels)[None]]), pattern_descriptors={"index": np.arange(24)})
     theirs = theirs.subsample_pattern("index", idx)
-    expected = np.asarray(compare(theirs[[0, 1]], theirs[2], method="cosine"))[:, 0]
+    expected = np.asarray(compare(theirs[[0, 1]], theirs[2], method=method))[:, 0]
     np.testing.assert_allclose(ours, expected, rtol=1e-12)
     weights = np.bincount(idx, minlength=24)[None]  # the same draw as image multiplicities
     rdms[0][np.diag_indices(24)] = 5.0  # a diagonal that is not 0 is left out as well
-    np.testing.assert_allclose(weighted_cosines(rdms, label_rdm(labels), weights)[0], ours, rtol=1e-12)
-    intervals = rdm_bootstrap(rdms, label_rdm(labels), draws=200)
-    slow = rdm_bootstrap(rdms, label_rdm(labels), "corr", draws=200)  # per draw, through rsatoolbox's compare
+    np.testing.assert_allclose(fast(rdms, label_rdm(labels), weights)[0], ours, rtol=1e-10)
+    intervals = rdm_bootstrap(rdms, label_rdm(labels), method, draws=200)
+    slow = rdm_bootstrap(rdms, label_rdm(labels), "spearman", draws=200)  # per draw, through rsatoolbox's compare
     assert np.all(slow[:, 1] <= slow[:, 0]) and np.all(slow[:, 0] <= slow[:, 2])
-    np.testing.assert_allclose(intervals[:, 0], [compare_rdms(np.stack([r, label_rdm(labels)]))[0, 1] for r in rdms])
+    np.testing.assert_allclose(intervals[:, 0],
+                               [compare_rdms(np.stack([r, label_rdm(labels)]), method)[0, 1] for r in rdms])
     assert np.all(intervals[:, 1] <= intervals[:, 0]) and np.all(intervals[:, 0] <= intervals[:, 2])
     assert intervals[1, 0] > intervals[0, 0]  # the class-structured patterns are closer to the labels
+
+
+def test_the_default_rdm_comparison_is_centred_so_a_shared_mean_level_is_not_similarity():
+    """Two RDMs with unrelated structure on the same high mean level: the uncentred cosine calls them
+    near-identical, Pearson r (the default) does not."""
+    rng = np.random.default_rng(1)
+    a, b = (rdm_matrix(rng.normal(size=(30, 50))) for _ in range(2))
+    assert compare_rdms(np.stack([a, b]), "cosine")[0, 1] > 0.95
+    assert abs(compare_rdms(np.stack([a, b]))[0, 1]) < 0.2
 
 
 def test_stats_csv_holds_every_rule_with_its_interval_and_the_paired_difference_to_bp(tmp_path):

@@ -6,6 +6,7 @@ import numpy as np
 
 from trainers import RULES
 
+from ..choices import COMPARISON_NAMES
 from ..results import is_true_gradient, load_analysis
 from .style import (COLUMN, FIGURES_DRAWN, PAGE, curve_note, figure_style, legend_columns, letter_panels,
                     new_figure, require, round_ticks, save, seed_curves, seeds_label)
@@ -226,7 +227,7 @@ def dynamics_caption(a, rows) -> str:
     split = "validation" if d.get("split") == "validation" else d.get("split", "held-out")
     text = (f"Representational dynamics of {d['probes']} fixed class-balanced {split} images (probes), per hidden "
             f"block, from initialisation (epoch 0) to the end of training; RDMs are 1 − Pearson r between the "
-            f"probes' block outputs{' (spike counts)' if a.spiking() else ''}, compared by {d['comparison']} similarity. "
+            f"probes' block outputs{' (spike counts)' if a.spiking() else ''}, compared by {COMPARISON_NAMES.get(d['comparison'], d['comparison'])}. "
             f"a: change of the similarity to the label RDM since epoch 0 (its epoch-0 level written in each panel)")
     if "bp" in rows:
         text += f"; b: change of the similarity to the RDM of the BP run of the same seed at the same epoch, {b_note}"

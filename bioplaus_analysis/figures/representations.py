@@ -3,6 +3,7 @@ and per rule aligned to the joint embedding by Procrustes), the Shepard diagram 
 
 import numpy as np
 
+from ..choices import COMPARISON_NAMES
 from ..results import Analysis, load_analysis
 from .style import (COLUMN, FIGURES_DRAWN, PAGE, class_colors, class_names, figure_style, letter_panels,
                     new_figure, require, rule_legend_handles, save, seeds_label)
@@ -207,8 +208,8 @@ def draw_shepard(a, ax):
 
 
 def paths_caption(a) -> str:
-    comparison = a.results["paths"].get("comparison", "cosine")
-    return (f"Representational paths: every block's RDM is a point; distances are arccos({comparison} similarity) "
+    comparison = COMPARISON_NAMES.get(a.results["paths"].get("comparison", "cosine"), "similarity")
+    return (f"Representational paths: every block's RDM is a point; distances are arccos({comparison}) "
             f"between RDMs, embedded in 2-D by metric MDS (stress-1 {a.results['paths']['joint']['stress']:.3f}). "
             f"Each path runs from the input RDM (square) through the blocks (one marker per block, arrows give the "
             f"direction) towards the label RDM (star); {a.sample_text()}; {a.seeds_text()}"
