@@ -459,3 +459,23 @@ def test_the_cosine_caption_says_which_blocks_are_exact_and_which_only_lack_room
     caption = cosine_caption(a, cosine_layers(a)[:3])
     assert "Not shown: out, where every rule's update is BP's (cosine 1 by construction)." in caption
     assert f"Not shown for space: {cosine_layers(a)[3]} (see the cosine-to-bp figure)." in caption
+
+
+def test_no_band_leaves_its_quantitys_range():
+    """Three seeds near a bound give a 95 % t band wider than the room left (4.3 standard errors): it is cut
+    at the bound, while the seeds and the mean are drawn as they are."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from bioplaus_analysis.figures.learning import COSINE, PERCENT
+    from bioplaus_analysis.figures.style import seed_curves
+    from bioplaus_analysis.results import Group
+    group = Group("cnn", "dfa", ["a", "b", "c"], [0, 1, 2], "DFA", RULES["dfa"].color)
+    for values, (low, high) in (([[0.9, 0.99], [0.97, 0.999], [0.99, 0.93]], COSINE),
+                                ([[97.0, 99.5], [99.9, 99.9], [92.0, 99.0]], PERCENT)):
+        fig, ax = plt.subplots()
+        seed_curves(ax, [1, 2], values, group, limits=(low, high))
+        band = ax.collections[0].get_paths()[0].vertices[:, 1]
+        assert band.max() == high and band.min() >= low  # the uncut band would reach past `high`
+        assert len(ax.lines) == 4  # the mean and the three seeds
+        plt.close(fig)

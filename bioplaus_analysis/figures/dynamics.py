@@ -53,7 +53,8 @@ def draw_alignment(a, ax, block: str) -> list:
     for k, g in enumerate(groups):
         tables = _alignment_tables(a, g, block)
         if tables:  # curves often coincide near 90°: each later rule thinner, with its own marker, on top
-            line = seed_curves(ax, *_series(tables, block), g, marker=ALIGNMENT_MARKERS[k % len(ALIGNMENT_MARKERS)])
+            line = seed_curves(ax, *_series(tables, block), g, marker=ALIGNMENT_MARKERS[k % len(ALIGNMENT_MARKERS)],
+                               limits=(0.0, 180.0))  # an angle
             under = (len(groups) - 1 - k) / max(len(groups) - 1, 1)  # 1 for the first rule, 0 for the last
             line.set_linewidth(1.0 + 1.2 * under)
             line.set_markersize(2.5 + 1.5 * under)

@@ -10,6 +10,7 @@ from .style import (COLUMN, FIGURES_DRAWN, PAGE, curve_note, error_note, figure_
 
 TRAINING_PANELS = {"test_acc": ("test accuracy (%)", 100.0), "val_acc": ("validation accuracy (%)", 100.0),
                    "train_acc": ("training accuracy (%)", 100.0), "train_loss": ("training loss", 1.0)}
+PERCENT, COSINE, LOSS = (0.0, 100.0), (-1.0, 1.0), (0.0, np.inf)  # the ranges bands are cut to
 
 
 def _values(rows) -> np.ndarray:
@@ -31,8 +32,8 @@ def draw_training(a, ax, key: str = "test_acc") -> list:
         histories = [a.results["training"][run] for run in g.runs]
         require(all(key in h for h in histories), f"the runs' training history holds no {key}")
         epochs = min(len(h["epoch"]) for h in histories)
-        lines.append(seed_curves(ax, histories[0]["epoch"][:epochs],
-                                 _values([h[key][:epochs] for h in histories]) * scale, g))
+        lines.append(seed_curves(ax, histories[0]["epoch"][:epochs], _values([h[key][:epochs] for h in histories]) * scale,
+                                 g, limits=LOSS if key == "train_loss" else PERCENT))
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.xaxis.get_major_locator().set_params(integer=True)
@@ -69,7 +70,8 @@ def draw_cosine(a, ax, layer: str) -> list:
     for g in (g for g in a.groups() if not is_true_gradient(g.rule)):
         tables = [a.results["cosine"][run]["training"] for run in g.runs]
         epochs = min(len(t["epoch"]) for t in tables)
-        lines.append(seed_curves(ax, tables[0]["epoch"][:epochs], _values([t[layer][:epochs] for t in tables]), g))
+        lines.append(seed_curves(ax, tables[0]["epoch"][:epochs], _values([t[layer][:epochs] for t in tables]), g,
+                                 limits=COSINE))
     ax.axhline(0, color="0.6", linewidth=0.5, linestyle=":")
     ax.set_title(layer)
     ax.set_xlabel("epoch")
