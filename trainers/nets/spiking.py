@@ -97,9 +97,11 @@ class SpikingNetwork(NetworkBase):
     def local_pass(self, images, use_g: bool = False):
         """(logits, [LocalSignal per hidden block]) for DFA-family rules.
 
-        Each block's local derivative ∂s_t/∂I_t is (dt/τ)·f′(v_t − θ) on non-refractory steps, or
-        aDFA's g(I_t − θ) when `use_g`. The forward runs without autograd; a signal's `drive(P)`
-        recomputes only that block's current from its stored input, so no graph spans blocks or T.
+        Each block's local derivative ∂s_t/∂I_t is (dt/τ)·f′(v_t − θ) on non-refractory steps (taken
+        inside the scan, step by step), or aDFA's g(I_t − θ) when `use_g`. The forward runs without
+        autograd; a signal's `drive(P)` involves only that block's weights and its stored input (a linear
+        block fed by spikes as ⟨W, DᵀX⟩ + ⟨b, ΣD⟩, else by recomputing its current), so no graph spans
+        blocks or T.
         """
         with torch.no_grad():
             h = self.encode(images)
@@ -114,7 +116,7 @@ class SpikingNetwork(NetworkBase):
                     local = local.sum(0) if local.dim() > current.dim() else local * self.time_steps
                 rate = scan.spikes.mean(0)
                 hidden.append(LocalSignal(name, rate.flatten(1), self._drive(name, h, local)))
-                h = Encoded(scan.spikes.bool(), False)  # stored compactly for the recomputation
+                h = Encoded(scan.spikes.bool(), False)  # stored compactly for the next block's drive
         return self.readout(h.values), hidden
 
     def _drive(self, name, inputs, local):
