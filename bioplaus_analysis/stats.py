@@ -120,6 +120,20 @@ def weighted_pearsons(rdms, reference, weights) -> np.ndarray:
 FAST_BOOTSTRAPS = {"cosine": weighted_cosines, "corr": weighted_pearsons}
 
 
+def noise_ceiling(rdms, method: str = "corr") -> tuple[float, float]:
+    """(lower, upper) bound of the similarity any RDM can reach to the group that `rdms` [m ≥ 2, n, n] sample
+    (Nili et al. 2014): the mean similarity of each RDM to the mean of the others (lower) and to the mean of
+    all (upper, which includes the RDM itself)."""
+    from .rsa import compare_rdms
+    rdms = np.asarray(rdms, dtype=float)
+    if len(rdms) < 2:
+        raise ValueError("a noise ceiling needs at least two RDMs")
+    similarity = lambda a, b: float(compare_rdms(np.stack([a, b]), method)[0, 1])  # noqa: E731
+    lower = [similarity(r, np.delete(rdms, k, axis=0).mean(0)) for k, r in enumerate(rdms)]
+    upper = [similarity(r, rdms.mean(0)) for r in rdms]
+    return float(np.mean(lower)), float(np.mean(upper))
+
+
 def rdm_bootstrap(rdms, reference, method: str = "corr", draws: int = 1000, seed: int = 0,
                   level: float = LEVEL) -> np.ndarray:
     """[m, 3] (estimate, low, high) of the similarity of each of `rdms` [m, n, n] to `reference` [n, n], with

@@ -1,16 +1,21 @@
-"""stats.csv: every rule's final accuracy, white-box robustness and RDM similarity to the labels with a 95 %
-interval, and each rule against BP as a paired difference with its interval and paired t-test.
+"""stats.csv: every rule's final accuracy, white-box robustness and RDM similarity to the labels and to BP
+(beside BP's noise ceiling across seeds) with a 95 % interval, and each rule against BP as a paired
+difference with its interval and paired t-test.
 
 One row per (quantity, model, rule[, seed]): `versus` is empty for an estimate, "bp" for a difference to
-BP paired by seed, "labels" for an RDM comparison; `n` counts the seeds (or images) behind it and `method`
-names the interval.
+BP paired by seed (or an RDM compared with the same seed's BP run), "labels" for an RDM comparison with the
+label RDM, "bp seeds" for the noise ceiling of BP's RDMs across seeds; `n` counts the seeds (or images)
+behind it and `method` names the interval.
 """
 
 import math
 
+import numpy as np
+
 from .choices import COMPARISON_NAMES
 from .results import is_true_gradient, load_analysis
-from .stats import paired_difference, rdm_bootstrap, t_interval
+from .rsa import compare_rdms
+from .stats import noise_ceiling, paired_difference, rdm_bootstrap, t_interval
 
 SEEDS_T = "t interval over seeds"
 ACCURACY_T = "t interval over seeds, clipped to [0, 1]"
@@ -87,10 +92,49 @@ def rdm_rows(a, draws: int = 1000, seed: int = 0, method: str = "corr") -> list[
     return rows
 
 
+def _ceiling_row(bp, k: int, layer: str, rdms: dict, method: str) -> list[dict]:
+    """The noise ceiling of the BP seeds' RDMs of `layer` (none with one seed)."""
+    if len(bp.runs) < 2:
+        return []
+    lower, upper = noise_ceiling([rdms[run][k] for run in bp.runs], method)
+    return [dict(quantity=f"RDM noise ceiling of BP/{layer}", model=bp.model, rule=bp.rule, seed="", versus="bp seeds",
+                 n=len(bp.runs), estimate=lower, low=lower, high=upper, p_value=math.nan,
+                 method=f"{COMPARISON_NAMES[method]}; low: each seed vs the mean of the others (lower bound), "
+                        "high: vs the mean of all (upper bound)")]
+
+
+def _to_bp_row(a, g, bp, k: int, layer: str, method: str) -> list[dict]:
+    """Group `g`'s RDM similarity of `layer` to BP's of the same seed: mean and t interval over seeds."""
+    reference = dict(zip(bp.seeds, bp.runs))
+    values = [float(compare_rdms(np.stack([a.arrays[f"rdm/{run}"][k], a.arrays[f"rdm/{reference[s]}"][k]]),
+                                 method)[0, 1]) for run, s in zip(g.runs, g.seeds) if s in reference]
+    if not values:
+        return []
+    mean, low, high = t_interval(values)
+    return [dict(quantity=f"RDM similarity to BP/{layer}", model=g.model, rule=g.rule, seed="", versus="bp",
+                 n=len(values), estimate=mean, low=low, high=high, p_value=math.nan,
+                 method=f"{COMPARISON_NAMES[method]}; the same seed's BP run; {SEEDS_T}")]
+
+
+def bp_rdm_rows(a, method: str = "corr") -> list[dict]:
+    """Per layer: the noise ceiling of the BP seeds (how similar BP is to itself across seeds: the most a rule
+    can reach) and each other rule's RDM similarity to BP's of the same seed."""
+    rows, groups = [], a.groups()
+    for bp in (g for g in groups if is_true_gradient(g.rule)):
+        rdms = {run: a.arrays[f"rdm/{run}"] for run in bp.runs}
+        others = [g for g in groups if g.model == bp.model and not is_true_gradient(g.rule)
+                  and a.layers(g.runs[0]) == a.layers(bp.runs[0])]
+        for k, layer in enumerate(a.layers(bp.runs[0])):
+            rows += _ceiling_row(bp, k, layer, rdms, method)
+            for g in others:
+                rows += _to_bp_row(a, g, bp, k, layer, method)
+    return rows
+
+
 def stats_rows(analysis, draws: int = 1000, seed: int = 0, method: str = "corr") -> list[dict]:
     """Every row of stats.csv for an analysis (a folder or an `Analysis`)."""
     a = load_analysis(analysis)
-    return seed_rows(a) + rdm_rows(a, draws, seed, method)
+    return seed_rows(a) + rdm_rows(a, draws, seed, method) + bp_rdm_rows(a, method)
 
 
 __all__ = ["stats_rows"]

@@ -102,3 +102,27 @@ def test_stats_csv_holds_every_rule_with_its_interval_and_the_paired_difference_
     per_image = [r for r in table if r["quantity"] == "RDM similarity to labels/fc1" and r["seed"] == "0"]
     assert len(per_image) == 2 and all(float(r["low"]) <= float(r["estimate"]) <= float(r["high"]) for r in per_image)
     assert {r["quantity"] for r in table} >= {"fgsm accuracy at eps=0.1 (white box)", "RDM similarity to labels/out"}
+
+
+def test_the_noise_ceiling_of_identical_rdms_is_one_and_of_two_rdms_is_their_similarity():
+    from bioplaus_analysis.stats import noise_ceiling
+    rng = np.random.default_rng(2)
+    base = rdm_matrix(rng.normal(size=(20, 8)))
+    assert noise_ceiling([base, base, base]) == pytest.approx((1.0, 1.0))
+    a, b = (rdm_matrix(rng.normal(size=(20, 8)) * 0.5 + rng.normal(size=(20, 8))) for _ in range(2))
+    lower, upper = noise_ceiling([a, b])  # with two seeds: each vs the other; each vs their mean
+    assert lower == pytest.approx(compare_rdms(np.stack([a, b]))[0, 1])
+    mean = (a + b) / 2
+    assert upper == pytest.approx(np.mean([compare_rdms(np.stack([r, mean]))[0, 1] for r in (a, b)]))
+    assert lower < upper
+
+
+def test_stats_csv_holds_the_bp_noise_ceiling_and_each_rules_similarity_to_bp():
+    results, arrays = _fixture_results(rules=("dfa", "bp"), seeds=(0, 1))
+    from bioplaus_analysis.results import Analysis
+    rows = stats_rows(Analysis(results, arrays), draws=20)
+    ceiling = [r for r in rows if r["quantity"].startswith("RDM noise ceiling of BP/")]
+    to_bp = [r for r in rows if r["quantity"].startswith("RDM similarity to BP/")]
+    assert ceiling and all(r["rule"] == "bp" and r["n"] == 2 and r["low"] <= r["high"] <= 1 for r in ceiling)
+    assert to_bp and all(r["rule"] == "dfa" and r["versus"] == "bp" and r["n"] == 2 for r in to_bp)
+    assert {r["quantity"].split("/")[1] for r in ceiling} == {r["quantity"].split("/")[1] for r in to_bp}
