@@ -78,7 +78,17 @@ def attack_caption(a) -> str:
     feedback = (" and with each rule's own feedback path (dashed; a gradient-masking probe, not robustness). BP has "
                 "no dashed line: its feedback path is the true gradient." if has_feedback_curves(a) else ".")
     return (f"Accuracy under attack vs ε on {a.sample_text('eval_sample')}: attacks with {true} (solid)"
-            f"{feedback} {_band_note(groups)}")
+            f"{feedback} {pgd_note(a)}{_band_note(groups)}")
+
+
+def pgd_note(a) -> str:
+    """PGD's steps and step size, when the analysis ran PGD."""
+    robustness = a.results["robustness"]
+    if "pgd" not in robustness.get("attacks", []):
+        return ""
+    steps = robustness["pgd_steps"]
+    return (f"PGD: {steps} signed-gradient steps of 2.5ε/{steps} from a seeded uniform start in the ε-ball, "
+            "projected onto it and onto [0, 1]. ")
 
 
 def _band_note(groups) -> str:
