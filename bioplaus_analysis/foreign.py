@@ -4,6 +4,8 @@ feedback-mode attack; a spiking library's layers among its layers give spike cou
 
 from torch import nn
 
+from trainers.nets.base import NetworkBase
+
 from .features import named_layers
 from .outputs import logits_of, spiking_layer
 
@@ -32,12 +34,7 @@ def as_analysed(models: dict, layers=None, output=None, rules=None, trust_autogr
     its label)."""
     def of(value, label):
         return value.get(label) if isinstance(value, dict) else value
-    analysed = {}
-    for label, model in models.items():
-        if hasattr(model, "rule") and not isinstance(model, Foreign):
-            analysed[label] = model
-        else:
-            analysed[label] = model if isinstance(model, Foreign) else Foreign(
-                model, of(layers, label), of(output, label), (rules or {}).get(label, label),
-                bool(of(trust_autograd, label)))
-    return analysed
+    return {label: model if isinstance(model, (NetworkBase, Foreign)) else
+            Foreign(model, of(layers, label), of(output, label), (rules or {}).get(label, label),
+                    bool(of(trust_autograd, label)))
+            for label, model in models.items()}
