@@ -86,7 +86,7 @@ def _output_gradients(model, images, labels) -> dict:
     for (name, (module, x, output)), grad in zip(calls, grads):
         pairs[name].append((module, x, torch.zeros_like(output) if grad is None else grad))
     missing = [name for name in model.blocks if not any(block == name for block, _ in pairs)]
-    if missing:
+    if missing and model.rule.trains_hidden:  # the readout control leaves its hidden blocks alone
         raise ConfigError(f"blocks {missing} receive no update from rule {model.rule.name!r}")
     return pairs
 
@@ -182,7 +182,8 @@ def gradient_snr(model, images, labels, eps: float = 1e-8, batch_size: int = 250
     if update is not None:
         return gradient_snr_loop(model, images, labels, eps, update)
     moments = per_sample_moments(model, images, labels, batch_size)
-    return {name: snr_from_moments(mean, variance, eps) for name, (mean, variance) in moments.items()}
+    snr = {name: snr_from_moments(mean, variance, eps) for name, (mean, variance) in moments.items()}
+    return {name: snr.get(name, 0.0) for name in model.blocks}  # a block the rule leaves alone: no update, SNR 0
 
 
 def _joined(update: dict, keys, params: dict) -> torch.Tensor:

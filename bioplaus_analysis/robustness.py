@@ -206,7 +206,8 @@ def attack_passes(name: str, eps: float, pgd_steps: int, models: int, rule: str 
     once and reused by every attack, mode and transfer cell."""
     if eps == 0:
         return 0, 1
-    feedback = "feedback" in modes and rule is not None and not get_rule(rule).true_gradient
+    feedback = ("feedback" in modes and rule is not None and not get_rule(rule).true_gradient
+                and get_rule(rule).feedback_attack)
     transfer = "transfer" in modes
     fgsm_pass = _first_step(eps, eps_grid if eps_grid is not None else [eps])
     per_attack = 0 if eps == 0 else (int(fgsm_pass) if name == "fgsm" else pgd_steps)
@@ -275,7 +276,7 @@ def robustness_curves(models: dict, images, labels, eps_grid, attacks=ATTACKS, m
                 if "transfer" in modes:
                     for t, target in enumerate(names):
                         matrix[k, s, t] = own["true"][-1] if t == s else crafter.score(target, adversarial, eps)
-                if "feedback" in modes and model_rule(model) is not None:
+                if "feedback" in modes and model_rule(model) is not None and model.rule.feedback_attack:
                     if model.rule.true_gradient:  # the rule's own gradient is the true gradient
                         own["feedback"].append(own["true"][-1])
                     else:

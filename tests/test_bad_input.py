@@ -82,7 +82,7 @@ CASES = [  # (id, argv with {placeholders}, exception class, message)
     ("unknown-model", ["train", "--model", "vgg", "--out", "{new}"], ConfigError,
      "unknown model 'vgg'; choose one of: cnn, csnn, mlp, package.module:function, resnet, snn"),
     ("unknown-rule", ["train", "--rule", "hebb", "--out", "{new}"], ConfigError,
-     "unknown rule 'hebb'; choose one of: adfa, bp, brsf, dfa, dkp, fa, frsf, kp, usf"),
+     "unknown rule 'hebb'; choose one of: adfa, bp, brsf, dfa, dkp, fa, frsf, kp, readout, usf"),
     ("unknown-dataset", ["train", "--dataset", "imagenet", "--out", "{new}"], ConfigError,
      "unknown dataset 'imagenet'; choose one of: cifar10, digits, fashion-mnist, mnist, mnist-5k"),
     ("unknown-encoding", ["train", "--model", "snn", "--encoding", "morse", "--out", "{new}"], ConfigError,

@@ -157,7 +157,7 @@ def test_runs_group_by_rule_in_canonical_order_with_sorted_seeds(analysis_dir):
 
 
 def test_rule_colours_are_distinct_and_fixed():
-    assert len({rule.color for rule in RULES.values()}) == len(RULES) == 9  # one colour per rule
+    assert len({rule.color for rule in RULES.values()}) == len(RULES) == 10  # one colour per rule
     assert RULES["dfa"].color == "#0072B2"  # the same blue in every figure and every gallery
 
 

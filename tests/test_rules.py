@@ -175,13 +175,13 @@ def test_seed_fixes_weights_and_feedback_without_touching_global_rng():
 
 
 def test_unknown_rule_lists_the_registry():
-    with pytest.raises(ConfigError, match="unknown rule 'hebb'; choose one of: adfa, bp, brsf, dfa, dkp, fa, frsf, kp, usf"):
+    with pytest.raises(ConfigError, match="unknown rule 'hebb'; choose one of: adfa, bp, brsf, dfa, dkp, fa, frsf, kp, readout, usf"):
         build_model("cnn", "hebb", (1, 8, 8), 10)
-    assert set(RULES) == {"bp", "fa", "dfa", "dkp", "adfa", "usf", "frsf", "brsf", "kp"}
+    assert set(RULES) == {"bp", "fa", "dfa", "dkp", "adfa", "usf", "frsf", "brsf", "kp", "readout"}
 
 
 def test_rules_refuse_models_they_do_not_train():
-    with pytest.raises(ConfigError, match="rule 'adfa' does not train model 'cnn'; choose one of: bp, brsf, dfa, dkp, fa, frsf, kp, usf"):
+    with pytest.raises(ConfigError, match="rule 'adfa' does not train model 'cnn'; choose one of: bp, brsf, dfa, dkp, fa, frsf, kp, readout, usf"):
         build_model("cnn", "adfa", (1, 8, 8), 10)
     with pytest.raises(ConfigError, match="rule 'fa' does not train model 'snn'; choose one of: adfa, bp, dfa, dkp"):
         build_model("snn", "fa", (1, 8, 8), 10)

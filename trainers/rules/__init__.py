@@ -17,9 +17,10 @@ from trainers.rules.dfa import DFA
 from trainers.rules.dkp import DKP
 from trainers.rules.fa import FA
 from trainers.rules.kp import KP
+from trainers.rules.readout import Readout
 from trainers.rules.sign_symmetry import BRSF, FRSF, USF
 
-RULES = {rule.name: rule for rule in (BP(), FA(), DFA(), DKP(), ADFA(), USF(), FRSF(), BRSF(), KP())}
+RULES = {rule.name: rule for rule in (BP(), FA(), DFA(), DKP(), ADFA(), USF(), FRSF(), BRSF(), KP(), Readout())}
 # What a comparison trains unless asked otherwise: the classic set (the others with --rules)
 DEFAULT_RULES = ("bp", "fa", "dfa", "dkp", "adfa")
 
