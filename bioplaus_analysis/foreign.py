@@ -7,7 +7,7 @@ from torch import nn
 from trainers.nets.base import NetworkBase
 
 from .features import named_layers
-from .outputs import logits_of, spiking_layer
+from .outputs import output_function, spiking_layer
 
 
 class Foreign(nn.Module):
@@ -18,14 +18,13 @@ class Foreign(nn.Module):
     def __init__(self, module: nn.Module, layers, output=None, rule: str = "", trust_autograd: bool = False):
         super().__init__()
         recorded = named_layers(module, layers)
-        self.module, self.output, self.trust_autograd = module, output, trust_autograd
+        self.module, self.pick, self.trust_autograd = module, output_function(output), trust_autograd
         self.recorded_layers = list(recorded)
         self.spiking = any(spiking_layer(m) is not None for m in recorded.values())
         self.kind, self.rule_name, self.rule = type(module).__name__, rule, None
-        logits_of(module, output)  # an unknown output name is refused here
 
     def forward(self, images):
-        return logits_of(self.module, self.output, self.trust_autograd)(images)
+        return self.pick(self.module(images))
 
 
 def as_analysed(models: dict, layers=None, output=None, rules=None, trust_autograd=False) -> dict:

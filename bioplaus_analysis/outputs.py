@@ -40,15 +40,21 @@ def logits_of(model: nn.Module, output=None, trust_autograd: bool = False) -> nn
     custom autograd Functions in its forward give its true input gradient (`robustness.input_gradient`)."""
     if output is None and not trust_autograd:
         return model
+    return Logits(model, output_function(output), trust_autograd)
+
+
+def output_function(output) -> Callable:
+    """The function `output` names (a function, or a name of `OUTPUTS`) that turns a model's output into
+    logits; None: the output is the logits."""
     if output is None:
-        return Logits(model, lambda out: out, trust_autograd)
+        return lambda out: out
     if isinstance(output, str):
         if output not in OUTPUTS:
             raise unknown_name("output", output, OUTPUTS)
         output = OUTPUTS[output]
     if not callable(output):
         raise ConfigError(f"output= must be a function or one of {', '.join(OUTPUTS)}, got {output!r}")
-    return Logits(model, output, trust_autograd)
+    return output
 
 
 def custom_functions(tensor: torch.Tensor) -> list[str]:

@@ -114,6 +114,12 @@ def model_rule(model):
     return getattr(model, "rule", None)
 
 
+def has_feedback_path(rule) -> bool:
+    """Whether a network of `rule` can be attacked through the rule's own objective: not without a rule (trained
+    elsewhere), nor for the readout control (no error reaches its hidden blocks)."""
+    return rule is not None and rule.feedback_attack
+
+
 def rule_name(model) -> str | None:
     return None if model_rule(model) is None else model.rule.name
 
@@ -206,8 +212,8 @@ def attack_passes(name: str, eps: float, pgd_steps: int, models: int, rule: str 
     once and reused by every attack, mode and transfer cell."""
     if eps == 0:
         return 0, 1
-    feedback = ("feedback" in modes and rule is not None and not get_rule(rule).true_gradient
-                and get_rule(rule).feedback_attack)
+    own_rule = None if rule is None else get_rule(rule)
+    feedback = "feedback" in modes and has_feedback_path(own_rule) and not own_rule.true_gradient
     transfer = "transfer" in modes
     fgsm_pass = _first_step(eps, eps_grid if eps_grid is not None else [eps])
     per_attack = 0 if eps == 0 else (int(fgsm_pass) if name == "fgsm" else pgd_steps)
@@ -276,7 +282,7 @@ def robustness_curves(models: dict, images, labels, eps_grid, attacks=ATTACKS, m
                 if "transfer" in modes:
                     for t, target in enumerate(names):
                         matrix[k, s, t] = own["true"][-1] if t == s else crafter.score(target, adversarial, eps)
-                if "feedback" in modes and model_rule(model) is not None and model.rule.feedback_attack:
+                if "feedback" in modes and has_feedback_path(model_rule(model)):
                     if model.rule.true_gradient:  # the rule's own gradient is the true gradient
                         own["feedback"].append(own["true"][-1])
                     else:

@@ -17,6 +17,7 @@ from scipy import stats as scipy_stats
 from trainers.store.runfiles import atomic_write
 
 from .results import STATS
+from .rsa import compare_rdms
 
 LEVEL = 0.95
 COLUMNS = ("quantity", "model", "rule", "seed", "versus", "n", "estimate", "low", "high", "p_value", "method")
@@ -124,7 +125,6 @@ def noise_ceiling(rdms, method: str = "corr") -> tuple[float, float]:
     """(lower, upper) bound of the similarity any RDM can reach to the group that `rdms` [m ≥ 2, n, n] sample
     (Nili et al. 2014): the mean similarity of each RDM to the mean of the others (lower) and to the mean of
     all (upper, which includes the RDM itself)."""
-    from .rsa import compare_rdms
     rdms = np.asarray(rdms, dtype=float)
     if len(rdms) < 2:
         raise ValueError("a noise ceiling needs at least two RDMs")

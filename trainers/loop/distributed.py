@@ -134,14 +134,14 @@ def replicas_from_environment(device: torch.device, batch_size: int | None = Non
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Replicas()
-    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    replicas = Replicas(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
     if batch_size is not None:
-        Replicas(rank, world, local_rank).check_batch(batch_size)
+        replicas.check_batch(batch_size)
     if device.type == "cuda":
         check_gpu_count(int(os.environ.get("LOCAL_WORLD_SIZE", world)))
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         if backend == "nccl":
-            torch.cuda.set_device(local_rank)
+            torch.cuda.set_device(replicas.local_rank)
         dist.init_process_group(backend, timeout=timedelta(minutes=30))
-    return Replicas(rank, world, local_rank)
+    return replicas
