@@ -1,9 +1,9 @@
 """`analyze`: every analysis of a set of trained runs on one dataset, written to results.json + arrays.npz.
 
-It loads runs and never trains. All runs see the same images: a stratified sample of `per_class`
+It loads runs and never changes them (the cost section times training steps on copies). All runs see the same images: a stratified sample of `per_class`
 test images per class for representations (RDMs, paths, embeddings), and a larger one of
 `eval_per_class` per class for gradient SNR, cosine to BP and attacks. `AnalysisOptions` holds every
-option; one function per section (representations, gradients, robustness, provenance) returns its
+option; one function per section (representations, gradients, robustness, cost, provenance) returns its
 part of the results.
 """
 
@@ -21,6 +21,7 @@ from trainers import ConfigError, __version__, dataset_spec, load_run, model_dev
 from trainers.precision import deterministic_algorithms, device_record
 from trainers.store.runfiles import epochs_done, read_metrics, state_digest, training_cosines, training_history
 
+from .cost import cost_section
 from .dynamics import alignment_history, representation_dynamics
 from .embedding import QUALITY, embed
 from .features import analysis_sample, record_features, sample_of, spike_raster
@@ -370,6 +371,8 @@ def _analyse(runs: _Runs, source: dict, samples, options, out, force: bool, prog
     with stage("attacks"):
         results.update(robustness(runs, attackable, skipped, (x_eval, y_eval, sample), run_rdms, options, arrays,
                                   bar))
+    with stage("cost"):
+        results["cost"] = cost_section(runs, x_eval, y_eval, results.get("firing", {}), device)
     bar.close()
     results["provenance"] = provenance(source, sample, evaluation, options, device)
     with stage("bootstrap"):

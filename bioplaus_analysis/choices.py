@@ -12,4 +12,4 @@ ATTACKS = ("fgsm", "pgd")
 MODES = ("true", "feedback", "transfer")
 FIGURES = ("main-learning", "main-robustness", "main-representations", "training-curves", "rdm-grid", "paths", "paths-per-rule", "tsne-grid", "gradient-snr", "cosine-to-bp",
            "robustness", "transfer", "firing-rates", "spike-raster", "weight-alignment", "representation-dynamics",
-           "bias-variance")
+           "bias-variance", "cost")

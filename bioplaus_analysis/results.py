@@ -16,7 +16,7 @@ import numpy as np
 from trainers import RULES, RunDirError, is_spiking
 from trainers.store.runfiles import atomic_write, check_folder, make_writable_folder
 
-RESULTS, ARRAYS, STATS = "results.json", "arrays.npz", "stats.csv"
+RESULTS, ARRAYS, STATS, COST = "results.json", "arrays.npz", "stats.csv", "cost.csv"
 RESULTS_FORMAT = "bioplaus-analysis-1"
 
 

@@ -8,6 +8,10 @@ a frame to group and plot in one call (no four-level loop over nested JSON):
 - embedding.csv: run ("input" for the pixels), layer, method, score_name, score
 - dynamics.csv: model, rule, seed, run, block, epoch, alignment (degrees), label_similarity, bp_similarity
   (the probe RDM's similarity to the label RDM and to BP's of the same seed); empty where not recorded
+- cost.csv: model, rule, seed, run, phase, layer, quantity, value, relative_to_bp ("training step" rows: one
+  step's time, peak memory and multiply-accumulates per image; "inference" rows per weight layer: the
+  accumulates of its spike inputs and the multiply-accumulates of its analog inputs per image, and the mean
+  firing rate of the layer's own neurons; relative_to_bp: over the same seed's BP run, empty without one)
 """
 
 import csv
@@ -18,7 +22,7 @@ from trainers.store.runfiles import atomic_write
 
 from .embedding import QUALITY
 
-TABLES = ("robustness", "snr", "cosine", "embedding", "dynamics")
+TABLES = ("robustness", "snr", "cosine", "embedding", "dynamics", "cost")
 
 
 def _who(results: dict, run: str) -> dict:
@@ -90,6 +94,42 @@ def dynamics_rows(results: dict, arrays: dict) -> list[dict]:
             for (run, block, epoch), values in sorted(cells.items())]
 
 
+STEP_QUANTITIES = {"ms": "time (ms)", "peak_bytes": "peak memory (MiB)",
+                   "macs_per_image": "multiply-accumulates per image"}
+LAYER_QUANTITIES = {"accumulates": "accumulates per image", "multiply_accumulates": "multiply-accumulates per image",
+                    "firing_rate": "firing rate (spikes per neuron and step)"}
+
+
+def bp_run_of(results: dict, run: str) -> str | None:
+    """The BP run of the same model and seed as `run` (None when the analysis has none)."""
+    info = results["runs"][run]
+    return next((name for name, r in results["runs"].items() if r["rule"] == "bp" and r["model"] == info["model"]
+                 and r["seed"] == info["seed"]), None)
+
+
+def _cost_cells(results: dict) -> dict:
+    """{(run, phase, layer, quantity): value} of the cost section, in cost.csv's units."""
+    section, cells = results.get("cost", {}), {}
+    for run, step in section.get("step", {}).items():
+        for key, quantity in STEP_QUANTITIES.items():
+            cells[(run, "training step", "", quantity)] = step[key] / 2**20 if key == "peak_bytes" else step[key]
+    for run, layers in section.get("layers", {}).items():
+        for layer, values in layers.items():
+            for key, value in values.items():
+                cells[(run, "inference", layer, LAYER_QUANTITIES[key])] = value
+    return cells
+
+
+def cost_rows(results: dict, arrays: dict) -> list[dict]:
+    cells, rows = _cost_cells(results), []
+    for (run, phase, layer, quantity), value in cells.items():
+        bp = bp_run_of(results, run)
+        reference = cells.get((bp, phase, layer, quantity)) if bp else None
+        rows.append(dict(_who(results, run), phase=phase, layer=layer, quantity=quantity, value=value,
+                         relative_to_bp=value / reference if reference else None))
+    return rows
+
+
 def _csv(rows: list[dict], columns) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
@@ -103,9 +143,10 @@ COLUMNS = {"robustness": ("model", "rule", "seed", "run", "attack", "mode", "sou
            "cosine": ("model", "rule", "seed", "run", "layer", "when", "epoch", "cosine", "sem", "n_batches"),
            "embedding": ("run", "layer", "method", "score_name", "score"),
            "dynamics": ("model", "rule", "seed", "run", "block", "epoch", "alignment", "label_similarity",
-                        "bp_similarity")}
+                        "bp_similarity"),
+           "cost": ("model", "rule", "seed", "run", "phase", "layer", "quantity", "value", "relative_to_bp")}
 ROWS = {"robustness": robustness_rows, "snr": snr_rows, "cosine": cosine_rows, "embedding": embedding_rows,
-        "dynamics": dynamics_rows}
+        "dynamics": dynamics_rows, "cost": cost_rows}
 
 
 def write_tidy_tables(out, results: dict, arrays: dict) -> list[Path]:

@@ -62,6 +62,12 @@ def _fixture_results(rules=("dfa", "bp"), seeds=(1, 0), spiking=True, n=30, clas
     for attack in ("fgsm", "pgd"):
         arrays[f"transfer/{attack}"] = rng.random((len(EPS), len(runs), len(runs)))
     _fixture_dynamics(results, arrays, runs, rng)
+    results["cost"] = {"step": {run: {"ms": float(rng.uniform(5, 10)), "peak_bytes": int(rng.integers(1, 9) * 2**20),
+                                      "macs_per_image": 2e5, "batch_size": 32} for run in runs},
+                       "layers": {run: {"fc1": {"accumulates": 0.0, "multiply_accumulates": 6400.0},
+                                        "out": {"accumulates": 400.0 if spiking else 0.0,
+                                                "multiply_accumulates": 0.0 if spiking else 120.0}} for run in runs},
+                       "images": n, "device": "CPU, 1 threads"}
     results["provenance"] = {"sample": {"n": n, "per_class": n // classes}, "eval_sample": {"n": n, "per_class": 10},
                              "options": {"rdm_method": "correlation"}}
     return results, arrays

@@ -117,11 +117,13 @@ def test_spike_derivatives_taken_step_by_step_equal_those_of_the_whole_trace(neu
     assert alone.membrane is None and torch.equal(alone.local, scan.local)
 
 
+@pytest.mark.parametrize("encoding", ["poisson", "direct"])
 @pytest.mark.parametrize("rule", ["dfa", "adfa", "dkp"])
-def test_the_linear_drive_gives_the_update_of_the_pass_through_the_layer(rule):
-    """A linear block fed by spikes drives its update with ⟨W, DᵀX⟩ + ⟨b, ΣD⟩ (one product over all steps); a
-    layer with a forward hook is called instead, as before: both give the same update."""
-    model = build_model("snn", rule, (1, 8, 8), 10, seed=0, hidden="24,16", time_steps=6, encoding="poisson")
+def test_the_linear_drive_gives_the_update_of_the_pass_through_the_layer(rule, encoding):
+    """A linear block drives its update with ⟨W, DᵀX⟩ + ⟨b, ΣD⟩ (one product over all steps; with direct
+    encoding the first block's input is the image itself); a layer with a forward hook is called instead, as
+    before: both give the same update."""
+    model = build_model("snn", rule, (1, 8, 8), 10, seed=0, hidden="24,16", time_steps=6, encoding=encoding)
     x, labels = load_dataset("digits", "train")
     fast = rule_update(model, x[:32], labels[:32])
     handles = [block[-1].register_forward_hook(lambda *args: None) for block in model.blocks.values()]
@@ -130,7 +132,7 @@ def test_the_linear_drive_gives_the_update_of_the_pass_through_the_layer(rule):
     finally:
         for handle in handles:
             handle.remove()
-    assert fast["blocks.fc2.0.weight"].abs().sum() > 0
+    assert fast["blocks.fc2.0.weight"].abs().sum() > 0 and fast["blocks.fc1.1.weight"].abs().sum() > 0
     for name, value in through_layers.items():
         torch.testing.assert_close(fast[name], value, rtol=1e-6, atol=1e-9, msg=name)
 

@@ -23,7 +23,7 @@ from .accuracy_table import table, write_table
 from ..choices import FIGURES
 from .jobs import check_jobs, run_tasks
 from ..options import AnalysisOptions, default_eval_per_class
-from ..results import RESULTS, STATS
+from ..results import COST, RESULTS, STATS
 from ..stage_times import StageTimes
 
 MARKER = "compare.json"
@@ -189,8 +189,8 @@ def _digest(path: Path) -> str:
 
 
 # What an analysis holds; raised when it gains a section, so that older analyses are not reused (2: learning
-# dynamics and stats.csv).
-ANALYSIS_CONTENTS = 2
+# dynamics and stats.csv; 3: cost.csv).
+ANALYSIS_CONTENTS = 3
 
 
 def _analysis_key(options: CompareOptions, run_dirs) -> dict:
@@ -352,8 +352,9 @@ def compare(out, options: CompareOptions | None = None, figures_dir=None, runs_d
 def _write_tables(options: CompareOptions, runs: dict, runs_dir: Path, folders: dict, drawn: dict, figures_dir: Path,
                   command: str) -> list[Path]:
     """The stats beside the figures, the accuracy table and the manifest; returns the figure paths."""
-    for model, folder in folders.items():  # the intervals and tests beside the figures they belong to
-        atomic_write(figures_dir / f"{model_slug(model)}-{STATS}", (folder / STATS).read_bytes())
+    for model, folder in folders.items():  # the intervals, tests and costs beside the figures they belong to
+        for table in (STATS, COST):
+            atomic_write(figures_dir / f"{model_slug(model)}-{table}", (folder / table).read_bytes())
     names = {d.name for dirs in runs.values() for d in dirs}
     write_table(table(runs_dir, names), figures_dir, name="accuracy")
     atomic_write(figures_dir / "manifest.json", json.dumps(_manifest(options, drawn, command, figures_dir), indent=2) + "\n")

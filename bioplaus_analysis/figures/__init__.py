@@ -17,7 +17,7 @@ from trainers.store.runfiles import atomic_write, make_writable_folder
 
 from ..choices import FIGURES
 from ..results import RESULTS, Analysis, is_true_gradient, load_analysis, rule_color
-from . import dynamics, learning, main, representations, robustness, spiking  # noqa: F401  (they register their figures)
+from . import cost, dynamics, learning, main, representations, robustness, spiking  # noqa: F401  (they register their figures)
 from .style import FIGURES_DRAWN, check_file_name
 
 DRAW = {name: FIGURES_DRAWN[name] for name in FIGURES}  # the order of FIGURES: the order figures are drawn in
@@ -47,6 +47,8 @@ def applicable(analysis) -> list[str]:
     if not results.get("firing"):
         names.remove("firing-rates")
         names.remove("spike-raster")
+    if not results.get("cost", {}).get("step"):  # no run trained by a bioplaus rule (or an older analysis)
+        names.remove("cost")
     if not any(results.get("training", {}).values()):  # networks analysed in memory: no training history
         names = [name for name in names if name not in ("training-curves", "main-learning", "cosine-to-bp")]
     return names

@@ -122,14 +122,14 @@ class SpikingNetwork(NetworkBase):
     def _drive(self, name, inputs, local):
         block = self.blocks[name]
         # a layer with forward hooks (e.g. the per-sample SNR's taps) is called, so that its hooks see the pass
-        linear = (not inputs.constant and all(isinstance(m, (nn.Flatten, nn.Linear)) for m in block)
-                  and not block[-1]._forward_hooks)
+        linear = all(isinstance(m, (nn.Flatten, nn.Linear)) for m in block) and not block[-1]._forward_hooks
 
         def drive(projected):
-            if linear:  # Σ_t I_t·D_t = ⟨W, DᵀX⟩ + ⟨b, ΣD⟩: no second pass through the layer over T
-                return _linear_drive(block[-1], inputs.values, (local * projected.reshape(local.shape[1:])).detach())
+            # constant input: local is already summed over T, [batch, ...]; else [T, batch, ...]
+            target = projected.reshape(local.shape if inputs.constant else local.shape[1:])
+            if linear:  # Σ_t I_t·D_t = ⟨W, DᵀX⟩ + ⟨b, ΣD⟩: no second pass through the layer
+                return _linear_drive(block[-1], inputs.values, (local * target).detach())
             current = self.current(name, inputs)  # with autograd: only this block's weights
-            target = projected.reshape(current.shape if inputs.constant else current.shape[1:])
             return (current * (local * target).detach()).sum()
         return drive
 
@@ -151,8 +151,9 @@ class SpikingNetwork(NetworkBase):
 
 
 def _linear_drive(layer: nn.Linear, spikes: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-    """Σ over steps and images of (x W ᵀ + b)·D for inputs `spikes` [T, batch, ...] and D [T, batch, out],
-    as ⟨W, DᵀX⟩ + ⟨b, ΣD⟩: the same gradient as autograd through the layer (Dᵀ X and Σ D), from one product."""
+    """Σ over steps and images of (x W ᵀ + b)·D for inputs `spikes` [T, batch, ...] and D [T, batch, out] (or
+    a constant input [batch, ...] and D [batch, out]), as ⟨W, DᵀX⟩ + ⟨b, ΣD⟩: the same gradient as autograd
+    through the layer (Dᵀ X and Σ D), from one product."""
     x = spikes.reshape(-1, layer.in_features).to(layer.weight.dtype)
     d = d.reshape(-1, layer.out_features)
     value = (layer.weight * d.t().mm(x)).sum()

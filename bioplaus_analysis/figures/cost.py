@@ -1,0 +1,100 @@
+"""What learning costs: one training step's time, peak memory and multiply-accumulates per rule (relative to
+BP's of the same seed where the analysis has BP), and for spiking runs the operations of inference per image."""
+
+import numpy as np
+
+from ..results import load_analysis
+from ..tidy_tables import bp_run_of
+from .style import FIGURES_DRAWN, PAGE, figure_style, letter_panels, new_figure, require, save
+
+STEP_PANELS = (("ms", "step time"), ("peak_bytes", "peak memory of a step"),
+               ("macs_per_image", "multiply-accumulates of a step"))
+
+
+def _step_values(a, group, key: str, relative: bool) -> list[float]:
+    """One value per seed of `group`: the step quantity, over the same seed's BP run when `relative`."""
+    step, values = a.results["cost"]["step"], []
+    for run in group.runs:
+        value = step[run][key]
+        if relative:
+            value /= step[bp_run_of(a.results, run)][key]
+        values.append(value)
+    return values
+
+
+def _dots(ax, x: int, values, color) -> None:
+    """The seeds as dots (spread a little sideways) and their mean as a short bar."""
+    spread = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [0.0]
+    ax.scatter(x + np.asarray(spread), values, s=9, color=color, zorder=3, linewidths=0)
+    ax.plot([x - 0.25, x + 0.25], [np.mean(values)] * 2, color=color, linewidth=1.2)
+
+
+def draw_step(a, ax, key: str, title: str, groups) -> bool:
+    """Each rule's step quantity `key` per seed (relative to BP when every run has a same-seed BP run);
+    returns whether it is relative."""
+    relative = all(bp_run_of(a.results, run) in a.results["cost"]["step"] for g in groups for run in g.runs)
+    for x, g in enumerate(groups):
+        _dots(ax, x, _step_values(a, g, key, relative), g.color)
+    if relative:
+        ax.axhline(1.0, color="0.5", linewidth=0.6, linestyle="--")
+    unit = {"ms": "ms", "peak_bytes": "bytes", "macs_per_image": "per image"}[key]
+    ax.set_ylabel("× BP" if relative else unit)
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.set_xticks(range(len(groups)), [g.label for g in groups], rotation=45, ha="right")
+    return relative
+
+
+def draw_inference(a, ax, groups) -> None:
+    """Spiking runs: each rule's accumulates (spike inputs × fan-out) and multiply-accumulates (analog inputs)
+    of inference per image, summed over its weight layers, one dot per seed."""
+    layers = a.results["cost"]["layers"]
+    for x, g in enumerate(groups):
+        for key, marker in (("accumulates", "o"), ("multiply_accumulates", "s")):
+            values = [sum(v.get(key, 0.0) for v in layers[run].values()) / 1e6 for run in g.runs]
+            spread = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [0.0]
+            ax.scatter(x + np.asarray(spread), values, s=9, marker=marker, color=g.color, linewidths=0, zorder=3)
+    ax.scatter([], [], marker="o", color="0.3", s=9, label="accumulates")
+    ax.scatter([], [], marker="s", color="0.3", s=9, label="multiply-accumulates")
+    ax.legend(fontsize=6, loc="lower right")
+    ax.set_ylabel("millions per image")
+    ax.set_ylim(bottom=0)
+    ax.set_title("inference operations")
+    ax.set_xticks(range(len(groups)), [g.label for g in groups], rotation=45, ha="right")
+
+
+@FIGURES_DRAWN.register("cost")
+def plot_cost(analysis, out_dir, prefix: str = "") -> list:
+    """The cost of one training step per rule (time, peak memory, multiply-accumulates; relative to BP) and,
+    for spiking runs, the operations of inference per image."""
+    a = load_analysis(analysis)
+    step = a.results.get("cost", {}).get("step", {})
+    groups = [g for g in a.groups() if all(run in step for run in g.runs)]
+    require(bool(groups), "the analysis holds no training-step costs (runs trained by a bioplaus rule)")
+    spiking = [g for g in groups if any(layer.get("accumulates") for run in g.runs
+                                        for layer in a.results["cost"]["layers"][run].values())]
+    with figure_style() as plt:
+        fig, axes = new_figure(plt, PAGE, 2.1, 1, 3 + bool(spiking))
+        relative = [draw_step(a, ax, key, title, groups) for ax, (key, title) in zip(axes[0], STEP_PANELS)]
+        if spiking:
+            draw_inference(a, axes[0, 3], spiking)
+        letter_panels(axes)
+        caption = _caption(a, groups, relative[0], bool(spiking))
+        return save(fig, out_dir, f"{prefix}cost", caption)
+
+
+def _caption(a, groups, relative: bool, spiking: bool) -> str:
+    cost = a.results["cost"]
+    batch = sorted({cost["step"][run]["batch_size"] for g in groups for run in g.runs})
+    versus = "over the same seed's BP step (dashed line: BP)" if relative else "(no BP run to compare with)"
+    text = (f"One training step of each rule, {versus}; each run's own optimiser and learning rates on a batch of "
+            f"{'/'.join(map(str, batch))} images, on {cost['device']}. a: median time of 5 steps after 2 warm-up steps, the "
+            "rules interleaved in one process; b: peak memory a step allocates beyond the weights and optimiser "
+            "state (CPU: every allocation as PyTorch's profiler records it; CUDA: max_memory_allocated); c: "
+            "multiply-accumulates of its matrix products and convolutions (forward, backward, update; "
+            "torch.utils.flop_counter). Dots: seeds; bar: their mean.")
+    if spiking:
+        text += (f" d: operations of inference per image over {cost['images']} test images, summed over the weight "
+                 "layers: accumulates (each input spike reaches its fan-out) and multiply-accumulates (analog inputs, "
+                 "e.g. the pixels); per layer, with firing rates, in cost.csv.")
+    return text
