@@ -17,9 +17,7 @@ from torch import nn
 from torch.profiler import ProfilerActivity, profile, record_function
 from torch.utils.flop_counter import FlopCounterMode
 
-from trainers import TrainConfig
-from trainers.loop.optim import make_optimizers
-from trainers.loop.steps import train_step
+from trainers import training_step
 from trainers.nets.base import WEIGHT_LAYERS, NetworkBase
 
 WARMUP, TIMED = 2, 5  # steps before timing (allocator, optimiser state), timed steps per run (their median)
@@ -94,13 +92,12 @@ class _Step:
 
     def __init__(self, model, config: dict, images, labels):
         self.model = copy.deepcopy(model).train()
-        steps = WARMUP + TIMED + 2  # the one-cycle schedule must not run out
-        self.optimizers = make_optimizers(TrainConfig.from_dict(config), self.model, steps_per_epoch=steps)
+        self.step = training_step(self.model, config, steps=WARMUP + TIMED + 2)
         pick = torch.arange(config["batch_size"], device=images.device) % len(images)
         self.images, self.labels = images[pick], labels[pick]
 
     def __call__(self):
-        train_step(lambda x, y: self.model.rule.objective(self.model, x, y), self.optimizers, self.images, self.labels)
+        self.step(self.images, self.labels)
 
     def seconds(self, device) -> float:
         _synchronized(device)

@@ -26,6 +26,7 @@ from trainers.nets.build import load_run
 from trainers.nets.wrapped import wrap
 from trainers.snn.surrogates import SURROGATES
 from trainers.loop.training import train
+from trainers.loop.steps import training_step
 from trainers.tuning.search import tune
 
 ANALYSIS_INTERFACE = ("trainers.store.runfiles", "trainers.store.probes", "trainers.precision", "trainers.rules", "trainers.nets.base")
@@ -34,5 +35,5 @@ __all__ = ["ANALYSIS_INTERFACE", "DATASETS", "DEFAULT_DEVICE", "DEVICES", "ENCOD
            "RULES", "SCHEDULES", "SPIKING_DEFAULTS", "SURROGATES", "BioplausError", "BioplausWarning", "ConfigError", "DataError",
            "DivergenceError", "Interrupted", "RunDirError", "TrainConfig", "block_cosines", "bp_gradient",
            "build_model", "check_model", "correlation_rdm", "dataset_spec", "default_epochs", "eval_mode", "evaluate", "get_rule", "is_spiking", "keep_freed_memory", "load_dataset",
-           "load_run", "model_device", "read_dynamics", "require_cuda_graph_device", "resolve_device", "rule_update", "stratified_sample", "train", "tune", "unknown_name", "wrap",
+           "load_run", "model_device", "read_dynamics", "require_cuda_graph_device", "resolve_device", "rule_update", "stratified_sample", "train", "training_step", "tune", "unknown_name", "wrap",
            "__version__"]

@@ -15,8 +15,10 @@ from contextlib import contextmanager, nullcontext
 import torch
 from torch.overrides import TorchFunctionMode
 
+from trainers.config import TrainConfig
 from trainers.devices import require_cuda_graph_device
 from trainers.errors import ConfigError
+from trainers.loop.optim import make_optimizers
 
 WARMUP_STEPS = 3  # eager steps on the capture stream before recording: lazy set-up, optimiser state
 # Tensor methods that wait for the device (copy a value to the host): a CUDA graph's capture fails on them.
@@ -32,6 +34,15 @@ def train_step(objective, optimizers, images, labels, set_to_none: bool = True):
     result.surrogate.backward()
     optimizers.step()
     return result
+
+
+def training_step(model, config, steps: int = 1):
+    """A callable (images, labels) -> Objective that updates `model` as a run of `config` (a TrainConfig or its
+    config.json dict) does: the rule's objective, one backward, a step of the run's optimisers (its one-cycle
+    schedule sized for `steps` calls)."""
+    config = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
+    optimizers = make_optimizers(config, model, steps_per_epoch=max(1, -(-steps // config.epochs)))
+    return lambda images, labels: train_step(lambda x, y: model.rule.objective(model, x, y), optimizers, images, labels)
 
 
 def add_to_sums(sums, result, labels) -> None:
