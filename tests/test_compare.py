@@ -77,7 +77,8 @@ def test_compare_draws_the_figures_with_a_manifest(compared):
     assert {p.name for p in done["figures"]} == expected
     assert {p.name for p in figures.iterdir()} == expected | {"manifest.json", "figures.json", "accuracy.md",
                                                              "accuracy.csv", "captions.json", "captions.md",
-                                                             "cnn-stats.csv", "snn-stats.csv"}
+                                                             "cnn-stats.csv", "snn-stats.csv", "cnn-cost.csv",
+                                                             "snn-cost.csv"}
     assert (figures / "cnn-stats.csv").read_bytes() == (out / "analysis" / "cnn" / "stats.csv").read_bytes()
     assert all((figures / name).stat().st_size > 5000 for name in expected)
     manifest = json.loads((figures / "manifest.json").read_text())

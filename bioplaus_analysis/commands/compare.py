@@ -353,8 +353,8 @@ def _write_tables(options: CompareOptions, runs: dict, runs_dir: Path, folders: 
                   command: str) -> list[Path]:
     """The stats beside the figures, the accuracy table and the manifest; returns the figure paths."""
     for model, folder in folders.items():  # the intervals, tests and costs beside the figures they belong to
-        for table in (STATS, COST):
-            atomic_write(figures_dir / f"{model_slug(model)}-{table}", (folder / table).read_bytes())
+        for name in (STATS, COST):
+            atomic_write(figures_dir / f"{model_slug(model)}-{name}", (folder / name).read_bytes())
     names = {d.name for dirs in runs.values() for d in dirs}
     write_table(table(runs_dir, names), figures_dir, name="accuracy")
     atomic_write(figures_dir / "manifest.json", json.dumps(_manifest(options, drawn, command, figures_dir), indent=2) + "\n")
