@@ -26,7 +26,7 @@ class AnalysisOptions:
     rdm_method: str = "correlation"
     comparison: str = "corr"  # how RDMs are compared (paths, similarities, stats): Pearson r, centred
     embeddings: tuple = ("tsne", "pca")
-    eps: tuple | None = None  # attack budgets in pixel units; default 0-0.3 (MNIST-like), 0-8/255 (CIFAR-10)
+    eps: tuple | None = None  # attack budgets in pixel units; default `robustness.default_eps`: dense where accuracy falls
     attacks: tuple = ATTACKS
     modes: tuple = MODES
     pgd_steps: int = 10

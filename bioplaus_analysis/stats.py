@@ -20,7 +20,8 @@ from .results import STATS
 from .rsa import compare_rdms
 
 LEVEL = 0.95
-COLUMNS = ("quantity", "model", "rule", "seed", "versus", "n", "estimate", "low", "high", "p_value", "method")
+COLUMNS = ("quantity", "model", "rule", "seed", "versus", "n", "estimate", "low", "high", "p_value", "p_holm",
+           "method")
 
 
 def t_interval(values, level: float = LEVEL, bounds=None) -> tuple[float, float, float]:
@@ -38,6 +39,19 @@ def t_interval(values, level: float = LEVEL, bounds=None) -> tuple[float, float,
     if bounds is not None:
         low, high = max(low, bounds[0]), min(high, bounds[1])
     return mean, low, high
+
+
+def holm(p_values) -> list[float]:
+    """Holm's step-down adjustment of a family of p values (NaN: no test, left out and returned as NaN): the
+    i-th smallest of m becomes max over j ≤ i of min(1, (m − j + 1) p_(j)), controlling the family-wise error."""
+    p = np.asarray(p_values, dtype=float)
+    tested = np.flatnonzero(np.isfinite(p))
+    order = tested[np.argsort(p[tested], kind="stable")]
+    adjusted, running = np.full(len(p), math.nan), 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * p[index]))
+        adjusted[index] = running
+    return adjusted.tolist()
 
 
 def paired_difference(values, reference, level: float = LEVEL) -> tuple[float, float, float, float]:

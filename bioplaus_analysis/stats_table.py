@@ -5,7 +5,8 @@ difference with its interval and paired t-test.
 One row per (quantity, model, rule[, seed]): `versus` is empty for an estimate, "bp" for a difference to
 BP paired by seed (or an RDM compared with the same seed's BP run), "labels" for an RDM comparison with the
 label RDM, "bp seeds" for the noise ceiling of BP's RDMs across seeds; `n` counts the seeds (or images)
-behind it and `method` names the interval.
+behind it and `method` names the interval. `p_value` is each paired test's own; `p_holm` the same test
+adjusted (Holm) for every paired test in the table.
 """
 
 import math
@@ -15,7 +16,7 @@ import numpy as np
 from .choices import COMPARISON_NAMES
 from .results import is_true_gradient, load_analysis
 from .rsa import compare_rdms
-from .stats import noise_ceiling, paired_difference, rdm_bootstrap, t_interval
+from .stats import holm, noise_ceiling, paired_difference, rdm_bootstrap, t_interval
 
 SEEDS_T = "t interval over seeds"
 ACCURACY_T = "t interval over seeds, clipped to [0, 1]"
@@ -132,9 +133,13 @@ def bp_rdm_rows(a, method: str = "corr") -> list[dict]:
 
 
 def stats_rows(analysis, draws: int = 1000, seed: int = 0, method: str = "corr") -> list[dict]:
-    """Every row of stats.csv for an analysis (a folder or an `Analysis`)."""
+    """Every row of stats.csv for an analysis (a folder or an `Analysis`); `p_holm` adjusts the table's paired
+    tests against BP as one family (Holm), so a reader may take any of them at the stated level."""
     a = load_analysis(analysis)
-    return seed_rows(a) + rdm_rows(a, draws, seed, method) + bp_rdm_rows(a, method)
+    rows = seed_rows(a) + rdm_rows(a, draws, seed, method) + bp_rdm_rows(a, method)
+    for row, adjusted in zip(rows, holm([row["p_value"] for row in rows])):
+        row["p_holm"] = adjusted
+    return rows
 
 
 __all__ = ["stats_rows"]

@@ -9,7 +9,7 @@ import pytest
 
 from bioplaus_analysis.choices import FIGURES
 from bioplaus_analysis.figures import DRAW, applicable, draw_figures, load_analysis
-from bioplaus_analysis.figures.robustness import _rule_matrix
+from bioplaus_analysis.figures.robustness import _rule_matrix, other_seed_transfer, transfer_drop
 from bioplaus_analysis.figures.style import (PAGE, curve_note, error_note, figure_style, letter_panels, mean_interval,
                                             new_figure, read_captions, save, wilson)
 from bioplaus_analysis.results import rule_color
@@ -184,6 +184,17 @@ def test_transfer_matrix_by_rule_by_hand(analysis_dir):
     by_rule = _rule_matrix(matrix, order, groups)
     # diagonal: white box of each run (mean over seeds); off-diagonal: mean over (source, target) pairs
     assert by_rule == pytest.approx(np.array([[0.15, 0.75], [0.65, 0.3]]))
+    # the same rule's other seeds: a0 attacked from a1 and a1 from a0; one seed has no such cell
+    own = other_seed_transfer(matrix, order, groups)
+    assert own[0] == pytest.approx(0.55) and np.isnan(own[1])
+
+
+def test_the_transfer_matrix_gains_the_own_rule_other_seed_column_with_several_seeds(analysis_dir):
+    a = load_analysis(analysis_dir)
+    drop, groups = transfer_drop(a, "fgsm", 0.1)
+    assert drop.shape == (len(groups), len(groups) + 1)
+    one_seed = _fixture_results(seeds=(0,))
+    assert transfer_drop(load_analysis(one_seed), "fgsm", 0.1)[0].shape == (2, 2)
 
 
 def test_figures_read_nothing_but_the_analysis_folder(analysis_dir, drawn_set):

@@ -2,6 +2,7 @@
 comparisons (the same resampling as rsatoolbox's), their coverage, and stats.csv."""
 
 import csv
+import math
 
 import numpy as np
 import pytest
@@ -99,9 +100,22 @@ def test_stats_csv_holds_every_rule_with_its_interval_and_the_paired_difference_
     assert float(difference["estimate"]) == pytest.approx(((0.7 - 0.7) + (0.6 - 0.9)) / 2)
     assert float(difference["p_value"]) == pytest.approx(scipy_stats.ttest_rel([0.7, 0.6], [0.7, 0.9]).pvalue)
     assert ("bp", "bp") not in final
+    tests = [r for r in table if r["p_value"]]  # every paired test, adjusted together (Holm)
+    assert len(tests) > 1 and all(float(r["p_holm"]) >= float(r["p_value"]) for r in tests)
+    assert all(r["p_holm"] == "" for r in table if not r["p_value"])
+    smallest = min(tests, key=lambda r: float(r["p_value"]))
+    assert float(smallest["p_holm"]) == pytest.approx(min(1.0, len(tests) * float(smallest["p_value"])), rel=1e-5)
     per_image = [r for r in table if r["quantity"] == "RDM similarity to labels/fc1" and r["seed"] == "0"]
     assert len(per_image) == 2 and all(float(r["low"]) <= float(r["estimate"]) <= float(r["high"]) for r in per_image)
     assert {r["quantity"] for r in table} >= {"fgsm accuracy at eps=0.1 (white box)", "RDM similarity to labels/out"}
+
+
+def test_holm_adjusts_step_down_by_hand():
+    from bioplaus_analysis.stats import holm
+    # sorted 0.01, 0.03, 0.04 of m = 3: 3·0.01, max(0.03, 2·0.03), max(0.06, 1·0.04); NaN is no test
+    assert holm([0.01, 0.04, 0.03, math.nan])[:3] == pytest.approx([0.03, 0.06, 0.06])
+    assert math.isnan(holm([0.01, 0.04, 0.03, math.nan])[3])
+    assert holm([0.5, 0.9]) == [1.0, 1.0]  # capped at 1
 
 
 def test_the_noise_ceiling_of_identical_rdms_is_one_and_of_two_rdms_is_their_similarity():

@@ -60,7 +60,7 @@ SAMPLE_OPTIONS = (
     Option("per_class", "test images per class for RDMs and embeddings", int),
     Option("eval_per_class", "test images per class for SNR, cosine and attacks (default 20 on digits and "
                              "mnist-5k, else 50)", int),
-    Option("eps", "attack budgets in pixel units, e.g. 0,0.1,0.2 (default: 0-0.3 MNIST-like, 0-8/255 CIFAR-10)",
+    Option("eps", "attack budgets in pixel units, e.g. 0,0.1,0.2 (default: 0-0.3 for MNIST-like data, in steps of 0.01 where accuracy falls; 0-8/255 for CIFAR-10)",
            float, csv=True),
     Option("pgd_steps", type=int),
     Option("data_dir", "folder holding the dataset files (as for train)"),

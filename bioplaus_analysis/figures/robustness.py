@@ -112,16 +112,29 @@ def _rule_matrix(matrix, order, groups):
     return out
 
 
+def other_seed_transfer(matrix, order, groups) -> np.ndarray:
+    """Per rule: the mean accuracy of its runs under attacks crafted on its other seeds' runs (NaN with one
+    seed), the transfer baseline of its white-box diagonal cell."""
+    index = {run: i for i, run in enumerate(order)}
+    return np.array([np.mean([matrix[index[s], index[t]] for s in g.runs for t in g.runs if s != t])
+                     if len(g.runs) > 1 else np.nan for g in groups])
+
+
 def transfer_drop(a, attack: str, eps: float):
-    """(rule × rule drop from the target's clean accuracy in points, groups): source rows, target columns."""
+    """(rule × rule drop from the target's clean accuracy in points, groups): source rows, target columns; with
+    several seeds a last column: each rule attacked from its own other seeds (`other_seed_transfer`)."""
     robustness, groups = _attacked(a)
     grid = list(robustness["eps"])
     require(eps in grid, f"ε {eps} is not in the analysis grid {grid}")
     require(0.0 in grid, "the transfer figure needs ε = 0 in the grid (the clean accuracy)")
-    attacked = _rule_matrix(a.arrays[f"transfer/{attack}"][grid.index(eps)], robustness["transfer_order"], groups)
+    matrix, order = a.arrays[f"transfer/{attack}"][grid.index(eps)], robustness["transfer_order"]
+    attacked = _rule_matrix(matrix, order, groups)
     clean = np.array([np.mean([robustness["curves"][run][attack]["true"][grid.index(0.0)] for run in g.runs])
                       for g in groups])
-    return (clean[None, :] - attacked) * 100, groups
+    drop = (clean[None, :] - attacked) * 100
+    if not one_seed_each(groups):
+        drop = np.column_stack([drop, (clean - other_seed_transfer(matrix, order, groups)) * 100])
+    return drop, groups
 
 
 def transfer_range(a, attacks, eps: float) -> tuple[float, float]:
@@ -137,11 +150,12 @@ def draw_transfer(a, ax, attack: str, eps: float, colorbar: bool = True, limits=
     import seaborn as sns
     drop, groups = transfer_drop(a, attack, eps)
     labels = [g.label for g in groups]
+    columns = labels + ["own rule,\nother seed"] * (drop.shape[1] - len(groups))
     low, top = limits or transfer_range(a, [attack], eps)
     numbers = [["" if np.isnan(v) else f"{v:.0f}".replace("-0", "0") if abs(v) < 0.5 else f"{v:.0f}" for v in row]
                for row in np.asarray(drop, dtype=float)]  # a drop that rounds to zero reads 0, not -0
     sns.heatmap(drop, ax=ax, vmin=low, vmax=top, cmap="rocket_r", annot=np.array(numbers, dtype=object),
-                fmt="", square=True, annot_kws={"fontsize": 6}, xticklabels=labels, yticklabels=labels,
+                fmt="", square=True, annot_kws={"fontsize": 6}, xticklabels=columns, yticklabels=labels,
                 cbar=colorbar, cbar_kws={"label": "accuracy drop (points)", "shrink": 0.8})
     ax.set_xlabel("target (evaluated)")
     ax.set_ylabel("source (crafts the attack)")
@@ -173,7 +187,8 @@ def _cells_note(groups) -> str:
         return (f"diagonal: white box on the rule's own network; off-diagonal: the source's attack on the target's "
                 f"network ({seed_counts(groups)})")
     return (f"diagonal: white box on the rule's own models; off-diagonal: mean over (source, target) run pairs, "
-            f"cells are means over seeds ({seed_counts(groups)})")
+            f"cells are means over seeds ({seed_counts(groups)}); last column: each rule attacked from its own other "
+            f"seeds' networks, the transfer baseline of its white-box cell")
 
 
 def _eps_choice(a, eps: float) -> str:
