@@ -42,7 +42,8 @@ test: PEERS := snntorch==1.0.0 spikingjelly==2.0.0 loguru
 test: setup
 	$(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist loadfile
 
-# The reproduction table (README): 108 minutes on 2 CPU cores (JOBS=2); resumes where it stopped.
+# The reproduction table (README): 108 minutes on 2 CPU cores (JOBS=2) for the four rules per model, more with the
+# readout controls (6 runs, not yet timed); resumes where it stopped.
 reproduce: setup
 	$(BIN)/bioplaus reproduce --out runs/reproduce --jobs $(JOBS) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 

@@ -6,9 +6,12 @@ results.json and cost.csv; drawn as the `cost` figure."""
 
 import copy
 import json
+import os
 import statistics
+import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -107,10 +110,25 @@ class _Step:
         return time.perf_counter() - start
 
 
+@contextmanager
+def _quiet_stderr():
+    """The process's stderr (file descriptor 2) sent to /dev/null: the profiler's library prints a line as it
+    starts and stops."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _profiled_peak(step: _Step) -> int:
     """CPU: bytes the second of two profiled steps allocates at its peak beyond what was live when it began
     (every block it frees was allocated under the profiler, so the count is exact)."""
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         step()
         with record_function("measured step"):
             step()

@@ -15,13 +15,13 @@ from trainers import ConfigError
 from trainers.store.runfiles import state_digest
 
 SNN_ONLY = ("firing-rates", "spike-raster")  # figures of spiking runs only
-RUNS = [f"digits-{model}-{rule}-s0" for model, rules in (("cnn", ("bp", "fa", "dfa", "dkp")),
-                                                          ("snn", ("bp", "dfa", "dkp", "adfa"))) for rule in rules]
+RUNS = [f"digits-{model}-{rule}-s0" for model, rules in (("cnn", ("bp", "fa", "dfa", "dkp", "readout")),
+                                                          ("snn", ("bp", "dfa", "dkp", "adfa", "readout"))) for rule in rules]
 # The figures that draw every figure module's panels (main-learning: learning's, main-robustness: robustness's),
 # a spiking-only one included (drawing every figure takes most of a compare on digits; test_figures draws each,
 # and test_every_applicable_figure_is_listed checks the list without drawing it). PCA alone embeds the layers
 # (t-SNE, tested in test_embedding, takes most of the analysis here).
-DRAWN = ("main-learning", "main-robustness", "weight-alignment", "paths", "spike-raster")
+DRAWN = ("main-learning", "main-robustness", "weight-alignment", "rdm-grid", "spike-raster", "cost")
 OPTIONS = CompareOptions(dataset="digits", epochs=1, per_class=10, eps=[0.0, 0.2], pgd_steps=2, only=DRAWN,
                          analysis={"embeddings": ["pca"]})
 
@@ -42,8 +42,8 @@ def _stamps(out, figures=False):
 def test_compare_trains_every_model_and_rule_that_fit(compared):
     out, done, logs = compared
     assert sorted(p.name for p in (out / "runs").iterdir()) == sorted(RUNS)
-    assert [d.name for d in done["runs"]["cnn"]] == RUNS[:4] and [d.name for d in done["runs"]["snn"]] == RUNS[4:]
-    assert logs[0] == f"runs: 8 trained, 0 reused from {out / 'runs'}"
+    assert [d.name for d in done["runs"]["cnn"]] == RUNS[:5] and [d.name for d in done["runs"]["snn"]] == RUNS[5:]
+    assert logs[0] == f"runs: 10 trained, 0 reused from {out / 'runs'}"
     rows = done["table"].read_text().splitlines()[2:]
     assert [row.split(" | ")[1:3] for row in rows] == [r.split("-")[1:3] for r in RUNS]  # rule order, per model
     assert all(" 1 | 1 | " in row for row in rows)  # one epoch, one seed
@@ -65,7 +65,8 @@ def test_every_applicable_figure_is_listed(compared):
     from bioplaus_analysis.figures import applicable, load_analysis
     out, _, _ = compared
     every = [name for name in FIGURES if name != "tsne-grid"]  # no t-SNE asked for
-    assert applicable(load_analysis(out / "analysis" / "snn")) == every
+    # the SNN's 2 layers make per-rule paths of 4 points, too few to draw
+    assert applicable(load_analysis(out / "analysis" / "snn")) == [name for name in every if name != "paths-per-rule"]
     assert applicable(load_analysis(out / "analysis" / "cnn")) == [name for name in every if name not in SNN_ONLY]
 
 
@@ -94,7 +95,7 @@ def test_compare_draws_the_figures_with_a_manifest(compared):
 def test_figures_redraw_from_the_analysis_alone(compared, tmp_path):
     out, _, _ = compared
     analysis = shutil.copytree(out / "analysis" / "snn", tmp_path / "analysis")  # no runs next to it
-    only = ["spike-raster", "paths", "main-robustness"]
+    only = ["spike-raster", "rdm-grid", "main-robustness"]
     assert main(["figures", str(analysis), "--out", str(tmp_path / "figs"), "--prefix", "snn-", "--only",
                  ",".join(only), "--quiet"]) == 0
     redrawn = sorted(p.name for p in (tmp_path / "figs").iterdir() if p.suffix in (".pdf", ".png"))
@@ -108,7 +109,7 @@ def test_a_second_compare_reuses_finished_runs_and_analyses(compared):
     before = _stamps(out, figures=True)
     logs = []
     done = compare(out, OPTIONS, progress=False, log=logs.append)
-    assert logs[:5] == [f"runs: 0 trained, 8 reused from {out / 'runs'}",
+    assert logs[:5] == [f"runs: 0 trained, 10 reused from {out / 'runs'}",
                         f"analysis of cnn: reused {out / 'analysis' / 'cnn'}",
                         f"analysis of snn: reused {out / 'analysis' / 'snn'}",
                         f"figures of cnn: reused in {out / 'figures'}",
@@ -123,17 +124,17 @@ def test_compare_retrains_a_missing_run_and_reanalyses_only_a_changed_one(compar
     run = out / "runs" / "digits-snn-dkp-s0"
     checkpoint = (run / "model.pt").read_bytes()
     shutil.rmtree(run)
-    (out / "figures" / "cnn-paths.png").unlink()  # a missing figure file: that figure alone is redrawn
+    (out / "figures" / "cnn-rdm-grid.png").unlink()  # a missing figure file: that figure alone is redrawn
     figures = _stamps(out / "figures", figures=True)
     logs = []
     compare(out, OPTIONS, progress=False, log=logs.append)
-    assert logs[:4] == [f"runs: 1 trained, 7 reused from {out / 'runs'}",
+    assert logs[:4] == [f"runs: 1 trained, 9 reused from {out / 'runs'}",
                         f"analysis of cnn: reused {out / 'analysis' / 'cnn'}",
                         f"analysis of snn: reused {out / 'analysis' / 'snn'}",  # same seed, same bytes
-                        "figures of cnn: paths redrawn (files missing), the others reused"]
-    assert (run / "model.pt").read_bytes() == checkpoint and (out / "figures" / "cnn-paths.png").is_file()
+                        "figures of cnn: rdm-grid redrawn (files missing), the others reused"]
+    assert (run / "model.pt").read_bytes() == checkpoint and (out / "figures" / "cnn-rdm-grid.png").is_file()
     redrawn = {p.name for p, stamp in _stamps(out / "figures", figures=True).items() if figures.get(p) != stamp}
-    assert redrawn == {"cnn-paths.pdf", "cnn-paths.png"}
+    assert redrawn == {"cnn-rdm-grid.pdf", "cnn-rdm-grid.png"}
     state = torch.load(run / "model.pt", weights_only=True)
     state["model"]["blocks.out.0.bias"] += 1.0  # the run changes (retrained, say): its analysis is stale
     state["replica_digests"] = [state_digest(state["model"])]
@@ -142,7 +143,7 @@ def test_compare_retrains_a_missing_run_and_reanalyses_only_a_changed_one(compar
     logs = []
     compare(out, OPTIONS, progress=False, log=logs.append)
     after = _stamps(out, figures=True)
-    assert logs[:4] == [f"runs: 0 trained, 8 reused from {out / 'runs'}",
+    assert logs[:4] == [f"runs: 0 trained, 10 reused from {out / 'runs'}",
                         f"analysis of cnn: reused {out / 'analysis' / 'cnn'}",
                         f"analysis of snn: written to {out / 'analysis' / 'snn'}",
                         f"figures of cnn: reused in {out / 'figures'}"]  # the snn's are redrawn
@@ -186,17 +187,17 @@ def test_an_unsorted_eps_grid_is_sorted_once_with_one_warning():
 def test_only_the_figures_asked_for_are_drawn_and_listed(compared, tmp_path):
     out = shutil.copytree(compared[0], tmp_path / "out")
     logs = []
-    done = compare(out, CompareOptions(**{**OPTIONS.__dict__, "only": ("paths", "spike-raster")}), progress=False,
+    done = compare(out, CompareOptions(**{**OPTIONS.__dict__, "only": ("rdm-grid", "spike-raster")}), progress=False,
                    log=logs.append)
     assert logs[1:3] == [f"analysis of cnn: reused {out / 'analysis' / 'cnn'}",
                          f"analysis of snn: reused {out / 'analysis' / 'snn'}"]
-    expected = {"cnn-paths", "snn-paths", "snn-spike-raster"}  # the CNN has no spikes to draw
+    expected = {"cnn-rdm-grid", "snn-rdm-grid", "snn-spike-raster"}  # the CNN has no spikes to draw
     assert {p.name for p in done["figures"]} == {f"{stem}.{ext}" for stem in expected for ext in ("pdf", "png")}
     manifest = json.loads((out / "figures" / "manifest.json").read_text())
     assert set(manifest["files"]) == {p.name for p in done["figures"]}
     with pytest.raises(ConfigError, match="unknown figure 'bogus'"):
         CompareOptions(dataset="digits", only=("bogus",)).resolved()
-    assert main(["compare", "--dataset", "digits", "--only", "paths,bogus", "--out", str(tmp_path / "x")]) == 2
+    assert main(["compare", "--dataset", "digits", "--only", "rdm-grid,bogus", "--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()
 
 

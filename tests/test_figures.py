@@ -17,7 +17,7 @@ from trainers import RULES
 from bioplaus_analysis.results import read_results, write_results
 from trainers.errors import ConfigError
 
-LAYERS = ["fc1", "out"]
+LAYERS = ["fc1", "fc2", "out"]  # three layers: each per-rule path has five points
 EPS = [0.0, 0.1, 0.2]
 
 
@@ -37,6 +37,7 @@ def _fixture_results(rules=("dfa", "bp"), seeds=(1, 0), spiking=True, n=30, clas
         results["layers"][run] = LAYERS
         results["snr"][run] = {layer: float(rng.uniform(0.01, 0.1)) for layer in LAYERS}
         results["cosine"][run] = {"training": {"epoch": [1, 2], "fc1": list(rng.uniform(-1, 1, 2)),
+                                               "fc2": list(rng.uniform(-1, 1, 2)),
                                                "out": [1.0, None if rule == "dfa" else 1.0]}}
         results["training"][run] = {"epoch": [1, 2], "train_loss": [1.0, 0.5], "train_acc": [0.5, 0.8],
                                     "test_loss": [1.1, 0.6], "test_acc": [0.5, 0.7]}
@@ -471,6 +472,7 @@ def test_the_cosine_caption_says_which_blocks_are_exact_and_which_only_lack_room
     for k, layer in enumerate(("conv1", "conv2", "conv3")):  # a deeper net: four informative blocks, then out
         table[layer] = [0.1 * (k + 1)] * len(table["epoch"])
     table["out"] = [1.0] * len(table["epoch"])  # where DFA's update is BP's
+    del table["fc2"]
     a = load_analysis((results, arrays))
     assert set(cosine_layers(a)) == {"fc1", "conv1", "conv2", "conv3"}
     caption = cosine_caption(a, cosine_layers(a)[:3])

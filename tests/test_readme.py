@@ -86,7 +86,7 @@ def test_readme_networks_trained_elsewhere_go_from_weights_to_the_figure_set(tmp
     monkeypatch.setattr(style, "PNG_DPI", 50)  # the same figures at a lower resolution: this test checks files
     lines = _run_example("analysis/snntorch", tmp_path, monkeypatch, capsys).splitlines()
     anns, snn = (set(eval(line.split(" ", 1)[1])) for line in lines[-2:])
-    assert {"rdm-grid", "paths", "robustness", "transfer"} <= anns and not {"firing-rates", "gradient-snr"} & anns
+    assert {"rdm-grid", "main-representations", "robustness", "transfer"} <= anns and not {"firing-rates", "gradient-snr"} & anns
     assert {"firing-rates", "spike-raster", "robustness"} <= snn
     figures = tmp_path / "figures/elsewhere"
     assert (figures / "snntorch-spike-raster.png").is_file() and (figures / "anns-rdm-grid.pdf").is_file()

@@ -34,7 +34,7 @@ class CompareOptions:
     """What `compare` trains and how it analyses; None fields take per-dataset defaults (see `resolved`)."""
     dataset: str = "mnist-5k"
     models: tuple = ("cnn", "snn")
-    rules: tuple | None = None  # None: the classic five (DEFAULT_RULES), each on the models it trains
+    rules: tuple | None = None  # None: the classic five and the readout control (DEFAULT_RULES), each where it trains
     seeds: int = 1
     epochs: int | None = None
     per_class: int = AnalysisOptions.per_class

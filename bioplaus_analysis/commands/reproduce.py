@@ -15,8 +15,9 @@ from .accuracy_table import table, write_table
 from .compare import train_task
 from .jobs import check_jobs, check_threads, run_tasks
 
-GRID = {"cnn": (("bp", "fa", "dfa", "dkp"), default_epochs("fashion-mnist", "cnn")),
-        "snn": (("bp", "dfa", "adfa", "dkp"), default_epochs("fashion-mnist", "snn"))}
+# every rule beside the readout-only control (hidden layers at initialisation): what training the readout alone gives
+GRID = {"cnn": (("bp", "fa", "dfa", "dkp", "readout"), default_epochs("fashion-mnist", "cnn")),
+        "snn": (("bp", "dfa", "adfa", "dkp", "readout"), default_epochs("fashion-mnist", "snn"))}
 MNIST_LIKE = ("fashion-mnist", "mnist")
 
 

@@ -29,6 +29,8 @@ def applicable(analysis) -> list[str]:
     results, names = a.results, list(FIGURES)
     if "tsne/input" not in a.arrays:
         names.remove("tsne-grid")
+    if min(len(layers) for layers in results["layers"].values()) < 3:  # input, 2 layers, labels: too few for an MDS
+        names.remove("paths-per-rule")
     if all(is_true_gradient(g.rule) for g in a.groups()):
         names.remove("cosine-to-bp")
     if not results.get("robustness", {}).get("curves"):

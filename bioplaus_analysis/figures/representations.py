@@ -216,21 +216,6 @@ def paths_caption(a) -> str:
             + ("; seeds after the first are lighter." if any(len(g.runs) > 1 for g in a.groups()) else "."))
 
 
-@FIGURES_DRAWN.register("paths")
-def plot_paths(analysis, out_dir, prefix: str = "") -> list:
-    """All runs' layers, the input and the labels in one MDS of RDM angles (paths with arrows and layer
-    markers), beside the MDS's Shepard diagram."""
-    a = load_analysis(analysis)
-    with figure_style() as plt:
-        fig, axes = new_figure(plt, PAGE, 2.8, 1, 2, width_ratios=(1.6, 1))
-        handles = draw_joint_paths(a, axes[0, 0])
-        draw_shepard(a, axes[0, 1])
-        fig.legend(handles=handles, loc="outside right center")
-        letter_panels(axes)
-        return save(fig, out_dir, f"{prefix}paths", "a: " + paths_caption(a) + " b: the Shepard diagram of that "
-                    "MDS (dotted: identity).")
-
-
 def _equal_aspect_height(paths, panel_width: float) -> float:
     """A figure height at which equal-aspect panels of these paths (plus margins) fill their width."""
     points = np.concatenate(paths)

@@ -21,8 +21,9 @@ from trainers.rules.readout import Readout
 from trainers.rules.sign_symmetry import BRSF, FRSF, USF
 
 RULES = {rule.name: rule for rule in (BP(), FA(), DFA(), DKP(), ADFA(), USF(), FRSF(), BRSF(), KP(), Readout())}
-# What a comparison trains unless asked otherwise: the classic set (the others with --rules)
-DEFAULT_RULES = ("bp", "fa", "dfa", "dkp", "adfa")
+# What a comparison trains unless asked otherwise: the classic set and the readout-only control that every one of
+# them is read against (the others with --rules)
+DEFAULT_RULES = ("bp", "fa", "dfa", "dkp", "adfa", "readout")
 
 
 def get_rule(name: str, model: str | None = None, spiking: bool = False) -> Rule:
