@@ -90,8 +90,11 @@ def rule_color(rule: str, other: int = 0) -> str:
     return RULES[rule].color if rule in RULES else OTHER_RULE_COLORS[other % len(OTHER_RULE_COLORS)]
 
 
-def rule_label(rule: str) -> str:
-    """The rule's name in legends and tables (`Rule.label`, e.g. "aDFA")."""
+def rule_label(rule: str, spiking: bool = False) -> str:
+    """The rule's name in legends and tables (`Rule.label`, e.g. "aDFA"); BP of a spiking network is "BPTT"
+    (backpropagation through time of the surrogate gradient)."""
+    if spiking and rule == "bp":
+        return "BPTT"
     return (RULES[rule].label or rule) if rule in RULES else rule
 
 
@@ -104,6 +107,11 @@ def rule_rank(rule: str) -> int:
 def is_true_gradient(rule: str) -> bool:
     """Whether the rule's update is the true gradient (BP): no separate feedback curve or cosine."""
     return rule in RULES and RULES[rule].true_gradient
+
+
+def _spiking_run(run: dict) -> bool:
+    """Whether a run of results["runs"] is a spiking network's (spike-count features, or a spiking model)."""
+    return run.get("features") == "spike count" or is_spiking(run["model"])
 
 
 class Group(NamedTuple):
@@ -130,7 +138,9 @@ class Analysis(NamedTuple):
         groups, others = [], sorted({rule for _, rule in keys if rule not in RULES})
         for model, rule in keys:
             members = sorted((r["seed"], name) for name, r in runs.items() if (r["model"], r["rule"]) == (model, rule))
-            label = f"{model} {rule_label(rule)}" if several_models and rule in RULES else rule_label(rule)
+            spiking = any(r["model"] == model and _spiking_run(r) for r in runs.values())
+            name = rule_label(rule, spiking)
+            label = f"{model} {name}" if several_models and rule in RULES else name
             color = rule_color(rule, others.index(rule) if rule in others else 0)
             groups.append(Group(model, rule, [name for _, name in members], [seed for seed, _ in members], label, color))
         return groups
@@ -140,8 +150,14 @@ class Analysis(NamedTuple):
 
     def spiking(self) -> bool:
         """Whether any run's network spikes (features are spike counts; gradients are surrogate gradients)."""
-        return any(is_spiking(run["model"]) or run.get("features") == "spike count"
-                   for run in self.results["runs"].values())
+        return any(_spiking_run(run) for run in self.results["runs"].values())
+
+    def reference(self, short: bool = True) -> str:
+        """What every cosine and "relative to" compares with: "BP", or for spiking runs "BPTT" (short) and
+        "the BPTT surrogate gradient"; the long form otherwise "the true BP gradient"."""
+        if short:
+            return "BPTT" if self.spiking() else "BP"
+        return "the BPTT surrogate gradient" if self.spiking() else "the true BP gradient"
 
     @property
     def provenance(self) -> dict:

@@ -206,7 +206,7 @@ def test_networks_analysed_in_memory_give_the_files_and_the_figures_their_data_s
     printed = capsys.readouterr().out
     missing = printed.splitlines()[-1].removeprefix("not drawn, the analysis holds no data for them: ").split(", ")
     assert {"training-curves", "main-learning", "cosine-to-bp", "weight-alignment", "spike-raster"} <= set(missing)
-    assert (tmp_path / "figs" / "paths.png").is_file() and not (tmp_path / "figs" / "training-curves.png").exists()
+    assert (tmp_path / "figs" / "rdm-grid.png").is_file() and not (tmp_path / "figs" / "training-curves.png").exists()
     with pytest.raises(ConfigError, match="Linear is not a bioplaus network: name the layers to record"):
         analyze_models({"plain": nn.Linear(64, 10)}, images, labels, tmp_path / "x")
     assert not (tmp_path / "x").exists()

@@ -159,7 +159,7 @@ def test_figures_of_missing_data_raise_one_clear_error(tmp_path):
 def test_runs_group_by_rule_in_canonical_order_with_sorted_seeds(analysis_dir):
     groups = load_analysis(analysis_dir).groups()
     assert [(g.rule, g.runs, g.seeds, g.label) for g in groups] == [
-        ("bp", ["snn-bp-s0", "snn-bp-s1"], [0, 1], "BP"), ("dfa", ["snn-dfa-s0", "snn-dfa-s1"], [0, 1], "DFA")]
+        ("bp", ["snn-bp-s0", "snn-bp-s1"], [0, 1], "BPTT"), ("dfa", ["snn-dfa-s0", "snn-dfa-s1"], [0, 1], "DFA")]
     assert [g.color for g in groups] == [rule_color("bp"), rule_color("dfa")] == ["#000000", "#0072B2"]
 
 

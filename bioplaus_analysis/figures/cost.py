@@ -38,7 +38,7 @@ def draw_step(a, ax, key: str, title: str, groups) -> bool:
     if relative:
         ax.axhline(1.0, color="0.5", linewidth=0.6, linestyle="--")
     unit = {"ms": "ms", "peak_bytes": "bytes", "macs_per_image": "per image"}[key]
-    ax.set_ylabel("× BP" if relative else unit)
+    ax.set_ylabel(f"× {a.reference()}" if relative else unit)
     ax.set_ylim(bottom=0)
     ax.set_title(title)
     ax.set_xticks(range(len(groups)), [g.label for g in groups], rotation=45, ha="right")
@@ -86,7 +86,8 @@ def plot_cost(analysis, out_dir, prefix: str = "") -> list:
 def _caption(a, groups, relative: bool, spiking: bool) -> str:
     cost = a.results["cost"]
     batch = sorted({cost["step"][run]["batch_size"] for g in groups for run in g.runs})
-    versus = "over the same seed's BP step (dashed line: BP)" if relative else "(no BP run to compare with)"
+    bp = a.reference()
+    versus = f"over the same seed's {bp} step (dashed line: {bp})" if relative else f"(no {bp} run to compare with)"
     text = (f"One training step of each rule, {versus}; each run's own optimiser and learning rates on a batch of "
             f"{'/'.join(map(str, batch))} images, on {cost['device']}. a: median time of 5 steps after 2 warm-up steps, the "
             "rules interleaved in one process; b: peak memory a step allocates beyond the weights and optimiser "

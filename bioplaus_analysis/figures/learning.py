@@ -136,9 +136,10 @@ def cosine_caption(a, layers) -> str:
     dropped = (f" Not shown: {', '.join(exact)}, where every rule's update is BP's (cosine 1 by construction)."
                if exact else "") + (f" Not shown for space: {', '.join(other)} (see the cosine-to-bp figure)."
                                     if other else "")
-    return (f"Cosine between each rule's update and the true BP gradient of the same network at the same weights, "
-            f"per block, measured after every epoch on a fixed class-balanced batch of {batch}held-out images; "
-            f"BP is 1 by definition and not drawn; {curve_note(groups)}.{dropped}")
+    return (f"Cosine to {a.reference()}, training: between each rule's update and {a.reference(False)} of the "
+            f"same network at the same weights, per block, measured after every epoch on a fixed class-balanced "
+            f"batch of {batch}held-out (validation) images; {a.reference()} is 1 by definition and not drawn; "
+            f"{curve_note(groups)}.{dropped}")
 
 
 @FIGURES_DRAWN.register("gradient-snr")
@@ -162,7 +163,7 @@ def plot_cosine_to_bp(analysis, out_dir, prefix: str = "") -> list:
         fig, axes = new_figure(plt, COLUMN if len(layers) <= 2 else PAGE, 2.0, 1, len(layers), sharey=True)
         lines = [draw_cosine(a, ax, layer) for ax, layer in zip(axes[0], layers)][0]
         share_limits(list(axes[0]))
-        axes[0, 0].set_ylabel("cosine to BP gradient")
+        axes[0, 0].set_ylabel(f"cosine to {a.reference()}, training")
         fig.legend(handles=lines, loc="outside lower center", ncols=legend_columns(fig, len(lines)))
         letter_panels(axes) if len(layers) > 1 else None
         return save(fig, out_dir, f"{prefix}cosine-to-bp", cosine_caption(a, layers))
@@ -220,7 +221,7 @@ def draw_bias_variance(a, ax, layer: str) -> list:
     ax.axvline(1, color="0.6", linewidth=0.5, linestyle=":")
     round_ticks(ax.yaxis)
     ax.set_title(layer)
-    ax.set_xlabel("cosine to BP gradient")
+    ax.set_xlabel(f"cosine to {a.reference()}, after training")
     return handles
 
 
@@ -236,9 +237,10 @@ def plot_bias_variance(analysis, out_dir, prefix: str = "") -> list:
             ax.set_ylabel("gradient SNR")
         fig.legend(handles=handles, loc="outside lower center", ncols=legend_columns(fig, len(handles)))
         letter_panels(axes) if len(layers) > 1 else None
-        caption = (f"Bias and variance of each rule's update per block: cosine to the true BP gradient of the same "
-                   f"network at the same weights (x; 1 is unbiased, dotted) against the gradient signal-to-noise "
-                   f"ratio of its per-sample updates (y; higher is less noisy), both on {a.sample_text('eval_sample')} "
-                   f"after training; one point per seed, {a.seeds_text()}, no error bars; each block on its own "
-                   f"axes.{_left_out_note(a, layers)}")
+        caption = (f"Bias and variance of each rule's update per block: cosine to {a.reference()}, after training "
+                   f"(x): to {a.reference(False)} of the same network at the same weights, 1 is unbiased (dotted); "
+                   f"against the gradient signal-to-noise ratio of its per-sample updates (y; higher is less noisy); "
+                   f"both on {a.sample_text('eval_sample')} after training (the cosine while training is measured on "
+                   f"a validation batch instead); one point per seed, {a.seeds_text()}, no error bars; each block on "
+                   f"its own axes.{_left_out_note(a, layers)}")
         return save(fig, out_dir, f"{prefix}bias-variance", caption)

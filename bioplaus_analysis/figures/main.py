@@ -28,7 +28,7 @@ def plot_main_learning(analysis, out_dir, prefix: str = "") -> list:
         draw_snr(a, axes["snr"])
         for layer in cosine:
             draw_cosine(a, axes[layer], layer)
-            axes[layer].set_ylabel("cosine to BP" if layer == cosine[0] else "")
+            axes[layer].set_ylabel(f"cosine to {a.reference()}, training" if layer == cosine[0] else "")
         share_limits([axes[layer] for layer in cosine])
         fig.legend(handles=lines, loc="outside right center")
         letter_panels([axes[key] for key in ["accuracy", "snr", *cosine]])
