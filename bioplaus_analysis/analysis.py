@@ -36,6 +36,7 @@ from .foreign import as_analysed
 from .robustness import (accuracy, attack, attack_passes, check_batch, input_gradient, model_rule,
                          robustness_curves, rule_name)
 from .rsa import compare_rdms, label_rdm, layer_rdms
+from .rsa_summary import rsa_summary
 from .run_checks import check_finished_runs, check_runs
 from .trajectories import representational_paths
 
@@ -167,6 +168,10 @@ def _represent_run(name, runs: _Runs, sample, options, arrays, first: bool) -> t
     rdms = layer_rdms(features.layers, options.rdm_method)
     arrays["rdm/input"], arrays["rdm/labels"] = rdms.pop("input"), label_rdm(features.labels)
     arrays[f"rdm/{name}"] = np.stack(list(rdms.values()))
+    if runs.dirs[name]:  # the untrained baseline: the same network as its training started
+        untrained, _ = load_run(runs.dirs[name], model_device(model), weights=False)
+        initial = layer_rdms(record_features(untrained, sample.images, sample.labels).layers, options.rdm_method)
+        arrays[f"rdm_untrained/{name}"] = np.stack([initial[layer] for layer in rdms])
     # the input layer is the same images for every run: embedded once, under "input"
     layers = {("input" if layer == "input" else f"{name}/{layer}"): patterns
               for layer, patterns in features.layers.items() if layer != "input" or first}
@@ -375,6 +380,8 @@ def _analyse(runs: _Runs, source: dict, samples, options, out, force: bool, prog
         results["cost"] = cost_section(runs, x_eval, y_eval, results.get("firing", {}), device)
     bar.close()
     results["provenance"] = provenance(source, sample, evaluation, options, device)
+    with stage("RSA summary"):
+        results["rsa"] = rsa_summary(results, arrays, options.comparison)
     with stage("bootstrap"):
         results["stats"] = stats_rows(Analysis(results, arrays), options.bootstrap, options.seed, options.comparison)
     with stage("writing"), _nothing_half_written(out):

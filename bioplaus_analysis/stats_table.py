@@ -75,12 +75,14 @@ def rdm_rows(a, draws: int = 1000, seed: int = 0, method: str = "corr") -> list[
     labels, rows = a.arrays.get("rdm/labels"), []
     if labels is None:
         return rows
-    n = len(labels)
-    for g in a.groups():
+    n, by_layer, groups = len(labels), {}, a.groups()
+    for g in groups:
         per_seed = []
         for run, run_seed in zip(g.runs, g.seeds):
             intervals = rdm_bootstrap(a.arrays[f"rdm/{run}"], labels, method, draws, seed)
             per_seed.append(intervals[:, 0])
+            for layer, estimate in zip(a.layers(run), intervals[:, 0]):
+                by_layer.setdefault(layer, {})[run] = float(estimate)
             rows += [dict(quantity=f"RDM similarity to labels/{layer}", model=g.model, rule=g.rule, seed=run_seed,
                           versus="labels", n=n, estimate=est, low=low, high=high, p_value=math.nan,
                           method=f"{COMPARISON_NAMES[method]}; percentile bootstrap over {n} images, {draws} draws")
@@ -90,6 +92,10 @@ def rdm_rows(a, draws: int = 1000, seed: int = 0, method: str = "corr") -> list[
             rows.append(dict(quantity=f"RDM similarity to labels/{layer}", model=g.model, rule=g.rule, seed="",
                              versus="labels", n=len(per_seed), estimate=mean, low=low, high=high,
                              p_value=math.nan, method=f"{COMPARISON_NAMES[method]}; {SEEDS_T}"))
+    for layer, by_run in by_layer.items():  # each rule against BP, paired by seed
+        for g in groups:
+            rows += [dict(row, versus="bp", method=f"{COMPARISON_NAMES[method]}; {PAIRED}")
+                     for row in _versus_bp(f"RDM similarity to labels/{layer}", g, groups, by_run)]
     return rows
 
 

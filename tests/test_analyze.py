@@ -43,7 +43,8 @@ def test_analyze_writes_results_and_arrays(digits_runs, tmp_path):
     assert provenance["version"] and provenance["dataset"] == "digits"
     seconds = provenance["seconds"]  # where the analysis's time went, every section once
     assert list(seconds) == ["loading", "features and RDMs", "embeddings", "paths", "gradient SNR and cosines",
-                             "learning dynamics", "attacks", "RDMs under attack", "cost", "bootstrap", "writing", "total"]
+                             "learning dynamics", "attacks", "RDMs under attack", "cost", "RSA summary", "bootstrap", "writing",
+                             "total"]
     assert all(value >= 0 for value in seconds.values())
     assert sum(v for k, v in seconds.items() if k != "total") <= seconds["total"] + 1e-3
     assert seconds["embeddings"] > 0 and seconds["attacks"] > 0

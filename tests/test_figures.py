@@ -63,6 +63,12 @@ def _fixture_results(rules=("dfa", "bp"), seeds=(1, 0), spiking=True, n=30, clas
     for attack in ("fgsm", "pgd"):
         arrays[f"transfer/{attack}"] = rng.random((len(EPS), len(runs), len(runs)))
     _fixture_dynamics(results, arrays, runs, rng)
+    results["rsa"] = {"comparison": "corr",
+                      "labels": {run: {layer: float(rng.uniform(0.1, 0.6)) for layer in LAYERS} for run in runs},
+                      "untrained_labels": {run: {layer: 0.1 for layer in LAYERS} for run in runs},
+                      "bp": {run: {layer: float(rng.uniform(0.3, 0.9)) for layer in LAYERS} for run in runs
+                             if "-bp-" not in run},
+                      "ceiling": {"snn": {layer: [0.8, 0.9] for layer in LAYERS}} if len(seeds) > 1 else {}}
     results["cost"] = {"step": {run: {"ms": float(rng.uniform(5, 10)), "peak_bytes": int(rng.integers(1, 9) * 2**20),
                                       "macs_per_image": 2e5, "batch_size": 32} for run in runs},
                        "layers": {run: {"fc1": {"accumulates": 0.0, "multiply_accumulates": 6400.0},

@@ -7,8 +7,7 @@ from ..results import load_analysis
 from ..tidy_tables import bp_run_of
 from .style import FIGURES_DRAWN, PAGE, figure_style, letter_panels, new_figure, require, save
 
-STEP_PANELS = (("ms", "step time"), ("peak_bytes", "peak memory of a step"),
-               ("macs_per_image", "multiply-accumulates of a step"))
+STEP_PANELS = (("ms", "step time"), ("peak_bytes", "step peak memory"), ("macs_per_image", "step MACs"))
 
 
 def _step_values(a, group, key: str, relative: bool) -> list[float]:
@@ -52,13 +51,15 @@ def draw_inference(a, ax, groups) -> None:
     for x, g in enumerate(groups):
         for key, marker in (("accumulates", "o"), ("multiply_accumulates", "s")):
             values = [sum(v.get(key, 0.0) for v in layers[run].values()) / 1e6 for run in g.runs]
-            spread = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [0.0]
+            values = [v for v in values if v > 0]  # a log axis: none of this kind (e.g. no analog input)
+            spread = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [0.0] * len(values)
             ax.scatter(x + np.asarray(spread), values, s=9, marker=marker, color=g.color, linewidths=0, zorder=3)
-    ax.scatter([], [], marker="o", color="0.3", s=9, label="accumulates")
-    ax.scatter([], [], marker="s", color="0.3", s=9, label="multiply-accumulates")
-    ax.legend(fontsize=6, loc="lower right")
+    ax.scatter([], [], marker="o", color="0.3", s=9, label="ACs")
+    ax.scatter([], [], marker="s", color="0.3", s=9, label="MACs")
+    ax.legend(fontsize=6, loc="center right")
+    ax.set_yscale("log")  # spikes' accumulates are often a small fraction of the analog layers' MACs
     ax.set_ylabel("millions per image")
-    ax.set_ylim(bottom=0)
+    ax.set_xlim(-0.5, len(groups) - 0.5)
     ax.set_title("inference operations")
     ax.set_xticks(range(len(groups)), [g.label for g in groups], rotation=45, ha="right")
 
@@ -92,10 +93,10 @@ def _caption(a, groups, relative: bool, spiking: bool) -> str:
             f"{'/'.join(map(str, batch))} images, on {cost['device']}. a: median time of 5 steps after 2 warm-up steps, the "
             "rules interleaved in one process; b: peak memory a step allocates beyond the weights and optimiser "
             "state (CPU: every allocation as PyTorch's profiler records it; CUDA: max_memory_allocated); c: "
-            "multiply-accumulates of its matrix products and convolutions (forward, backward, update; "
+            "multiply-accumulates (MACs) of its matrix products and convolutions (forward, backward, update; "
             "torch.utils.flop_counter). Dots: seeds; bar: their mean.")
     if spiking:
         text += (f" d: operations of inference per image over {cost['images']} test images, summed over the weight "
-                 "layers: accumulates (each input spike reaches its fan-out) and multiply-accumulates (analog inputs, "
-                 "e.g. the pixels); per layer, with firing rates, in cost.csv.")
+                 "layers, on a log axis: accumulates (ACs: each input spike reaches its fan-out) and multiply-accumulates "
+                 "(MACs: analog inputs, e.g. the pixels); per layer, with firing rates, in cost.csv.")
     return text

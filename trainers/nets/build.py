@@ -62,8 +62,9 @@ def build_model(model: str, rule: str, input_shape, num_classes: int, seed: int 
     return network
 
 
-def load_run(run_dir, device="cpu"):
-    """Rebuild a trained run's model (eval mode, on `device`) from its files: (model, config dict)."""
+def load_run(run_dir, device="cpu", weights: bool = True):
+    """Rebuild a trained run's model (eval mode, on `device`) from its files: (model, config dict);
+    `weights=False`: the run's network as training started (built with its seed, no checkpoint read)."""
     config = read_config(run_dir)
     if is_factory(config.get("model", "")):
         warn_if_changed(config)
@@ -73,6 +74,8 @@ def load_run(run_dir, device="cpu"):
                             **config["model_options"])
     except KeyError as exc:
         raise RunDirError(f"{Path(run_dir) / CONFIG} lacks {exc}; it was not written by bioplaus") from None
+    if not weights:
+        return model.to(device).eval(), config
     state = load_checkpoint(run_dir)  # the model is built on the CPU, then moved
     recorded = state.get("replica_digests")
     if recorded and state_digest(state.get("model", {})) != recorded[0]:
