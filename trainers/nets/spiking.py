@@ -117,6 +117,7 @@ class SpikingNetwork(NetworkBase):
                 rate = scan.spikes.mean(0)
                 hidden.append(LocalSignal(name, rate.flatten(1), self._drive(name, h, local)))
                 h = Encoded(scan.spikes.bool(), False)  # stored compactly for the next block's drive
+                del current, scan  # the float spikes and unsummed derivatives go before the next block's pass
         return self.readout(h.values), hidden
 
     def _drive(self, name, inputs, local):
