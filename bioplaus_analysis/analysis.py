@@ -7,6 +7,7 @@ option; one function per section (representations, gradients, robustness, cost, 
 part of the results.
 """
 
+import math
 import platform
 import time
 from contextlib import contextmanager
@@ -123,6 +124,15 @@ class _Runs:
         return runs
 
 
+def rate_ceiling(model, steps: int) -> float | None:
+    """The highest firing rate a bioplaus LIF neuron can reach in `steps` steps: one spike, then its refractory
+    steps, again and again, ⌈T / (1 + refractory steps)⌉ / T; None for a library's neurons."""
+    neuron = getattr(model, "neuron", None)
+    if neuron is None or not hasattr(neuron, "refractory_steps"):
+        return None
+    return math.ceil(steps / (1 + neuron.refractory_steps)) / steps
+
+
 def _firing(model, features, sample, name: str, arrays: dict) -> dict:
     """An SNN's firing on the representation sample: per-neuron rates into `arrays["rates/RUN/LAYER"]`
     (spikes per step, averaged over the sample), one image's spike trains into `arrays["raster/RUN/LAYER"]`
@@ -134,8 +144,12 @@ def _firing(model, features, sample, name: str, arrays: dict) -> dict:
         arrays[f"rates/{name}/{layer}"], arrays[f"raster/{name}/{layer}"] = rates, trains
         summary[layer] = {"mean": float(rates.mean()), "silent_fraction": float((rates == 0).mean()),
                           "neurons": int(rates.size)}
+    ceiling = rate_ceiling(model, steps)
+    for layer in summary:  # neurons firing on every step they can: saturated, their rate says nothing more
+        rates = arrays[f"rates/{name}/{layer}"]
+        summary[layer]["saturated_fraction"] = None if ceiling is None else float((rates >= ceiling - 1e-9).mean())
     arrays["raster/image"] = sample.images[0].detach().cpu().numpy()  # (C, H, W) in [0, 1], shown beside rasters
-    return {"time_steps": steps, "unit": "spikes per time step", "layers": summary,
+    return {"time_steps": steps, "unit": "spikes per time step", "layers": summary, "rate_ceiling": ceiling,
             "raster_image": {"test_index": int(sample.index[0]), "label": int(sample.labels[0])}}
 
 
@@ -224,7 +238,8 @@ def learning_dynamics(runs: _Runs, options: AnalysisOptions, arrays) -> dict:
     """Weight alignment per epoch and the probe set's representational dynamics, read from the run files."""
     folders = {name: run_dir for name, run_dir in runs.dirs.items() if run_dir}
     return {"alignment": {name: alignment_history(run_dir) for name, run_dir in folders.items()},
-            "dynamics": representation_dynamics(folders, options.comparison, options.seed, arrays)}
+            "dynamics": representation_dynamics(folders, options.comparison, options.seed, arrays,
+                                                options.label_comparison)}
 
 
 def _attackable(models: dict, images, labels) -> tuple[dict, dict]:
@@ -300,6 +315,7 @@ def provenance(source: dict, sample, evaluation, options: AnalysisOptions, devic
                         "seed": options.seed + 1},
         "seeds": {"embedding": options.seed, "pgd_start": options.seed},
         "options": {"rdm_method": options.rdm_method, "comparison": options.comparison,
+                    "label_comparison": options.label_comparison,
                     "embeddings": list(options.embeddings), "snr_eps": options.snr_eps,
                     "embedding_quality": {method: QUALITY[method] for method in options.embeddings},
                     "adversarial_eps": options.adversarial_eps, "bootstrap": options.bootstrap,
@@ -381,9 +397,10 @@ def _analyse(runs: _Runs, source: dict, samples, options, out, force: bool, prog
     bar.close()
     results["provenance"] = provenance(source, sample, evaluation, options, device)
     with stage("RSA summary"):
-        results["rsa"] = rsa_summary(results, arrays, options.comparison)
+        results["rsa"] = rsa_summary(results, arrays, options.comparison, options.label_comparison)
     with stage("bootstrap"):
-        results["stats"] = stats_rows(Analysis(results, arrays), options.bootstrap, options.seed, options.comparison)
+        results["stats"] = stats_rows(Analysis(results, arrays), options.bootstrap, options.seed, options.comparison,
+                                      options.label_comparison)
     with stage("writing"), _nothing_half_written(out):
         write_stats(out, results["stats"])
         write_tidy_tables(out, results, arrays)  # before results.json, whose presence means the folder is complete

@@ -39,9 +39,13 @@ def _similarity_curves(rdms, reference, comparison: str) -> list:
     return [float(compare_rdms(np.stack([r, ref]), comparison)[0, 1]) for r, ref in zip(rdms, references)]
 
 
-def representation_dynamics(run_dirs: dict, comparison: str, seed: int, arrays: dict) -> dict:
+def representation_dynamics(run_dirs: dict, comparison: str, seed: int, arrays: dict,
+                            label_comparison: str | None = None) -> dict:
     """The dynamics part of results.json (and its paths' arrays) for the runs {name: folder} that recorded
-    dynamics.npz; {} when none did. All runs must share one probe set (the same labels in the same order)."""
+    dynamics.npz; {} when none did. All runs must share one probe set (the same labels in the same order).
+    Similarity to the label RDM by `label_comparison` (default `comparison`), to BP's and in the paths by
+    `comparison`."""
+    label_comparison = label_comparison or comparison
     recorded = {name: d for name, d in ((n, read_dynamics(r)) for n, r in run_dirs.items()) if d is not None}
     if not recorded:
         return {}
@@ -60,10 +64,11 @@ def representation_dynamics(run_dirs: dict, comparison: str, seed: int, arrays: 
         epochs = recorded[name]["epochs"].tolist()
         shared = min(len(epochs), len(recorded[bp]["epochs"])) if bp else 0
         per_run[name] = {"epoch": epochs, "bp_run": bp,
-                         "label_similarity": {b: _similarity_curves(r, target, comparison) for b, r in blocks.items()},
+                         "label_similarity": {b: _similarity_curves(r, target, label_comparison)
+                                              for b, r in blocks.items()},
                          "bp_similarity": {b: _similarity_curves(r[:shared], squares[bp][b][:shared], comparison)
                                            for b, r in blocks.items() if bp and b in squares[bp]}}
-    return {"comparison": comparison, "probes": len(probe_labels), "split": str(next(iter(recorded.values()))["split"]),
+    return {"comparison": comparison, "label_comparison": label_comparison, "probes": len(probe_labels), "split": str(next(iter(recorded.values()))["split"]),
             "per_run": per_run,
             "paths": _epoch_paths(squares, {n: d["epochs"].tolist() for n, d in recorded.items()}, target, comparison,
                                   seed, arrays)}

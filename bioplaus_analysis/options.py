@@ -25,6 +25,7 @@ class AnalysisOptions:
     eval_per_class: int | None = None  # for SNR, cosine and attacks; default `default_eval_per_class`
     rdm_method: str = "correlation"
     comparison: str = "corr"  # how RDMs are compared (paths, similarities, stats): Pearson r, centred
+    label_comparison: str = "tau-a"  # against the 0/1 label RDM: Kendall's τ_A (Nili et al. 2014), no tie credit
     embeddings: tuple = ("tsne", "pca")
     eps: tuple | None = None  # attack budgets in pixel units; default `robustness.default_eps`: dense where accuracy falls
     attacks: tuple = ATTACKS
@@ -40,7 +41,7 @@ class AnalysisOptions:
 
     def resolved(self, dataset: str) -> "AnalysisOptions":
         """A checked copy with the dataset's defaults filled in; ConfigError naming a bad option."""
-        choices = (("RDM method", [self.rdm_method], RDM_METHODS), ("RDM comparison", [self.comparison], COMPARISONS),
+        choices = (("RDM method", [self.rdm_method], RDM_METHODS), ("RDM comparison", [self.comparison, self.label_comparison], COMPARISONS),
                    ("embedding", self.embeddings, EMBEDDINGS), ("attack", self.attacks, ATTACKS),
                    ("attack mode", self.modes, MODES))
         for kind, values, valid in choices:

@@ -32,16 +32,18 @@ def _ceilings(a: Analysis, method: str) -> dict:
     return ceilings
 
 
-def rsa_summary(results: dict, arrays: dict, method: str = "corr") -> dict:
-    """{"comparison", "labels", "untrained_labels", "bp": {run: {layer: similarity}}, "ceiling"}; "bp" holds the
-    runs of other rules with a BP run of the same model and seed and the same layers."""
+def rsa_summary(results: dict, arrays: dict, method: str = "corr", label_method: str = "tau-a") -> dict:
+    """{"comparison", "label_comparison", "labels", "untrained_labels", "bp": {run: {layer: similarity}},
+    "ceiling"}: similarities to the label RDM by `label_method`, between networks' RDMs by `method`; "bp" holds
+    the runs of other rules with a BP run of the same model and seed and the same layers."""
     a, labels = Analysis(results, arrays), arrays["rdm/labels"]
-    summary = {"comparison": method, "labels": {}, "untrained_labels": {}, "bp": {}, "ceiling": _ceilings(a, method)}
+    summary = {"comparison": method, "label_comparison": label_method, "labels": {}, "untrained_labels": {}, "bp": {},
+               "ceiling": _ceilings(a, method)}
     for run in results["runs"]:
-        summary["labels"][run] = _per_layer(a, run, lambda k: labels, method)
+        summary["labels"][run] = _per_layer(a, run, lambda k: labels, label_method)
         untrained = arrays.get(f"rdm_untrained/{run}")
         if untrained is not None:
-            summary["untrained_labels"][run] = {layer: _similarity(untrained[k], labels, method)
+            summary["untrained_labels"][run] = {layer: _similarity(untrained[k], labels, label_method)
                                                 for k, layer in enumerate(a.layers(run))}
         bp = bp_run_of(results, run)
         if bp not in (None, run) and a.layers(bp) == a.layers(run):

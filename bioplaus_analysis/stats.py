@@ -132,7 +132,54 @@ def weighted_pearsons(rdms, reference, weights) -> np.ndarray:
     return np.stack(columns, axis=1)
 
 
-FAST_BOOTSTRAPS = {"cosine": weighted_cosines, "corr": weighted_pearsons}
+def _tau_a_sums(x: np.ndarray, positive: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """[draws] Σ over entry pairs (e: positive, f: not) of w_e w_f sign(x_e − x_f), entries `x` [E] sorted,
+    weights `w` [draws, E]: each positive entry against the negative weight below and above its value. Weights are
+    integers, so the sums are exact in float64 whatever their order."""
+    if np.all(x[1:] != x[:-1]):  # no ties: each negative entry against the positive weight below it
+        wn = w[:, ~positive]
+        below = np.cumsum(w, axis=1)[:, ~positive] - np.cumsum(wn, axis=1)  # positive weight below each
+        total_negative = wn.sum(1)
+        return (w.sum(1) - total_negative) * total_negative - 2 * (wn * below).sum(1)
+    negative = np.where(positive, 0.0, w)
+    starts = np.flatnonzero(np.r_[True, x[1:] != x[:-1]])  # groups of equal x: a tie counts 0
+    group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(x)]))
+    per_group = np.add.reduceat(negative, starts, axis=1)  # [draws, groups]
+    below = np.cumsum(per_group, axis=1) - per_group
+    above = per_group.sum(1, keepdims=True) - below - per_group
+    return (np.where(positive, w, 0.0) * (below - above)[:, group]).sum(1)
+
+
+def weighted_tau_as(rdms, reference, weights, chunk: int = 64) -> np.ndarray:
+    """[draws, m] Kendall τ_A of `rdms` [m, n, n] with a 0/1 `reference` [n, n] (the label RDM) when image k
+    appears weights[d, k] times in draw d, its pairs with its own copies left out: rsatoolbox's τ_A of each
+    resampled vector (tested equal), from one sort per RDM instead of one per draw. Against a binary reference
+    only pairs of one same-class and one different-class entry are not tied."""
+    reference = np.asarray(reference, dtype=float)
+    if not _binary(reference):
+        raise ValueError("the fast τ_A bootstrap needs a 0/1 reference RDM (the label RDM)")
+    i, j = np.triu_indices(len(reference), k=1)
+    weights = np.asarray(weights, dtype=float)
+    out = np.empty((len(weights), len(rdms)))
+    entries = []
+    for rdm in rdms:
+        order = np.argsort(np.asarray(rdm)[i, j], kind="stable")
+        entries.append((order, np.asarray(rdm)[i, j][order], reference[i, j][order] > 0.5))
+    for start in range(0, len(weights), chunk):
+        part = weights[start:start + chunk]
+        weight = part[:, i] * part[:, j]  # [draws, E]: entry (i, j) appears c_i · c_j times
+        total = weight.sum(1)
+        for m, (order, x, positive) in enumerate(entries):
+            out[start:start + chunk, m] = _tau_a_sums(x, positive, weight[:, order]) / (total * (total - 1) / 2)
+    return out
+
+
+def _binary(reference) -> bool:
+    upper = np.asarray(reference)[np.triu_indices(len(reference), k=1)]
+    return bool(np.isin(upper, (0.0, 1.0)).all())
+
+
+FAST_BOOTSTRAPS = {"cosine": weighted_cosines, "corr": weighted_pearsons, "tau-a": weighted_tau_as}
 
 
 def noise_ceiling(rdms, method: str = "corr") -> tuple[float, float]:
@@ -151,14 +198,14 @@ def noise_ceiling(rdms, method: str = "corr") -> tuple[float, float]:
 def rdm_bootstrap(rdms, reference, method: str = "corr", draws: int = 1000, seed: int = 0,
                   level: float = LEVEL) -> np.ndarray:
     """[m, 3] (estimate, low, high) of the similarity of each of `rdms` [m, n, n] to `reference` [n, n], with
-    the percentile interval of a bootstrap over the n images (`resampled_similarity` per draw; cosine and
-    Pearson by `FAST_BOOTSTRAPS`, which give the same numbers)."""
+    the percentile interval of a bootstrap over the n images (`resampled_similarity` per draw; cosine, Pearson
+    and τ_A against a 0/1 reference by `FAST_BOOTSTRAPS`, which give the same numbers)."""
     rdms, reference = np.asarray(rdms, dtype=float), np.asarray(reference, dtype=float)
     n = len(reference)
     rng = np.random.default_rng(seed)
     estimate = resampled_similarity(rdms, reference, np.arange(n), method)
     samples = [rng.integers(0, n, n) for _ in range(draws)]
-    if method in FAST_BOOTSTRAPS:
+    if method in FAST_BOOTSTRAPS and (method != "tau-a" or _binary(reference)):
         counts = np.stack([np.bincount(idx, minlength=n) for idx in samples])
         values = FAST_BOOTSTRAPS[method](rdms, reference, counts)
     else:

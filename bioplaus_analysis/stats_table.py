@@ -69,7 +69,7 @@ def _versus_bp(quantity, g, groups, by_run) -> list[dict]:
                  estimate=mean, low=low, high=high, p_value=p, method=PAIRED)]
 
 
-def rdm_rows(a, draws: int = 1000, seed: int = 0, method: str = "corr") -> list[dict]:
+def rdm_rows(a, draws: int = 1000, seed: int = 0, method: str = "tau-a") -> list[dict]:
     """Each run's and each rule's RDM similarity to the label RDM per layer: per run, a bootstrap over the
     representation sample's images; per rule, the t interval over its seeds' estimates."""
     labels, rows = a.arrays.get("rdm/labels"), []
@@ -138,11 +138,13 @@ def bp_rdm_rows(a, method: str = "corr") -> list[dict]:
     return rows
 
 
-def stats_rows(analysis, draws: int = 1000, seed: int = 0, method: str = "corr") -> list[dict]:
-    """Every row of stats.csv for an analysis (a folder or an `Analysis`); `p_holm` adjusts the table's paired
-    tests against BP as one family (Holm), so a reader may take any of them at the stated level."""
+def stats_rows(analysis, draws: int = 1000, seed: int = 0, method: str = "corr",
+               label_method: str = "tau-a") -> list[dict]:
+    """Every row of stats.csv for an analysis (a folder or an `Analysis`): similarities to the label RDM by
+    `label_method`, between RDMs by `method`; `p_holm` adjusts the table's paired tests against BP as one
+    family (Holm), so a reader may take any of them at the stated level."""
     a = load_analysis(analysis)
-    rows = seed_rows(a) + rdm_rows(a, draws, seed, method) + bp_rdm_rows(a, method)
+    rows = seed_rows(a) + rdm_rows(a, draws, seed, label_method) + bp_rdm_rows(a, method)
     for row, adjusted in zip(rows, holm([row["p_value"] for row in rows])):
         row["p_holm"] = adjusted
     return rows

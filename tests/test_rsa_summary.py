@@ -26,11 +26,14 @@ def test_known_similarities_and_the_noise_ceiling():
     arrays = {"rdm/labels": labels, "rdm/bp0": bp0, "rdm/bp1": bp1, "rdm/dfa0": dfa0,
               "rdm_untrained/dfa0": np.stack([noise(), noise()])}
     results = _results({"bp0": ("bp", 0), "bp1": ("bp", 1), "dfa0": ("dfa", 0)})
-    summary = rsa_summary(results, arrays, "corr")
+    summary = rsa_summary(results, arrays, "corr", "corr")
     assert summary["labels"]["dfa0"]["fc1"] == pytest.approx(1.0)
     assert summary["labels"]["bp1"]["out"] == pytest.approx(compare_rdms(np.stack([bp1[1], labels]))[0, 1])
     untrained = summary["untrained_labels"]["dfa0"]["fc1"]
     assert untrained == pytest.approx(compare_rdms(np.stack([arrays["rdm_untrained/dfa0"][0], labels]))[0, 1])
+    by_default = rsa_summary(results, arrays)  # against the labels: Kendall's τ_A, no credit for the label RDM's ties
+    assert by_default["label_comparison"] == "tau-a" and by_default["labels"]["dfa0"]["fc1"] == pytest.approx(
+        compare_rdms(np.stack([labels, labels]), "tau-a")[0, 1]) and by_default["labels"]["dfa0"]["fc1"] < 1
     assert list(summary["untrained_labels"]) == ["dfa0"]  # the others have no untrained RDMs
     assert list(summary["bp"]) == ["dfa0"] and summary["bp"]["dfa0"]["fc1"] == pytest.approx(1.0)  # vs bp0: seed 0
     assert summary["ceiling"]["cnn"]["out"] == pytest.approx(list(noise_ceiling(np.stack([bp0[1], bp1[1]]))))
@@ -58,8 +61,9 @@ def test_an_analysis_reports_the_summary_with_paired_tests_and_draws_it(analysed
     results, arrays = read_results(analysed)
     rsa, labels = results["rsa"], arrays["rdm/labels"]
     fc1 = results["layers"]["cnn-fa"].index("fc1")
-    assert rsa["comparison"] == "corr" and rsa["labels"]["cnn-fa"]["fc1"] == pytest.approx(
-        compare_rdms(np.stack([arrays["rdm/cnn-fa"][fc1], labels]))[0, 1])
+    assert (rsa["comparison"], rsa["label_comparison"]) == ("corr", "tau-a")
+    assert rsa["labels"]["cnn-fa"]["fc1"] == pytest.approx(
+        compare_rdms(np.stack([arrays["rdm/cnn-fa"][fc1], labels]), "tau-a")[0, 1])
     assert rsa["bp"]["cnn-dfa"]["fc1"] == pytest.approx(
         compare_rdms(np.stack([arrays["rdm/cnn-dfa"][fc1], arrays["rdm/cnn-bp"][fc1]]))[0, 1])
     # training moved fc1's representation from the initial one

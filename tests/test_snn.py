@@ -267,3 +267,15 @@ def test_a_run_that_cannot_fit_in_memory_is_refused_before_it_starts(tmp_path, c
     if free is not None:
         assert code == 2 and err.count("\n") == 1 and "needs at least 745.1 GiB" in err and "lower --time-steps" in err
         assert not run.exists()  # refused before anything is written, and no empty folder left
+
+
+@pytest.mark.parametrize("neuron", ["fast", "zhang2024"])  # zhang2024 has refractory steps
+def test_the_rate_ceiling_is_what_a_neuron_driven_hard_reaches(neuron):
+    """The analysis marks ⌈T / (1 + refractory steps)⌉ / T as the highest rate: a current far above threshold
+    makes every neuron fire exactly that often."""
+    from bioplaus_analysis.analysis import rate_ceiling
+    from trainers.snn.neurons import get_neuron, lif_scan
+    model = build_model("snn", "bp", (1, 8, 8), 10, seed=0, hidden="12", time_steps=25, neuron=neuron)
+    scan = lif_scan(torch.full((3, 12), 1e4), get_neuron(neuron), 25)
+    assert torch.all(scan.spikes.mean(0) == rate_ceiling(model, 25))
+    assert rate_ceiling(model, 25) == (13 / 25 if neuron == "fast" else 5 / 25)  # 1 or 4 refractory steps

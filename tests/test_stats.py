@@ -12,7 +12,8 @@ from scipy import stats as scipy_stats
 from bioplaus_analysis.results import write_results
 from bioplaus_analysis.rsa import compare_rdms, label_rdm, rdm_matrix
 from bioplaus_analysis.stats import (bootstrap_interval, paired_difference, rdm_bootstrap, resampled_similarity,
-                                     t_interval, weighted_cosines, weighted_pearsons, write_stats)
+                                     t_interval, weighted_cosines, weighted_pearsons, weighted_tau_as,
+                                     write_stats)
 from bioplaus_analysis.stats_table import stats_rows
 
 from test_figures import _fixture_results
@@ -53,7 +54,8 @@ def test_intervals_cover_the_true_mean_at_the_nominal_rate():
     assert boot >= 90 and student >= 90, (boot, student)
 
 
-@pytest.mark.parametrize("method, fast", [("cosine", weighted_cosines), ("corr", weighted_pearsons)])
+@pytest.mark.parametrize("method, fast", [("cosine", weighted_cosines), ("corr", weighted_pearsons),
+                                          ("tau-a", weighted_tau_as)])
 def test_a_resampled_rdm_comparison_equals_rsatoolbox_on_the_same_draw(method, fast):
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(4), 6)
@@ -74,6 +76,21 @@ def test_a_resampled_rdm_comparison_equals_rsatoolbox_on_the_same_draw(method, f
                                [compare_rdms(np.stack([r, label_rdm(labels)]), method)[0, 1] for r in rdms])
     assert np.all(intervals[:, 1] <= intervals[:, 0]) and np.all(intervals[:, 0] <= intervals[:, 2])
     assert intervals[1, 0] > intervals[0, 0]  # the class-structured patterns are closer to the labels
+
+
+def test_the_fast_tau_a_counts_ties_as_rsatoolbox_does():
+    """Tied dissimilarities (here a quarter of the entries share four values) count neither way; over draws with
+    repeated images the fast τ_A equals rsatoolbox's on each resampled RDM."""
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(3), 5)
+    rdm = np.round(rdm_matrix(rng.normal(size=(15, 4)) + labels[:, None]), 1)  # coarse values: many ties
+    draws = [rng.integers(0, 15, 15) for _ in range(6)] + [np.arange(15)]
+    weights = np.stack([np.bincount(idx, minlength=15) for idx in draws])
+    fast = weighted_tau_as(rdm[None], label_rdm(labels), weights)[:, 0]
+    slow = [resampled_similarity(rdm[None], label_rdm(labels), idx, "tau-a")[0] for idx in draws]
+    np.testing.assert_allclose(fast, slow, rtol=1e-12)
+    with pytest.raises(ValueError, match="0/1 reference"):
+        weighted_tau_as(rdm[None], rdm, weights)
 
 
 def test_the_default_rdm_comparison_is_centred_so_a_shared_mean_level_is_not_similarity():

@@ -68,7 +68,10 @@ SAMPLE_OPTIONS = (
 )
 ANALYSIS_OPTIONS = SAMPLE_OPTIONS + (
     Option("rdm_method", f"one of {', '.join(RDM_METHODS)}"),
-    Option("comparison", f"RDM comparison for paths: {', '.join(COMPARISONS)}", flag="--compare"),
+    Option("comparison", f"RDM comparison for paths and RDM-to-RDM similarities: {', '.join(COMPARISONS)}",
+           flag="--compare"),
+    Option("label_comparison", "RDM comparison against the label RDM (default tau-a: Kendall's τ_A)",
+           flag="--label-compare"),
     Option("embeddings", f"comma-separated, of {', '.join(EMBEDDINGS)}", csv=True),
     Option("attacks", f"of {', '.join(ATTACKS)}", csv=True, flag="--attack"),
     Option("modes", f"of {', '.join(MODES)} (true: white box; feedback: the rule's pseudo-gradient, a "

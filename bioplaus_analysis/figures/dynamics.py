@@ -222,13 +222,18 @@ def _start_notes(a) -> tuple[str, str]:
             "another init gain; BP is not drawn)", f"one per seed and start; {names} start elsewhere")
 
 
+def _name(comparison: str) -> str:
+    return COMPARISON_NAMES.get(comparison, comparison)
+
+
 def dynamics_caption(a, rows) -> str:
     d = a.results["dynamics"]
     b_note, circle_note = _start_notes(a)
     split = "validation" if d.get("split") == "validation" else d.get("split", "held-out")
     text = (f"Representational dynamics of {d['probes']} fixed class-balanced {split} images (probes), per hidden "
             f"block, from initialisation (epoch 0) to the end of training; RDMs are 1 − Pearson r between the "
-            f"probes' block outputs{' (spike counts)' if a.spiking() else ''}, compared by {COMPARISON_NAMES.get(d['comparison'], d['comparison'])}. "
+            f"probes' block outputs{' (spike counts)' if a.spiking() else ''}, compared with the label RDM by "
+            f"{_name(d.get('label_comparison', d['comparison']))} and with each other by {_name(d['comparison'])}. "
             f"a: change of the similarity to the label RDM since epoch 0 (its epoch-0 level written in each panel)")
     if "bp" in rows:
         text += f"; b: change of the similarity to the RDM of the BP run of the same seed at the same epoch, {b_note}"

@@ -85,27 +85,30 @@ def plot_rsa_summary(analysis, out_dir, prefix: str = "") -> list:
     groups, rsa = a.groups(), a.results["rsa"]
     blocks, to_bp = _blocks(a, groups), [g for g in groups if any(run in rsa["bp"] for run in g.runs)]
     method = COMPARISON_NAMES.get(rsa["comparison"], rsa["comparison"])
+    label_method = COMPARISON_NAMES.get(rsa.get("label_comparison", rsa["comparison"]), "similarity")
     with figure_style() as plt:
         fig, axes = new_figure(plt, PAGE, 2.3, 1, 1 + bool(to_bp))
         handles = draw_rsa(a, axes[0, 0], "labels", groups, blocks) + _untrained(a, axes[0, 0], blocks, groups)
-        axes[0, 0].set_ylabel(f"similarity to the label RDM ({method})")
+        axes[0, 0].set_ylabel(f"similarity to the label RDM ({label_method})")
         if to_bp:
             draw_rsa(a, axes[0, 1], "bp", to_bp, blocks)
             handles += _ceiling(a, axes[0, 1], blocks, to_bp)
             axes[0, 1].set_ylabel(f"similarity to {a.reference()}'s RDM, same seed")
         fig.legend(handles=handles, loc="outside lower center", ncols=legend_columns(fig, len(handles)))
         letter_panels(axes) if to_bp else None
-        return save(fig, out_dir, f"{prefix}rsa-summary", _caption(a, method, bool(to_bp)))
+        return save(fig, out_dir, f"{prefix}rsa-summary", _caption(a, label_method, method, bool(to_bp)))
 
 
-def _caption(a, method: str, to_bp: bool) -> str:
+def _caption(a, label_method: str, method: str, to_bp: bool) -> str:
     bp = a.reference()
-    text = (f"RDM similarity per block ({method} of the RDMs' upper triangles) on {a.sample_text()}, {a.seeds_text()}; "
-            f"each seed a dot, the mean a bar. {'a: ' if to_bp else ''}To the label RDM (0 same class, 1 otherwise); "
+    text = (f"RDM similarity per block on {a.sample_text()}, {a.seeds_text()}; each seed a dot, the mean a bar. "
+            f"{'a: ' if to_bp else ''}To the label RDM (0 same class, 1 otherwise), by {label_method} of the RDMs' "
+            f"upper triangles (no credit for ties, which the label RDM is full of); "
             f"dashed grey: the same networks as their training started (untrained baseline); *: differs from {bp}'s, "
             f"paired t over seeds, Holm-adjusted p < {SIGNIFICANT:g} over every paired test in stats.csv.")
     if to_bp:
-        text += (f" b: to the RDM of the {bp} run of the same seed ({bp} itself is 1 and not drawn); grey band: "
+        text += (f" b: to the RDM of the {bp} run of the same seed, by {method} ({bp} itself is 1 and not drawn); "
+                 f"grey band: "
                  f"{bp}'s noise ceiling across its seeds (lower bound: each seed against the mean of the others; "
                  f"upper: against the mean of all), where there are two seeds or more.")
     return text

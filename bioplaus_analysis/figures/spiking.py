@@ -21,14 +21,19 @@ def draw_rates(a, ax, layer: str, groups) -> list:
     compare), silent neurons counted in the first bin and their fraction per seed in the legend."""
     data = {g.label: [a.arrays[f"rates/{run}/{layer}"] for run in g.runs] for g in groups}
     top = max(max(float(r.max()) for r in rates) for rates in data.values())
-    bins = np.linspace(0, max(top, 0.05), 31)
+    ceiling = a.results["firing"][groups[0].runs[0]].get("rate_ceiling")  # None: a library's neurons
+    bins = np.linspace(0, max(top, ceiling or 0.0, 0.05), 31)
     handles = []
     for g in groups:
         pooled = np.concatenate(data[g.label])
         silent = ", ".join(f"{(rates == 0).mean():.0%}" for rates in data[g.label])
+        full = "" if ceiling is None else "; at ceiling " + ", ".join(
+            f"{(rates >= ceiling - 1e-9).mean():.0%}" for rates in data[g.label])
         _, _, patches = ax.hist(pooled, bins=bins, histtype="step", color=g.color, density=True, linewidth=0.9,
-                                label=f"{g.label}: silent {silent}")
+                                label=f"{g.label}: silent {silent}{full}")
         handles.append(patches[0])
+    if ceiling is not None:
+        ax.axvline(ceiling, color="0.4", linestyle=":", linewidth=0.8)
     ax.set_xlabel("firing rate (spikes per time step)")
     ax.set_ylabel("density of neurons")
     ax.set_title(layer)
@@ -45,8 +50,8 @@ def plot_firing_rates(analysis, out_dir, prefix: str = "") -> list:
     with figure_style() as plt:
         fig, axes = new_figure(plt, COLUMN if len(layers) == 1 else PAGE, 2.0, 1, len(layers))
         for ax, layer in zip(axes[0], layers):
-            ax.legend(handles=draw_rates(a, ax, layer, groups), fontsize=6, title="rule: silent per seed",
-                      title_fontsize=6)
+            title = "rule: silent" + ("; at the ceiling" if first.get("rate_ceiling") else "") + ", per seed"
+            ax.legend(handles=draw_rates(a, ax, layer, groups), fontsize=6, title=title, title_fontsize=6)
         letter_panels(axes) if len(layers) > 1 else None
         neurons = ", ".join(f"{layer}: {info['neurons']}" for layer, info in first["layers"].items())
         seeds = sorted({len(g.runs) for g in groups})
@@ -54,7 +59,10 @@ def plot_firing_rates(analysis, out_dir, prefix: str = "") -> list:
                    f"{a.sample_text()}), as densities over the neurons of every seed pooled ({neurons} neurons per "
                    f"run; {'/'.join(map(str, seeds))} seed{'s' if seeds != [1] else ''} per rule). The first bin "
                    f"holds the silent neurons (never spiked) with the rarely firing ones; the legend gives the "
-                   f"silent fraction of each seed.")
+                   f"silent fraction of each seed."
+                   + (f" Dotted: the highest rate a neuron can reach ({first['rate_ceiling']:.2f}: a spike, then its "
+                      f"refractory steps); the legend gives each seed's fraction of neurons at it (saturated: "
+                      f"their rate cannot rise further)." if first.get("rate_ceiling") else ""))
         return save(fig, out_dir, f"{prefix}firing-rates", caption)
 
 
