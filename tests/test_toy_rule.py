@@ -44,7 +44,7 @@ def test_a_rule_defined_in_one_class_trains_analyses_and_draws_in_its_colour(tmp
                   pgd_steps=1, progress=False)
     groups = load_analysis(out).groups()
     assert [(g.rule, g.label, g.color) for g in groups] == [("bp", "BP", "#000000"), ("sign-dfa", "sDFA", "#56B4E9")]
-    names = ["cosine-to-bp", "gradient-snr", "robustness", "paths"]  # figures that draw a curve or mark per rule
+    names = ["cosine-to-bp", "gradient-snr", "robustness", "rsa-summary"]  # figures that draw a curve or mark per rule
     drawn = draw_figures(out, tmp_path / "figures", names=names, progress=False)
     assert list(drawn) == names
     assert _has_colour(drawn["gradient-snr"][1], SignDFA.color)
