@@ -22,6 +22,7 @@ from trainers import ConfigError, __version__, dataset_spec, load_run, model_dev
 from trainers.precision import deterministic_algorithms, device_record
 from trainers.store.runfiles import epochs_done, read_metrics, state_digest, training_cosines, training_history
 
+from .architecture import architecture
 from .cost import cost_section
 from .dynamics import alignment_history, representation_dynamics
 from .embedding import QUALITY, embed
@@ -195,13 +196,15 @@ def _represent_run(name, runs: _Runs, sample, options, arrays, first: bool) -> t
             "embeddings": _embed_layers(layers, options.embeddings, options.seed, arrays)}
     if model.spiking:
         part["firing"] = _firing(model, features, sample, name, arrays)
+    if architecture(model) is not None:
+        part["architecture"] = architecture(model)
     return part, rdms
 
 
 def representations(runs: _Runs, sample, options: AnalysisOptions, arrays: dict, progress) -> tuple[dict, dict]:
     """Layers, provenance, training history, embeddings and firing per run, and the representational
     paths; returns (results part, {run: {layer: RDM}})."""
-    part = {key: {} for key in ("runs", "layers", "embeddings", "training", "firing")}
+    part = {key: {} for key in ("runs", "layers", "embeddings", "training", "firing", "architecture")}
     run_rdms = {}
     for i, name in enumerate(runs.models):
         own, run_rdms[name] = _represent_run(name, runs, sample, options, arrays, first=i == 0)

@@ -10,6 +10,6 @@ COMPARISON_NAMES = {"cosine": "uncentred cosine", "corr": "Pearson r", "spearman
 EMBEDDINGS = ("tsne", "pca", "mds")
 ATTACKS = ("fgsm", "pgd")
 MODES = ("true", "feedback", "transfer")
-FIGURES = ("main-learning", "main-robustness", "main-representations", "training-curves", "rdm-grid", "rsa-summary", "paths-per-rule", "tsne-grid", "gradient-snr", "cosine-to-bp",
+FIGURES = ("main-learning", "main-robustness", "main-representations", "schematic", "training-curves", "rdm-grid", "rsa-summary", "paths-per-rule", "tsne-grid", "gradient-snr", "cosine-to-bp",
            "robustness", "transfer", "firing-rates", "spike-raster", "weight-alignment", "representation-dynamics",
            "bias-variance", "cost")

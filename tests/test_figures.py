@@ -63,6 +63,12 @@ def _fixture_results(rules=("dfa", "bp"), seeds=(1, 0), spiking=True, n=30, clas
     for attack in ("fgsm", "pgd"):
         arrays[f"transfer/{attack}"] = rng.random((len(EPS), len(runs), len(runs)))
     _fixture_dynamics(results, arrays, runs, rng)
+    results["architecture"] = {run: {
+        "blocks": [[layer, [[layer, [neurons if layer != "out" else classes, 64 if layer == "fc1" else neurons]]]]
+                   for layer in LAYERS], "input": [1, 8, 8], "classes": classes,
+        "feedback": {"kind": "transpose" if "-bp-" in run else "direct", "learned": False,
+                     "matrices": {} if "-bp-" in run else {layer: [classes, neurons] for layer in LAYERS[:-1]}}}
+        for run in runs}
     results["rsa"] = {"comparison": "corr",
                       "labels": {run: {layer: float(rng.uniform(0.1, 0.6)) for layer in LAYERS} for run in runs},
                       "untrained_labels": {run: {layer: 0.1 for layer in LAYERS} for run in runs},

@@ -17,7 +17,7 @@ from trainers.store.runfiles import atomic_write, make_writable_folder
 
 from ..choices import FIGURES
 from ..results import RESULTS, Analysis, is_true_gradient, load_analysis, rule_color
-from . import cost, dynamics, learning, main, representations, robustness, rsa_summary, spiking  # noqa: F401  (they register their figures)
+from . import cost, dynamics, learning, main, representations, robustness, rsa_summary, schematic, spiking  # noqa: F401  (they register their figures)
 from .style import FIGURES_DRAWN, check_file_name
 
 DRAW = {name: FIGURES_DRAWN[name] for name in FIGURES}  # the order of FIGURES: the order figures are drawn in
@@ -29,6 +29,8 @@ def applicable(analysis) -> list[str]:
     results, names = a.results, list(FIGURES)
     if "tsne/input" not in a.arrays:
         names.remove("tsne-grid")
+    if not results.get("architecture"):  # networks trained elsewhere, or an analysis older than the schematic
+        names.remove("schematic")
     if not results.get("rsa", {}).get("labels"):  # an analysis written before the RSA summary
         names.remove("rsa-summary")
     if min(len(layers) for layers in results["layers"].values()) < 3:  # input, 2 layers, labels: too few for an MDS

@@ -1,0 +1,38 @@
+"""What the schematic draws, read from the networks themselves: blocks with their weight shapes and each rule's
+feedback pathway (BP: Wᵀ; FA: a B per weight layer shaped as W; DFA family: a B per hidden block from the
+output error; the readout control: none)."""
+
+from torch import nn
+
+from bioplaus_analysis.architecture import architecture
+from bioplaus_analysis.foreign import Foreign
+from trainers import build_model
+
+
+def _arch(rule):
+    return architecture(build_model("cnn", rule, (1, 8, 8), 10, seed=0))
+
+
+def test_blocks_and_weight_shapes_are_the_networks():
+    model = build_model("cnn", "bp", (1, 8, 8), 10, seed=0)
+    arch = architecture(model)
+    assert [block for block, _ in arch["blocks"]] == list(model.blocks)
+    assert arch["blocks"][0] == ["conv1", [["conv1", list(model.weight_layers()["conv1"].weight.shape)]]]
+    assert arch["input"] == [1, 8, 8] and arch["classes"] == 10
+    assert arch["feedback"] == {"kind": "transpose", "learned": False, "matrices": {}}
+
+
+def test_each_rules_feedback_pathway():
+    layers = build_model("cnn", "fa", (1, 8, 8), 10, seed=0).weight_layers()
+    fa = _arch("fa")["feedback"]
+    assert fa["kind"] == "layer" and fa["matrices"] == {name: list(layers[name].weight.shape)
+                                                       for name in ("conv2", "fc1", "out")}  # conv1 reads the image
+    dfa, dkp = _arch("dfa")["feedback"], _arch("dkp")["feedback"]
+    assert dfa["kind"] == dkp["kind"] == "direct" and list(dfa["matrices"]) == ["conv1", "conv2", "fc1"]
+    assert all(shape[-1] == 10 for shape in dfa["matrices"].values())  # from the 10 output errors
+    assert (dfa["learned"], dkp["learned"]) == (False, True)
+    assert _arch("readout")["feedback"]["kind"] == "none"
+
+
+def test_a_network_trained_elsewhere_has_no_schematic():
+    assert architecture(Foreign(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), layers=["1"])) is None
