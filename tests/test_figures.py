@@ -510,3 +510,12 @@ def test_no_band_leaves_its_quantitys_range():
         assert band.max() == high and band.min() >= low  # the uncut band would reach past `high`
         assert len(ax.lines) == 4  # the mean and the three seeds
         plt.close(fig)
+
+
+def test_a_block_has_one_marker_in_every_figure_and_no_marker_two_meanings():
+    from bioplaus_analysis.figures.style import BLOCK_MARKERS, OTHER_BLOCK_MARKERS, block_marker
+    assert block_marker("fc1") == "D" and block_marker("conv1") == "v"  # in a CNN and an SNN alike
+    assert len(set(BLOCK_MARKERS.values())) == len(BLOCK_MARKERS)
+    reserved = {"s", "*", "o", "h"}  # input RDM, label RDM, initialisation, last epoch
+    assert not (set(BLOCK_MARKERS.values()) | set(OTHER_BLOCK_MARKERS)) & reserved
+    assert block_marker("layer1.0") == block_marker("layer1.0") in OTHER_BLOCK_MARKERS

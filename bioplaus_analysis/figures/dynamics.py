@@ -167,7 +167,7 @@ def _change_axis(ax, lines, note_start, start) -> None:
 
 def draw_epoch_paths(a, ax, block: str) -> None:
     """Every run's path over epochs in the block's joint MDS: a circle at initialisation, arrows epoch by
-    epoch, a filled square at the end; the label RDM as a star."""
+    epoch, a filled hexagon at the end; the label RDM as a star."""
     path = a.results["dynamics"]["paths"][block]
     coords = a.arrays[f"dynamics/{block}/coords"]
     where = {item: k for k, item in enumerate(path["items"])}
@@ -182,7 +182,7 @@ def draw_epoch_paths(a, ax, block: str) -> None:
                 ax.annotate("", end, start, arrowprops={"arrowstyle": "-|>", "color": g.color, "alpha": alpha,
                                                         "lw": 0.7, "mutation_scale": 5, "shrinkA": 1, "shrinkB": 1})
             ax.scatter(*points[0], marker="o", s=10, facecolor="white", edgecolor="0.3", linewidths=0.6, zorder=3)
-            ax.scatter(*points[-1], marker="s", s=10, color=g.color, alpha=alpha, linewidths=0, zorder=3)
+            ax.scatter(*points[-1], marker="h", s=12, color=g.color, alpha=alpha, linewidths=0, zorder=3)
     ax.set_aspect("equal", adjustable="datalim")
     ax.margins(0.1)
     _label_star(ax, coords[where["labels"]], np.array([coords[where[i]] for i in path["items"] if i != "labels"]))
@@ -239,7 +239,7 @@ def dynamics_caption(a, rows) -> str:
         text += f"; b: change of the similarity to the RDM of the BP run of the same seed at the same epoch, {b_note}"
     text += (f"; {'c' if 'bp' in rows else 'b'}: every run's path over epochs in one MDS per block of all runs' "
              "epoch RDMs and the label RDM (star; an arrow labelled labels points to it where it lies off the "
-             f"panel), from a white circle (initialisation, {circle_note}) to a square (last epoch), the MDS's "
+             f"panel), from a white circle (initialisation, {circle_note}) to a hexagon (last epoch), the MDS's "
              f"stress-1 under each panel; the similarity panels each on their own scale, with its power of ten; "
              f"{curve_note(a.groups())}.")
     return text

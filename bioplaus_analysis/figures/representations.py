@@ -5,13 +5,12 @@ import numpy as np
 
 from ..choices import COMPARISON_NAMES
 from ..results import Analysis, load_analysis
-from .style import (COLUMN, FIGURES_DRAWN, PAGE, class_colors, class_names, figure_style, letter_panels,
-                    new_figure, require, rule_legend_handles, save, seeds_label)
+from .style import (COLUMN, FIGURES_DRAWN, PAGE, block_marker, class_colors, class_names, figure_style,
+                    letter_panels, new_figure, require, rule_legend_handles, save, seeds_label)
 
 RDM_NAMES = {"correlation": "1 − Pearson r", "euclidean": "squared Euclidean / features",
              "mahalanobis": "Mahalanobis", "poisson": "Poisson KL"}
 RDM_SCALE = {"correlation": (0.0, 2.0)}  # fixed limits where the measure has them: CNN and SNN compare
-LAYER_MARKERS = "o^sDvP<>ph"  # the k-th block of a path: the same marker in every run
 
 
 def _class_ticks(ax, labels, names, axis="both"):
@@ -111,15 +110,15 @@ def _path_points(coords, where, run, layers):
     return np.array([coords[where["input"]]] + [coords[where[f"{run}/{layer}"]] for layer in layers])
 
 
-def draw_path(ax, points, color, alpha=1.0, layers=()):
-    """One path input → blocks: arrows between points, the k-th block with the k-th marker."""
+def draw_path(ax, points, color, blocks, alpha=1.0, names=False):
+    """One path input → `blocks`: arrows between points, each block with its own marker (`block_marker`), and
+    its name beside it when `names`."""
     for k, (start, end) in enumerate(zip(points[:-1], points[1:])):  # the first leaves the input's square
         ax.annotate("", end, start, arrowprops={"arrowstyle": "-|>", "color": color, "alpha": alpha, "lw": 0.8,
                                                 "mutation_scale": 6, "shrinkA": 4 if k == 0 else 2, "shrinkB": 2})
-    for k, point in enumerate(points[1:]):
-        ax.scatter(*point, marker=LAYER_MARKERS[k % len(LAYER_MARKERS)], s=12, color=color, alpha=alpha,
-                   linewidths=0, zorder=3)
-    for name, point, away in zip(layers, points[1:], label_directions(points)):
+    for block, point in zip(blocks, points[1:]):
+        ax.scatter(*point, marker=block_marker(block), s=12, color=color, alpha=alpha, linewidths=0, zorder=3)
+    for name, point, away in zip(blocks if names else (), points[1:], label_directions(points)):
         ax.annotate(name, point, textcoords="offset points", xytext=tuple(5 * away), fontsize=6, color=color,
                     ha=_align(away[0], "left", "right"), va=_align(away[1], "bottom", "top"),
                     zorder=5)  # above the input and label anchors
@@ -158,15 +157,16 @@ def draw_joint_paths(a, ax) -> list:
     groups = a.groups()
     for g in groups:
         for k, run in enumerate(g.runs):
-            draw_path(ax, _path_points(coords, where, run, a.layers(run)), g.color, 1.0 if k == 0 else 0.4)
+            draw_path(ax, _path_points(coords, where, run, a.layers(run)), g.color, a.layers(run),
+                      1.0 if k == 0 else 0.4)
     _anchors(ax, coords, where)
     ax.set_xlabel("MDS 1 (radians)")
     ax.set_ylabel("MDS 2 (radians)")
     ax.set_aspect("equal", adjustable="datalim")
     ax.margins(0.08)
     layers = max((a.layers(g.runs[0]) for g in groups), key=len)
-    markers = [Line2D([], [], color="0.3", linestyle="", marker=LAYER_MARKERS[k % len(LAYER_MARKERS)], markersize=3,
-                      label=layer) for k, layer in enumerate(layers)]
+    markers = [Line2D([], [], color="0.3", linestyle="", marker=block_marker(layer), markersize=3, label=layer)
+               for layer in layers]
     return rule_legend_handles(groups) + markers + ax.get_legend_handles_labels()[0]
 
 
@@ -211,7 +211,7 @@ def paths_caption(a) -> str:
     comparison = COMPARISON_NAMES.get(a.results["paths"].get("comparison", "cosine"), "similarity")
     return (f"Representational paths: every block's RDM is a point; distances are arccos({comparison}) "
             f"between RDMs, embedded in 2-D by metric MDS (stress-1 {a.results['paths']['joint']['stress']:.3f}). "
-            f"Each path runs from the input RDM (square) through the blocks (one marker per block, arrows give the "
+            f"Each path runs from the input RDM (square) through the blocks (one marker per block name, the same in every figure; arrows give the "
             f"direction) towards the label RDM (star); {a.sample_text()}; {a.seeds_text()}"
             + ("; seeds after the first are lighter." if any(len(g.runs) > 1 for g in a.groups()) else "."))
 
@@ -237,7 +237,7 @@ def plot_paths_per_rule(analysis, out_dir, prefix: str = "") -> list:
                                sharex=True, sharey=True)
         for ax, g, points in zip(axes[0], groups, paths):
             run = g.runs[0]
-            draw_path(ax, points[:-1], g.color, layers=a.layers(run))
+            draw_path(ax, points[:-1], g.color, a.layers(run), names=True)
             _anchors(ax, points, {"input": 0, "labels": len(points) - 1})  # the run's own, aligned
             ax.set_title(f"{g.label} (seed {g.seeds[0]}), stress-1 {a.results['paths']['per_run'][run]['stress']:.2f}",
                          color=g.color, fontsize=6)

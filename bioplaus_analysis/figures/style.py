@@ -197,6 +197,19 @@ def save(fig, out_dir, name: str, caption: str) -> list[Path]:
     return paths
 
 
+# One marker per block name in every figure (conv1 is the same triangle in a CNN and a conv SNN; fc1 the same
+# diamond in a CNN and an SNN); other names take a fallback by their letters. Reserved elsewhere: the input RDM's
+# square, the label RDM's star, initialisation's white circle and the last epoch's hexagon.
+BLOCK_MARKERS = {"conv1": "v", "conv2": "^", "conv3": "<", "conv4": ">", "fc1": "D", "fc2": "P", "fc3": "X",
+                 "out": "p", "stem": "d"}
+OTHER_BLOCK_MARKERS = "1234+x|_"
+
+
+def block_marker(name: str) -> str:
+    """The marker of block `name`, the same in every figure."""
+    return BLOCK_MARKERS.get(name) or OTHER_BLOCK_MARKERS[sum(map(ord, name)) % len(OTHER_BLOCK_MARKERS)]
+
+
 def rule_legend_handles(groups, linestyle="-"):
     """One line per rule in its colour, without a marker (in path figures markers name the blocks)."""
     from matplotlib.lines import Line2D
