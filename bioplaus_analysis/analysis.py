@@ -148,7 +148,8 @@ def _firing(model, features, sample, name: str, arrays: dict) -> dict:
     ceiling = rate_ceiling(model, steps)
     for layer in summary:  # neurons firing on every step they can: saturated, their rate says nothing more
         rates = arrays[f"rates/{name}/{layer}"]
-        summary[layer]["saturated_fraction"] = None if ceiling is None else float((rates >= ceiling - 1e-9).mean())
+        saturated = None if ceiling is None else float((rates >= ceiling - 1e-9).mean())
+        summary[layer]["saturated_fraction"] = saturated
     arrays["raster/image"] = sample.images[0].detach().cpu().numpy()  # (C, H, W) in [0, 1], shown beside rasters
     return {"time_steps": steps, "unit": "spikes per time step", "layers": summary, "rate_ceiling": ceiling,
             "raster_image": {"test_index": int(sample.index[0]), "label": int(sample.labels[0])}}

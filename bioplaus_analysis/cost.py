@@ -56,31 +56,41 @@ def spike_counts(x: torch.Tensor, time_steps: int | None) -> torch.Tensor | None
     return None
 
 
-def layer_operations(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> dict[str, dict]:
-    """{weight layer: {"accumulates", "multiply_accumulates"} per image} of inference on `images`, every call of
-    the layer counted: each input spike costs one accumulate per connection it reaches (its fan-out, the
-    synaptic operations of SNN papers); an analog input, one multiply-accumulate per connection."""
+@contextmanager
+def counting_operations(model: nn.Module):
+    """Inside, every call of the model's weight layers adds to the yielded {layer: {"accumulates",
+    "multiply_accumulates"}} (totals over the calls): each input spike costs one accumulate per connection it
+    reaches (its fan-out, the synaptic operations of SNN papers); an analog input, one multiply-accumulate per
+    connection."""
     layers = weight_layers_of(model)
     counts = {name: {"accumulates": 0.0, "multiply_accumulates": 0.0} for name in layers}
     steps = getattr(model, "time_steps", None) if getattr(model, "spiking", False) else None
 
     def hook(name, layer):
         def count(_module, inputs):
-            x = inputs[0].detach()
-            spikes = spike_counts(x, steps)
-            key = "multiply_accumulates" if spikes is None else "accumulates"
-            active = torch.ones_like(x, dtype=layer.weight.dtype) if spikes is None else spikes.to(layer.weight.dtype)
-            counts[name][key] += _connections(layer, active)
+            with torch.no_grad():
+                x = inputs[0].detach()
+                spikes = spike_counts(x, steps)
+                key = "multiply_accumulates" if spikes is None else "accumulates"
+                dtype = layer.weight.dtype
+                active = torch.ones_like(x, dtype=dtype) if spikes is None else spikes.to(dtype)
+                counts[name][key] += _connections(layer, active)
         return count
 
     handles = [layer.register_forward_pre_hook(hook(name, layer)) for name, layer in layers.items()]
     try:
-        with torch.no_grad():
-            for start in range(0, len(images), batch_size):
-                model(images[start:start + batch_size])
+        yield counts
     finally:
         for handle in handles:
             handle.remove()
+
+
+def layer_operations(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> dict[str, dict]:
+    """{weight layer: {"accumulates", "multiply_accumulates"} per image} of inference on `images`, every call of
+    the layer counted (`counting_operations`)."""
+    with counting_operations(model) as counts, torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            model(images[start:start + batch_size])
     return {name: {key: value / len(images) for key, value in c.items()} for name, c in counts.items()}
 
 
@@ -160,10 +170,12 @@ def peak_step_bytes(step: _Step, device) -> int:
 
 
 def step_costs(runs, images, labels, device) -> dict[str, dict]:
-    """{run: {"ms", "peak_bytes", "macs_per_image", "batch_size"}} of one training step for every run trained by
-    a bioplaus rule with a recorded configuration: the median of TIMED steps after WARMUP (runs interleaved,
-    so that the machine's load falls on all of them alike), the peak memory of a step, and the
-    multiply-accumulates of its matrix products and convolutions (forward, backward and update) per image."""
+    """{run: {"ms", "peak_bytes", "macs_per_image", "accumulates_per_image", "batch_size"}} of one training step
+    for every run trained by a bioplaus rule with a recorded configuration: the median of TIMED steps after
+    WARMUP (runs interleaved, so that the machine's load falls on all of them alike), the peak memory of a step,
+    the multiply-accumulates of its matrix products and convolutions (forward, backward and update) per image,
+    and the accumulates its spikes drive through the weight layers it calls (a spiking forward's synaptic
+    operations; 0 for a network without spikes)."""
     steps = {name: _Step(model, runs.configs[name], images, labels) for name, model in runs.models.items()
              if getattr(model, "rule", None) is not None and "batch_size" in runs.configs[name]}
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -178,10 +190,14 @@ def step_costs(runs, images, labels, device) -> dict[str, dict]:
         for name, step in steps.items():
             with FlopCounterMode(display=False) as counter:
                 step()
+            with counting_operations(step.model) as forward:  # a step of its own: the counting's products apart
+                step()
             fresh = _Step(runs.models[name], runs.configs[name], images, labels)  # nothing freed that predates it
+            batch = len(step.labels)
             costs[name] = {"ms": statistics.median(samples[name]) * 1e3, "peak_bytes": peak_step_bytes(fresh, device),
-                           "macs_per_image": counter.get_total_flops() / 2 / len(step.labels),
-                           "batch_size": len(step.labels)}
+                           "macs_per_image": counter.get_total_flops() / 2 / batch,
+                           "accumulates_per_image": sum(c["accumulates"] for c in forward.values()) / batch,
+                           "batch_size": batch}
     return costs
 
 

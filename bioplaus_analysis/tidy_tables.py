@@ -9,7 +9,7 @@ a frame to group and plot in one call (no four-level loop over nested JSON):
 - dynamics.csv: model, rule, seed, run, block, epoch, alignment (degrees), label_similarity, bp_similarity
   (the probe RDM's similarity to the label RDM and to BP's of the same seed); empty where not recorded
 - cost.csv: model, rule, seed, run, phase, layer, quantity, value, relative_to_bp ("training step" rows: one
-  step's time, peak memory and multiply-accumulates per image; "inference" rows per weight layer: the
+  step's time, peak memory, multiply-accumulates and spike-driven accumulates per image; "inference" rows per weight layer: the
   accumulates of its spike inputs and the multiply-accumulates of its analog inputs per image, and the mean
   firing rate of the layer's own neurons; relative_to_bp: over the same seed's BP run, empty without one)
 """
@@ -95,7 +95,7 @@ def dynamics_rows(results: dict, arrays: dict) -> list[dict]:
 
 
 STEP_QUANTITIES = {"ms": "time (ms)", "peak_bytes": "peak memory (MiB)",
-                   "macs_per_image": "multiply-accumulates per image"}
+                   "macs_per_image": "multiply-accumulates per image", "accumulates_per_image": "accumulates per image"}
 LAYER_QUANTITIES = {"accumulates": "accumulates per image", "multiply_accumulates": "multiply-accumulates per image",
                     "firing_rate": "firing rate (spikes per neuron and step)"}
 
@@ -112,7 +112,8 @@ def _cost_cells(results: dict) -> dict:
     section, cells = results.get("cost", {}), {}
     for run, step in section.get("step", {}).items():
         for key, quantity in STEP_QUANTITIES.items():
-            cells[(run, "training step", "", quantity)] = step[key] / 2**20 if key == "peak_bytes" else step[key]
+            if key in step:  # analyses before the step's accumulates lack them
+                cells[(run, "training step", "", quantity)] = step[key] / 2**20 if key == "peak_bytes" else step[key]
     for run, layers in section.get("layers", {}).items():
         for layer, values in layers.items():
             for key, value in values.items():

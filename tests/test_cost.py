@@ -146,3 +146,23 @@ def test_cost_csv_holds_every_runs_step_and_layers_relative_to_bp(analysed, tmp_
     assert "cost" in applicable(analysed)
     paths = DRAW["cost"](analysed, tmp_path)
     assert [p.name for p in paths] == ["cost.pdf", "cost.png"]
+
+
+def test_a_training_steps_spikes_cost_what_they_cost_in_inference():
+    """The forward of a training step drives the same spikes through the same weights whatever the rule: BPTT's
+    and DFA's first steps count the accumulates of inference on that batch (direct input: no sampling)."""
+    from bioplaus_analysis.cost import counting_operations
+    x, y = load_dataset("digits", "train")
+    model = build_model("snn", "bp", (1, 8, 8), 10, seed=0, hidden="24,16", time_steps=6)
+    inference = layer_operations(copy.deepcopy(model).eval(), x[:16])
+    per_step = {}
+    for rule in ("bp", "dfa"):
+        network = build_model("snn", rule, (1, 8, 8), 10, seed=0, hidden="24,16", time_steps=6)
+        config = {"model": "snn", "rule": rule, "dataset": "digits", "batch_size": 16, "epochs": 1}
+        step = _Step(network, config, x[:16], y[:16])
+        with counting_operations(step.model) as counts:
+            step()
+        per_step[rule] = {layer: c["accumulates"] / 16 for layer, c in counts.items()}
+    expected = {layer: c["accumulates"] for layer, c in inference.items()}
+    assert per_step["bp"] == pytest.approx(expected) and per_step["dfa"] == pytest.approx(expected)
+    assert expected["fc2"] > 0 and expected["out"] > 0
