@@ -519,3 +519,19 @@ def test_a_block_has_one_marker_in_every_figure_and_no_marker_two_meanings():
     reserved = {"s", "*", "o", "h"}  # input RDM, label RDM, initialisation, last epoch
     assert not (set(BLOCK_MARKERS.values()) | set(OTHER_BLOCK_MARKERS)) & reserved
     assert block_marker("layer1.0") == block_marker("layer1.0") in OTHER_BLOCK_MARKERS
+
+
+def test_each_alignment_panel_holds_the_feedback_into_one_block():
+    """FA's B of fc1 carries the error into conv2, DFA's B_conv2 too: both are drawn in the conv2 panel, so a panel
+    holds one quantity (the feedback into its block), not FA's matrix of one block beside DFA's of another."""
+    from bioplaus_analysis.figures.dynamics import alignment_blocks, receiving_block
+    from bioplaus_analysis.results import Analysis
+    layers = ["conv1", "conv2", "fc1", "out"]
+    results = {"runs": {"fa": {"model": "cnn", "rule": "fa", "seed": 0}, "dfa": {"model": "cnn", "rule": "dfa", "seed": 0}},
+               "layers": {"fa": layers, "dfa": layers},
+               "alignment": {"fa": {"epoch": [0, 1], "conv2": [80, 70], "fc1": [85, 60], "out": [88, 50]},
+                             "dfa": {"epoch": [0, 1], "conv1": [89, 88], "conv2": [87, 80], "fc1": [86, 70]}}}
+    a = Analysis(results, {})
+    assert [receiving_block(a, "fa", layer) for layer in ("conv2", "fc1", "out")] == ["conv1", "conv2", "fc1"]
+    assert receiving_block(a, "dfa", "conv2") == "conv2"
+    assert alignment_blocks(a) == ["conv1", "conv2", "fc1"]

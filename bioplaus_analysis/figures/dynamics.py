@@ -16,10 +16,26 @@ ALIGNMENT_MARKERS = ["o", "s", "^", "D"]
 ALIGNMENT_COLUMNS = 5  # panels per row: a layer name such as "stage2.0.shortcut.0" fits its panel
 
 
+def receiving_block(a, run: str, key: str) -> str:
+    """The block a feedback matrix sends its error into, which names its panel: the DFA family's B_l feeds block
+    l itself; an FA-family B of a block's only layer feeds the block before it (FA's B of fc1 carries the error
+    into conv2). A layer inside a block of several ("stage1.0.branch.0") keeps its own name."""
+    layers = a.layers(run)
+    if _layer_wise(a.results["runs"][run]["rule"]) and key in layers and layers.index(key) > 0:
+        return layers[layers.index(key) - 1]
+    return key
+
+
+def _panel_table(a, run: str) -> dict:
+    """The run's alignment table keyed by the block each feedback sends its error into."""
+    return {key if key == "epoch" else receiving_block(a, run, key): values
+            for key, values in a.results.get("alignment", {}).get(run, {}).items()}
+
+
 def alignment_blocks(a) -> list[str]:
-    """Blocks and weight layers (FA's feedback of a block with several, "stage1.0.branch.0") with a recorded
-    weight alignment in any run, in network order: a layer right after its block's position."""
-    tables = [t for t in a.results.get("alignment", {}).values() if t]
+    """Blocks (and weight layers of blocks with several) that a recorded feedback sends its error into, in any
+    run, in network order: a layer right after its block's position."""
+    tables = [t for t in (_panel_table(a, run) for run in a.results.get("alignment", {})) if t]
     require(bool(tables), "the runs recorded no weight alignment (BP only, or trained with --probes-per-class 0)")
     order = {layer: k for k, layer in enumerate(max((a.layers(run) for run in a.results["runs"]), key=len))}
     recorded = list(dict.fromkeys(b for t in tables for b in t if b != "epoch"))  # each run's table is in order
@@ -44,7 +60,8 @@ def _series(tables, key):
 
 def _alignment_tables(a, group, block: str) -> list:
     """The alignment tables of the group's runs that recorded `block` (none: the rule has no feedback there)."""
-    return [a.results["alignment"][run] for run in group.runs if block in a.results["alignment"].get(run, {})]
+    tables = [_panel_table(a, run) for run in group.runs]
+    return [table for table in tables if block in table]
 
 
 def draw_alignment(a, ax, block: str) -> list:
@@ -79,8 +96,9 @@ def alignment_caption(a) -> str:
              if layer_wise else []) + (
         [f"{', '.join(direct)}: B_l against the transpose of the network's Jacobian from the block's output to the "
          f"logits, averaged over {batch}"] if direct else [])
-    return ("Weight alignment: angle between each feedback matrix (per block; FA's per weight layer, named "
-            "block.layer where a block holds several) and the forward path it replaces, per "
+    return ("Weight alignment: angle between each feedback matrix and the forward path it replaces, in the panel "
+            "of the block it sends its error into (the DFA family's B_l: block l; an FA-family B of a block's layer: "
+            "the block before it; a layer inside a block of several: its own panel, block.layer), per "
             f"epoch from initialisation (epoch 0). {'; '.join(parts)}. 0° is BP's signal, 90° (dotted) a signal "
             f"unrelated to it; BP has no feedback and is not drawn{_missing_note(a, groups)}; {curve_note(groups)}.")
 
