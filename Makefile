@@ -47,11 +47,11 @@ test: setup
 reproduce: setup
 	$(BIN)/bioplaus reproduce --out runs/reproduce --jobs $(JOBS) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
-# The reference gallery in figures/: Fashion-MNIST, 3 seeds, CNN 10 and SNN 5 epochs. It reuses the runs of
+# The reference gallery in figures/: Fashion-MNIST, 5 seeds, CNN 10 and SNN 5 epochs. It reuses the runs of
 # `make reproduce` (runs/reproduce) and trains what is missing: 108 minutes of training and about 15 of
 # analysis on 2 CPU cores (JOBS=2) from nothing; about a minute to redraw from a finished analysis.
 figures: setup
-	$(BIN)/bioplaus compare --dataset fashion-mnist --seeds 3 --runs runs/reproduce --out runs/gallery \
+	$(BIN)/bioplaus compare --dataset fashion-mnist --seeds 5 --runs runs/reproduce --out runs/gallery \
 		--figures figures --jobs $(JOBS) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 # The shipped recipes' evidence: `bioplaus tune` for every (model, rule) of the reproduction grid on

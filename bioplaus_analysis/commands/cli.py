@@ -83,7 +83,7 @@ ANALYSIS_OPTIONS = SAMPLE_OPTIONS + (
     Option("allow_unfinished", "analyse runs that have not finished every epoch (results.json records it)"),
 )
 COMPARE_OPTIONS = SAMPLE_OPTIONS + (
-    Option("dataset", f"one of {', '.join(DATASETS)} (fashion-mnist --seeds 3 is the paper-grade setting)"),
+    Option("dataset", f"one of {', '.join(DATASETS)} (fashion-mnist --seeds 5 is the paper-grade setting)"),
     Option("models", f"of {', '.join(MODELS)}, or factories package.module:function", csv=True),
     Option("rules", f"of {', '.join(RULES)} (default: bp, fa, dfa, dkp, adfa on the models they train)", csv=True),
     Option("seeds", "number of seeds per model and rule: 0..N-1", int),
@@ -271,7 +271,7 @@ def _add_reproduce(subparsers):
                                           "are skipped. Writes reproduction.csv and reproduction.md into --out.")
     p.add_argument("--out", default="runs/reproduce", help="folder for the runs and the table")
     p.add_argument("--data-dir", default=None, help="folder holding mnist / cifar10 (and fashion-mnist) files")
-    p.add_argument("--seeds", type=csv_list("--seeds", int), default=[0, 1, 2])
+    p.add_argument("--seeds", type=csv_list("--seeds", int), default=[0, 1, 2, 3, 4])
     p.add_argument("--models", type=csv_list("--models"), default=["cnn", "snn"], help="of cnn, snn")
     p.add_argument("--device", default=DEFAULT_DEVICE, help=f"one of {', '.join(DEVICES)}")
     p.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process (default 1)")
