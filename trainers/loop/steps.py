@@ -40,7 +40,8 @@ def training_step(model, config, steps: int = 1):
     """A callable (images, labels) -> Objective that updates `model` as a run of `config` (a TrainConfig or its
     config.json dict) does: the rule's objective, one backward, a step of the run's optimisers (its one-cycle
     schedule sized for `steps` calls)."""
-    config = (config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)).resolved()  # unset: the recipe's
+    config = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
+    config = config.resolved()  # what a partial config leaves unset: the recipe's or the rule's
     optimizers = make_optimizers(config, model, steps_per_epoch=max(1, -(-steps // config.epochs)))
     return lambda images, labels: train_step(lambda x, y: model.rule.objective(model, x, y), optimizers, images, labels)
 
