@@ -2,9 +2,9 @@
 
 It loads runs and never changes them (the cost section times training steps on copies). All runs see the
 same images: a stratified sample of `per_class` test images per class for representations (RDMs, paths,
-embeddings), and a larger one of `eval_per_class` per class for gradient SNR, cosine to BP and attacks. `AnalysisOptions` holds every
-option; one function per section (representations, gradients, robustness, cost, provenance) returns its
-part of the results.
+embeddings), and a larger one of `eval_per_class` per class for gradient SNR, cosine to BP and attacks.
+`AnalysisOptions` holds every option; one function per section (representations, gradients, robustness, cost,
+provenance) returns its part of the results.
 """
 
 import math
