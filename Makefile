@@ -42,8 +42,8 @@ test: PEERS := snntorch==1.0.0 spikingjelly==2.0.0 loguru
 test: setup
 	$(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist loadfile
 
-# The reproduction table (README): 108 minutes on 2 CPU cores (JOBS=2) for the four rules per model, more with the
-# readout controls (6 runs, not yet timed); resumes where it stopped.
+# The reproduction table (README): 108 minutes on 2 CPU cores (JOBS=2) for the four rules per model of three seeds;
+# the grid now has five seeds, sign symmetry, KP and the readout control (not yet timed); resumes where it stopped.
 reproduce: setup
 	$(BIN)/bioplaus reproduce --out runs/reproduce --jobs $(JOBS) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
@@ -56,7 +56,7 @@ figures: setup
 
 # The shipped recipes' evidence: `bioplaus tune` for every (model, rule) of the reproduction grid on
 # Fashion-MNIST (trial runs in runs/tune, trials.csv and recipe.json in tuning/), then `make recipes`.
-TUNE_GRID := cnn-bp cnn-fa cnn-dfa cnn-dkp snn-bp snn-dfa snn-adfa snn-dkp
+TUNE_GRID := cnn-bp cnn-fa cnn-dfa cnn-dkp cnn-usf cnn-frsf cnn-brsf cnn-kp snn-bp snn-dfa snn-adfa snn-dkp
 tune: setup
 	for pair in $(TUNE_GRID); do \
 		$(BIN)/bioplaus tune --dataset fashion-mnist --model $${pair%%-*} --rule $${pair#*-} \

@@ -15,12 +15,12 @@ from conftest import write_cifar_like, write_mnist_like
 
 def test_grid_is_every_rule_for_every_seed_cnn_everywhere_snn_on_mnist_like_data():
     runs = grid(["fashion-mnist", "cifar10"], seeds=(0, 1, 2))
-    assert len(runs) == 3 * (5 + 5 + 5)  # fashion-mnist cnn + snn, cifar10 cnn only
+    assert len(runs) == 3 * (9 + 5 + 9)  # fashion-mnist cnn + snn, cifar10 cnn only
     cifar = {(r.model, r.rule) for r in runs if r.dataset == "cifar10"}
-    assert cifar == {("cnn", x) for x in ("bp", "fa", "dfa", "dkp", "readout")}  # readout: the control
+    assert cifar == {("cnn", x) for x in ("bp", "fa", "dfa", "dkp", "usf", "frsf", "brsf", "kp", "readout")}
     assert {r.rule for r in runs if r.model == "snn"} == {"bp", "dfa", "adfa", "dkp", "readout"}
     assert {r.epochs for r in runs if r.model == "cnn"} == {10} and {r.epochs for r in runs if r.model == "snn"} == {5}
-    assert [r.seed for r in runs[:15]] == [0] * 15  # seed outermost
+    assert [r.seed for r in runs[:23]] == [0] * 23  # seed outermost
 
 
 @pytest.mark.skipif(not system_dataset_folder("fashion-mnist").is_dir(), reason="needs Debian's dataset-fashion-mnist")

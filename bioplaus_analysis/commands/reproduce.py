@@ -16,7 +16,8 @@ from .compare import train_task
 from .jobs import check_jobs, check_threads, run_tasks
 
 # every rule beside the readout-only control (hidden layers at initialisation): what training the readout alone gives
-GRID = {"cnn": (("bp", "fa", "dfa", "dkp", "readout"), default_epochs("fashion-mnist", "cnn")),
+GRID = {"cnn": (("bp", "fa", "dfa", "dkp", "usf", "frsf", "brsf", "kp", "readout"),
+                default_epochs("fashion-mnist", "cnn")),
         "snn": (("bp", "dfa", "adfa", "dkp", "readout"), default_epochs("fashion-mnist", "snn"))}
 MNIST_LIKE = ("fashion-mnist", "mnist")
 
