@@ -535,3 +535,22 @@ def test_each_alignment_panel_holds_the_feedback_into_one_block():
     assert [receiving_block(a, "fa", layer) for layer in ("conv2", "fc1", "out")] == ["conv1", "conv2", "fc1"]
     assert receiving_block(a, "dfa", "conv2") == "conv2"
     assert alignment_blocks(a) == ["conv1", "conv2", "fc1"]
+
+
+def test_attack_curves_of_several_seeds_draw_each_seed_and_a_band_over_seeds(analysis_dir):
+    """Two seeds per rule: every seed's curve is drawn (thin) beside the mean, the band is the t interval over
+    the seeds (not a Wilson interval pooling images × seeds), within 0–100 %."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from bioplaus_analysis.figures.robustness import draw_attack
+    a = load_analysis(analysis_dir)
+    fig, ax = plt.subplots()
+    draw_attack(a, ax, "fgsm")
+    thin = [line for line in ax.lines if line.get_alpha() == 0.35]
+    # BP: true curve only; DFA: true and feedback; two seeds each
+    assert len(thin) == 2 * (1 + 2)
+    for band in ax.collections:
+        low, high = band.get_paths()[0].vertices[:, 1].min(), band.get_paths()[0].vertices[:, 1].max()
+        assert 0.0 <= low and high <= 100.0
+    plt.close(fig)

@@ -41,8 +41,8 @@ def plot_main_learning(analysis, out_dir, prefix: str = "") -> list:
 
 @FIGURES_DRAWN.register("main-robustness")
 def plot_main_robustness(analysis, out_dir, prefix: str = "") -> list:
-    """Robustness: accuracy vs ε for each attack, true gradient vs the rule's feedback path, with Wilson
-    intervals, and the transfer matrix as the drop from clean accuracy."""
+    """Robustness: accuracy vs ε for each attack, true gradient vs the rule's feedback path, every seed with a t
+    interval over seeds (Wilson over images for one seed), and the transfer matrix as the drop from clean accuracy."""
     a = load_analysis(analysis)
     robustness = a.results.get("robustness", {})
     require(bool(robustness.get("curves")), "the analysis holds no attack results")

@@ -1,11 +1,12 @@
-"""Figures of adversarial robustness: accuracy vs ε (true gradient solid, feedback path dashed) with 95 %
-Wilson intervals, and the transfer matrix between rules as the drop from clean accuracy."""
+"""Figures of adversarial robustness: accuracy vs ε (true gradient solid, feedback path dashed) with every seed
+and a 95 % interval over seeds (Wilson over images for one seed), and the transfer matrix between rules as the
+drop from clean accuracy."""
 
 import numpy as np
 
 from ..results import is_true_gradient, load_analysis
 from .style import (COLUMN, FIGURES_DRAWN, PAGE, figure_style, legend_columns, letter_panels, new_figure,
-                    one_seed_each, require, save, seed_counts, seeds_label, wilson)
+                    one_seed_each, require, save, seed_counts, seed_curves, seeds_label, wilson)
 
 ATTACK_NAMES = {"fgsm": "FGSM", "pgd": "PGD"}
 
@@ -23,8 +24,9 @@ def _images(a) -> int:
 
 def draw_attack(a, ax, attack: str) -> list:
     """Accuracy under `attack` vs ε per rule: true gradient solid with markers, the rule's feedback path
-    dashed (not for BP, whose feedback path is the true gradient); shaded: 95 % Wilson interval over the
-    images × seeds pooled. Returns the solid lines."""
+    dashed (not for BP, whose feedback path is the true gradient); with several seeds each seed a thin line and
+    the band the 95 % t interval of their mean (the seeds' variance), with one the 95 % Wilson interval over the
+    images. Returns the solid lines."""
     robustness, groups = _attacked(a)
     eps, n = np.array(robustness["eps"]), _images(a)
     lines = []
@@ -33,13 +35,16 @@ def draw_attack(a, ax, attack: str) -> list:
             if mode == "feedback" and is_true_gradient(g.rule) or not all(
                     mode in robustness["curves"][run][attack] for run in g.runs):  # no feedback path: no rule
                 continue
-            accuracy = np.array([robustness["curves"][run][attack][mode] for run in g.runs], dtype=float)
-            mean = accuracy.mean(0)
-            (line,) = ax.plot(eps, mean * 100, style, color=g.color, marker="o" if mode == "true" else None,
-                              markersize=2.5, label=seeds_label(g))
-            if n:
-                low, high = wilson(np.round(accuracy * n).sum(0), n * len(g.runs))
-                ax.fill_between(eps, low * 100, high * 100, color=g.color, alpha=0.15, linewidth=0)
+            accuracy = np.array([robustness["curves"][run][attack][mode] for run in g.runs], dtype=float) * 100
+            if len(g.runs) > 1:  # every seed drawn; the band: t interval over seeds, within 0–100 %
+                line = seed_curves(ax, eps, accuracy, g, marker="o" if mode == "true" else None, limits=(0.0, 100.0),
+                                   linestyle=style)
+            else:  # one seed: the images are the only spread there is
+                (line,) = ax.plot(eps, accuracy[0], style, color=g.color, marker="o" if mode == "true" else None,
+                                  markersize=2.5, label=seeds_label(g))
+                if n:
+                    low, high = wilson(np.round(accuracy[0] / 100 * n), n)
+                    ax.fill_between(eps, low * 100, high * 100, color=g.color, alpha=0.15, linewidth=0)
             lines += [line] if mode == "true" else []
     steps = f", {robustness['pgd_steps']} steps" if attack == "pgd" else ""
     ax.set_title(f"{ATTACK_NAMES.get(attack, attack)}{steps}")
@@ -95,8 +100,9 @@ def _band_note(groups) -> str:
     """What the lines and bands of an attack curve are, for one seed per rule or several."""
     if one_seed_each(groups):
         return f"Lines: {seed_counts(groups)}; shaded: 95 % Wilson interval over the images."
-    return (f"Lines: mean over seeds ({seed_counts(groups)}); shaded: 95 % Wilson interval over the images × "
-            f"seeds pooled.")
+    return (f"Lines: mean over seeds ({seed_counts(groups)}), each seed a thin line; shaded: 95 % t interval of the "
+            f"mean over seeds (their spread, each seed's own accuracy over its images; cut to 0–100 %); a rule of "
+            f"one seed: 95 % Wilson interval over its images.")
 
 
 

@@ -216,16 +216,16 @@ def rule_legend_handles(groups, linestyle="-"):
     return [Line2D([], [], color=g.color, linestyle=linestyle, label=seeds_label(g)) for g in groups]
 
 
-def seed_curves(ax, x, values, group, marker="o", limits=(-np.inf, np.inf)):
+def seed_curves(ax, x, values, group, marker="o", limits=(-np.inf, np.inf), linestyle="-"):
     """One rule's curve over `x`: the mean over seeds (rows of `values`), with its 95 % t-interval band (cut
     to the quantity's range `limits`: an accuracy stays within 0–100 %, a cosine within ±1) and each seed as a
     thin line when there are several; one seed is its plain line. Returns the mean line."""
     values = np.atleast_2d(np.asarray(values, dtype=float))
     mean, half = mean_interval(values)
-    (line,) = ax.plot(x, mean, "-", marker=marker, color=group.color, markersize=2.5, label=seeds_label(group))
+    (line,) = ax.plot(x, mean, linestyle, marker=marker, color=group.color, markersize=2.5, label=seeds_label(group))
     if len(values) > 1:
         low, high = np.clip(mean - half, *limits), np.clip(mean + half, *limits)
         ax.fill_between(x, low, high, color=group.color, alpha=0.2, linewidth=0)
         for row in values:
-            ax.plot(x, row, "-", color=group.color, alpha=0.35, linewidth=0.5)
+            ax.plot(x, row, linestyle, color=group.color, alpha=0.35, linewidth=0.5)
     return line
