@@ -47,7 +47,7 @@ test: setup
 reproduce: setup
 	$(BIN)/bioplaus reproduce --out runs/reproduce --jobs $(JOBS) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
-# The reference gallery in figures/: Fashion-MNIST, 5 seeds, CNN 10 and SNN 5 epochs. It reuses the runs of
+# The reference gallery in figures/: Fashion-MNIST, 5 seeds, CNN 10 and SNN 15 epochs (the recipes' plateau). It reuses the runs of
 # `make reproduce` (runs/reproduce) and trains what is missing: 108 minutes of training and about 15 of
 # analysis on 2 CPU cores (JOBS=2) from nothing; about a minute to redraw from a finished analysis.
 figures: setup

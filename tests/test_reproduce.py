@@ -19,7 +19,7 @@ def test_grid_is_every_rule_for_every_seed_cnn_everywhere_snn_on_mnist_like_data
     cifar = {(r.model, r.rule) for r in runs if r.dataset == "cifar10"}
     assert cifar == {("cnn", x) for x in ("bp", "fa", "dfa", "dkp", "usf", "frsf", "brsf", "kp", "readout")}
     assert {r.rule for r in runs if r.model == "snn"} == {"bp", "dfa", "adfa", "dkp", "readout"}
-    assert {r.epochs for r in runs if r.model == "cnn"} == {10} and {r.epochs for r in runs if r.model == "snn"} == {5}
+    assert {r.epochs for r in runs if r.model == "cnn"} == {10} and {r.epochs for r in runs if r.model == "snn"} == {15}
     assert [r.seed for r in runs[:23]] == [0] * 23  # seed outermost
 
 

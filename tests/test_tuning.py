@@ -154,6 +154,18 @@ def test_merge_recipes_adds_and_replaces_entries(tmp_path):
     assert load_recipes(target)["a/cnn/bp"]["values"]["lr"] == 2.0
 
 
+def test_a_new_search_keeps_the_epochs_a_recipe_chose(tmp_path):
+    target = tmp_path / "recipes.json"
+    target.write_text(json.dumps({"format": "bioplaus-recipes-1", "recipes": {
+        "a/snn/bp": {"values": {"lr": 1.0}, "epochs": {"chosen": 15, "evidence": "curve.csv"}}}}))
+    new = tmp_path / "recipe.json"
+    new.write_text(json.dumps({"format": "bioplaus-recipes-1", "recipes": {"a/snn/bp": {"values": {"lr": 2.0}}}}))
+    merge_recipes([new], target)
+    assert load_recipes(target)["a/snn/bp"] == {"values": {"lr": 2.0}, "epochs": {"chosen": 15, "evidence": "curve.csv"}}
+    with pytest.raises(ConfigError, match="has epochs without a positive integer 'chosen'"):
+        parse_recipes({"format": "bioplaus-recipes-1", "recipes": {"a/snn/bp": {"values": {}, "epochs": {}}}}, "f")
+
+
 def test_make_recipes_merges_and_writes_the_summary_table(tmp_path):
     from trainers.tuning.table import write_summary
     folder = tmp_path / "tuning" / "digits" / "snn-dkp"
@@ -192,3 +204,21 @@ def test_the_tune_command_prints_the_choice(tmp_path, capsys):
                  "--finalists", "0"]) == 2
     assert "--finalists must be a positive integer, got 0" in capsys.readouterr().err
     assert trial_name({"lr": 1e-3, "g": "fast_sigmoid:10", "init_gain": 6.0}, 2) == "lr0.001-gfast_sigmoid_10-gain6-s2"
+
+
+def test_the_shipped_snn_epochs_come_from_the_validation_curve_they_cite():
+    """Fashion-MNIST SNN runs take the epochs their recipes chose from a validation curve (tuning/…/snn-epochs.csv):
+    each recipe's recorded accuracy is that curve's last value, and the default epochs follow the recipes."""
+    import csv
+    from pathlib import Path
+    from trainers import default_epochs
+    from trainers.tuning.recipes import recipe_epochs
+    recipes = load_recipes()
+    root = Path(__file__).resolve().parents[1]
+    for rule in ("bp", "dfa", "dkp", "adfa"):
+        entry = recipes[f"fashion-mnist/snn/{rule}"]["epochs"]
+        curve = [float(r["val_acc"]) for r in csv.DictReader(open(root / entry["evidence"])) if r["rule"] == rule]
+        assert entry["validation_acc"][f"{len(curve)} epochs"] == curve[-1]
+    assert default_epochs("fashion-mnist", "snn") == recipe_epochs("fashion-mnist", "snn") == max(
+        recipes[f"fashion-mnist/snn/{rule}"]["epochs"]["chosen"] for rule in ("bp", "dfa", "dkp", "adfa"))
+    assert default_epochs("mnist-5k", "snn") == 3 and default_epochs("fashion-mnist", "cnn") == 10  # no curve there

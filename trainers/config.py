@@ -4,7 +4,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from trainers.data.datasets import check_fraction, dataset_spec
-from trainers.tuning.recipes import CONFIG_KEYS, MODEL_OPTION_KEYS, recipe_values
+from trainers.tuning.recipes import CONFIG_KEYS, MODEL_OPTION_KEYS, recipe_epochs, recipe_values
 from trainers.devices import DEFAULT_DEVICE, DEVICES
 from trainers.errors import ConfigError, unknown_name
 from trainers.nets.build import check_model, is_spiking
@@ -17,13 +17,17 @@ SCHEDULES = ("onecycle", "constant")
 FEEDBACK_LR = 1e-4  # DKP's feedback learning rate where neither the user nor a recipe sets one
 QUICK_DATASETS = ("digits", "mnist-5k")  # embedded, small: the defaults aim at minutes on a laptop
 QUICK_EPOCHS, FULL_EPOCHS = 3, {"cnn": 10, "snn": 5}  # FULL: the reproduction grid's (README), paper-grade
-EPOCHS_DEFAULT = (f"{QUICK_EPOCHS} on {' and '.join(QUICK_DATASETS)}; else "
+EPOCHS_DEFAULT = (f"{QUICK_EPOCHS} on {' and '.join(QUICK_DATASETS)}; else those a recipe chose where the "
+                  f"validation curve plateaus, e.g. fashion-mnist snn {recipe_epochs('fashion-mnist', 'snn')}; else "
                   f"{', '.join(f'{model} {n}' for model, n in FULL_EPOCHS.items())}")  # for help texts
 
 
 def default_epochs(dataset: str, model: str) -> int:
-    """The epochs of a run when none are given (compare, tune): few on the quick datasets, else the grid's."""
-    return QUICK_EPOCHS if dataset in QUICK_DATASETS else FULL_EPOCHS.get(model, FULL_EPOCHS["snn"])
+    """The epochs of a run when none are given (compare, tune, reproduce): few on the quick datasets; else those
+    the recipes chose where the validation curve plateaus (`recipe_epochs`), else the grid's."""
+    if dataset in QUICK_DATASETS:
+        return QUICK_EPOCHS
+    return recipe_epochs(dataset, model) or FULL_EPOCHS.get(model, FULL_EPOCHS["snn"])
 
 
 MAX_SEED = 2**32 - 1  # numpy's seed range; torch's is wider, and an epoch's shuffle seed derives from it

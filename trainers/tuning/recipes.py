@@ -33,6 +33,9 @@ def parse_recipes(data: dict, where) -> dict:
         if key.count("/") != 2 or not isinstance(values, dict) or set(values) - set(RECIPE_KEYS):
             raise ConfigError(f"{where}: recipe {key!r} must be DATASET/MODEL/RULE with values among "
                               f"{', '.join(RECIPE_KEYS)}")
+        chosen = entry.get("epochs", {"chosen": 1})
+        if not isinstance(chosen, dict) or not isinstance(chosen.get("chosen"), int) or chosen["chosen"] < 1:
+            raise ConfigError(f"{where}: recipe {key!r} has epochs without a positive integer 'chosen'")
     return data["recipes"]
 
 
@@ -53,12 +56,22 @@ def recipe_values(dataset: str, model: str, rule: str) -> tuple[str | None, dict
     return (key, dict(entry["values"])) if entry else (None, {})
 
 
+def recipe_epochs(dataset: str, model: str) -> int | None:
+    """The epochs chosen for `model` on `dataset` where its validation curve plateaus: the most any of its
+    rules' recipes records (one count per model keeps a comparison's runs alike); None where none records one."""
+    chosen = [entry["epochs"]["chosen"] for key, entry in load_recipes(RECIPE_FILE).items()
+              if key.startswith(f"{dataset}/{model}/") and "epochs" in entry]
+    return max(chosen) if chosen else None
+
+
 def merge_recipes(paths, target=RECIPE_FILE) -> list[str]:
     """Add (or replace) the recipes of the files `paths` (each written by `bioplaus tune`) in `target`;
     returns the keys merged. `make recipes` merges tuning/*/*/recipe.json into the shipped file."""
     merged = dict(load_recipes(target))
     for path in paths:
-        merged.update(load_recipes(path))
+        for key, entry in load_recipes(path).items():  # a new search keeps the epochs its recipe had chosen
+            kept = {"epochs": merged[key]["epochs"]} if "epochs" in merged.get(key, {}) else {}
+            merged[key] = {**kept, **entry}
     atomic_write(target, json.dumps({"format": RECIPES_FORMAT, "recipes": dict(sorted(merged.items()))},
                                     indent=2, sort_keys=True) + "\n")
     load_recipes.cache_clear()
