@@ -28,8 +28,8 @@ setup: $(BIN)/python
 		echo "warning: $(PEERS) could not be installed; the tests of their networks are skipped"; \
 	touch "$$stamp"
 
-# The main job with its defaults: mnist-5k, CNN and SNN x every rule, 1 seed, 3 epochs; about 3 minutes on
-# 2 CPU cores. Runs, analyses, figures and the accuracy table land in $(RUNS); a second call reuses them.
+# The main job with its defaults: mnist-5k, CNN and SNN x every rule and the readout control, 1 seed, 3 epochs;
+# about 5 minutes on 2 CPU cores. Runs, analyses, figures and the accuracy table land in $(RUNS); a second call reuses them.
 demo: setup
 	$(BIN)/bioplaus compare --out $(RUNS) --jobs $(JOBS)
 
