@@ -72,7 +72,7 @@ def _ceiling(a, ax, blocks, groups) -> list:
             if block in ceilings[model]:
                 low, high = ceilings[model][block]
                 handles = [ax.fill_between([i - 0.45, i + 0.45], low, max(high, low + 0.002), color="0.85",
-                                           linewidth=0, zorder=0, label="BP noise ceiling")]
+                                           linewidth=0, zorder=0, label=f"{a.reference()} noise ceiling")]
     return handles
 
 
