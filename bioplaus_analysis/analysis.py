@@ -138,18 +138,16 @@ def _firing(model, features, sample, name: str, arrays: dict) -> dict:
     """An SNN's firing on the representation sample: per-neuron rates into `arrays["rates/RUN/LAYER"]`
     (spikes per step, averaged over the sample), one image's spike trains into `arrays["raster/RUN/LAYER"]`
     and the image itself into `arrays["raster/image"]`."""
-    summary, steps = {}, None
+    summary, steps, ceiling = {}, None, None
     for layer, trains in spike_raster(model, sample.images[0]).items():
         steps = len(trains)  # the network's time steps (a library's layer: the calls in one forward)
+        ceiling = rate_ceiling(model, steps)
         rates = features.layers[layer].mean(0) / steps
         arrays[f"rates/{name}/{layer}"], arrays[f"raster/{name}/{layer}"] = rates, trains
+        # saturated: firing on every step a neuron can, so its rate says nothing more
         summary[layer] = {"mean": float(rates.mean()), "silent_fraction": float((rates == 0).mean()),
-                          "neurons": int(rates.size)}
-    ceiling = rate_ceiling(model, steps)
-    for layer in summary:  # neurons firing on every step they can: saturated, their rate says nothing more
-        rates = arrays[f"rates/{name}/{layer}"]
-        saturated = None if ceiling is None else float((rates >= ceiling - 1e-9).mean())
-        summary[layer]["saturated_fraction"] = saturated
+                          "neurons": int(rates.size),
+                          "saturated_fraction": None if ceiling is None else float((rates >= ceiling - 1e-9).mean())}
     arrays["raster/image"] = sample.images[0].detach().cpu().numpy()  # (C, H, W) in [0, 1], shown beside rasters
     return {"time_steps": steps, "unit": "spikes per time step", "layers": summary, "rate_ceiling": ceiling,
             "raster_image": {"test_index": int(sample.index[0]), "label": int(sample.labels[0])}}
@@ -197,8 +195,9 @@ def _represent_run(name, runs: _Runs, sample, options, arrays, first: bool) -> t
             "embeddings": _embed_layers(layers, options.embeddings, options.seed, arrays)}
     if model.spiking:
         part["firing"] = _firing(model, features, sample, name, arrays)
-    if architecture(model) is not None:
-        part["architecture"] = architecture(model)
+    network = architecture(model)
+    if network is not None:
+        part["architecture"] = network
     return part, rdms
 
 
@@ -259,8 +258,8 @@ def _attackable(models: dict, images, labels) -> tuple[dict, dict]:
 
 
 def _adversarial_rdms(models, sample, run_rdms, options: AnalysisOptions, arrays) -> dict:
-    """RDMs of each run's layers on its own white-box adversarial images, and per layer the
-    similarity (the analysis's RDM comparison) to the clean RDM: how far an attack moves the representation geometry."""
+    """RDMs of each run's layers on its own white-box adversarial images, and per layer the similarity (the
+    analysis's RDM comparison) to the clean RDM: how far an attack moves the representation geometry."""
     attack_name, eps, similarity = options.attacks[0] if options.attacks else "fgsm", options.adversarial_eps, {}
     for name, model in models.items():
         images = sample.images.to(model_device(model))

@@ -7,6 +7,11 @@ COMPARISONS = ("cosine", "corr", "spearman", "kendall", "tau-a", "rho-a", "bures
 # triangles: centred, so an RDM's mean level does not count as similarity, unlike the uncentred cosine).
 COMPARISON_NAMES = {"cosine": "uncentred cosine", "corr": "Pearson r", "spearman": "Spearman ρ",
                     "kendall": "Kendall τ_b", "tau-a": "Kendall τ_A", "rho-a": "Spearman ρ_A", "bures": "Bures similarity"}
+
+
+def comparison_name(method: str) -> str:
+    """How a comparison is named in captions ("Pearson r" for "corr"); an unlisted one by its own name."""
+    return COMPARISON_NAMES.get(method, method)
 EMBEDDINGS = ("tsne", "pca", "mds")
 ATTACKS = ("fgsm", "pgd")
 MODES = ("true", "feedback", "transfer")

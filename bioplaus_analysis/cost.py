@@ -203,7 +203,8 @@ def step_costs(runs, images, labels, device) -> dict[str, dict]:
 
 def cost_section(runs, images, labels, firing: dict, device) -> dict:
     """{"step": step_costs, "layers": {run: layer_operations (with each spiking layer's mean firing rate from
-    `firing`)}, "images": how many images the inference counts are averaged over, "device": where the steps ran}."""
+    `firing`)}, "images": how many images the inference counts are averaged over, "device": where the steps ran,
+    "warmup" and "timed": the steps before timing and the steps timed}."""
     layers = {}
     for name, model in runs.models.items():
         layers[name] = layer_operations(model.eval(), images)
@@ -211,4 +212,5 @@ def cost_section(runs, images, labels, firing: dict, device) -> dict:
         for layer, summary in rates.items():
             layers[name].setdefault(layer, {})["firing_rate"] = summary["mean"]
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    return {"step": step_costs(runs, images, labels, device), "layers": layers, "images": len(images), "device": where}
+    return {"step": step_costs(runs, images, labels, device), "layers": layers, "images": len(images), "device": where,
+            "warmup": WARMUP, "timed": TIMED}

@@ -68,8 +68,8 @@ def representation_dynamics(run_dirs: dict, comparison: str, seed: int, arrays: 
                                               for b, r in blocks.items()},
                          "bp_similarity": {b: _similarity_curves(r[:shared], squares[bp][b][:shared], comparison)
                                            for b, r in blocks.items() if bp and b in squares[bp]}}
-    return {"comparison": comparison, "label_comparison": label_comparison, "probes": len(probe_labels), "split": str(next(iter(recorded.values()))["split"]),
-            "per_run": per_run,
+    return {"comparison": comparison, "label_comparison": label_comparison, "probes": len(probe_labels),
+            "split": str(next(iter(recorded.values()))["split"]), "per_run": per_run,
             "paths": _epoch_paths(squares, {n: d["epochs"].tolist() for n, d in recorded.items()}, target, comparison,
                                   seed, arrays)}
 

@@ -11,12 +11,10 @@ adjusted (Holm) for every paired test in the table.
 
 import math
 
-import numpy as np
-
-from .choices import COMPARISON_NAMES
+from .choices import comparison_name
 from .results import is_true_gradient, load_analysis
-from .rsa import compare_rdms
-from .stats import holm, noise_ceiling, paired_difference, rdm_bootstrap, t_interval
+from .rsa_summary import rsa_summary
+from .stats import holm, paired_difference, rdm_bootstrap, t_interval
 
 SEEDS_T = "t interval over seeds"
 ACCURACY_T = "t interval over seeds, clipped to [0, 1]"
@@ -85,56 +83,58 @@ def rdm_rows(a, draws: int = 1000, seed: int = 0, method: str = "tau-a") -> list
                 by_layer.setdefault(layer, {})[run] = float(estimate)
             rows += [dict(quantity=f"RDM similarity to labels/{layer}", model=g.model, rule=g.rule, seed=run_seed,
                           versus="labels", n=n, estimate=est, low=low, high=high, p_value=math.nan,
-                          method=f"{COMPARISON_NAMES[method]}; percentile bootstrap over {n} images, {draws} draws")
+                          method=f"{comparison_name(method)}; percentile bootstrap over {n} images, {draws} draws")
                      for layer, (est, low, high) in zip(a.layers(run), intervals)]
         for k, layer in enumerate(a.layers(g.runs[0])):
             mean, low, high = t_interval([values[k] for values in per_seed])
             rows.append(dict(quantity=f"RDM similarity to labels/{layer}", model=g.model, rule=g.rule, seed="",
                              versus="labels", n=len(per_seed), estimate=mean, low=low, high=high,
-                             p_value=math.nan, method=f"{COMPARISON_NAMES[method]}; {SEEDS_T}"))
+                             p_value=math.nan, method=f"{comparison_name(method)}; {SEEDS_T}"))
     for layer, by_run in by_layer.items():  # each rule against BP, paired by seed
         for g in groups:
-            rows += [dict(row, versus="bp", method=f"{COMPARISON_NAMES[method]}; {PAIRED}")
+            rows += [dict(row, versus="bp", method=f"{comparison_name(method)}; {PAIRED}")
                      for row in _versus_bp(f"RDM similarity to labels/{layer}", g, groups, by_run)]
     return rows
 
 
-def _ceiling_row(bp, k: int, layer: str, rdms: dict, method: str) -> list[dict]:
-    """The noise ceiling of the BP seeds' RDMs of `layer` (none with one seed)."""
-    if len(bp.runs) < 2:
+def _ceiling_row(bp, layer: str, ceilings: dict, method: str) -> list[dict]:
+    """The noise ceiling of the BP seeds' RDMs of `layer` (none with one seed), from the RSA summary."""
+    if layer not in ceilings.get(bp.model, {}):
         return []
-    lower, upper = noise_ceiling([rdms[run][k] for run in bp.runs], method)
+    lower, upper = ceilings[bp.model][layer]
     return [dict(quantity=f"RDM noise ceiling of BP/{layer}", model=bp.model, rule=bp.rule, seed="", versus="bp seeds",
                  n=len(bp.runs), estimate=lower, low=lower, high=upper, p_value=math.nan,
-                 method=f"{COMPARISON_NAMES[method]}; low: each seed vs the mean of the others (lower bound), "
+                 method=f"{comparison_name(method)}; low: each seed vs the mean of the others (lower bound), "
                         "high: vs the mean of all (upper bound)")]
 
 
-def _to_bp_row(a, g, bp, k: int, layer: str, method: str) -> list[dict]:
-    """Group `g`'s RDM similarity of `layer` to BP's of the same seed: mean and t interval over seeds."""
-    reference = dict(zip(bp.seeds, bp.runs))
-    values = [float(compare_rdms(np.stack([a.arrays[f"rdm/{run}"][k], a.arrays[f"rdm/{reference[s]}"][k]]),
-                                 method)[0, 1]) for run, s in zip(g.runs, g.seeds) if s in reference]
+def _to_bp_row(g, layer: str, to_bp: dict, method: str) -> list[dict]:
+    """Group `g`'s RDM similarity of `layer` to BP's of the same seed (the RSA summary's, per run): mean and t
+    interval over seeds."""
+    values = [to_bp[run][layer] for run in g.runs if run in to_bp]
     if not values:
         return []
     mean, low, high = t_interval(values)
     return [dict(quantity=f"RDM similarity to BP/{layer}", model=g.model, rule=g.rule, seed="", versus="bp",
                  n=len(values), estimate=mean, low=low, high=high, p_value=math.nan,
-                 method=f"{COMPARISON_NAMES[method]}; the same seed's BP run; {SEEDS_T}")]
+                 method=f"{comparison_name(method)}; the same seed's BP run; {SEEDS_T}")]
 
 
 def bp_rdm_rows(a, method: str = "corr") -> list[dict]:
     """Per layer: the noise ceiling of the BP seeds (how similar BP is to itself across seeds: the most a rule
-    can reach) and each other rule's RDM similarity to BP's of the same seed."""
+    can reach) and each other rule's RDM similarity to BP's of the same seed, as the analysis's RDM summary
+    holds them (computed here for an analysis without one, or of another comparison)."""
+    summary = a.results.get("rsa", {})
+    if summary.get("comparison") != method:
+        summary = rsa_summary(a.results, a.arrays, method)
     rows, groups = [], a.groups()
     for bp in (g for g in groups if is_true_gradient(g.rule)):
-        rdms = {run: a.arrays[f"rdm/{run}"] for run in bp.runs}
         others = [g for g in groups if g.model == bp.model and not is_true_gradient(g.rule)
                   and a.layers(g.runs[0]) == a.layers(bp.runs[0])]
-        for k, layer in enumerate(a.layers(bp.runs[0])):
-            rows += _ceiling_row(bp, k, layer, rdms, method)
+        for layer in a.layers(bp.runs[0]):
+            rows += _ceiling_row(bp, layer, summary["ceiling"], method)
             for g in others:
-                rows += _to_bp_row(a, g, bp, k, layer, method)
+                rows += _to_bp_row(g, layer, summary["bp"], method)
     return rows
 
 

@@ -80,7 +80,7 @@ def _fixture_results(rules=("dfa", "bp"), seeds=(1, 0), spiking=True, n=30, clas
                        "layers": {run: {"fc1": {"accumulates": 0.0, "multiply_accumulates": 6400.0},
                                         "out": {"accumulates": 400.0 if spiking else 0.0,
                                                 "multiply_accumulates": 0.0 if spiking else 120.0}} for run in runs},
-                       "images": n, "device": "CPU, 1 threads"}
+                       "images": n, "device": "CPU, 1 threads", "warmup": 2, "timed": 5}
     results["provenance"] = {"sample": {"n": n, "per_class": n // classes}, "eval_sample": {"n": n, "per_class": 10},
                              "options": {"rdm_method": "correlation"}}
     return results, arrays

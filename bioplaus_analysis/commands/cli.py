@@ -15,11 +15,13 @@ from pathlib import Path
 from trainers import (DATASETS, DEFAULT_DEVICE, DEVICES, ENCODERS, MODELS, NEURONS, OPTIMIZERS, RULES, SCHEDULES, SURROGATES,
                       BioplausError, BioplausWarning, Interrupted, RunDirError, TrainConfig, __version__,
                       EPOCHS_DEFAULT, SPIKING_DEFAULTS, default_epochs, keep_freed_memory, train, tune, unknown_name)
+from trainers.rules import DEFAULT_RULES
 from trainers.store.runfiles import epochs_done, read_config, read_metrics
 
 from ..choices import ATTACKS, COMPARISONS, EMBEDDINGS, FIGURES, MODES, RDM_METHODS
 from .cli_options import Option, add_options, csv_list, values_of
 from .compare import CompareOptions
+from .reproduce import SEEDS
 from ..options import AnalysisOptions
 
 # What Ctrl-C leaves and how to go on, by command.
@@ -60,8 +62,8 @@ SAMPLE_OPTIONS = (
     Option("per_class", "test images per class for RDMs and embeddings", int),
     Option("eval_per_class", "test images per class for SNR, cosine and attacks (default 20 on digits and "
                              "mnist-5k, else 50)", int),
-    Option("eps", "attack budgets in pixel units, e.g. 0,0.1,0.2 (default: 0-0.3 for MNIST-like data, in steps of 0.01 where accuracy falls; 0-8/255 for CIFAR-10)",
-           float, csv=True),
+    Option("eps", "attack budgets in pixel units, e.g. 0,0.1,0.2 (default: 0-0.3 for MNIST-like data, in steps of "
+                  "0.01 where accuracy falls; 0-8/255 for CIFAR-10)", float, csv=True),
     Option("pgd_steps", type=int),
     Option("data_dir", "folder holding the dataset files (as for train)"),
     Option("device", f"one of {', '.join(DEVICES)}"),
@@ -85,7 +87,7 @@ ANALYSIS_OPTIONS = SAMPLE_OPTIONS + (
 COMPARE_OPTIONS = SAMPLE_OPTIONS + (
     Option("dataset", f"one of {', '.join(DATASETS)} (fashion-mnist --seeds 5 is the paper-grade setting)"),
     Option("models", f"of {', '.join(MODELS)}, or factories package.module:function", csv=True),
-    Option("rules", f"of {', '.join(RULES)} (default: bp, fa, dfa, dkp, adfa on the models they train)", csv=True),
+    Option("rules", f"of {', '.join(RULES)} (default: {', '.join(DEFAULT_RULES)} on the models they train)", csv=True),
     Option("seeds", "number of seeds per model and rule: 0..N-1", int),
     Option("epochs", f"epochs of every run (default {EPOCHS_DEFAULT})", int),
     Option("cuda_graph", "train every run with --cuda-graph (its step replayed from a CUDA graph; see train)"),
@@ -271,7 +273,7 @@ def _add_reproduce(subparsers):
                                           "are skipped. Writes reproduction.csv and reproduction.md into --out.")
     p.add_argument("--out", default="runs/reproduce", help="folder for the runs and the table")
     p.add_argument("--data-dir", default=None, help="folder holding mnist / cifar10 (and fashion-mnist) files")
-    p.add_argument("--seeds", type=csv_list("--seeds", int), default=[0, 1, 2, 3, 4])
+    p.add_argument("--seeds", type=csv_list("--seeds", int), default=list(SEEDS))
     p.add_argument("--models", type=csv_list("--models"), default=["cnn", "snn"], help="of cnn, snn")
     p.add_argument("--device", default=DEFAULT_DEVICE, help=f"one of {', '.join(DEVICES)}")
     p.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process (default 1)")

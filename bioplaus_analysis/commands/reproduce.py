@@ -55,8 +55,8 @@ SEEDS = (0, 1, 2, 3, 4)  # five: a paired test over three seeds has two degrees 
 
 
 def grid(datasets, seeds=SEEDS, models=("cnn", "snn")) -> list[Run]:
-    """CNN × {bp, fa, dfa, dkp} (10 epochs) and, on MNIST-like data, SNN 784-1000-10 × {bp, dfa, adfa, dkp}
-    (5 epochs, T = 25, direct encoding), each for every seed."""
+    """The CNN × its rules of `GRID` and, on MNIST-like data, SNN 784-1000-10 × its rules (T = 25, direct
+    encoding), each at the epochs `GRID` gives and for every seed."""
     return [Run(d, m, r, s, GRID[m][1]) for s in seeds for d in datasets for m in models
             if m == "cnn" or d in MNIST_LIKE for r in GRID[m][0]]  # seed outermost: a cut sweep stays balanced
 

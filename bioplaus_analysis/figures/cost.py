@@ -21,10 +21,14 @@ def _step_values(a, group, key: str, relative: bool) -> list[float]:
     return values
 
 
+def _spread(x: int, count: int) -> np.ndarray:
+    """Positions of `count` seeds' dots around `x`, a little apart so that equal values stay visible."""
+    return x + (np.linspace(-0.12, 0.12, count) if count > 1 else np.zeros(count))
+
+
 def _dots(ax, x: int, values, color) -> None:
     """The seeds as dots (spread a little sideways) and their mean as a short bar."""
-    spread = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [0.0]
-    ax.scatter(x + np.asarray(spread), values, s=9, color=color, zorder=3, linewidths=0)
+    ax.scatter(_spread(x, len(values)), values, s=9, color=color, zorder=3, linewidths=0)
     ax.plot([x - 0.25, x + 0.25], [np.mean(values)] * 2, color=color, linewidth=1.2)
 
 
@@ -52,8 +56,7 @@ def draw_inference(a, ax, groups) -> None:
         for key, marker in (("accumulates", "o"), ("multiply_accumulates", "s")):
             values = [sum(v.get(key, 0.0) for v in layers[run].values()) / 1e6 for run in g.runs]
             values = [v for v in values if v > 0]  # a log axis: none of this kind (e.g. no analog input)
-            spread = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [0.0] * len(values)
-            ax.scatter(x + np.asarray(spread), values, s=9, marker=marker, color=g.color, linewidths=0, zorder=3)
+            ax.scatter(_spread(x, len(values)), values, s=9, marker=marker, color=g.color, linewidths=0, zorder=3)
     ax.scatter([], [], marker="o", color="0.3", s=9, label="ACs")
     ax.scatter([], [], marker="s", color="0.3", s=9, label="MACs")
     ax.legend(fontsize=6, loc="center right")
@@ -90,13 +93,13 @@ def _caption(a, groups, relative: bool, spiking: bool) -> str:
     bp = a.reference()
     versus = f"over the same seed's {bp} step (dashed line: {bp})" if relative else f"(no {bp} run to compare with)"
     text = (f"One training step of each rule, {versus}; each run's own optimiser and learning rates on a batch of "
-            f"{'/'.join(map(str, batch))} images, on {cost['device']}. a: median time of 5 steps after 2 warm-up steps, the "
-            "rules interleaved in one process; b: peak memory a step allocates beyond the weights and optimiser "
+            f"{'/'.join(map(str, batch))} images, on {cost['device']}. a: median time of {cost['timed']} steps after "
+            f"{cost['warmup']} warm-up steps, the rules interleaved in one process; b: peak memory a step allocates beyond the weights and optimiser "
             "state (CPU: every allocation as PyTorch's profiler records it; CUDA: max_memory_allocated); c: "
             "multiply-accumulates (MACs) of its matrix products and convolutions (forward, backward, update; "
             "torch.utils.flop_counter). Dots: seeds; bar: their mean.")
     if spiking:
         text += (f" d: operations of inference per image over {cost['images']} test images, summed over the weight "
-                 "layers, on a log axis: accumulates (ACs: each input spike reaches its fan-out) and multiply-accumulates "
-                 "(MACs: analog inputs, e.g. the pixels); per layer, with firing rates, in cost.csv.")
+                 "layers, on a log axis: accumulates (ACs: each input spike reaches its fan-out) and "
+                 "multiply-accumulates (MACs: analog inputs, e.g. the pixels); per layer, with firing rates, in cost.csv.")
     return text

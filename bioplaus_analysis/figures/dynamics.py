@@ -6,7 +6,7 @@ import numpy as np
 
 from trainers import RULES
 
-from ..choices import COMPARISON_NAMES
+from ..choices import comparison_name
 from ..results import is_true_gradient, load_analysis
 from .style import (COLUMN, FIGURES_DRAWN, PAGE, curve_note, figure_style, legend_columns, letter_panels,
                     new_figure, require, round_ticks, save, seed_curves, seeds_label)
@@ -240,10 +240,6 @@ def _start_notes(a) -> tuple[str, str]:
             "another init gain; BP is not drawn)", f"one per seed and start; {names} start elsewhere")
 
 
-def _name(comparison: str) -> str:
-    return COMPARISON_NAMES.get(comparison, comparison)
-
-
 def dynamics_caption(a, rows) -> str:
     d = a.results["dynamics"]
     b_note, circle_note = _start_notes(a)
@@ -251,7 +247,8 @@ def dynamics_caption(a, rows) -> str:
     text = (f"Representational dynamics of {d['probes']} fixed class-balanced {split} images (probes), per hidden "
             f"block, from initialisation (epoch 0) to the end of training; RDMs are 1 − Pearson r between the "
             f"probes' block outputs{' (spike counts)' if a.spiking() else ''}, compared with the label RDM by "
-            f"{_name(d.get('label_comparison', d['comparison']))} and with each other by {_name(d['comparison'])}. "
+            f"{comparison_name(d.get('label_comparison', d['comparison']))} and with each other by "
+            f"{comparison_name(d['comparison'])}. "
             f"a: change of the similarity to the label RDM since epoch 0 (its epoch-0 level written in each panel)")
     if "bp" in rows:
         text += f"; b: change of the similarity to the RDM of the BP run of the same seed at the same epoch, {b_note}"

@@ -3,7 +3,7 @@ and per rule aligned to the joint embedding by Procrustes), the Shepard diagram 
 
 import numpy as np
 
-from ..choices import COMPARISON_NAMES
+from ..choices import comparison_name
 from ..results import Analysis, load_analysis
 from .style import (COLUMN, FIGURES_DRAWN, PAGE, block_marker, class_colors, class_names, figure_style,
                     letter_panels, new_figure, require, rule_legend_handles, save, seeds_label)
@@ -208,11 +208,11 @@ def draw_shepard(a, ax):
 
 
 def paths_caption(a) -> str:
-    comparison = COMPARISON_NAMES.get(a.results["paths"].get("comparison", "cosine"), "similarity")
+    comparison = comparison_name(a.results["paths"].get("comparison", "cosine"))
     return (f"Representational paths: every block's RDM is a point; distances are arccos({comparison}) "
             f"between RDMs, embedded in 2-D by metric MDS (stress-1 {a.results['paths']['joint']['stress']:.3f}). "
-            f"Each path runs from the input RDM (square) through the blocks (one marker per block name, the same in every figure; arrows give the "
-            f"direction) towards the label RDM (star); {a.sample_text()}; {a.seeds_text()}"
+            f"Each path runs from the input RDM (square) through the blocks (one marker per block name, the same in "
+            f"every figure; arrows give the direction) towards the label RDM (star); {a.sample_text()}; {a.seeds_text()}"
             + ("; seeds after the first are lighter." if any(len(g.runs) > 1 for g in a.groups()) else "."))
 
 

@@ -3,7 +3,7 @@ of the same seed (beside BP's noise ceiling), every seed drawn, tests against BP
 
 import numpy as np
 
-from ..choices import COMPARISON_NAMES
+from ..choices import comparison_name
 from ..results import load_analysis
 from .style import FIGURES_DRAWN, PAGE, figure_style, legend_columns, letter_panels, new_figure, require, save
 
@@ -43,7 +43,8 @@ def draw_rsa(a, ax, key: str, groups, blocks) -> list:
                 continue
             x = _dodge(i, j, len(groups))
             dots = ax.scatter([x] * len(values), values, s=7, color=g.color, linewidths=0, zorder=3, label=g.label)
-            ax.plot([x - 0.3 / len(groups), x + 0.3 / len(groups)], [np.mean(values)] * 2, color=g.color, linewidth=1.2)
+            bar = 0.3 / len(groups)
+            ax.plot([x - bar, x + bar], [np.mean(values)] * 2, color=g.color, linewidth=1.2)
             if key == "labels" and _starred(a, g, block):
                 ax.text(x, max(values), "*", ha="center", va="bottom", fontsize=8, color=g.color)
         handles += [dots] if dots is not None else []
@@ -84,8 +85,8 @@ def plot_rsa_summary(analysis, out_dir, prefix: str = "") -> list:
     require(bool(a.results.get("rsa", {}).get("labels")), "the analysis holds no RSA summary; rerun `bioplaus analyze`")
     groups, rsa = a.groups(), a.results["rsa"]
     blocks, to_bp = _blocks(a, groups), [g for g in groups if any(run in rsa["bp"] for run in g.runs)]
-    method = COMPARISON_NAMES.get(rsa["comparison"], rsa["comparison"])
-    label_method = COMPARISON_NAMES.get(rsa.get("label_comparison", rsa["comparison"]), "similarity")
+    method = comparison_name(rsa["comparison"])
+    label_method = comparison_name(rsa.get("label_comparison", rsa["comparison"]))
     with figure_style() as plt:
         fig, axes = new_figure(plt, PAGE, 2.3, 1, 1 + bool(to_bp))
         handles = draw_rsa(a, axes[0, 0], "labels", groups, blocks) + _untrained(a, axes[0, 0], blocks, groups)

@@ -27,8 +27,8 @@ def draw_rates(a, ax, layer: str, groups) -> list:
     for g in groups:
         pooled = np.concatenate(data[g.label])
         silent = ", ".join(f"{(rates == 0).mean():.0%}" for rates in data[g.label])
-        full = "" if ceiling is None else "; at ceiling " + ", ".join(
-            f"{(rates >= ceiling - 1e-9).mean():.0%}" for rates in data[g.label])
+        full = "" if ceiling is None else "; at ceiling " + ", ".join(  # the analysis's saturated fraction
+            f"{a.results['firing'][run]['layers'][layer]['saturated_fraction']:.0%}" for run in g.runs)
         _, _, patches = ax.hist(pooled, bins=bins, histtype="step", color=g.color, density=True, linewidth=0.9,
                                 label=f"{g.label}: silent {silent}{full}")
         handles.append(patches[0])
