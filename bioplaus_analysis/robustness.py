@@ -119,7 +119,7 @@ def model_rule(model):
 def has_feedback_path(rule) -> bool:
     """Whether a network of `rule` can be attacked through the rule's own objective: not without a rule (trained
     elsewhere), nor for the readout control (no error reaches its hidden blocks)."""
-    return rule is not None and rule.feedback_attack
+    return rule is not None and rule.trains_hidden
 
 
 def rule_name(model) -> str | None:

@@ -40,8 +40,9 @@ class Rule:
     steps_with_forward = False  # KP: the feedback takes the forward optimiser and weight decay (else its own)
     weight_decay = 0.0  # a rule's weight decay when the run asks for none (KP needs some)
     uses_g = False  # aDFA: a spiking block's local derivative is g(I − θ), not the surrogate's
-    trains_hidden = True  # False: the hidden blocks stay at their initialisation (the readout control)
-    feedback_attack = True  # whether the rule's objective has an input gradient to attack through
+    # False: the hidden blocks stay at their initialisation (the readout control); no error reaches them, so the
+    # rule's objective has no feedback path to attack through either
+    trains_hidden = True
     defaults = {"optimizer": "adam", "lr": 1e-3}
     # Spiking networks: surrogate and local derivatives are small and T-averaged, so every rule
     # takes larger Adam steps (BP-SNN 94.7 % vs 91.9 % with 1e-3 on mnist-5k in 5 epochs).

@@ -11,8 +11,7 @@ class Readout(Rule):
     name = "readout"
     label = "readout"
     color = "#6A3D9A"  # dark purple: apart from every rule's colour and the class palette
-    trains_hidden = False
-    feedback_attack = False  # no error reaches the hidden blocks, so there is no feedback path to attack through
+    trains_hidden = False  # and so no feedback path to attack through (`robustness.has_feedback_path`)
 
     def objective(self, model, images, labels) -> Objective:
         logits, _ = model.local_pass(images)  # every block's input detached: only `out` gets a gradient
