@@ -29,9 +29,11 @@ OPTIONS = CompareOptions(dataset="digits", epochs=1, per_class=10, eps=[0.0, 0.2
 @pytest.fixture(scope="module", autouse=True)
 def _small_pngs():
     """Every PNG of this module at 50 dpi: these tests check which files compare writes, not how they look."""
+    from bioplaus_analysis.commands import compare as command
     from bioplaus_analysis.figures import style
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(style, "PNG_DPI", 50)
+        patch.setattr(command, "drawing_processes", lambda: 1)  # the patched dpi holds in this process only
         yield
 
 
@@ -111,6 +113,24 @@ def test_figures_redraw_from_the_analysis_alone(compared, tmp_path):
     assert redrawn == sorted(f"snn-{name}.{ext}" for name in only for ext in ("pdf", "png"))
     for name in redrawn:  # the same bytes as compare drew from the same analysis
         assert (tmp_path / "figs" / name).read_bytes() == (out / "figures" / name).read_bytes(), name
+
+
+def test_figures_drawn_by_two_processes_equal_those_drawn_by_one(compared, tmp_path, monkeypatch):
+    from bioplaus_analysis.commands import compare as command
+    from bioplaus_analysis.figures import style
+    monkeypatch.setattr(style, "PNG_DPI", 300)  # what the spawned processes draw at
+    todo = {model: (compared[0] / "analysis" / model, names) for model, names in (("cnn", ["rdm-grid", "schematic"]),
+                                                                                  ("snn", ["spike-raster"]))}
+    folders = {}
+    for processes in (1, 2):
+        monkeypatch.setattr(command, "drawing_processes", lambda: processes)
+        folders[processes] = tmp_path / str(processes)
+        drawn = command._draw(todo, folders[processes], progress=False)
+        assert {model: list(figures) for model, figures in drawn.items()} == {m: names for m, (_, names) in todo.items()}
+    files = sorted(p.name for p in folders[1].iterdir())
+    assert files == sorted(p.name for p in folders[2].iterdir()) and len(files) == 6 + 3  # captions.json, .md, figures.json
+    for name in files:  # the figures, and every caption and record written by both processes under the folder lock
+        assert (folders[1] / name).read_bytes() == (folders[2] / name).read_bytes(), name
 
 
 def test_a_second_compare_reuses_finished_runs_and_analyses(compared):

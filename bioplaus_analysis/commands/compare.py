@@ -21,7 +21,7 @@ from trainers.store.runfiles import atomic_write, check_folder, finished_run, ma
 
 from .accuracy_table import table, write_table
 from ..choices import FIGURES
-from .jobs import check_jobs, run_tasks
+from .jobs import check_jobs, run_tasks, threads_per_job
 from ..options import AnalysisOptions, default_eval_per_class
 from ..results import COST, RESULTS, STATS
 from ..stage_times import StageTimes
@@ -249,17 +249,43 @@ def _drawing_code() -> str:
     return digest.hexdigest()
 
 
+def draw_task(folder: Path, figures_dir: Path, prefix: str, names: list) -> dict:
+    """Draw the figures `names` of one analysis; a task of `jobs.run_tasks`."""
+    from ..figures import draw_figures
+    return draw_figures(folder, figures_dir, prefix, names=names, progress=False, force=True)  # compare's own folder
+
+
+def drawing_processes() -> int:
+    """Processes that draw at once: one per core this process may use (matplotlib draws on one thread)."""
+    return threads_per_job(1)
+
+
+def _draw(todo: dict, figures_dir: Path, progress) -> dict:
+    """Draw {model: (analysis folder, [figure names])}: each model's figures dealt out over `drawing_processes`
+    tasks, which run at once; returns {model: {figure: [PDF, PNG]}} in the order of the names."""
+    workers, tasks, owner = drawing_processes(), {}, {}
+    for model, (folder, names) in todo.items():
+        for k in range(min(workers, len(names))):
+            task = f"{model_slug(model)} {k + 1}"
+            tasks[task], owner[task] = (draw_task, (folder, figures_dir, f"{model_slug(model)}-", names[k::workers])), model
+    done = run_tasks(tasks, min(workers, len(tasks)) or 1, "draw", progress, threads=1)
+    parts = {model: {} for model in todo}
+    for task, result in done.items():
+        parts[owner[task]].update(result)
+    return {model: {name: parts[model][name] for name in names} for model, (_, names) in todo.items()}
+
+
 def draw_models(folders: dict, figures_dir: Path, state: dict, progress=None, log=print, only=None) -> dict:
     """Draw each model's figures (those of `only` that its analysis holds data for; default all it holds) into
     `figures_dir`, unless the same analysis was drawn there by the same code: then only the figures with a file
     missing are redrawn. Returns {model: {figure: [PDF, PNG]}}."""
-    from ..figures import applicable, draw_figures
-    drawn, code = {}, _drawing_code()
+    from ..figures import applicable
+    drawn, code, todo, keys = {}, _drawing_code(), {}, {}
     for model, folder in folders.items():
-        key = {"analysis": state.get("analysis", {}).get(model), "code": code, "folder": str(figures_dir.resolve()),
-               "only": None if only is None else sorted(only)}
+        keys[model] = {"analysis": state.get("analysis", {}).get(model), "code": code,
+                       "folder": str(figures_dir.resolve()), "only": None if only is None else sorted(only)}
         previous = state.get("figures", {}).get(model, {})
-        files = previous.get("files", {}) if key["analysis"] and previous.get("key") == key else {}
+        files = previous.get("files", {}) if keys[model]["analysis"] and previous.get("key") == keys[model] else {}
         missing = [name for name, paths in files.items() if not all(Path(p).is_file() for p in paths)]
         if files and not missing:
             log(f"figures of {model}: reused in {figures_dir}")
@@ -267,11 +293,12 @@ def draw_models(folders: dict, figures_dir: Path, state: dict, progress=None, lo
             log(f"figures of {model}: {', '.join(missing)} redrawn (files missing), the others reused")
         drawn[model] = {name: [Path(p) for p in paths] for name, paths in files.items()}
         if not files or missing:
-            names = missing or [name for name in applicable(folder) if only is None or name in only]
-            drawn[model].update(draw_figures(folder, figures_dir, f"{model_slug(model)}-", names=names, progress=progress,
-                                             force=True))  # compare's own folder
-        state.setdefault("figures", {})[model] = {"key": key, "files": {name: [str(p) for p in paths]
-                                                                        for name, paths in drawn[model].items()}}
+            todo[model] = (folder, missing or [name for name in applicable(folder) if only is None or name in only])
+    for model, new in _draw(todo, figures_dir, progress).items():
+        drawn[model].update(new)
+    for model in folders:
+        state.setdefault("figures", {})[model] = {"key": keys[model], "files": {name: [str(p) for p in paths]
+                                                                                for name, paths in drawn[model].items()}}
     return drawn
 
 

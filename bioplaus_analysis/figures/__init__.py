@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from trainers import RunDirError
-from trainers.store.runfiles import atomic_write, make_writable_folder
+from trainers.store.files import atomic_write, folder_lock, make_writable_folder
 
 from ..choices import FIGURES
 from ..results import RESULTS, Analysis, is_true_gradient, load_analysis, rule_color
@@ -94,8 +94,10 @@ def draw_figures(analysis, out_dir, prefix: str = "", names=None, progress=None,
     bar = tqdm(names, desc=f"figures {prefix}".strip(), unit="figure", disable=None if progress is None else not progress)
     drawn = {name: DRAW[name](a, out_dir, prefix) for name in bar}
     bar.close()
-    record.update({prefix + name: source for name in drawn})
-    atomic_write(record_path, json.dumps(dict(sorted(record.items())), indent=2) + "\n")
+    with folder_lock(out_dir):  # read again: another process may have drawn into the folder meanwhile
+        record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+        record.update({prefix + name: source for name in drawn})
+        atomic_write(record_path, json.dumps(dict(sorted(record.items())), indent=2) + "\n")
     return drawn
 
 

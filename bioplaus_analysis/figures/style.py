@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from trainers import ConfigError, __version__
-from trainers.store.runfiles import atomic_write
+from trainers.store.files import atomic_write, folder_lock
 
 from ..choices import FIGURES
 from ..registry import Registry
@@ -159,11 +159,12 @@ def _check_contract(fig, name: str) -> None:
 def write_caption(out_dir: Path, name: str, caption: str) -> None:
     """Record `caption` for figure file NAME in out_dir/captions.json and rewrite captions.md from it."""
     path = out_dir / CAPTIONS
-    captions = json.loads(path.read_text()) if path.is_file() else {}
-    captions[name] = caption
-    atomic_write(path, json.dumps(dict(sorted(captions.items())), indent=2) + "\n")
-    lines = ["# Figure captions", ""] + [f"**{key}** — {text}\n" for key, text in sorted(captions.items())]
-    atomic_write(out_dir / "captions.md", "\n".join(lines))
+    with folder_lock(out_dir):  # figures may be drawn into one folder by several processes
+        captions = json.loads(path.read_text()) if path.is_file() else {}
+        captions[name] = caption
+        atomic_write(path, json.dumps(dict(sorted(captions.items())), indent=2) + "\n")
+        lines = ["# Figure captions", ""] + [f"**{key}** — {text}\n" for key, text in sorted(captions.items())]
+        atomic_write(out_dir / "captions.md", "\n".join(lines))
 
 
 def read_captions(out_dir) -> dict:

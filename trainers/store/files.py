@@ -1,6 +1,7 @@
 """Atomic writes and writable folders: every file bioplaus writes goes through here, so an interrupted write
 never leaves a half-written file and never destroys the previous good one."""
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -31,6 +32,19 @@ def atomic_write(path, data: bytes | str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def folder_lock(folder):
+    """Hold an exclusive lock on `folder` (flock on the folder itself, no lock file left behind) while a file in
+    it is read, changed and rewritten: processes that draw into one folder at once keep each other's entries."""
+    import fcntl  # POSIX only, so imported where it is used
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def check_folder(path: Path) -> None:
