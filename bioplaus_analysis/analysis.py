@@ -11,7 +11,7 @@ import math
 import platform
 import time
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -101,28 +101,31 @@ def _run_names(run_dirs) -> list[str]:
     return names
 
 
+@dataclass
 class _Runs:
     """The loaded runs of one analysis: {name: model}, {name: config}, {name: folder}, {name: epochs done}."""
+    models: dict
+    configs: dict
+    dirs: dict
+    done: dict
 
-    def __init__(self, run_dirs, device):
-        names = _run_names(run_dirs)
-        self.dirs = dict(zip(names, run_dirs))
-        loaded = {name: load_run(run_dir, device) for name, run_dir in self.dirs.items()}
-        self.models = {name: model for name, (model, _) in loaded.items()}
-        self.configs = {name: config for name, (_, config) in loaded.items()}
-        self.done = {name: epochs_done(run_dir) for name, run_dir in self.dirs.items()}
+    @classmethod
+    def from_folders(cls, run_dirs, device) -> "_Runs":
+        """Each run folder's network (its checkpoint checked against its config.json), config and epochs done."""
+        dirs = dict(zip(_run_names(run_dirs), run_dirs))
+        loaded = {name: load_run(run_dir, device) for name, run_dir in dirs.items()}
+        return cls(models={name: model for name, (model, _) in loaded.items()},
+                   configs={name: config for name, (_, config) in loaded.items()},
+                   dirs=dirs, done={name: epochs_done(run_dir) for name, run_dir in dirs.items()})
 
     @classmethod
     def in_memory(cls, models: dict) -> "_Runs":
         """Networks given as objects: no folder, no training history; each named by its label, its source "in
         memory" with the SHA-256 of its weights."""
-        runs = cls.__new__(cls)
-        runs.models, runs.dirs, runs.done = dict(models), {name: None for name in models}, {name: None for name in models}
-        runs.configs = {name: {"model": m.kind, "rule": m.rule_name if m.rule is None else m.rule.name,
-                               "seed": 0, "epochs": None,
-                               "source": f"in memory (weights sha256 {state_digest(m.state_dict())})"}
-                        for name, m in models.items()}
-        return runs
+        configs = {name: {"model": m.kind, "rule": m.rule_name if m.rule is None else m.rule.name, "seed": 0,
+                          "epochs": None, "source": f"in memory (weights sha256 {state_digest(m.state_dict())})"}
+                   for name, m in models.items()}
+        return cls(models=dict(models), configs=configs, dirs=dict.fromkeys(models), done=dict.fromkeys(models))
 
 
 def rate_ceiling(model, steps: int) -> float | None:
@@ -363,7 +366,7 @@ def _analyze(run_dirs, out, options, force: bool, progress, overrides: dict, tim
     options = replace(options or AnalysisOptions(), **overrides).resolved(dataset)
     device = resolve_device(options.device)
     with stage("loading"):
-        runs = _Runs(run_dirs, device)  # each checkpoint checked against its config.json
+        runs = _Runs.from_folders(run_dirs, device)
         check_finished_runs(runs.dirs.values(), runs.done.values(), options.allow_unfinished)
         sample = analysis_sample(dataset, options.per_class, options.seed, options.data_dir)
         evaluation = analysis_sample(dataset, options.eval_per_class, options.seed + 1, options.data_dir)

@@ -10,6 +10,7 @@ from trainers.store.probes import square
 from trainers.store.runfiles import read_config, read_metrics
 
 from .rsa import compare_rdms, label_rdm
+from .tidy_tables import bp_run_of
 from .trajectories import embed_rdms
 
 
@@ -25,12 +26,6 @@ def alignment_history(run_dir) -> dict:
         keys = [k for k in (rows[0] if rows else {}) if k.startswith("align/")]
         table = {"epoch": [r["epoch"] for r in rows], **{k.split("/", 1)[1]: [r[k] for r in rows] for k in keys}}
     return table if len(table) > 1 else {}
-
-
-def _reference_runs(configs: dict, recorded: dict) -> dict:
-    """{run: the BP run of the same model and seed, if the analysis holds one with dynamics}."""
-    bp = {(c["model"], c["seed"]): name for name, c in configs.items() if c["rule"] == "bp" and name in recorded}
-    return {name: bp.get((c["model"], c["seed"])) for name, c in configs.items() if name in recorded}
 
 
 def _similarity_curves(rdms, reference, comparison: str) -> list:
@@ -57,7 +52,8 @@ def representation_dynamics(run_dirs: dict, comparison: str, seed: int, arrays: 
     target = label_rdm(probe_labels)
     squares = {name: {k.split("/", 1)[1]: np.stack([square(v) for v in d[k]]) for k in d if k.startswith("rdm/")}
                for name, d in recorded.items()}
-    references = _reference_runs({n: read_config(run_dirs[n]) for n in recorded}, recorded)
+    configs = {n: read_config(run_dirs[n]) for n in recorded}
+    references = {n: bp_run_of(configs, n) for n in recorded}  # the same seed's BP run, if it recorded dynamics
     per_run = {}
     for name, blocks in squares.items():
         bp = references[name]

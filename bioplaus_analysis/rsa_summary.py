@@ -45,7 +45,7 @@ def rsa_summary(results: dict, arrays: dict, method: str = "corr", label_method:
         if untrained is not None:
             summary["untrained_labels"][run] = {layer: _similarity(untrained[k], labels, label_method)
                                                 for k, layer in enumerate(a.layers(run))}
-        bp = bp_run_of(results, run)
+        bp = bp_run_of(results["runs"], run)
         if bp not in (None, run) and a.layers(bp) == a.layers(run):
             summary["bp"][run] = _per_layer(a, run, lambda k: arrays[f"rdm/{bp}"][k], method)
     return summary

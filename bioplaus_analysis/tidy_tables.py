@@ -100,10 +100,11 @@ LAYER_QUANTITIES = {"accumulates": "accumulates per image", "multiply_accumulate
                     "firing_rate": "firing rate (spikes per neuron and step)"}
 
 
-def bp_run_of(results: dict, run: str) -> str | None:
-    """The BP run of the same model and seed as `run` (None when the analysis has none)."""
-    info = results["runs"][run]
-    return next((name for name, r in results["runs"].items() if r["rule"] == "bp" and r["model"] == info["model"]
+def bp_run_of(runs: dict, run: str) -> str | None:
+    """The BP run of the same model and seed as `run` among `runs` {name: {"rule", "model", "seed", …}} (results.json's
+    runs, or run configs); None when there is none."""
+    info = runs[run]
+    return next((name for name, r in runs.items() if r["rule"] == "bp" and r["model"] == info["model"]
                  and r["seed"] == info["seed"]), None)
 
 
@@ -124,7 +125,7 @@ def _cost_cells(results: dict) -> dict:
 def cost_rows(results: dict, arrays: dict) -> list[dict]:
     cells, rows = _cost_cells(results), []
     for (run, phase, layer, quantity), value in cells.items():
-        bp = bp_run_of(results, run)
+        bp = bp_run_of(results["runs"], run)
         reference = cells.get((bp, phase, layer, quantity)) if bp else None
         rows.append(dict(_who(results, run), phase=phase, layer=layer, quantity=quantity, value=value,
                          relative_to_bp=value / reference if reference else None))

@@ -16,7 +16,7 @@ def _step_values(a, group, key: str, relative: bool) -> list[float]:
     for run in group.runs:
         value = step[run][key]
         if relative:
-            value /= step[bp_run_of(a.results, run)][key]
+            value /= step[bp_run_of(a.results["runs"], run)][key]
         values.append(value)
     return values
 
@@ -35,7 +35,7 @@ def _dots(ax, x: int, values, color) -> None:
 def draw_step(a, ax, key: str, title: str, groups) -> bool:
     """Each rule's step quantity `key` per seed (relative to BP when every run has a same-seed BP run);
     returns whether it is relative."""
-    relative = all(bp_run_of(a.results, run) in a.results["cost"]["step"] for g in groups for run in g.runs)
+    relative = all(bp_run_of(a.results["runs"], run) in a.results["cost"]["step"] for g in groups for run in g.runs)
     for x, g in enumerate(groups):
         _dots(ax, x, _step_values(a, g, key, relative), g.color)
     if relative:
