@@ -521,6 +521,27 @@ def test_a_block_has_one_marker_in_every_figure_and_no_marker_two_meanings():
     assert block_marker("layer1.0") == block_marker("layer1.0") in OTHER_BLOCK_MARKERS
 
 
+def test_a_rule_has_its_own_marker_whichever_rules_share_the_panel():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from trainers import RULES
+    from bioplaus_analysis.figures.dynamics import draw_alignment
+    from bioplaus_analysis.figures.style import rule_marker
+    from bioplaus_analysis.results import Analysis
+    aligned = [name for name, rule in RULES.items() if rule.trains_hidden and name != "bp"]  # rules with a B
+    assert len({rule_marker(name) for name in aligned}) == len(aligned)
+    layers = ["conv1", "conv2", "fc1", "out"]
+    tables = {"fa": {"epoch": [0, 1], "fc1": [85, 60]}, "dfa": {"epoch": [0, 1], "conv2": [87, 80]}}
+    for rules in (["dfa"], ["fa", "dfa"]):  # DFA first, then second: the same marker
+        results = {"runs": {r: {"model": "cnn", "rule": r, "seed": 0} for r in rules},
+                   "layers": {r: layers for r in rules}, "alignment": {r: tables[r] for r in rules}}
+        fig, ax = plt.subplots()
+        lines = draw_alignment(Analysis(results, {}), ax, "conv2")
+        assert [line.get_marker() for line in lines] == [rule_marker(r) for r in rules]
+        plt.close(fig)
+
+
 def test_each_alignment_panel_holds_the_feedback_into_one_block():
     """FA's B of fc1 carries the error into conv2, DFA's B_conv2 too: both are drawn in the conv2 panel, so a panel
     holds one quantity (the feedback into its block), not FA's matrix of one block beside DFA's of another."""

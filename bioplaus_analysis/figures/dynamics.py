@@ -9,10 +9,9 @@ from trainers import RULES
 from ..choices import comparison_name
 from ..results import is_true_gradient, load_analysis
 from .style import (COLUMN, FIGURES_DRAWN, PAGE, curve_note, figure_style, legend_columns, letter_panels,
-                    new_figure, require, round_ticks, save, seed_curves, seeds_label)
+                    new_figure, require, round_ticks, rule_marker, save, seed_curves, seeds_label)
 
 
-ALIGNMENT_MARKERS = ["o", "s", "^", "D"]
 ALIGNMENT_COLUMNS = 5  # panels per row: a layer name such as "stage2.0.shortcut.0" fits its panel
 
 
@@ -69,8 +68,8 @@ def draw_alignment(a, ax, block: str) -> list:
     lines, groups = [], [g for g in a.groups() if not is_true_gradient(g.rule)]
     for k, g in enumerate(groups):
         tables = _alignment_tables(a, g, block)
-        if tables:  # curves often coincide near 90°: each later rule thinner, with its own marker, on top
-            line = seed_curves(ax, *_series(tables, block), g, marker=ALIGNMENT_MARKERS[k % len(ALIGNMENT_MARKERS)],
+        if tables:  # curves often coincide near 90°: each later rule thinner, on top (each rule has its marker)
+            line = seed_curves(ax, *_series(tables, block), g, marker=rule_marker(g.rule),
                                limits=(0.0, 180.0))  # an angle
             under = (len(groups) - 1 - k) / max(len(groups) - 1, 1)  # 1 for the first rule, 0 for the last
             line.set_linewidth(1.0 + 1.2 * under)

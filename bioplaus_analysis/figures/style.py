@@ -206,6 +206,17 @@ BLOCK_MARKERS = {"conv1": "v", "conv2": "^", "conv3": "<", "conv4": ">", "fc1": 
 OTHER_BLOCK_MARKERS = "1234+x|_"
 
 
+# One marker per rule wherever rules carry markers (the weight-alignment panels), so that a rule reads the same
+# without its colour; rules registered elsewhere take a fallback by their letters.
+RULE_MARKERS = {"fa": "o", "dfa": "s", "dkp": "^", "adfa": "v", "usf": "D", "frsf": "P", "brsf": "X", "kp": ">"}
+OTHER_RULE_MARKERS = "<H"
+
+
+def rule_marker(rule: str) -> str:
+    """The marker of rule `rule`, the same in every figure and whichever rules share it."""
+    return RULE_MARKERS.get(rule) or OTHER_RULE_MARKERS[sum(map(ord, rule)) % len(OTHER_RULE_MARKERS)]
+
+
 def block_marker(name: str) -> str:
     """The marker of block `name`, the same in every figure."""
     return BLOCK_MARKERS.get(name) or OTHER_BLOCK_MARKERS[sum(map(ord, name)) % len(OTHER_BLOCK_MARKERS)]
