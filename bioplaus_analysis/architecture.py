@@ -17,7 +17,8 @@ def feedback_kind(rule) -> str:
 
 def architecture(model) -> dict | None:
     """{"blocks": [[block, [[layer, weight shape], ...]], ...], "feedback": {"kind", "learned", "matrices": {name:
-    shape}}} of a bioplaus network; None for a module trained elsewhere (no rule, no feedback to draw)."""
+    shape}, "symbol", "through" (the rule's names for its pathway)}} of a bioplaus network; None for a module
+    trained elsewhere (no rule, no feedback to draw)."""
     if not isinstance(model, NetworkBase):
         return None
     layers = model.weight_layers()
@@ -27,4 +28,5 @@ def architecture(model) -> dict | None:
                 for name, tensor in [*model.feedback.named_buffers(), *model.feedback.named_parameters()]}
     return {"blocks": blocks, "input": list(model.input_shape), "classes": model.num_classes,
             "feedback": {"kind": feedback_kind(model.rule), "learned": bool(model.rule.trainable_feedback),
-                         "matrices": matrices}}
+                         "matrices": matrices, "symbol": model.rule.feedback_symbol,
+                         "through": model.rule.feedback_through}}

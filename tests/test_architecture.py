@@ -19,7 +19,8 @@ def test_blocks_and_weight_shapes_are_the_networks():
     assert [block for block, _ in arch["blocks"]] == list(model.blocks)
     assert arch["blocks"][0] == ["conv1", [["conv1", list(model.weight_layers()["conv1"].weight.shape)]]]
     assert arch["input"] == [1, 8, 8] and arch["classes"] == 10
-    assert arch["feedback"] == {"kind": "transpose", "learned": False, "matrices": {}}
+    assert arch["feedback"] == {"kind": "transpose", "learned": False, "matrices": {}, "symbol": "B",
+                                "through": "a B per layer"}
 
 
 def test_each_rules_feedback_pathway():
@@ -32,7 +33,30 @@ def test_each_rules_feedback_pathway():
     assert all(shape[-1] == 10 for shape in dfa["matrices"].values())  # from the 10 output errors
     assert (dfa["learned"], dkp["learned"]) == (False, True)
     assert _arch("readout")["feedback"]["kind"] == "none"
+    usf, brsf = _arch("usf")["feedback"], _arch("brsf")["feedback"]  # sign symmetry: sign(W) with its magnitudes
+    assert usf["kind"] == brsf["kind"] == "layer" and usf["symbol"] == "sign(W)" and "redrawn" in brsf["through"]
 
 
 def test_a_network_trained_elsewhere_has_no_schematic():
     assert architecture(Foreign(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), layers=["1"])) is None
+
+
+def test_the_schematic_names_each_rules_pathway_and_wraps_many_rules(tmp_path):
+    """Nine rules: two rows of at most five networks, each pathway in its own words in the caption."""
+    import json
+
+    from PIL import Image
+
+    from bioplaus_analysis.figures import draw_figures
+    from bioplaus_analysis.results import Analysis
+    rules = ["bp", "fa", "dfa", "dkp", "usf", "frsf", "brsf", "kp", "readout"]
+    results = {"runs": {r: {"model": "cnn", "rule": r, "seed": 0} for r in rules},
+               "architecture": {r: _arch(r) for r in rules}}
+    (paths,) = draw_figures(Analysis(results, {}), tmp_path, names=["schematic"], progress=False).values()
+    assert [p.suffix for p in paths] == [".pdf", ".png"]
+    caption = json.loads((tmp_path / "captions.json").read_text())["schematic"]
+    assert "uSF, sign(W)·s per layer" in caption and "brSF, sign(W)∘|R| per layer, R redrawn every batch" in caption
+    assert "KP, a B per layer, learned" in caption and "DFA; DKP, learned." in caption
+    assert "Readout: none" in caption
+    width, height = Image.open(paths[1]).size
+    assert height > width * 0.8  # two rows of networks, not nine squeezed into one

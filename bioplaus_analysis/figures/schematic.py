@@ -2,10 +2,13 @@
 path its errors take back (BP: the transposed forward weights; FA family: a B per weight layer; DFA family: a
 B per hidden block straight from the output error; readout: none), drawn from results.json's "architecture"."""
 
-from ..results import load_analysis
-from .style import FIGURES_DRAWN, PAGE, figure_style, letter_panels, new_figure, require, save
+import math
 
-PATHWAYS = {"transpose": "back through $W^T$", "layer": "back through\na B per layer",
+from ..results import load_analysis
+from .style import FIGURES_DRAWN, PAGE, figure_style, new_figure, require, save
+
+SCHEMATIC_COLUMNS = 5  # rules per row at most
+PATHWAYS = {"transpose": "back through $W^T$", "layer": "back through\n{through}",
             "direct": "output error to\neach block's B", "none": "none: hidden\nblocks frozen"}
 
 
@@ -31,13 +34,14 @@ def _boxes(ax, arch) -> list[float]:
 def _feedback(ax, arch, heights, color) -> None:
     """The rule's error pathway in its colour on the right of the boxes."""
     kind, blocks = arch["feedback"]["kind"], [block for block, _ in arch["blocks"]]
+    symbol = arch["feedback"].get("symbol", "B")  # analyses before rules named their pathway: B
     arrow = {"arrowstyle": "->", "color": color, "linewidth": 0.9}
     if kind in ("transpose", "layer"):
         with_b = {name.split(".")[0] for name in arch["feedback"]["matrices"]}
         for k in range(len(blocks) - 1, 0, -1):  # from block k's output error to block k − 1
             if kind == "transpose" or blocks[k] in with_b:
                 ax.annotate("", xy=(0.45, heights[k] + 0.05), xytext=(0.45, heights[k + 1] - 0.05), arrowprops=arrow)
-                ax.text(0.5, (heights[k] + heights[k + 1]) / 2, "$W^T$" if kind == "transpose" else "B", color=color,
+                ax.text(0.5, (heights[k] + heights[k + 1]) / 2, "$W^T$" if kind == "transpose" else symbol, color=color,
                         fontsize=6, va="center")
     elif kind == "direct":
         top = heights[-1]
@@ -47,8 +51,25 @@ def _feedback(ax, arch, heights, color) -> None:
                         arrowprops=dict(arrow, connectionstyle="arc3,rad=-0.3"))
             ax.text(0.55, heights[k] + 0.05, f"B {_shape(shape)}" if shape else "B", color=color, fontsize=6,
                     va="bottom")
-    ax.text(0.3, -0.1, PATHWAYS[kind] + (", learned" if arch["feedback"]["learned"] else ""), color=color,
+    pathway = PATHWAYS[kind].format(through=arch["feedback"].get("through", "a B per layer"))
+    ax.text(0.3, -0.1, pathway + (", learned" if arch["feedback"]["learned"] else ""), color=color,
             fontsize=6, ha="center", va="top")
+
+
+def _pathways(arch, groups) -> str:
+    """The drawn rules' pathways in words, for the caption: one sentence per kind of pathway."""
+    kinds = {}
+    for g in groups:
+        feedback = arch[g.runs[0]]["feedback"]
+        through = feedback.get("through", "a B per layer").replace("\n", " ") if feedback["kind"] == "layer" else ""
+        learned = ", learned" if feedback["learned"] else ""
+        kinds.setdefault(feedback["kind"], []).append(f"{g.label}{', ' + through if through else ''}{learned}")
+    sentences = {"transpose": "{}: the transposed forward weights W^T.",
+                 "layer": "From each weight layer's output back to its input: {}.",
+                 "direct": "Straight from the output error to each hidden block (B: block width × classes): {}.",
+                 "none": "{}: none, the hidden blocks stay at their initialisation."}
+    text = [sentences[kind].format("; ".join(labels)) for kind, labels in kinds.items()]
+    return " ".join(sentence[0].upper() + sentence[1:] for sentence in text)
 
 
 @FIGURES_DRAWN.register("schematic")
@@ -60,20 +81,21 @@ def plot_schematic(analysis, out_dir, prefix: str = "") -> list:
     groups = [g for g in a.groups() if g.runs[0] in arch]
     require(bool(groups), "the analysis holds no bioplaus networks to draw (networks trained elsewhere)")
     tallest = max(len(arch[g.runs[0]]["blocks"]) for g in groups)
+    rows = math.ceil(len(groups) / SCHEMATIC_COLUMNS)  # columns wide enough for a DFA family's arcs and labels
+    columns = math.ceil(len(groups) / rows)
     with figure_style() as plt:
-        fig, axes = new_figure(plt, PAGE, 0.9 + 0.55 * tallest, 1, len(groups))
-        for ax, g in zip(axes[0], groups):
+        fig, axes = new_figure(plt, PAGE, rows * (0.9 + 0.55 * tallest), rows, columns)
+        for ax in axes.flat[len(groups):]:
+            ax.axis("off")
+        for ax, g in zip(axes.flat, groups):
             network = arch[g.runs[0]]
             _feedback(ax, network, _boxes(ax, network), g.color)
             ax.set_title(g.label, color=g.color, fontsize=7)
             ax.set_xlim(0, 1)
             ax.set_ylim(-0.3, 1.1)
             ax.axis("off")
-        letter_panels(axes) if len(groups) > 1 else None
         caption = ("Each rule's network as analysed (first seed), input at the bottom, output block (the logits) at the "
                    "top; each block with its weight layers' shapes (out × in[ × kernel]); black: the forward pass; in "
-                   "the rule's colour: the path its errors take back to the hidden blocks (BP's transposed forward "
-                   "weights W^T; FA's fixed random B per weight layer; DFA's, DKP's and aDFA's B per hidden block from "
-                   "the output error, its shape block width × classes; DKP's B learned; the readout control sends none "
-                   f"back). {a.seeds_text()}.")
+                   f"the rule's colour: the path its errors take back to the hidden blocks. {_pathways(arch, groups)} "
+                   f"{a.seeds_text()}.")
         return save(fig, out_dir, f"{prefix}schematic", caption)

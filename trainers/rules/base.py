@@ -43,6 +43,9 @@ class Rule:
     # False: the hidden blocks stay at their initialisation (the readout control); no error reaches them, so the
     # rule's objective has no feedback path to attack through either
     trains_hidden = True
+    # what the error travels back through, as the schematic figure names it: on each arrow, and per layer (FA family)
+    feedback_symbol = "B"
+    feedback_through = "a B per layer"
     defaults = {"optimizer": "adam", "lr": 1e-3}
     # Spiking networks: surrogate and local derivatives are small and T-averaged, so every rule
     # takes larger Adam steps (BP-SNN 94.7 % vs 91.9 % with 1e-3 on mnist-5k in 5 epochs).

@@ -24,6 +24,8 @@ class USF(FA):
     name = "usf"
     label = "uSF"
     color = "#00A0B0"  # a teal, far from the class palette (Okabe & Ito's sky blue is near its #88CCEE)
+    feedback_symbol = "sign(W)"
+    feedback_through = "sign(W)·s per layer,\ns: Glorot's std"
 
     def stored_feedback(self, weight):
         """The layer's scale s (a 0-d tensor)."""
@@ -37,6 +39,7 @@ class FRSF(USF):
     name = "frsf"
     label = "frSF"
     color = "#D55E00"  # Okabe & Ito vermillion
+    feedback_through = "sign(W)∘|R| per layer"
 
     def stored_feedback(self, weight):
         """|R|, R drawn once from Glorot's uniform law."""
@@ -49,6 +52,7 @@ class BRSF(USF):
     name = "brsf"
     label = "brSF"
     color = "#8C6D00"  # a dark yellow (Okabe & Ito's yellow, darkened to read on white)
+    feedback_through = "sign(W)∘|R| per layer,\nR redrawn every batch"
 
     def stored_feedback(self, weight):
         """The bound a of Glorot's uniform law U(−a, a) (a 0-d tensor); |R| is then U(0, a)."""
