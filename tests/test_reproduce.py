@@ -23,6 +23,17 @@ def test_grid_is_every_rule_for_every_seed_cnn_everywhere_snn_on_mnist_like_data
     assert [r.seed for r in runs[:23]] == [0] * 23  # seed outermost
 
 
+def test_the_gallery_draws_every_rule_the_reproduction_trains():
+    """`make figures` reuses the reproduction's runs: its --rules are the grid's rules, no more and no fewer."""
+    import re
+    from pathlib import Path
+    from bioplaus_analysis.commands.reproduce import GRID
+    makefile = (Path(__file__).parents[1] / "Makefile").read_text()
+    gallery = re.search(r"^GALLERY_RULES := (.+)$", makefile, re.M).group(1).split(",")
+    assert "--rules $(GALLERY_RULES)" in makefile
+    assert sorted(gallery) == sorted({rule for rules, _ in GRID.values() for rule in rules})
+
+
 @pytest.mark.skipif(not system_dataset_folder("fashion-mnist").is_dir(), reason="needs Debian's dataset-fashion-mnist")
 def test_mnist_and_cifar10_join_when_their_files_are_there(tmp_path):
     write_mnist_like(tmp_path / "mnist")
