@@ -575,3 +575,18 @@ def test_attack_curves_of_several_seeds_draw_each_seed_and_a_band_over_seeds(ana
         low, high = band.get_paths()[0].vertices[:, 1].min(), band.get_paths()[0].vertices[:, 1].max()
         assert 0.0 <= low and high <= 100.0
     plt.close(fig)
+
+
+def test_a_long_row_of_rdms_names_every_other_class(analysis_dir):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from bioplaus_analysis.figures.representations import draw_rdm
+    a = load_analysis(analysis_dir)
+    names = []
+    for every in (1, 2):
+        fig, ax = plt.subplots()
+        draw_rdm(a, ax, a.arrays["rdm/labels"], "labels", "y", every)
+        names.append([t.get_text() for t in ax.get_yticklabels()])
+        plt.close(fig)
+    assert len(names[0]) >= 2 and names[1] == names[0][::2]

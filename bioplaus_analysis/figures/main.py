@@ -81,7 +81,8 @@ def plot_main_representations(analysis, out_dir, prefix: str = "") -> list:
         fig = plt.figure(figsize=(PAGE, 4.2))
         top, bottom = fig.subfigures(2, 1, height_ratios=(0.75, 1.5))  # the RDM row as tall as its squares
         rdm_axes = top.subplots(1, len(groups) + 1, squeeze=False)[0]
-        image = draw_rdm(a, rdm_axes[0], a.arrays["rdm/labels"], "labels", "y")
+        every = 1 if len(groups) < 7 else 2  # a row of more than 7 RDMs has no room for all class names
+        image = draw_rdm(a, rdm_axes[0], a.arrays["rdm/labels"], "labels", "y", every)
         for ax, g in zip(rdm_axes[1:], groups):
             k = _last_hidden(a, g.runs[0])
             mean = np.mean([a.arrays[f"rdm/{run}"][k] for run in g.runs], axis=0)

@@ -13,10 +13,12 @@ RDM_NAMES = {"correlation": "1 − Pearson r", "euclidean": "squared Euclidean /
 RDM_SCALE = {"correlation": (0.0, 2.0)}  # fixed limits where the measure has them: CNN and SNN compare
 
 
-def _class_ticks(ax, labels, names, axis="both"):
-    """Class names at the centre of each class block of a label-sorted matrix."""
+def _class_ticks(ax, labels, names, axis="both", every: int = 1):
+    """Class names (every `every`-th, where the panel is small) at the centre of each class block of a
+    label-sorted matrix."""
     classes, starts = np.unique(labels, return_index=True)
-    centres = starts + np.bincount(labels)[classes] / 2 - 0.5
+    centres = (starts + np.bincount(labels)[classes] / 2 - 0.5)[::every]
+    names = list(names)[::every]
     if axis in ("both", "x"):
         ax.set_xticks(centres, names, fontsize=6, rotation=90)
     if axis in ("both", "y"):
@@ -33,8 +35,9 @@ def rdm_scale(a) -> tuple[float, float, str]:
     return 0.0, float(max(np.max(m) for m in layers + [a.arrays["rdm/input"]])), method
 
 
-def draw_rdm(a, ax, matrix, title: str, ticks: str = "none"):
-    """One label-sorted RDM on the figure's fixed scale; returns the image."""
+def draw_rdm(a, ax, matrix, title: str, ticks: str = "none", every: int = 1):
+    """One label-sorted RDM on the figure's fixed scale, class names on the `ticks` axes (every `every`-th);
+    returns the image."""
     labels = a.arrays["sample/labels"]
     order = np.argsort(labels, kind="stable")
     vmin, vmax, _ = rdm_scale(a)
@@ -43,7 +46,7 @@ def draw_rdm(a, ax, matrix, title: str, ticks: str = "none"):
     ax.set_xticks([])
     ax.set_yticks([])
     if ticks != "none":
-        _class_ticks(ax, labels[order], class_names(a.results["dataset"], np.unique(labels)), ticks)
+        _class_ticks(ax, labels[order], class_names(a.results["dataset"], np.unique(labels)), ticks, every)
     return image
 
 
