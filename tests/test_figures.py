@@ -590,3 +590,23 @@ def test_a_long_row_of_rdms_names_every_other_class(analysis_dir):
         names.append([t.get_text() for t in ax.get_yticklabels()])
         plt.close(fig)
     assert len(names[0]) >= 2 and names[1] == names[0][::2]
+
+
+def test_every_grid_of_nine_rules_fits_one_page(tmp_path):
+    """The gallery's nine CNN rules: the RDM and t-SNE grids shrink their rows to one page, the per-rule paths
+    wrap onto rows; a figure taller than a page is refused."""
+    from PIL import Image
+    from bioplaus_analysis.figures.style import MAX_HEIGHT, new_figure, save
+    rules = ("bp", "fa", "dfa", "dkp", "usf", "frsf", "brsf", "kp", "readout")
+    (tmp_path / "analysis").mkdir()
+    write_results(tmp_path / "analysis", *_fixture_results(rules=rules, seeds=(0,), spiking=False))
+    drawn = draw_figures(tmp_path / "analysis", tmp_path / "figures", names=["rdm-grid", "tsne-grid", "paths-per-rule"],
+                         progress=False)
+    for name, (_, png) in drawn.items():
+        width, height = Image.open(png).size
+        assert height / 300 <= MAX_HEIGHT + 0.01, name
+    assert Image.open(drawn["paths-per-rule"][1]).size[1] / 300 > 2.0  # two rows of paths
+    with figure_style() as plt:
+        fig, _ = new_figure(plt, PAGE, MAX_HEIGHT + 1)
+        with pytest.raises(ConfigError, match="in tall; a page holds"):
+            save(fig, tmp_path, "tall", "a caption")

@@ -1,15 +1,18 @@
 """Figures of representational geometry: the RDM grid on a fixed scale, representational paths (joint,
 and per rule aligned to the joint embedding by Procrustes), the Shepard diagram of the MDS, t-SNE."""
 
+import math
+
 import numpy as np
 
 from ..choices import comparison_name
 from ..results import Analysis, load_analysis
-from .style import (COLUMN, FIGURES_DRAWN, PAGE, block_marker, class_colors, class_names, figure_style,
+from .style import (COLUMN, FIGURES_DRAWN, MAX_HEIGHT, PAGE, block_marker, class_colors, class_names, figure_style,
                     letter_panels, new_figure, require, rule_legend_handles, save, seeds_label)
 
 RDM_NAMES = {"correlation": "1 − Pearson r", "euclidean": "squared Euclidean / features",
              "mahalanobis": "Mahalanobis", "poisson": "Poisson KL"}
+PATH_COLUMNS = 5  # paths-per-rule panels per row at most
 RDM_SCALE = {"correlation": (0.0, 2.0)}  # fixed limits where the measure has them: CNN and SNN compare
 
 
@@ -70,19 +73,22 @@ def plot_rdm_grid(analysis, out_dir, prefix: str = "") -> list:
     with figure_style() as plt:
         width = PAGE if columns > 3 else COLUMN
         row = width / columns * (0.95 if columns > 2 else 0.75)  # two columns: the class names take a third
+        row = min(row, MAX_HEIGHT / (len(groups) + 1))  # many rules: smaller squares, one page
+        every = 1 if row >= 1.0 else 2  # rows below an inch: every other class named
         fig, axes = new_figure(plt, width, row * (len(groups) + 1), len(groups) + 1, columns)
         for ax in axes.flat:
             ax.set_visible(False)
         top = {"input (pixels)": a.arrays["rdm/input"], "labels": a.arrays["rdm/labels"]}
         for k, (title, matrix) in enumerate(top.items()):
             axes[0, k].set_visible(True)
-            image = draw_rdm(a, axes[0, k], matrix, title, "y" if k == 0 else "none")
+            image = draw_rdm(a, axes[0, k], matrix, title, "y" if k == 0 else "none", every)
         for row, g in zip(axes[1:], groups):
             mean = np.mean([a.arrays[f"rdm/{run}"] for run in g.runs], axis=0)
             for col, layer in enumerate(a.layers(g.runs[0])):
                 row[col].set_visible(True)
-                draw_rdm(a, row[col], mean[col], layer, "y" if col == 0 else "none")
-            row[0].set_ylabel(seeds_label(g), color=g.color, fontweight="bold", fontsize=6)
+                draw_rdm(a, row[col], mean[col], layer, "y" if col == 0 else "none", every)
+            label = seeds_label(g) if every == 1 else seeds_label(g).replace(" (", "\n(")  # small rows: two lines
+            row[0].set_ylabel(label, color=g.color, fontweight="bold", fontsize=6)
         letter_panels(axes[:, 0], x=-0.5)  # one letter per row: the references, then each rule
         _rdm_colorbar(a, fig, axes, image)
         return save(fig, out_dir, f"{prefix}rdm-grid", rdm_caption(a))
@@ -235,10 +241,14 @@ def plot_paths_per_rule(analysis, out_dir, prefix: str = "") -> list:
     coords, where = _joint(a)
     paths = [aligned_path(a, g.runs[0]) for g in groups]
     width = PAGE if len(groups) > 2 else COLUMN
+    rows = math.ceil(len(groups) / PATH_COLUMNS)  # many rules: rows of at most PATH_COLUMNS panels
+    columns = math.ceil(len(groups) / rows)
     with figure_style() as plt:
-        fig, axes = new_figure(plt, width, _equal_aspect_height(paths, width / len(groups)), 1, len(groups),
+        fig, axes = new_figure(plt, width, rows * _equal_aspect_height(paths, width / columns), rows, columns,
                                sharex=True, sharey=True)
-        for ax, g, points in zip(axes[0], groups, paths):
+        for ax in axes.flat[len(groups):]:
+            ax.set_visible(False)
+        for ax, g, points in zip(axes.flat, groups, paths):
             run = g.runs[0]
             draw_path(ax, points[:-1], g.color, a.layers(run), names=True)
             _anchors(ax, points, {"input": 0, "labels": len(points) - 1})  # the run's own, aligned
@@ -247,7 +257,8 @@ def plot_paths_per_rule(analysis, out_dir, prefix: str = "") -> list:
             ax.set_xlabel("MDS 1 (radians)")
             ax.margins(0.15)
             ax.set_aspect("equal", adjustable="box")  # radians the same length on both axes, as in the joint MDS
-        axes[0, 0].set_ylabel("MDS 2 (radians)")
+        for ax in axes[:, 0]:
+            ax.set_ylabel("MDS 2 (radians)")
         letter_panels(axes) if len(groups) > 1 else None
         caption = (f"Each rule's path in its own MDS (first seed), rotated, reflected and scaled onto the joint "
                    f"embedding by Procrustes so that panels share axes: input (square) → blocks (named) → label RDM "
@@ -270,7 +281,8 @@ def plot_tsne_grid(analysis, out_dir, prefix: str = "") -> list:
     with figure_style() as plt:
         from matplotlib.lines import Line2D
         width = PAGE if columns > 2 else COLUMN
-        fig, axes = new_figure(plt, width, width / columns * (len(groups) + 1) * 0.9, len(groups) + 1, columns)
+        height = min(width / columns * (len(groups) + 1) * 0.9, MAX_HEIGHT)  # many rules: smaller panels, one page
+        fig, axes = new_figure(plt, width, height, len(groups) + 1, columns)
         for ax in axes.flat:
             ax.set_visible(False)
         panels = [(axes[0, 0], "input (pixels)", a.arrays["tsne/input"], None)]

@@ -27,6 +27,7 @@ FIGURES_DRAWN = Registry("figure", FIGURES)
 PNG_DPI = 300
 COLUMN, PAGE = 3.3, 6.9  # inches: one journal column, two columns
 WIDTHS = (COLUMN, PAGE)
+MAX_HEIGHT = 9.0  # inches: a journal page's text height; a grid of many rules shrinks its rows to fit
 FONT_POINTS = (6.0, 8.0)  # every text at print size: ticks and legends 6 pt, labels 7, panel letters 8
 CAPTIONS = "captions.json"
 # Ten class colours far from every rule colour (the Okabe-Ito hues): Paul Tol's "muted" scheme plus greys.
@@ -140,11 +141,13 @@ def figure_style():
 
 
 def _check_contract(fig, name: str) -> None:
-    """ConfigError unless `fig` is 3.3 or 6.9 in wide, all its text is 6–8 pt and, with several data panels,
-    it has panel letters."""
+    """ConfigError unless `fig` is 3.3 or 6.9 in wide and at most a page tall, all its text is 6–8 pt and, with
+    several data panels, it has panel letters."""
     from matplotlib.text import Text
     require(any(math.isclose(fig.get_figwidth(), width) for width in WIDTHS),
             f"figure {name} is {fig.get_figwidth():.2f} in wide; draw it {COLUMN} or {PAGE} in wide")
+    require(fig.get_figheight() <= MAX_HEIGHT + 1e-9,
+            f"figure {name} is {fig.get_figheight():.2f} in tall; a page holds {MAX_HEIGHT} in")
     sizes = {t.get_text(): t.get_fontsize() for t in fig.findobj(Text)
              if t.get_text().strip() and t.get_visible() and (t.axes is None or t.axes.get_visible())}
     odd = {text: size for text, size in sizes.items() if not FONT_POINTS[0] <= size <= FONT_POINTS[1]}
