@@ -267,7 +267,8 @@ def _draw(todo: dict, figures_dir: Path, progress) -> dict:
     for model, (folder, names) in todo.items():
         for k in range(min(workers, len(names))):
             task = f"{model_slug(model)} {k + 1}"
-            tasks[task], owner[task] = (draw_task, (folder, figures_dir, f"{model_slug(model)}-", names[k::workers])), model
+            owner[task] = model
+            tasks[task] = (draw_task, (folder, figures_dir, f"{model_slug(model)}-", names[k::workers]))
     done = run_tasks(tasks, min(workers, len(tasks)) or 1, "draw", progress, threads=1)
     parts = {model: {} for model in todo}
     for task, result in done.items():

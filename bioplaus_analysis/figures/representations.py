@@ -72,10 +72,10 @@ def plot_rdm_grid(analysis, out_dir, prefix: str = "") -> list:
     columns = max(len(layers), 2)
     with figure_style() as plt:
         width = PAGE if columns > 3 else COLUMN
-        row = width / columns * (0.95 if columns > 2 else 0.75)  # two columns: the class names take a third
-        row = min(row, MAX_HEIGHT / (len(groups) + 1))  # many rules: smaller squares, one page
-        every = 1 if row >= 1.0 else 2  # rows below an inch: every other class named
-        fig, axes = new_figure(plt, width, row * (len(groups) + 1), len(groups) + 1, columns)
+        height = width / columns * (0.95 if columns > 2 else 0.75)  # two columns: the class names take a third
+        height = min(height, MAX_HEIGHT / (len(groups) + 1))  # many rules: smaller squares, one page
+        every = 1 if height >= 1.0 else 2  # rows below an inch: every other class named
+        fig, axes = new_figure(plt, width, height * (len(groups) + 1), len(groups) + 1, columns)
         for ax in axes.flat:
             ax.set_visible(False)
         top = {"input (pixels)": a.arrays["rdm/input"], "labels": a.arrays["rdm/labels"]}
