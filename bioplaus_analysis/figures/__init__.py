@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from trainers import RunDirError
-from trainers.store.files import atomic_write, folder_lock, make_writable_folder
+from trainers.store.runfiles import atomic_write, folder_lock, make_writable_folder
 
 from ..choices import FIGURES
 from ..results import RESULTS, Analysis, is_true_gradient, load_analysis, rule_color

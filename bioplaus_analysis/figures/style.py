@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from trainers import ConfigError, __version__
-from trainers.store.files import atomic_write, folder_lock
+from trainers.store.runfiles import atomic_write, folder_lock
 
 from ..choices import FIGURES
 from ..registry import Registry

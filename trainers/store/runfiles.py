@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from trainers.errors import ConfigError, RunDirError
-from trainers.store.files import atomic_write, check_folder, check_free_space, make_writable_folder  # noqa: F401  (part of the run-file API)
+from trainers.store.files import atomic_write, check_folder, check_free_space, folder_lock, make_writable_folder  # noqa: F401  (part of the run-file API)
 
 CONFIG, METRICS, CHECKPOINT, DYNAMICS = "config.json", "metrics.csv", "model.pt", "dynamics.npz"
 RUN_FILES = (CONFIG, METRICS, CHECKPOINT, DYNAMICS)
