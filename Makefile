@@ -34,13 +34,14 @@ demo: setup
 	$(BIN)/bioplaus compare --out $(RUNS) --jobs $(JOBS)
 
 # One pytest-xdist worker per core (TEST_WORKERS=0: one process), each on one thread (tests/conftest.py); a test
-# file's tests stay in one worker, which builds the file's shared fixtures once (--dist loadfile).
+# file's tests stay in one worker, which builds the file's shared fixtures once (--dist loadfile); the longest files
+# go first (tests/conftest.py, LONGEST_FIRST), in that order (--no-loadscope-reorder).
 TEST_WORKERS ?= auto
 test: SPEC := .[test]
 # snnTorch and SpikingJelly networks are analysed in the tests; --no-deps keeps the installed torch
 test: PEERS := snntorch==1.0.0 spikingjelly==2.0.0 loguru
 test: setup
-	$(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The reproduction table (README): 108 minutes on 2 CPU cores (JOBS=2) for the four rules per model of three seeds;
 # the grid now has five seeds, sign symmetry, KP and the readout control (not yet timed); resumes where it stopped.

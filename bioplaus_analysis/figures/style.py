@@ -195,6 +195,8 @@ def save(fig, out_dir, name: str, caption: str) -> list[Path]:
                          ("png", {"dpi": PNG_DPI, "metadata": {"Software": f"bioplaus {__version__}"}})):
         buffer = io.BytesIO()
         fig.savefig(buffer, format=ext, **options)
+        if fig.get_layout_engine() is not None:
+            fig.set_layout_engine("none")  # the layout the PDF was drawn with, not computed again for the PNG
         atomic_write(out_dir / f"{name}.{ext}", buffer.getvalue())
         paths.append(out_dir / f"{name}.{ext}")
     plt.close(fig)
