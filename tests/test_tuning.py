@@ -52,6 +52,14 @@ def test_knobs_are_searched_one_at_a_time_and_finalists_decide_by_the_mean_over_
     assert len(calls) == len({(tuple(sorted(c[0].items())), c[1]) for c in calls})  # nothing scored twice
 
 
+def test_the_feedback_learning_rate_is_a_knob_only_where_feedback_has_its_own_optimiser():
+    """DKP's B steps in an optimiser of its own; KP's in W's, where feedback_lr would change nothing."""
+    from trainers.tuning.search import starting_values
+    dkp, kp = (starting_values(TrainConfig(model="cnn", rule=rule, dataset="digits")) for rule in ("dkp", "kp"))
+    assert "feedback_lr" in dkp and "feedback_lr" not in kp
+    assert trial_name(kp, 0) == "lr0.01-s0"
+
+
 def test_a_diverged_trial_scores_minus_infinity():
     search = Search(lambda values, seed, stage: math.nan if values["lr"] > 2e-3 else values["lr"])
     assert search.learning_rates({"lr": 1e-3})["lr"] == 1e-3 and search({"lr": 3.2e-3}) == -math.inf

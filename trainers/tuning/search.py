@@ -39,6 +39,12 @@ SEARCH = "search.json"  # a search's options, beside its trials.csv
 SCORES = ("status", "val_acc", "val_loss", "train_acc", "seconds")  # what a trial's row records of its run
 
 
+def _own_feedback_optimiser(rule) -> bool:
+    """Whether the rule's feedback learns in an optimiser of its own (DKP), whose learning rate is a knob; KP's B
+    steps in W's optimiser, so feedback_lr does nothing there."""
+    return rule.trainable_feedback and not rule.steps_with_forward
+
+
 @dataclass(frozen=True)
 class Knob:
     """A rule's own hyper-parameter: the values tried and its default (tried with the learning rates)."""
@@ -51,7 +57,7 @@ class Knob:
 
 
 KNOBS = {
-    "feedback_lr": Knob((1e-5, 1e-4, 1e-3), FEEDBACK_LR, lambda c: get_rule(c.rule).trainable_feedback),
+    "feedback_lr": Knob((1e-5, 1e-4, 1e-3), FEEDBACK_LR, lambda c: _own_feedback_optimiser(get_rule(c.rule))),
     "g": Knob(("lif_rate", "fast_sigmoid", "ones"), SPIKING_DEFAULTS["g"],
               lambda c: get_rule(c.rule).uses_g),
     "init_gain": Knob((3.0, 6.0, 12.0), SPIKING_DEFAULTS["init_gain"], lambda c: is_spiking(c.model)),
