@@ -7,7 +7,8 @@ Time: median over repeats, rules interleaved so that machine load affects them a
 (rule, T) in a fresh process; on CUDA `max_memory_allocated` over the steps, on the CPU the growth of the
 process's peak resident set (Linux VmHWM, reset after two warm-up steps; glibc returns every freed large
 block) over its size before the measured steps. The DFA family's ratios are
-what its algorithm promises: no backward pass through the network or through time.
+what its algorithm promises: no backward pass through the network or through time. The readout control
+(hidden blocks frozen, one forward without their graph) is the floor any rule's step stands on.
 """
 
 import argparse
@@ -25,7 +26,7 @@ from trainers import resolve_device
 
 from throughput import steps_seconds, training_step
 
-RULES = ("bp", "dfa", "adfa", "dkp")
+RULES = ("bp", "dfa", "adfa", "dkp", "readout")  # readout: the control, only the output block learns
 HIDDEN = "1000,250,100"
 
 
