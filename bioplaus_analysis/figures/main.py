@@ -6,7 +6,8 @@ import numpy as np
 
 from ..results import is_true_gradient, load_analysis
 from .learning import share_limits, cosine_caption, cosine_layers, draw_cosine, draw_snr, draw_training, snr_caption, test_split_text
-from .representations import draw_joint_paths, draw_rdm, draw_shepard, paths_caption, rdm_scale, RDM_NAMES
+from .representations import (class_name_step, draw_joint_paths, draw_rdm, draw_shepard, paths_caption, rdm_scale,
+                              RDM_NAMES)
 from .robustness import (attack_caption, draw_attack, draw_transfer, mode_handles, transfer_caption, transfer_eps,
                          transfer_range)
 from .style import FIGURES_DRAWN, PAGE, curve_note, figure_style, legend_columns, letter_panels, require, save
@@ -81,7 +82,7 @@ def plot_main_representations(analysis, out_dir, prefix: str = "") -> list:
         fig = plt.figure(figsize=(PAGE, 4.2))
         top, bottom = fig.subfigures(2, 1, height_ratios=(0.75, 1.5))  # the RDM row as tall as its squares
         rdm_axes = top.subplots(1, len(groups) + 1, squeeze=False)[0]
-        every = 1 if len(groups) < 7 else 2  # a row of more than 7 RDMs has no room for all class names
+        every = class_name_step(PAGE / (len(groups) + 1))  # a long row of RDMs: small panels
         image = draw_rdm(a, rdm_axes[0], a.arrays["rdm/labels"], "labels", "y", every)
         for ax, g in zip(rdm_axes[1:], groups):
             k = _last_hidden(a, g.runs[0])

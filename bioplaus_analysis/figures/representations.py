@@ -38,6 +38,12 @@ def rdm_scale(a) -> tuple[float, float, str]:
     return 0.0, float(max(np.max(m) for m in layers + [a.arrays["rdm/input"]])), method
 
 
+def class_name_step(panel_inches: float) -> int:
+    """Which class names an RDM panel of `panel_inches` shows: every one, or every other below about an inch
+    (ten 6 pt names need about 75 pt)."""
+    return 1 if panel_inches >= 0.98 else 2
+
+
 def draw_rdm(a, ax, matrix, title: str, ticks: str = "none", every: int = 1):
     """One label-sorted RDM on the figure's fixed scale, class names on the `ticks` axes (every `every`-th);
     returns the image."""
@@ -74,7 +80,7 @@ def plot_rdm_grid(analysis, out_dir, prefix: str = "") -> list:
         width = PAGE if columns > 3 else COLUMN
         height = width / columns * (0.95 if columns > 2 else 0.75)  # two columns: the class names take a third
         height = min(height, MAX_HEIGHT / (len(groups) + 1))  # many rules: smaller squares, one page
-        every = 1 if height >= 1.0 else 2  # rows below an inch: every other class named
+        every = class_name_step(height)
         fig, axes = new_figure(plt, width, height * (len(groups) + 1), len(groups) + 1, columns)
         for ax in axes.flat:
             ax.set_visible(False)
