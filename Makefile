@@ -46,7 +46,8 @@ test: setup
 # The reproduction table (README): 108 minutes on 2 CPU cores (JOBS=2) for the four rules per model of three seeds;
 # the grid now has five seeds, sign symmetry, KP and the readout control (not yet timed); resumes where it stopped.
 reproduce: setup
-	$(BIN)/bioplaus reproduce --out runs/reproduce --jobs $(JOBS) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+	$(BIN)/bioplaus reproduce --out runs/reproduce --jobs $(JOBS) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) \
+		$(if $(RULES),--rules $(RULES))
 
 # The reference gallery in figures/: Fashion-MNIST, 5 seeds, CNN 10 and SNN 15 epochs (the recipes' plateau). It reuses the runs of
 # `make reproduce` (runs/reproduce) and trains what is missing: 108 minutes of training and about 15 of

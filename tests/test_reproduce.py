@@ -21,6 +21,9 @@ def test_grid_is_every_rule_for_every_seed_cnn_everywhere_snn_on_mnist_like_data
     assert {r.rule for r in runs if r.model == "snn"} == {"bp", "dfa", "adfa", "dkp", "readout"}
     assert {r.epochs for r in runs if r.model == "cnn"} == {10} and {r.epochs for r in runs if r.model == "snn"} == {15}
     assert [r.seed for r in runs[:23]] == [0] * 23  # seed outermost
+    part = grid(["fashion-mnist"], seeds=(0, 1), rules=("bp", "adfa"))
+    assert [(r.model, r.rule, r.seed) for r in part] == [("cnn", "bp", 0), ("snn", "bp", 0), ("snn", "adfa", 0),
+                                                           ("cnn", "bp", 1), ("snn", "bp", 1), ("snn", "adfa", 1)]
 
 
 def test_the_gallery_draws_every_rule_the_reproduction_trains():
@@ -32,6 +35,15 @@ def test_the_gallery_draws_every_rule_the_reproduction_trains():
     gallery = re.search(r"^GALLERY_RULES := (.+)$", makefile, re.M).group(1).split(",")
     assert "--rules $(GALLERY_RULES)" in makefile
     assert sorted(gallery) == sorted({rule for rules, _ in GRID.values() for rule in rules})
+
+
+def test_reproduce_help_names_the_grid_it_trains(capsys):
+    """The help text is written from GRID, so a rule added to the grid shows up in it."""
+    with pytest.raises(SystemExit):
+        main(["reproduce", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "CNN x {bp, fa, dfa, dkp, usf, frsf, brsf, kp, readout} (10 epochs)" in text
+    assert "SNN 784-1000-10 x {bp, dfa, adfa, dkp, readout} (15 epochs)" in text
 
 
 @pytest.mark.skipif(not system_dataset_folder("fashion-mnist").is_dir(), reason="needs Debian's dataset-fashion-mnist")
@@ -73,6 +85,10 @@ def test_table_is_mean_sd_and_best_over_finished_seeds_beside_published(tmp_path
 def test_reproduce_bad_input(tmp_path, capsys):
     assert main(["reproduce", "--models", "rnn", "--out", str(tmp_path)]) == 2
     assert "unknown model 'rnn' for the reproduction grid; choose one of: cnn, snn" in capsys.readouterr().err
+    assert main(["reproduce", "--models", "snn", "--rules", "bp,kp", "--out", str(tmp_path / "new")]) == 2
+    assert ("rule 'kp' is not in the reproduction grid of snn; choose from: bp, dfa, adfa, dkp, readout"
+            in capsys.readouterr().err)
+    assert not (tmp_path / "new").exists()
     assert main(["reproduce", "--table-only", "--out", str(tmp_path / "none")]) == 2
     assert "holds no runs" in capsys.readouterr().err
 

@@ -21,7 +21,7 @@ from trainers.store.runfiles import epochs_done, read_config, read_metrics
 from ..choices import ATTACKS, COMPARISONS, EMBEDDINGS, FIGURES, MODES, RDM_METHODS
 from .cli_options import Option, add_options, csv_list, values_of
 from .compare import CompareOptions
-from .reproduce import SEEDS
+from .reproduce import GRID, SEEDS
 from ..options import AnalysisOptions
 
 # What Ctrl-C leaves and how to go on, by command.
@@ -263,18 +263,24 @@ def _run_analyze(args) -> int:
     return 0
 
 
+def _grid_text() -> str:
+    """The reproduction grid in words, e.g. "CNN x {bp, fa} (10 epochs) and SNN 784-1000-10 x {bp} (15 epochs)"."""
+    names = {"cnn": "CNN", "snn": "SNN 784-1000-10"}
+    return " and ".join(f"{names[m]} x {{{', '.join(rules)}}} ({epochs} epochs)" for m, (rules, epochs) in GRID.items())
+
+
 def _add_reproduce(subparsers):
     p = subparsers.add_parser("reproduce", help="train the reproduction grid and write the accuracy table",
-                              description="Train CNN x {bp, fa, dfa, dkp} "
-                                          f"({default_epochs('fashion-mnist', 'cnn')} epochs) and SNN 784-1000-10 x "
-                                          f"{{bp, dfa, adfa, dkp}} ({default_epochs('fashion-mnist', 'snn')} epochs) "
-                                          "for every seed on fashion-mnist, and on "
-                                          "mnist and cifar10 when their files are in --data-dir; finished runs "
-                                          "are skipped. Writes reproduction.csv and reproduction.md into --out.")
+                              description=f"Train {_grid_text()} for every seed on fashion-mnist, and on "
+                                          "mnist and cifar10 when their files are in --data-dir (the SNN on MNIST-like "
+                                          "data only); finished runs are skipped. Writes reproduction.csv and "
+                                          "reproduction.md into --out.")
     p.add_argument("--out", default="runs/reproduce", help="folder for the runs and the table")
     p.add_argument("--data-dir", default=None, help="folder holding mnist / cifar10 (and fashion-mnist) files")
     p.add_argument("--seeds", type=csv_list("--seeds", int), default=list(SEEDS))
     p.add_argument("--models", type=csv_list("--models"), default=["cnn", "snn"], help="of cnn, snn")
+    p.add_argument("--rules", type=csv_list("--rules"), default=None,
+                   help="train only these rules of the grid (default all); the table shows every finished run")
     p.add_argument("--device", default=DEFAULT_DEVICE, help=f"one of {', '.join(DEVICES)}")
     p.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process (default 1)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads per run (default: cores / jobs)")
@@ -296,7 +302,7 @@ def _run_reproduce(args) -> int:
     from .reproduce import check_options, reproduce
     cluster = None if args.executor is None else {"executor": args.executor, "partition": args.partition,
                                                   "time_min": args.time, "wait": not args.no_wait}
-    check_options(args.seeds, args.models, args.device, args.jobs, args.threads, cluster)
+    check_options(args.seeds, args.models, args.device, args.jobs, args.threads, cluster, args.rules)
     if args.table_only:
         if not Path(args.out).is_dir():
             raise RunDirError(f"{args.out} holds no runs; run `bioplaus reproduce --out {args.out}` first")
@@ -304,7 +310,7 @@ def _run_reproduce(args) -> int:
     else:
         paths = reproduce(args.out, args.data_dir, args.seeds, args.models, args.device,
                           progress=False if args.quiet else None, jobs=args.jobs, cluster=cluster,
-                          threads=args.threads)
+                          threads=args.threads, rules=args.rules)
         if paths is None:
             print(f"jobs submitted; when they are done: bioplaus reproduce --out {args.out} --table-only")
             return 0

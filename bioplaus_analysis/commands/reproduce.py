@@ -54,11 +54,12 @@ def available_datasets(data_dir=None) -> dict:
 SEEDS = (0, 1, 2, 3, 4)  # five: a paired test over three seeds has two degrees of freedom and little power
 
 
-def grid(datasets, seeds=SEEDS, models=("cnn", "snn")) -> list[Run]:
+def grid(datasets, seeds=SEEDS, models=("cnn", "snn"), rules=None) -> list[Run]:
     """The CNN × its rules of `GRID` and, on MNIST-like data, SNN 784-1000-10 × its rules (T = 25, direct
-    encoding), each at the epochs `GRID` gives and for every seed."""
+    encoding), each at the epochs `GRID` gives and for every seed; only `rules` where given."""
     return [Run(d, m, r, s, GRID[m][1]) for s in seeds for d in datasets for m in models
-            if m == "cnn" or d in MNIST_LIKE for r in GRID[m][0]]  # seed outermost: a cut sweep stays balanced
+            if m == "cnn" or d in MNIST_LIKE for r in GRID[m][0]
+            if rules is None or r in rules]  # seed outermost: a cut sweep stays balanced
 
 
 def grid_tasks(runs, out, data_dirs: dict, device=DEFAULT_DEVICE) -> dict:
@@ -79,11 +80,16 @@ def train_grid(runs, out, data_dirs: dict, device=DEFAULT_DEVICE, progress=None,
     run_tasks(grid_tasks(runs, out, data_dirs, device), jobs, "reproduce", progress, threads)
 
 
-def check_options(seeds, models, device, jobs, threads, cluster: dict | None) -> None:
+def check_options(seeds, models, device, jobs, threads, cluster: dict | None, rules=None) -> None:
     """A ConfigError naming the first bad option of `reproduce`; reads no data and writes nothing."""
     for model in models:
         if model not in GRID:
             raise ConfigError(f"unknown model {model!r} for the reproduction grid; choose one of: {', '.join(GRID)}")
+    in_grid = list(dict.fromkeys(r for m in models for r in GRID[m][0]))
+    for rule in rules or ():
+        if rule not in in_grid:
+            raise ConfigError(f"rule {rule!r} is not in the reproduction grid of {', '.join(models)}; "
+                              f"choose from: {', '.join(in_grid)}")
     if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
         raise ConfigError(f"--seeds must be non-negative integers, got {list(seeds)!r}")
     check_jobs(jobs)
@@ -95,14 +101,15 @@ def check_options(seeds, models, device, jobs, threads, cluster: dict | None) ->
 
 
 def reproduce(out, data_dir=None, seeds=SEEDS, models=("cnn", "snn"), device=DEFAULT_DEVICE, progress=None, jobs=1,
-              cluster: dict | None = None, threads: int | None = None):
+              cluster: dict | None = None, threads: int | None = None, rules=None):
     """Train the grid for every dataset available and write the table; returns (csv, md) paths, or None when
     the runs were submitted to a cluster without waiting. Runs train here, up to `jobs` at once, or, with
-    `cluster` ({"executor", "partition", "time_min", "wait"}), one submitit job each (`cluster.sweep`)."""
-    check_options(seeds, models, device, jobs, threads, cluster)  # before any data is read or folder made
+    `cluster` ({"executor", "partition", "time_min", "wait"}), one submitit job each (`cluster.sweep`); `rules`
+    (default all) trains part of the grid, e.g. the rules whose recipe is final. The table shows every finished run."""
+    check_options(seeds, models, device, jobs, threads, cluster, rules)  # before any data is read or folder made
     Path(out).mkdir(parents=True, exist_ok=True)
     datasets = available_datasets(data_dir)
-    runs = grid(list(datasets), seeds, models)
+    runs = grid(list(datasets), seeds, models, rules)
     if cluster is None:
         train_grid(runs, out, datasets, device, progress, jobs, threads)
     else:
