@@ -53,12 +53,16 @@ def _row_grads(module: nn.Module, x: torch.Tensor, delta: torch.Tensor) -> torch
 
 class _LayerTaps:
     """Forward hooks on every weight layer of every block that keep (layer, input, output) of each call made
-    with autograd on, by (block, layer path); a layer called on [k·N, …] rows (spiking, over k steps) too."""
+    with autograd on, by (block, layer path); a layer called on [k·N, …] rows (spiking, over k steps) too.
+    A spiking network calls its Linear layers while tapped (`fused_linear_drive` off), so the hooks see them."""
 
     def __init__(self, model):
         self.calls = defaultdict(list)
         self.handles = [layer.register_forward_hook(self._hook((name, path)))
                         for name, block in model.blocks.items() for path, layer in block_weight_layers(block).items()]
+        self.model, self.fused = model, getattr(model, "fused_linear_drive", None)
+        if self.fused is not None:
+            model.fused_linear_drive = False
 
     def _hook(self, name):
         def hook(module, inputs, output):
@@ -69,6 +73,8 @@ class _LayerTaps:
     def close(self):
         for handle in self.handles:
             handle.remove()
+        if self.fused is not None:
+            self.model.fused_linear_drive = self.fused
 
 
 def _output_gradients(model, images, labels) -> dict:

@@ -41,6 +41,7 @@ def test_snr_equals_the_per_sample_loop_on_spiking_networks(rule, encoding, devi
     model = model.to(device)
     x, y = (t.to(device) for t in _batch((1, 4, 4), dtype=torch.float64))
     _assert_close_snr(gradient_snr(model.double(), x, y, batch_size=7), gradient_snr_loop(model, x, y), rel=1e-9)
+    assert model.fused_linear_drive  # the taps called the layers while they listened, and then gave the fast path back
 
 
 def test_snr_moments_of_a_linear_layer_are_outer_products():

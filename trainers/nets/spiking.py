@@ -45,6 +45,9 @@ class SpikingNetwork(NetworkBase):
     """LIF blocks then a readout. `options` holds time_steps, encoding, neuron, surrogate, g."""
 
     spiking = True
+    # A Linear block's local-pass drive is one product ⟨W, DᵀX⟩ instead of a call of the layer; code that must
+    # see every layer call (the per-sample SNR's forward hooks) turns it off while it listens.
+    fused_linear_drive = True
 
     def __init__(self, kind, rule, blocks, input_shape, num_classes, options):
         # encoders take pixel intensities in [0, 1]: no normalisation
@@ -122,8 +125,7 @@ class SpikingNetwork(NetworkBase):
 
     def _drive(self, name, inputs, local):
         block = self.blocks[name]
-        # a layer with forward hooks (e.g. the per-sample SNR's taps) is called, so that its hooks see the pass
-        linear = all(isinstance(m, (nn.Flatten, nn.Linear)) for m in block) and not block[-1]._forward_hooks
+        linear = self.fused_linear_drive and all(isinstance(m, (nn.Flatten, nn.Linear)) for m in block)
 
         def drive(projected):
             # constant input: local is already summed over T, [batch, ...]; else [T, batch, ...]
