@@ -67,7 +67,7 @@ tune: setup
 			--out tuning/fashion-mnist/$$pair --runs runs/tune/$$pair $(if $(DATA_DIR),--data-dir $(DATA_DIR)) || exit $$?; \
 	done
 
-# Merge every tuning/*/*/recipe.json into the shipped trainers/recipes.json (the defaults of every run) and
+# Merge every tuning/*/*/recipe.json into the shipped trainers/tuning/recipes.json (the defaults of every run) and
 # write tuning/summary.md, the table of every recipe with its evidence.
 recipes: setup
 	$(BIN)/python -m trainers.tuning.table tuning/*/*/recipe.json

@@ -37,12 +37,12 @@ TRAIN_OPTIONS = (
     Option("rule", f"one of {', '.join(RULES)}"),
     Option("dataset", f"one of {', '.join(DATASETS)}"),
     Option("epochs", type=int), Option("seed", "fixes initial weights, feedback and batch order", int),
-    Option("batch_size", type=int), Option("lr", "peak learning rate (default: the rule's)", float),
-    Option("optimizer", f"one of {', '.join(OPTIMIZERS)} (default: the rule's)"),
+    Option("batch_size", type=int), Option("lr", "peak learning rate (default: the recipe's, else the rule's)", float),
+    Option("optimizer", f"one of {', '.join(OPTIMIZERS)} (default: the recipe's, else the rule's)"),
     Option("momentum", type=float), Option("weight_decay", type=float),
     Option("schedule", f"one of {', '.join(SCHEDULES)}"),
     Option("feedback_optimizer", "DKP's feedback optimiser"),
-    Option("feedback_lr", "DKP's feedback learning rate", float), Option("feedback_weight_decay", type=float),
+    Option("feedback_lr", "DKP's feedback learning rate (default: the recipe's, else 1e-4)", float), Option("feedback_weight_decay", type=float),
     Option("device", f"one of {', '.join(DEVICES)} (auto: CUDA if present)"),
     Option("deterministic", "allow PyTorch's nondeterministic CUDA kernels (faster; a seed then no longer fixes "
                             "a GPU run)", flag="--nondeterministic"),
@@ -62,8 +62,9 @@ SAMPLE_OPTIONS = (
     Option("per_class", "test images per class for RDMs and embeddings", int),
     Option("eval_per_class", "test images per class for SNR, cosine and attacks (default 20 on digits and "
                              "mnist-5k, else 50)", int),
-    Option("eps", "attack budgets in pixel units, e.g. 0,0.1,0.2 (default: 0-0.3 for MNIST-like data, in steps of "
-                  "0.01 where accuracy falls; 0-8/255 for CIFAR-10)", float, csv=True),
+    Option("eps", "attack budgets in pixel units, e.g. 0,0.1,0.2 (default for MNIST-like data 0, 0.01, 0.02, 0.03, "
+                  "0.05, 0.075, 0.1, 0.15, 0.2, 0.3: dense where accuracy falls; 0-8/255 for CIFAR-10)", float,
+           csv=True),
     Option("pgd_steps", type=int),
     Option("data_dir", "folder holding the dataset files (as for train)"),
     Option("device", f"one of {', '.join(DEVICES)}"),
@@ -275,9 +276,10 @@ def _add_reproduce(subparsers):
                                           "mnist and cifar10 when their files are in --data-dir (the SNN on MNIST-like "
                                           "data only); finished runs are skipped. Writes reproduction.csv and "
                                           "reproduction.md into --out.")
-    p.add_argument("--out", default="runs/reproduce", help="folder for the runs and the table")
+    p.add_argument("--out", default="runs/reproduce", help="folder for the runs and the table (default runs/reproduce)")
     p.add_argument("--data-dir", default=None, help="folder holding mnist / cifar10 (and fashion-mnist) files")
-    p.add_argument("--seeds", type=csv_list("--seeds", int), default=list(SEEDS))
+    p.add_argument("--seeds", type=csv_list("--seeds", int), default=list(SEEDS),
+                   help=f"the seeds themselves, e.g. 0,1 (default {','.join(map(str, SEEDS))})")
     p.add_argument("--models", type=csv_list("--models"), default=["cnn", "snn"], help="of cnn, snn")
     p.add_argument("--rules", type=csv_list("--rules"), default=None,
                    help="train only these rules of the grid (default all); the table shows every finished run")
@@ -325,7 +327,8 @@ def _add_compare(subparsers):
                               description="Train every combination of --models, --rules and seeds (runs already "
                                           "complete are reused, unfinished ones resume), analyse each model's runs "
                                           "and draw every figure (PDF + PNG) with the accuracy table and a manifest. "
-                                          "Rules are applied to the models they train (fa: cnn, mlp; adfa: snn, csnn).")
+                                          "Rules are applied to the models they train (fa, usf, frsf, brsf, kp: non-spiking "
+                                          "networks; adfa: snn, csnn).")
     add_options(p, CompareOptions, COMPARE_OPTIONS)
     p.add_argument("--out", default="out", help="folder for runs/, analysis/ and figures/ (default out)")
     p.add_argument("--figures", default=None, help="folder for the figures, table and manifest (default OUT/figures)")
