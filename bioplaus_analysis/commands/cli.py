@@ -203,7 +203,7 @@ def _run_tune(args) -> int:
     print(f"chosen: {json.dumps(entry['values'])}, validation accuracy {accuracy['mean']:.2%} over "
           f"{seeds} seed{'s' if seeds > 1 else ''} ({entry['tuned_with']['trials']} trials)")
     print(f"evidence in {Path(args.out) / 'trials.csv'}; the recipe in {Path(args.out) / 'recipe.json'} "
-          "(`make recipes` merges tuning/*/*/recipe.json into the shipped trainers/recipes.json)")
+          "(`make recipes` merges tuning/*/*/recipe.json into the shipped trainers/tuning/recipes.json)")
     return 0
 
 
