@@ -1,10 +1,11 @@
 """Training throughput per learning rule, as a ratio to BP on the same model and batch.
 
-Every rule runs the trainer's own `train_step` with Adam on the forward weights (DKP adds its
-feedback optimiser, part of its cost); rules are interleaved in each repeat so that
-machine load affects them alike, and the median over repeats is reported.
+Every rule that trains these networks (all but the spiking-only aDFA; `--rules` picks some) runs the
+trainer's own `train_step` with Adam on the forward weights (DKP adds its feedback optimiser, KP's B steps
+with W, both part of their cost); rules are interleaved in each repeat so that machine load affects them
+alike, and the median over repeats is reported.
 
-    python benchmarks/throughput.py [--batch-size 128] [--steps 20] [--repeats 5] [--device auto]
+    python benchmarks/throughput.py [--batch-size 128] [--steps 20] [--repeats 5] [--rules bp,fa] [--device auto]
 """
 
 import argparse
@@ -14,14 +15,14 @@ import torch
 
 from trainers import TrainConfig, build_model
 from trainers.loop.optim import make_optimizers
-from trainers.rules import get_rule
+from trainers.rules import RULES, get_rule
 from trainers import resolve_device
 from trainers.loop.steps import GraphedSteps, new_graph, train_step
 from trainers.loop.training import EpochSums
 
 from timing import timed
 
-RULE_NAMES = ("bp", "fa", "dfa", "dkp")
+RULE_NAMES = tuple(name for name, rule in RULES.items() if rule.trains(spiking=False))
 MODELS = {"cnn 28x28": ("cnn", (1, 28, 28), {}), "mlp 784-1000-10": ("mlp", (1, 28, 28), {"hidden": "1000"})}
 
 
@@ -72,24 +73,30 @@ def step_parser(doc: str) -> argparse.ArgumentParser:
 
 
 def main(argv=None):
-    args = step_parser(__doc__).parse_args(argv)
+    parser = step_parser(__doc__)
+    parser.add_argument("--rules", default=",".join(RULE_NAMES), help="comma list; BP is always measured")
+    args = parser.parse_args(argv)
+    rules = ("bp",) + tuple(r for r in args.rules.split(",") if r != "bp")
+    unknown = [r for r in rules if r not in RULE_NAMES]
+    if unknown:
+        parser.error(f"--rules: {', '.join(unknown)} not among {', '.join(RULE_NAMES)}")
     device = resolve_device(args.device)
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"batch {args.batch_size}, {args.steps} steps x {args.repeats} repeats (median)")
-    print(f"{'model':<16} {'rule':<4} {'samples/s':>10} {'time vs BP':>10}")
+    print(f"{'model':<16} {'rule':<7} {'samples/s':>10} {'time vs BP':>10}")
     for label, (kind, shape, options) in MODELS.items():
-        steps = {r: training_step(kind, shape, options, r, args.batch_size, device) for r in RULE_NAMES}
+        steps = {r: training_step(kind, shape, options, r, args.batch_size, device) for r in rules}
         for step in steps.values():
             steps_seconds(step, 3, device)  # warm-up: allocator, optimiser state
-        times = {r: [] for r in RULE_NAMES}
+        times = {r: [] for r in rules}
         for repeat in range(args.repeats):
-            order = RULE_NAMES[repeat % 4:] + RULE_NAMES[:repeat % 4]
-            for rule in order:
+            shift = repeat % len(rules)
+            for rule in rules[shift:] + rules[:shift]:
                 times[rule].append(steps_seconds(steps[rule], args.steps, device))
         median = {r: statistics.median(t) for r, t in times.items()}
-        for rule in RULE_NAMES:
+        for rule in rules:
             rate = args.batch_size * args.steps / median[rule]
-            print(f"{label:<16} {rule:<4} {rate:>10.0f} {median[rule] / median['bp']:>10.2f}")
+            print(f"{label:<16} {rule:<7} {rate:>10.0f} {median[rule] / median['bp']:>10.2f}")
 
 
 if __name__ == "__main__":

@@ -52,8 +52,8 @@ def test_the_update_of_a_two_layer_mlp_by_hand(rule):
 
 
 @pytest.mark.parametrize("model_name, options", [("cnn", {"channels": "3,4", "fc_width": 6}), ("resnet", {"depth": 8})])
-@pytest.mark.parametrize("rule", ["usf", "frsf"])
-def test_on_conv_and_residual_layers_sign_symmetry_is_fa_with_its_backward_weights(rule, model_name, options):
+@pytest.mark.parametrize("rule", ["usf", "frsf", "kp"])
+def test_on_conv_and_residual_layers_each_layer_rule_is_fa_with_its_backward_weights(rule, model_name, options):
     ours = build_model(model_name, rule, (1, 8, 8), 10, seed=0, **options).double()
     fa = build_model(model_name, "fa", (1, 8, 8), 10, seed=0, **options).double()
     fa.load_state_dict({k: v for k, v in ours.state_dict().items() if not k.startswith("feedback.")}, strict=False)
@@ -63,6 +63,11 @@ def test_on_conv_and_residual_layers_sign_symmetry_is_fa_with_its_backward_weigh
     x, y = torch.rand(4, 1, 8, 8, dtype=torch.float64), torch.arange(4)
     a, b = rule_update(ours, x, y), rule_update(fa, x, y)
     assert all(torch.equal(a[k], b[k]) for k in a if not k.startswith("feedback."))
+    if rule == "kp":  # every B takes its W's update, bit for bit (from W's one weight-gradient product)
+        key = {id(p): k for k, p in ours.named_parameters()}
+        pairs = [(key[id(ours.feedback[name])], key[id(layer.weight)]) for name, layer in ours.weight_layers().items()
+                 if name in ours.feedback]
+        assert len(pairs) >= 3 and all(torch.equal(a[fb], a[w]) for fb, w in pairs)
 
 
 def test_brsf_redraws_r_every_batch_and_a_resumed_run_equals_the_uninterrupted_one(tmp_path, monkeypatch):

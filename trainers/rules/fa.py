@@ -13,12 +13,25 @@ from trainers.nets.base import zero_images
 from trainers.rules.base import Objective, Rule
 
 
+def _forward_with(layer: nn.Module, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """`layer(x)` computed with `weight` in place of the layer's own (a Linear, or a zero-padded Conv2d)."""
+    if isinstance(layer, nn.Linear):
+        return F.linear(x, weight, layer.bias)
+    return F.conv2d(x, weight, layer.bias, layer.stride, layer.padding, layer.dilation, layer.groups)
+
+
 def feedback_aligned(layer: nn.Module, x: torch.Tensor, feedback: torch.Tensor) -> torch.Tensor:
     """`layer(x)` in value; its weight gets the usual gradient, but x's gradient goes through `feedback`.
 
     value = layer(stopgrad(x)) + (x ∗ B − stopgrad(x ∗ B)); the bracket is zero but carries dL/dx = δ B.
+    A learned B (KP) would get δᵀx from the bracket, exactly W's gradient: it gets it from W's product instead,
+    with W + (B − stopgrad(B)) in place of W (the same value), so the weight gradient is computed once.
     """
-    out = type(layer).forward(layer, x.detach())
+    if feedback.requires_grad and (isinstance(layer, nn.Linear) or layer.padding_mode == "zeros"):
+        out = _forward_with(layer, x.detach(), layer.weight + (feedback - feedback.detach()))
+        feedback = feedback.detach()
+    else:
+        out = type(layer).forward(layer, x.detach())
     if not x.requires_grad:
         return out
     if isinstance(layer, nn.Linear):
