@@ -20,12 +20,34 @@ def _forward_with(layer: nn.Module, x: torch.Tensor, weight: torch.Tensor) -> to
     return F.conv2d(x, weight, layer.bias, layer.stride, layer.padding, layer.dilation, layer.groups)
 
 
+class _ErrorThroughB(torch.autograd.Function):
+    """x ∗ B − stopgrad(x ∗ B) without computing x ∗ B: a zero of the layer output's shape whose backward sends
+    the output's error δ to x through B, by the same input-gradient product autograd would run for x ∗ B."""
+
+    @staticmethod
+    def forward(ctx, x, feedback, out, layer):
+        ctx.save_for_backward(x, feedback)
+        ctx.layer = layer
+        return out.new_zeros(()).expand_as(out)
+
+    @staticmethod
+    def backward(ctx, delta):
+        x, feedback = ctx.saved_tensors
+        layer = ctx.layer
+        if isinstance(layer, nn.Linear):
+            return delta.matmul(feedback), None, None, None
+        grad_x = torch.ops.aten.convolution_backward(
+            delta, x, feedback, None, layer.stride, layer.padding, layer.dilation, False, [0, 0], layer.groups,
+            [True, False, False])[0]
+        return grad_x, None, None, None
+
+
 def feedback_aligned(layer: nn.Module, x: torch.Tensor, feedback: torch.Tensor) -> torch.Tensor:
     """`layer(x)` in value; its weight gets the usual gradient, but x's gradient goes through `feedback`.
 
-    value = layer(stopgrad(x)) + (x ∗ B − stopgrad(x ∗ B)); the bracket is zero but carries dL/dx = δ B.
-    A learned B (KP) would get δᵀx from the bracket, exactly W's gradient: it gets it from W's product instead,
-    with W + (B − stopgrad(B)) in place of W (the same value), so the weight gradient is computed once.
+    value = layer(stopgrad(x)) + (x ∗ B − stopgrad(x ∗ B)); the bracket is zero but carries dL/dx = δ B
+    (`_ErrorThroughB`: its value is never computed). A learned B (KP) gets δᵀx, exactly W's gradient, from W's
+    product, with W + (B − stopgrad(B)) in place of W (the same value), so the weight gradient is computed once.
     """
     if feedback.requires_grad and (isinstance(layer, nn.Linear) or layer.padding_mode == "zeros"):
         out = _forward_with(layer, x.detach(), layer.weight + (feedback - feedback.detach()))
@@ -34,11 +56,7 @@ def feedback_aligned(layer: nn.Module, x: torch.Tensor, feedback: torch.Tensor) 
         out = type(layer).forward(layer, x.detach())
     if not x.requires_grad:
         return out
-    if isinstance(layer, nn.Linear):
-        through_b = F.linear(x, feedback)
-    else:
-        through_b = F.conv2d(x, feedback, None, layer.stride, layer.padding, layer.dilation, layer.groups)
-    return out + (through_b - through_b.detach())
+    return out + _ErrorThroughB.apply(x, feedback, out, layer)
 
 
 @contextmanager
