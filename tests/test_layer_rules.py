@@ -115,3 +115,34 @@ def test_every_layer_rule_trains_the_cnn_on_digits(rule, tmp_path):
     run = train(TrainConfig(model="cnn", rule=rule, dataset="digits", epochs=2, probes_per_class=0, cos_batch=10),
                 tmp_path / rule, progress=False)
     assert read_metrics(run)[-1]["test_acc"] > 0.6  # chance is 0.1
+
+
+
+def test_kp_on_a_reflect_padded_conv_still_gives_b_the_bracket_gradient():
+    """KP's B takes W's update from W's own product on Linear and zero-padded convs; a conv padded otherwise keeps
+    the written bracket x ∗ B − stopgrad(x ∗ B), whose gradient for B is δᵀx over the zero-padded input while
+    W's is over the reflect-padded one."""
+    from collections import OrderedDict
+    from torch import nn
+    from trainers import wrap
+    torch.manual_seed(0)
+    net = nn.Sequential(OrderedDict(
+        c1=nn.Sequential(nn.Conv2d(1, 3, 3, padding=1, padding_mode="reflect"), nn.ReLU()),
+        c2=nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"), nn.ReLU(), nn.Flatten()),
+        out=nn.Linear(4 * 6 * 6, 10))).double()
+    model = wrap(net, ["c1", "c2", "out"], (1, 6, 6), "kp")
+    conv = net.c2[0]
+    (name,) = [n for n, layer in model.weight_layers().items() if layer is conv]
+    seen = {}
+
+    def keep(_module, inputs, output):
+        seen["x"], seen["y"] = inputs[0].detach(), output
+        output.retain_grad()
+    handle = conv.register_forward_hook(keep)
+    x, y = torch.rand(5, 1, 6, 6, dtype=torch.float64), torch.arange(5)
+    model.rule.objective(model, x, y).surrogate.backward()
+    handle.remove()
+    delta, b = seen["y"].grad, model.feedback[name]
+    torch.testing.assert_close(b.grad, torch.nn.grad.conv2d_weight(seen["x"], b.shape, delta, padding=1))
+    reflected = F.pad(seen["x"], (1, 1, 1, 1), mode="reflect")
+    torch.testing.assert_close(conv.weight.grad, torch.nn.grad.conv2d_weight(reflected, b.shape, delta))

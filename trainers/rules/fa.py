@@ -49,13 +49,16 @@ def feedback_aligned(layer: nn.Module, x: torch.Tensor, feedback: torch.Tensor) 
     (`_ErrorThroughB`: its value is never computed). A learned B (KP) gets δᵀx, exactly W's gradient, from W's
     product, with W + (B − stopgrad(B)) in place of W (the same value), so the weight gradient is computed once.
     """
+    if not x.requires_grad:  # no error reaches x (a layer fed by the image, or no autograd): the layer itself
+        return type(layer).forward(layer, x)
     if feedback.requires_grad and (isinstance(layer, nn.Linear) or layer.padding_mode == "zeros"):
         out = _forward_with(layer, x.detach(), layer.weight + (feedback - feedback.detach()))
         feedback = feedback.detach()
     else:
         out = type(layer).forward(layer, x.detach())
-    if not x.requires_grad:
-        return out
+    if feedback.requires_grad:  # a learned B on a conv padded otherwise: its gradient from the bracket as written
+        through_b = F.conv2d(x, feedback, None, layer.stride, layer.padding, layer.dilation, layer.groups)
+        return out + (through_b - through_b.detach())
     return out + _ErrorThroughB.apply(x, feedback, out, layer)
 
 
