@@ -146,3 +146,29 @@ def test_kp_on_a_reflect_padded_conv_still_gives_b_the_bracket_gradient():
     torch.testing.assert_close(b.grad, torch.nn.grad.conv2d_weight(seen["x"], b.shape, delta, padding=1))
     reflected = F.pad(seen["x"], (1, 1, 1, 1), mode="reflect")
     torch.testing.assert_close(conv.weight.grad, torch.nn.grad.conv2d_weight(reflected, b.shape, delta))
+
+
+@pytest.mark.parametrize("padding, stride", [(1, 1), (0, 2), ("same", 1)])
+@pytest.mark.parametrize("rule", ["fa", "kp"])
+def test_with_b_equal_to_w_the_layer_rules_give_bps_gradient(rule, padding, stride):
+    """FA's error through B is BP's through W when B = W, on convs padded by number or by name and strided: the
+    input gradient that `_ErrorThroughB` writes out is autograd's own."""
+    from collections import OrderedDict
+    from torch import nn
+    from trainers import bp_gradient, wrap
+    torch.manual_seed(0)
+    net = nn.Sequential(OrderedDict(
+        c1=nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU()),
+        c2=nn.Sequential(nn.Conv2d(3, 4, 3, padding=padding, stride=stride), nn.ReLU(), nn.Flatten()),
+        fc=nn.Sequential(nn.LazyLinear(7), nn.ReLU()), out=nn.Linear(7, 10)))
+    net(torch.zeros(1, 1, 8, 8))  # sizes the lazy layer
+    model = wrap(net.double(), ["c1", "c2", "fc", "out"], (1, 8, 8), rule)
+    with torch.no_grad():
+        for name, layer in model.weight_layers().items():
+            if name in model.feedback:
+                model.feedback[name].copy_(layer.weight)
+    x, y = torch.rand(5, 1, 8, 8, dtype=torch.float64), torch.arange(5)
+    update, true = rule_update(model, x, y), bp_gradient(model, x, y)
+    assert {k for k in update if not k.startswith("feedback.")} == set(true)
+    for key, value in true.items():
+        torch.testing.assert_close(update[key], value, rtol=1e-10, atol=1e-13)

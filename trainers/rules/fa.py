@@ -13,8 +13,13 @@ from trainers.nets.base import zero_images
 from trainers.rules.base import Objective, Rule
 
 
+def _written_out(layer: nn.Module) -> bool:
+    """Whether a layer's products can be written out here: a Linear, or a Conv2d zero-padded by numbers."""
+    return isinstance(layer, nn.Linear) or (layer.padding_mode == "zeros" and not isinstance(layer.padding, str))
+
+
 def _forward_with(layer: nn.Module, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """`layer(x)` computed with `weight` in place of the layer's own (a Linear, or a zero-padded Conv2d)."""
+    """`layer(x)` computed with `weight` in place of the layer's own (a layer `_written_out`)."""
     if isinstance(layer, nn.Linear):
         return F.linear(x, weight, layer.bias)
     return F.conv2d(x, weight, layer.bias, layer.stride, layer.padding, layer.dilation, layer.groups)
@@ -51,14 +56,15 @@ def feedback_aligned(layer: nn.Module, x: torch.Tensor, feedback: torch.Tensor) 
     """
     if not x.requires_grad:  # no error reaches x (a layer fed by the image, or no autograd): the layer itself
         return type(layer).forward(layer, x)
-    if feedback.requires_grad and (isinstance(layer, nn.Linear) or layer.padding_mode == "zeros"):
+    if not _written_out(layer):  # padding by name or mode: the bracket as written, its gradients by autograd
+        out = type(layer).forward(layer, x.detach())
+        through_b = F.conv2d(x, feedback, None, layer.stride, layer.padding, layer.dilation, layer.groups)
+        return out + (through_b - through_b.detach())
+    if feedback.requires_grad:  # a learned B (KP): W's product gives it W's gradient
         out = _forward_with(layer, x.detach(), layer.weight + (feedback - feedback.detach()))
         feedback = feedback.detach()
     else:
         out = type(layer).forward(layer, x.detach())
-    if feedback.requires_grad:  # a learned B on a conv padded otherwise: its gradient from the bracket as written
-        through_b = F.conv2d(x, feedback, None, layer.stride, layer.padding, layer.dilation, layer.groups)
-        return out + (through_b - through_b.detach())
     return out + _ErrorThroughB.apply(x, feedback, out, layer)
 
 
