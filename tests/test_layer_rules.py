@@ -1,15 +1,18 @@
 """The layer-wise rules beside FA: sign symmetry (uSF, frSF, brSF) and Kolen–Pollack. Updates against hand
 derivations on an MLP, equal to FA with the same backward weights on conv and residual layers; brSF redraws
-R every batch and resumes exactly; KP's B aligns with W; every rule trains the CNN."""
+R every batch and resumes exactly; KP's B aligns with W; every rule trains the CNN. With B = W, FA and KP give BP's
+gradient on padded, strided and 'same' convs; a reflect-padded conv keeps the written bracket."""
 
 import os
 import signal
+from collections import OrderedDict
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from trainers import Interrupted, TrainConfig, build_model, rule_update, train
+from trainers import Interrupted, TrainConfig, bp_gradient, build_model, rule_update, train, wrap
 from trainers.rules.alignment import weight_alignment
 from trainers.store.runfiles import load_checkpoint, read_metrics
 
@@ -117,14 +120,10 @@ def test_every_layer_rule_trains_the_cnn_on_digits(rule, tmp_path):
     assert read_metrics(run)[-1]["test_acc"] > 0.6  # chance is 0.1
 
 
-
 def test_kp_on_a_reflect_padded_conv_still_gives_b_the_bracket_gradient():
     """KP's B takes W's update from W's own product on Linear and zero-padded convs; a conv padded otherwise keeps
     the written bracket x ∗ B − stopgrad(x ∗ B), whose gradient for B is δᵀx over the zero-padded input while
     W's is over the reflect-padded one."""
-    from collections import OrderedDict
-    from torch import nn
-    from trainers import wrap
     torch.manual_seed(0)
     net = nn.Sequential(OrderedDict(
         c1=nn.Sequential(nn.Conv2d(1, 3, 3, padding=1, padding_mode="reflect"), nn.ReLU()),
@@ -153,9 +152,6 @@ def test_kp_on_a_reflect_padded_conv_still_gives_b_the_bracket_gradient():
 def test_with_b_equal_to_w_the_layer_rules_give_bps_gradient(rule, padding, stride):
     """FA's error through B is BP's through W when B = W, on convs padded by number or by name and strided: the
     input gradient that `_ErrorThroughB` writes out is autograd's own."""
-    from collections import OrderedDict
-    from torch import nn
-    from trainers import bp_gradient, wrap
     torch.manual_seed(0)
     net = nn.Sequential(OrderedDict(
         c1=nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU()),

@@ -60,11 +60,10 @@ def feedback_aligned(layer: nn.Module, x: torch.Tensor, feedback: torch.Tensor) 
         out = type(layer).forward(layer, x.detach())
         through_b = F.conv2d(x, feedback, None, layer.stride, layer.padding, layer.dilation, layer.groups)
         return out + (through_b - through_b.detach())
+    weight = layer.weight
     if feedback.requires_grad:  # a learned B (KP): W's product gives it W's gradient
-        out = _forward_with(layer, x.detach(), layer.weight + (feedback - feedback.detach()))
-        feedback = feedback.detach()
-    else:
-        out = type(layer).forward(layer, x.detach())
+        weight, feedback = weight + (feedback - feedback.detach()), feedback.detach()
+    out = _forward_with(layer, x.detach(), weight)
     return out + _ErrorThroughB.apply(x, feedback, out, layer)
 
 
