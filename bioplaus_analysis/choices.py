@@ -1,6 +1,8 @@
 """The names an analysis accepts (RDM methods, comparisons, embeddings, attacks, modes), kept apart from
 the modules that implement them so that building the command line loads no heavy library."""
 
+import re
+
 RDM_METHODS = ("correlation", "euclidean", "mahalanobis", "poisson")  # the first two by matrix products
 COMPARISONS = ("cosine", "corr", "spearman", "kendall", "tau-a", "rho-a", "bures")
 # How each comparison is named in captions and stats.csv ("corr", the default, is Pearson's r of the RDMs' upper
@@ -12,6 +14,14 @@ COMPARISON_NAMES = {"cosine": "uncentred cosine", "corr": "Pearson r", "spearman
 def comparison_name(method: str) -> str:
     """How a comparison is named in captions ("Pearson r" for "corr"); an unlisted one by its own name."""
     return COMPARISON_NAMES.get(method, method)
+
+
+def comparison_label(method: str) -> str:
+    """`comparison_name` for an axis label: a subscript drawn as one ("Kendall $\\tau_A$"), not as "_A"."""
+    return re.sub(r"([τρ])_(\w)", lambda m: f"${{\\{'tau' if m[1] == 'τ' else 'rho'}}}_{m[2]}$",
+                  comparison_name(method))
+
+
 EMBEDDINGS = ("tsne", "pca", "mds")
 ATTACKS = ("fgsm", "pgd")
 MODES = ("true", "feedback", "transfer")

@@ -109,6 +109,12 @@ def is_true_gradient(rule: str) -> bool:
     return rule in RULES and RULES[rule].true_gradient
 
 
+def updates_hidden(rule: str) -> bool:
+    """Whether the rule updates the hidden blocks; the readout control does not, so there its update (zero)
+    has no direction: no cosine to BP, gradient SNR or bias–variance point."""
+    return rule not in RULES or RULES[rule].trains_hidden
+
+
 def _spiking_run(run: dict) -> bool:
     """Whether a run of results["runs"] is a spiking network's (spike-count features, or a spiking model)."""
     return run.get("features") == "spike count" or is_spiking(run["model"])
@@ -144,6 +150,16 @@ class Analysis(NamedTuple):
             color = rule_color(rule, others.index(rule) if rule in others else 0)
             groups.append(Group(model, rule, [name for _, name in members], [seed for seed, _ in members], label, color))
         return groups
+
+    def compared_groups(self) -> list[Group]:
+        """The groups whose hidden updates are compared with BP's: neither BP itself nor the readout control."""
+        return [g for g in self.groups() if not is_true_gradient(g.rule) and updates_hidden(g.rule)]
+
+    def no_hidden_update_note(self) -> str:
+        """' readout is not drawn: its hidden blocks take no update.' where the analysis holds such a rule."""
+        names = [g.label for g in self.groups() if not updates_hidden(g.rule)]
+        return (f" {', '.join(names)} {'is' if len(names) == 1 else 'are'} not drawn: "
+                f"{'its' if len(names) == 1 else 'their'} hidden blocks take no update." if names else "")
 
     def layers(self, run: str) -> list[str]:
         return list(self.results["layers"][run])

@@ -449,7 +449,7 @@ def test_the_dynamics_caption_says_which_rules_do_not_start_from_bps_weights(tmp
     (tmp_path / "a").mkdir()
     write_results(tmp_path / "a", results, arrays)
     caption = dynamics_caption(load_analysis(tmp_path / "a"), ["labels", "bp", "paths"])
-    assert "1 at epoch 0 where a rule starts from BP's weights (DFA start elsewhere" in caption
+    assert "1 at epoch 0 where a rule starts from BPTT's weights (DFA start elsewhere" in caption
     assert "shared by the rules of one seed" not in caption
     for data in results["dynamics"]["per_run"].values():
         data["bp_similarity"]["fc1"][0] = 1.0
@@ -488,7 +488,7 @@ def test_the_cosine_caption_says_which_blocks_are_exact_and_which_only_lack_room
     a = load_analysis((results, arrays))
     assert set(cosine_layers(a)) == {"fc1", "conv1", "conv2", "conv3"}
     caption = cosine_caption(a, cosine_layers(a)[:3])
-    assert "Not shown: out, where every rule's update is BP's (cosine 1 by construction)." in caption
+    assert "Not shown: out, where every rule's update is BPTT's (cosine 1 by construction)." in caption
     assert f"Not shown for space: {cosine_layers(a)[3]} (see the cosine-to-bp figure)." in caption
 
 
@@ -610,3 +610,68 @@ def test_every_grid_of_nine_rules_fits_one_page(tmp_path):
         fig, _ = new_figure(plt, PAGE, MAX_HEIGHT + 1)
         with pytest.raises(ConfigError, match="in tall; a page holds"):
             save(fig, tmp_path, "tall", "a caption")
+
+
+def test_the_readout_control_has_no_cosine_snr_or_bias_point_where_its_hidden_blocks_take_no_update():
+    """Its hidden update is zero, which has no direction: drawn as cosine 0 it would read "unrelated to BP"."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from bioplaus_analysis.figures.learning import cosine_caption, draw_bias_variance, draw_cosine, draw_snr
+    results, arrays = _fixture_results(rules=("dfa", "bp", "readout"), spiking=False)
+    for run in results["runs"]:
+        results["cosine"][run]["analysis"] = {layer: {"mean": 0.0 if "readout" in run and layer != "out" else 0.5}
+                                              for layer in LAYERS}
+    a = load_analysis((results, arrays))
+    assert [g.rule for g in a.compared_groups()] == ["dfa"]
+    fig, axes = plt.subplots(1, 3)
+    assert [line.get_label() for line in draw_cosine(a, axes[0], "fc1")] == ["DFA (2 seeds)"]
+    assert [h.get_label() for h in draw_bias_variance(a, axes[1], "fc1")] == ["BPTT (2 seeds)", "DFA (2 seeds)"]
+    readout = next(h for h in draw_snr(a, axes[2]) if h.get_label().startswith("readout"))
+    mean = np.asarray(readout.lines[0].get_ydata(), float)  # per block: fc1, fc2, out
+    assert np.isnan(mean[:-1]).all() and np.isfinite(mean[-1])
+    plt.close(fig)
+    assert "readout is not drawn: its hidden blocks take no update." in cosine_caption(a, ["fc1"])
+
+
+def test_rdm_comparisons_are_named_with_real_subscripts_on_axes():
+    from bioplaus_analysis.choices import comparison_label, comparison_name
+    assert comparison_name("tau-a") == "Kendall τ_A"  # captions are plain text
+    assert comparison_label("tau-a") == r"Kendall ${\tau}_A$" and comparison_label("rho-a") == r"Spearman ${\rho}_A$"
+    assert comparison_label("corr") == "Pearson r"
+
+
+def test_a_spiking_figure_says_what_bptt_is(tmp_path):
+    for legend, expected in (("BPTT", True), ("BP", False)):
+        with figure_style() as plt:
+            fig, axes = new_figure(plt, PAGE, 2.0)
+            axes[0, 0].plot([0, 1], label=legend)
+            axes[0, 0].legend()
+            save(fig, tmp_path, f"f{legend}", "Accuracy.")
+        caption = read_captions(tmp_path)[f"f{legend}"]
+        assert ("backpropagation through time with the surrogate gradient" in caption) == expected
+
+
+def test_transfer_colours_start_at_no_drop_and_columns_give_the_clean_accuracy(analysis_dir):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from bioplaus_analysis.figures.robustness import clean_accuracy, draw_transfer, transfer_range
+    a = load_analysis(analysis_dir)
+    drop, groups = transfer_drop(a, "fgsm", 0.1)
+    low, high = transfer_range(a, ["fgsm"], 0.1)
+    assert low == min(0.0, np.nanmin(drop)) and high == pytest.approx(np.nanmax(drop))
+    clean = clean_accuracy(a, "fgsm", groups)
+    assert clean == pytest.approx([0.9] * len(groups))  # the fixture's curves start at 0.9
+    fig, ax = plt.subplots()
+    draw_transfer(a, ax, "fgsm", 0.1)
+    assert [t.get_text() for t in ax.get_xticklabels()] == [f"{g.label} (90)" for g in groups] + [
+        "same rule, other seed"]
+    plt.close(fig)
+
+
+def test_the_firing_legend_gives_the_mean_over_seeds_and_their_range():
+    from bioplaus_analysis.figures.spiking import _over_seeds
+    assert _over_seeds([0.12]) == "12%"
+    assert _over_seeds([0.10, 0.12, 0.15]) == "12% (10–15)"
+    assert _over_seeds([0.001, 0.002]) == "0%"  # the seeds agree at this precision: one number

@@ -16,7 +16,7 @@ from trainers import RunDirError
 from trainers.store.runfiles import atomic_write, folder_lock, make_writable_folder
 
 from ..choices import FIGURES
-from ..results import RESULTS, Analysis, is_true_gradient, load_analysis, rule_color
+from ..results import RESULTS, Analysis, load_analysis, rule_color
 from . import cost, dynamics, learning, main, representations, robustness, rsa_summary, schematic, spiking  # noqa: F401  (they register their figures)
 from .style import FIGURES_DRAWN, check_file_name
 
@@ -35,7 +35,7 @@ def applicable(analysis) -> list[str]:
         names.remove("rsa-summary")
     if min(len(layers) for layers in results["layers"].values()) < 3:  # input, 2 layers, labels: too few for an MDS
         names.remove("paths-per-rule")
-    if all(is_true_gradient(g.rule) for g in a.groups()):
+    if not a.compared_groups():  # BP and the readout control alone
         names.remove("cosine-to-bp")
     if not results.get("robustness", {}).get("curves"):
         names.remove("robustness")
@@ -48,7 +48,7 @@ def applicable(analysis) -> list[str]:
         names.remove("representation-dynamics")
     if any(run not in results.get("snr", {}) for run in results["runs"]):  # e.g. a network trained elsewhere
         names = [name for name in names if name not in ("gradient-snr", "bias-variance")]
-    elif all(is_true_gradient(g.rule) for g in a.groups()):
+    elif not a.compared_groups():
         names.remove("bias-variance")
     if not results.get("firing"):
         names.remove("firing-rates")

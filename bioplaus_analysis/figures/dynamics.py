@@ -6,7 +6,7 @@ import numpy as np
 
 from trainers import RULES
 
-from ..choices import comparison_name
+from ..choices import comparison_label, comparison_name
 from ..results import is_true_gradient, load_analysis
 from .style import (COLUMN, FIGURES_DRAWN, PAGE, curve_note, figure_style, legend_columns, letter_panels,
                     new_figure, require, round_ticks, rule_marker, save, seed_curves, seeds_label)
@@ -65,7 +65,7 @@ def _alignment_tables(a, group, block: str) -> list:
 
 def draw_alignment(a, ax, block: str) -> list:
     """Angle between each rule's feedback of `block` and the forward path it replaces, per epoch."""
-    lines, groups = [], [g for g in a.groups() if not is_true_gradient(g.rule)]
+    lines, groups = [], a.compared_groups()
     for k, g in enumerate(groups):
         tables = _alignment_tables(a, g, block)
         if tables:  # curves often coincide near 90°: each later rule thinner, on top (each rule has its marker)
@@ -85,21 +85,22 @@ def draw_alignment(a, ax, block: str) -> list:
 
 
 def alignment_caption(a) -> str:
-    groups = [g for g in a.groups() if not is_true_gradient(g.rule)]
+    groups = a.compared_groups()
     probes = a.results.get("dynamics", {}).get("probes")
     batch = f"the {probes} probe images" if probes else "the held-out probe images"
     layer_wise = [g.label for g in groups if _layer_wise(g.rule)]  # the FA family: B per weight layer
     direct = [g.label for g in groups if not _layer_wise(g.rule)]  # the DFA family: straight from the output
     parts = ([f"{', '.join(layer_wise)}: the layer's B_l as the rule uses it (sign symmetry: sign(W_l) with its "
-              "magnitudes) against the layer's own weight W_l, whose transpose carries BP's error back"]
+              f"magnitudes) against the layer's own weight W_l, whose transpose carries {a.reference()}'s error back"]
              if layer_wise else []) + (
         [f"{', '.join(direct)}: B_l against the transpose of the network's Jacobian from the block's output to the "
          f"logits, averaged over {batch}"] if direct else [])
     return ("Weight alignment: angle between each feedback matrix and the forward path it replaces, in the panel "
             "of the block it sends its error into (the DFA family's B_l: block l; an FA-family B of a block's layer: "
             "the block before it; a layer inside a block of several: its own panel, block.layer), per "
-            f"epoch from initialisation (epoch 0). {'; '.join(parts)}. 0° is BP's signal, 90° (dotted) a signal "
-            f"unrelated to it; BP has no feedback and is not drawn{_missing_note(a, groups)}; {curve_note(groups)}.")
+            f"epoch from initialisation (epoch 0). {'; '.join(parts)}. 0° is {a.reference()}'s signal, 90° (dotted) "
+            f"a signal unrelated to it; {a.reference()} has no feedback and is not drawn{_missing_note(a, groups)}; "
+            f"{curve_note(groups)}.{a.no_hidden_update_note()}")
 
 
 def _layer_wise(rule: str) -> bool:
@@ -233,10 +234,11 @@ def _start_notes(a) -> tuple[str, str]:
     """(panel b's epoch-0 note, the white circle's note) of the caption: one shared start, or which rules differ."""
     others = other_starts(a)
     if not others:
-        return "which is 1 at epoch 0 (the same initialisation; BP is not drawn)", "shared by the rules of one seed"
+        return (f"which is 1 at epoch 0 (the same initialisation; {a.reference()} is not drawn)",
+                "shared by the rules of one seed")
     names = " and ".join([", ".join(others[:-1]), others[-1]] if len(others) > 1 else others)
-    return (f"which is 1 at epoch 0 where a rule starts from BP's weights ({names} start elsewhere, e.g. at "
-            "another init gain; BP is not drawn)", f"one per seed and start; {names} start elsewhere")
+    return (f"which is 1 at epoch 0 where a rule starts from {a.reference()}'s weights ({names} start elsewhere, "
+            f"e.g. at another init gain; {a.reference()} is not drawn)", f"one per seed and start; {names} start elsewhere")
 
 
 def dynamics_caption(a, rows) -> str:
@@ -250,7 +252,8 @@ def dynamics_caption(a, rows) -> str:
             f"{comparison_name(d['comparison'])}. "
             f"a: change of the similarity to the label RDM since epoch 0 (its epoch-0 level written in each panel)")
     if "bp" in rows:
-        text += f"; b: change of the similarity to the RDM of the BP run of the same seed at the same epoch, {b_note}"
+        text += (f"; b: change of the similarity to the RDM of the {a.reference()} run of the same seed at the same "
+                 f"epoch, {b_note}")
     text += (f"; {'c' if 'bp' in rows else 'b'}: every run's path over epochs in one MDS per block of all runs' "
              "epoch RDMs and the label RDM (star; an arrow labelled labels points to it where it lies off the "
              f"panel), from a white circle (initialisation, {circle_note}) to a hexagon (last epoch), the MDS's "
@@ -278,10 +281,12 @@ def plot_representation_dynamics(analysis, out_dir, prefix: str = "") -> list:
                     continue
                 lines = draw_similarity(a, ax, block, "label_similarity" if what == "labels" else "bp_similarity")
                 handles.update({line.get_label(): line for line in lines})
-        axes[0, 0].set_ylabel("Δ similarity to label RDM")
+        d = a.results["dynamics"]
+        label_method = comparison_label(d.get("label_comparison", d["comparison"]))
+        axes[0, 0].set_ylabel(f"Δ similarity to label RDM\n({label_method})")
         axes[-1, 0].set_ylabel("MDS 2 (radians)")
         if "bp" in rows:
-            axes[1, 0].set_ylabel("Δ similarity to BP's RDM")
+            axes[1, 0].set_ylabel(f"Δ similarity to {a.reference()}'s RDM\n({comparison_label(d['comparison'])})")
         fig.legend(handles=_in_rule_order(a, handles), loc="outside lower center",
                    ncols=legend_columns(fig, len(handles)))
         letter_panels(axes[:, 0])

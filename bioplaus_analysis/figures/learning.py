@@ -4,7 +4,7 @@ main figures (`figures.main`) compose the same panels."""
 
 import numpy as np
 
-from ..results import is_true_gradient, load_analysis
+from ..results import load_analysis, updates_hidden
 from .style import (COLUMN, FIGURES_DRAWN, PAGE, curve_note, error_note, figure_style, legend_columns, letter_panels,
                     mean_interval, new_figure, require, round_ticks, save, seed_curves, seeds_label)
 
@@ -41,8 +41,8 @@ def draw_training(a, ax, key: str = "test_acc") -> list:
 
 
 def _cosine_tables(a) -> tuple[list, list[str]]:
-    """(every non-BP run's cos_bp table, the blocks they measure)."""
-    groups = [g for g in a.groups() if not is_true_gradient(g.rule)]
+    """(the cos_bp table of every run compared with BP, the blocks they measure)."""
+    groups = a.compared_groups()
     require(bool(groups), "cosine to BP needs runs of a rule other than BP")
     tables = [a.results["cosine"][run]["training"] for g in groups for run in g.runs]
     layers = [layer for layer in tables[0] if layer != "epoch"]
@@ -67,7 +67,7 @@ def cosine_layers(a) -> list[str]:
 def draw_cosine(a, ax, layer: str) -> list:
     """Cosine between each rule's update and the true BP gradient of block `layer`, per epoch."""
     lines = []
-    for g in (g for g in a.groups() if not is_true_gradient(g.rule)):
+    for g in a.compared_groups():
         tables = [a.results["cosine"][run]["training"] for run in g.runs]
         epochs = min(len(t["epoch"]) for t in tables)
         lines.append(seed_curves(ax, tables[0]["epoch"][:epochs], _values([t[layer][:epochs] for t in tables]), g,
@@ -87,7 +87,8 @@ def draw_snr(a, ax) -> list:
     width = 0.8 / len(groups)
     handles, everything = [], []
     for k, g in enumerate(groups):
-        values = _values([[a.results["snr"][run].get(layer) for layer in layers] for run in g.runs])
+        values = _values([[a.results["snr"][run].get(layer) if updates_hidden(g.rule) or layer == layers[-1] else None
+                            for layer in layers] for run in g.runs])
         everything.append(values)
         mean, half = mean_interval(values)
         x = np.arange(len(layers)) + (k - (len(groups) - 1) / 2) * width
@@ -121,25 +122,28 @@ def share_limits(axes) -> None:
 
 
 def snr_caption(a) -> str:
+    frozen = [g.label for g in a.groups() if not updates_hidden(g.rule)]
+    note = f" {', '.join(frozen)}: the output block alone (its hidden blocks take no update)." if frozen else ""
     return (f"Gradient signal-to-noise ratio, mean_i |E[g_i]| / (std[g_i] + ε), of each rule's own per-sample "
             f"updates per block (over every weight of the block's conv and linear layers, biases excluded) on "
-            f"{a.sample_text('eval_sample')}; {error_note(a.groups())}.")
+            f"{a.sample_text('eval_sample')}; {error_note(a.groups())}.{note}")
 
 
 def cosine_caption(a, layers) -> str:
-    groups = [g for g in a.groups() if not is_true_gradient(g.rule)]
+    groups = a.compared_groups()
     batch = {a.results["runs"][run].get("cos_images") or a.results["runs"][run].get("cos_batch")
              for g in groups for run in g.runs}  # the images measured (runs before cos_images: the option)
     batch = f"{batch.pop()} " if len(batch) == 1 and None not in batch else ""
     exact = [layer for layer in exact_cosine_layers(a) if layer not in layers]
     other = [layer for layer in cosine_layers(a) if layer not in layers and layer not in exact]
-    dropped = (f" Not shown: {', '.join(exact)}, where every rule's update is BP's (cosine 1 by construction)."
+    dropped = (f" Not shown: {', '.join(exact)}, where every rule's update is {a.reference()}'s (cosine 1 by "
+               f"construction)."
                if exact else "") + (f" Not shown for space: {', '.join(other)} (see the cosine-to-bp figure)."
                                     if other else "")
     return (f"Cosine to {a.reference()}, training: between each rule's update and {a.reference(False)} of the "
             f"same network at the same weights, per block, measured after every epoch on a fixed class-balanced "
             f"batch of {batch}held-out (validation) images; {a.reference()} is 1 by definition and not drawn; "
-            f"{curve_note(groups)}.{dropped}")
+            f"{curve_note(groups)}.{dropped}{a.no_hidden_update_note()}")
 
 
 @FIGURES_DRAWN.register("gradient-snr")
@@ -149,7 +153,7 @@ def plot_gradient_snr(analysis, out_dir, prefix: str = "") -> list:
     with figure_style() as plt:
         fig, axes = new_figure(plt, COLUMN, 2.2)
         handles = draw_snr(a, axes[0, 0])
-        axes[0, 0].legend(handles=handles, loc="best", fontsize=6)
+        fig.legend(handles=handles, loc="outside lower center", ncols=legend_columns(fig, len(handles)))
         return save(fig, out_dir, f"{prefix}gradient-snr", snr_caption(a))
 
 
@@ -207,14 +211,15 @@ def bias_variance_layers(a) -> list[str]:
 def _left_out_note(a, layers) -> str:
     """' Not shown: out, where every rule's update is BP's (cosine 1).' for the blocks a figure leaves out."""
     absent = [layer for layer in _bias_variance_blocks(a)[1] if layer not in layers]
-    return f" Not shown: {', '.join(absent)}, where every rule's update is BP's (cosine 1)." if absent else ""
+    return (f" Not shown: {', '.join(absent)}, where every rule's update is {a.reference()}'s (cosine 1)."
+            if absent else "")
 
 
 def draw_bias_variance(a, ax, layer: str) -> list:
     """Each run of `layer` as a point: cosine of its update to BP's gradient (x: bias, 1 = none) against the
     gradient SNR of its per-sample updates (y: variance, high = little); one colour per rule."""
     handles = []
-    for g in a.groups():
+    for g in (g for g in a.groups() if updates_hidden(g.rule)):
         x = [a.results["cosine"][run]["analysis"][layer]["mean"] for run in g.runs]
         y = [a.results["snr"][run][layer] for run in g.runs]
         handles.append(ax.scatter(x, y, s=9, color=g.color, linewidths=0, label=seeds_label(g), zorder=3))
@@ -242,5 +247,5 @@ def plot_bias_variance(analysis, out_dir, prefix: str = "") -> list:
                    f"against the gradient signal-to-noise ratio of its per-sample updates (y; higher is less noisy); "
                    f"both on {a.sample_text('eval_sample')} after training (the cosine while training is measured on "
                    f"a validation batch instead); one point per seed, {a.seeds_text()}, no error bars; each block on "
-                   f"its own axes.{_left_out_note(a, layers)}")
+                   f"its own axes.{_left_out_note(a, layers)}{a.no_hidden_update_note()}")
         return save(fig, out_dir, f"{prefix}bias-variance", caption)

@@ -4,7 +4,7 @@ representations (RDMs on a fixed scale, joint paths, Shepard diagram)."""
 
 import numpy as np
 
-from ..results import is_true_gradient, load_analysis
+from ..results import load_analysis
 from .learning import share_limits, cosine_caption, cosine_layers, draw_cosine, draw_snr, draw_training, snr_caption, test_split_text
 from .representations import (class_name_step, draw_joint_paths, draw_rdm, draw_shepard, paths_caption, rdm_scale,
                               RDM_NAMES)
@@ -18,7 +18,7 @@ def plot_main_learning(analysis, out_dir, prefix: str = "") -> list:
     """Learning: test accuracy per epoch, gradient SNR per layer, and the cosine of each rule's update to
     the BP gradient per hidden block over training."""
     a = load_analysis(analysis)
-    cosine = [] if all(is_true_gradient(g.rule) for g in a.groups()) else cosine_layers(a)[:3]
+    cosine = cosine_layers(a)[:3] if a.compared_groups() else []
     with figure_style() as plt:
         one_row = len(cosine) <= 1  # a single cosine panel sits beside the others, not across the page
         fig = plt.figure(figsize=(PAGE, 2.0 if one_row else 3.6))

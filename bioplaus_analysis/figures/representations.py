@@ -95,7 +95,7 @@ def plot_rdm_grid(analysis, out_dir, prefix: str = "") -> list:
                 draw_rdm(a, row[col], mean[col], layer, "y" if col == 0 else "none", every)
             label = seeds_label(g) if every == 1 else seeds_label(g).replace(" (", "\n(")  # small rows: two lines
             row[0].set_ylabel(label, color=g.color, fontweight="bold", fontsize=6)
-        letter_panels(axes[:, 0], x=-0.5)  # one letter per row: the references, then each rule
+        letter_panels(axes[:, 0], figure_edge=True)  # one letter per row: the references, then each rule
         _rdm_colorbar(a, fig, axes, image)
         return save(fig, out_dir, f"{prefix}rdm-grid", rdm_caption(a))
 
@@ -302,7 +302,7 @@ def plot_tsne_grid(analysis, out_dir, prefix: str = "") -> list:
             ax.set_title(title, fontsize=6)
             if g is not None and ax is axes[groups.index(g) + 1, 0]:
                 ax.set_ylabel(f"{g.label}\n(seed {g.seeds[0]})", color=g.color, fontweight="bold", fontsize=6)
-        letter_panels(axes[:, 0], x=-0.3)  # one letter per row: the input, then each rule
+        letter_panels(axes[:, 0], figure_edge=True)  # one letter per row: the input, then each rule
         names = class_names(a.results["dataset"], classes)
         handles = [Line2D([], [], linestyle="", marker="o", markersize=3, color=colors[c], label=name)
                    for c, name in zip(classes, names)]

@@ -80,8 +80,9 @@ def attack_caption(a) -> str:
     _, groups = _attacked(a)
     true = ("the surrogate gradient of the spiking network (its true gradient is zero almost everywhere)"
             if a.spiking() else "the true input gradient (white box)")
-    feedback = (" and with each rule's own feedback path (dashed; a gradient-masking probe, not robustness). BP has "
-                "no dashed line: its feedback path is the true gradient." if has_feedback_curves(a) else ".")
+    feedback = (f" and with each rule's own feedback path (dashed; a gradient-masking probe, not robustness). "
+                f"{a.reference()} has no dashed line (its feedback path is the gradient of the solid line), nor has the "
+                f"readout control (no feedback path)." if has_feedback_curves(a) else ".")
     return (f"Accuracy under attack vs ε on {a.sample_text('eval_sample')}: attacks with {true} (solid)"
             f"{feedback} {pgd_note(a)}{_band_note(groups)}")
 
@@ -135,18 +136,25 @@ def transfer_drop(a, attack: str, eps: float):
     require(0.0 in grid, "the transfer figure needs ε = 0 in the grid (the clean accuracy)")
     matrix, order = a.arrays[f"transfer/{attack}"][grid.index(eps)], robustness["transfer_order"]
     attacked = _rule_matrix(matrix, order, groups)
-    clean = np.array([np.mean([robustness["curves"][run][attack]["true"][grid.index(0.0)] for run in g.runs])
-                      for g in groups])
+    clean = clean_accuracy(a, attack, groups)
     drop = (clean[None, :] - attacked) * 100
     if not one_seed_each(groups):
         drop = np.column_stack([drop, (clean - other_seed_transfer(matrix, order, groups)) * 100])
     return drop, groups
 
 
+def clean_accuracy(a, attack: str, groups) -> np.ndarray:
+    """Each group's accuracy at ε = 0 (a fraction), the mean over its seeds: what a transfer drop is counted from."""
+    robustness = a.results["robustness"]
+    clean = list(robustness["eps"]).index(0.0)
+    return np.array([np.mean([robustness["curves"][run][attack]["true"][clean] for run in g.runs]) for g in groups])
+
+
 def transfer_range(a, attacks, eps: float) -> tuple[float, float]:
-    """The colour range of transfer panels: the data's, shared by every attack drawn side by side."""
+    """The colour range of transfer panels: from 0 (no drop; lower where a drop is negative) to the data's
+    largest, shared by every attack drawn side by side, so that two figures' colours mean the same."""
     drops = np.concatenate([transfer_drop(a, attack, eps)[0].ravel() for attack in attacks])
-    low, high = float(np.nanmin(drops)), float(np.nanmax(drops))
+    low, high = min(0.0, float(np.nanmin(drops))), float(np.nanmax(drops))
     return low, max(high, low + 1.0)
 
 
@@ -156,13 +164,19 @@ def draw_transfer(a, ax, attack: str, eps: float, colorbar: bool = True, limits=
     import seaborn as sns
     drop, groups = transfer_drop(a, attack, eps)
     labels = [g.label for g in groups]
-    columns = labels + ["own rule,\nother seed"] * (drop.shape[1] - len(groups))
+    clean = clean_accuracy(a, attack, groups) * 100  # under each target: the accuracy its drop is counted from
+    columns = [f"{label} ({c:.0f})" for label, c in zip(labels, clean)] + [
+        "same rule, other seed"] * (drop.shape[1] - len(groups))
     low, top = limits or transfer_range(a, [attack], eps)
     numbers = [["" if np.isnan(v) else f"{v:.0f}".replace("-0", "0") if abs(v) < 0.5 else f"{v:.0f}" for v in row]
                for row in np.asarray(drop, dtype=float)]  # a drop that rounds to zero reads 0, not -0
     sns.heatmap(drop, ax=ax, vmin=low, vmax=top, cmap="rocket_r", annot=np.array(numbers, dtype=object),
-                fmt="", square=True, annot_kws={"fontsize": 6}, xticklabels=columns, yticklabels=labels,
-                cbar=colorbar, cbar_kws={"label": "accuracy drop (points)", "shrink": 0.8})
+                fmt="", square=True, annot_kws={"fontsize": 6}, xticklabels=columns,
+                yticklabels=labels, cbar=colorbar, cbar_kws={"label": "accuracy drop (points)", "shrink": 0.8})
+    ax.tick_params(axis="x", labelrotation=90)
+    ax.tick_params(axis="y", labelrotation=0)
+    if drop.shape[1] > len(groups):  # the baseline column apart from the rule × rule matrix
+        ax.axvline(len(groups), color="white", linewidth=1.5)
     ax.set_xlabel("target (evaluated)")
     ax.set_ylabel("source (crafts the attack)")
     ax.set_title(f"{ATTACK_NAMES.get(attack, attack)}, ε = {eps:g}")
@@ -184,7 +198,8 @@ def transfer_caption(a, eps: float) -> str:
     kind = "surrogate-gradient" if a.spiking() else "true-gradient"
     return (f"Transfer of {kind} attacks at ε = {eps:g}: drop of the target's accuracy from its clean accuracy "
             f"(percentage points) on {a.sample_text('eval_sample')}; {_cells_note(groups)}{_eps_choice(a, eps)}; "
-            f"colour scaled to the data, one scale for every transfer panel.")
+            f"under each target, in brackets, its clean accuracy (%); colour from 0 to the largest drop, one scale for "
+            f"every transfer panel.")
 
 
 def _cells_note(groups) -> str:

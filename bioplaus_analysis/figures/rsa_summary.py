@@ -3,7 +3,7 @@ of the same seed (beside BP's noise ceiling), every seed drawn, tests against BP
 
 import numpy as np
 
-from ..choices import comparison_name
+from ..choices import comparison_label, comparison_name
 from ..results import load_analysis
 from .style import FIGURES_DRAWN, PAGE, figure_style, legend_columns, letter_panels, new_figure, require, save
 
@@ -85,19 +85,18 @@ def plot_rsa_summary(analysis, out_dir, prefix: str = "") -> list:
     require(bool(a.results.get("rsa", {}).get("labels")), "the analysis holds no RSA summary; rerun `bioplaus analyze`")
     groups, rsa = a.groups(), a.results["rsa"]
     blocks, to_bp = _blocks(a, groups), [g for g in groups if any(run in rsa["bp"] for run in g.runs)]
-    method = comparison_name(rsa["comparison"])
-    label_method = comparison_name(rsa.get("label_comparison", rsa["comparison"]))
+    methods = rsa["comparison"], rsa.get("label_comparison", rsa["comparison"])
     with figure_style() as plt:
         fig, axes = new_figure(plt, PAGE, 2.3, 1, 1 + bool(to_bp))
         handles = draw_rsa(a, axes[0, 0], "labels", groups, blocks) + _untrained(a, axes[0, 0], blocks, groups)
-        axes[0, 0].set_ylabel(f"similarity to the label RDM ({label_method})")
+        axes[0, 0].set_ylabel(f"similarity to the label RDM\n({comparison_label(methods[1])})")
         if to_bp:
             draw_rsa(a, axes[0, 1], "bp", to_bp, blocks)
             handles += _ceiling(a, axes[0, 1], blocks, to_bp)
-            axes[0, 1].set_ylabel(f"similarity to {a.reference()}'s RDM, same seed")
+            axes[0, 1].set_ylabel(f"similarity to {a.reference()}'s RDM,\nsame seed ({comparison_label(methods[0])})")
         fig.legend(handles=handles, loc="outside lower center", ncols=legend_columns(fig, len(handles)))
         letter_panels(axes) if to_bp else None
-        return save(fig, out_dir, f"{prefix}rsa-summary", _caption(a, label_method, method, bool(to_bp)))
+        return save(fig, out_dir, f"{prefix}rsa-summary", _caption(a, *map(comparison_name, methods[::-1]), bool(to_bp)))
 
 
 def _caption(a, label_method: str, method: str, to_bp: bool) -> str:

@@ -67,7 +67,8 @@ def _pathways(arch, groups) -> str:
     sentences = {"transpose": "{}: the transposed forward weights W^T.",
                  "layer": "From each weight layer's output back to its input: {}.",
                  "direct": "Straight from the output error to each hidden block (B: block width × classes): {}.",
-                 "none": "{}: none, the hidden blocks stay at their initialisation."}
+                 "none": "{}: none, the hidden weights stay at their initialisation (batch norm's running "
+                         "statistics, where a network has them, follow the data as in every run)."}
     text = [sentences[kind].format("; ".join(labels)) for kind, labels in kinds.items()]
     return " ".join(sentence[0].upper() + sentence[1:] for sentence in text)
 

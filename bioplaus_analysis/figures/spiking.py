@@ -1,4 +1,4 @@
-"""Figures of spiking networks: per-neuron firing-rate histograms with the silent fraction per seed, and
+"""Figures of spiking networks: per-neuron firing-rate histograms with the silent fraction over seeds, and
 spike rasters (ticks, neurons sorted by rate) of one test image shown beside them."""
 
 import numpy as np
@@ -18,7 +18,7 @@ def _spiking(a):
 
 def draw_rates(a, ax, layer: str, groups) -> list:
     """Step histograms of per-neuron firing rate, one per rule (seeds pooled, as densities so that rules
-    compare), silent neurons counted in the first bin and their fraction per seed in the legend."""
+    compare), silent neurons counted in the first bin and their fraction (mean, seeds' range) in the legend."""
     data = {g.label: [a.arrays[f"rates/{run}/{layer}"] for run in g.runs] for g in groups}
     top = max(max(float(r.max()) for r in rates) for rates in data.values())
     ceiling = a.results["firing"][groups[0].runs[0]].get("rate_ceiling")  # None: a library's neurons
@@ -26,9 +26,9 @@ def draw_rates(a, ax, layer: str, groups) -> list:
     handles = []
     for g in groups:
         pooled = np.concatenate(data[g.label])
-        silent = ", ".join(f"{(rates == 0).mean():.0%}" for rates in data[g.label])
-        full = "" if ceiling is None else "; at ceiling " + ", ".join(  # the analysis's saturated fraction
-            f"{a.results['firing'][run]['layers'][layer]['saturated_fraction']:.0%}" for run in g.runs)
+        silent = _over_seeds([(rates == 0).mean() for rates in data[g.label]])
+        full = "" if ceiling is None else "; at ceiling " + _over_seeds(  # the analysis's saturated fraction
+            [a.results['firing'][run]['layers'][layer]['saturated_fraction'] for run in g.runs])
         _, _, patches = ax.hist(pooled, bins=bins, histtype="step", color=g.color, density=True, linewidth=0.9,
                                 label=f"{g.label}: silent {silent}{full}")
         handles.append(patches[0])
@@ -40,6 +40,12 @@ def draw_rates(a, ax, layer: str, groups) -> list:
     return handles
 
 
+def _over_seeds(fractions) -> str:
+    """'12%' for one seed, '12% (10–15)' (mean, then the seeds' range) for several; one number where they agree."""
+    mean, low, high = (f"{100 * value:.0f}" for value in (np.mean(fractions), min(fractions), max(fractions)))
+    return f"{mean}%" if len(fractions) == 1 or low == high else f"{mean}% ({low}–{high})"
+
+
 @FIGURES_DRAWN.register("firing-rates")
 def plot_firing_rates(analysis, out_dir, prefix: str = "") -> list:
     """Per hidden layer: histograms of each rule's per-neuron firing rates, with the silent fraction per seed."""
@@ -48,10 +54,13 @@ def plot_firing_rates(analysis, out_dir, prefix: str = "") -> list:
     first = firing[groups[0].runs[0]]
     layers = list(first["layers"])
     with figure_style() as plt:
-        fig, axes = new_figure(plt, COLUMN if len(layers) == 1 else PAGE, 2.0, 1, len(layers))
-        for ax, layer in zip(axes[0], layers):
-            title = "rule: silent" + ("; at the ceiling" if first.get("rate_ceiling") else "") + ", per seed"
-            ax.legend(handles=draw_rates(a, ax, layer, groups), fontsize=6, title=title, title_fontsize=6)
+        fig, axes = new_figure(plt, COLUMN if len(layers) == 1 else PAGE, 2.0 + 0.12 * len(groups), 1, len(layers))
+        handles = [draw_rates(a, ax, layer, groups) for ax, layer in zip(axes[0], layers)]
+        labels = [f"{g.label}: " + " | ".join(per_layer[k].get_label().split(": ", 1)[1] for per_layer in handles)
+                  for k, g in enumerate(groups)]  # one entry per rule: its numbers in every layer, in panel order
+        title = "rule: silent" + ("; at the ceiling" if first.get("rate_ceiling") else "") + (
+            f" ({' | '.join(layers)})" if len(layers) > 1 else "")
+        fig.legend(handles[0], labels, loc="outside lower center", title=title, title_fontsize=6)  # under the bars
         letter_panels(axes) if len(layers) > 1 else None
         neurons = ", ".join(f"{layer}: {info['neurons']}" for layer, info in first["layers"].items())
         seeds = sorted({len(g.runs) for g in groups})
@@ -59,9 +68,9 @@ def plot_firing_rates(analysis, out_dir, prefix: str = "") -> list:
                    f"{a.sample_text()}), as densities over the neurons of every seed pooled ({neurons} neurons per "
                    f"run; {'/'.join(map(str, seeds))} seed{'s' if seeds != [1] else ''} per rule). The first bin "
                    f"holds the silent neurons (never spiked) with the rarely firing ones; the legend gives the "
-                   f"silent fraction of each seed."
+                   f"silent fraction, its mean over seeds with the seeds' range in brackets."
                    + (f" Dotted: the highest rate a neuron can reach ({first['rate_ceiling']:.2f}: a spike, then its "
-                      f"refractory steps); the legend gives each seed's fraction of neurons at it (saturated: "
+                      f"refractory steps); the legend gives the fraction of neurons at it, likewise (saturated: "
                       f"their rate cannot rise further)." if first.get("rate_ceiling") else ""))
         return save(fig, out_dir, f"{prefix}firing-rates", caption)
 

@@ -94,12 +94,16 @@ def wilson(correct, n, z: float = 1.959964) -> tuple[np.ndarray, np.ndarray]:
     return centre - half, centre + half
 
 
-def letter_panels(axes, x: float = -0.02, y: float = 1.02, first: str = "a") -> None:
-    """Bold panel letters `first`, then the next ones, at the top left of each visible axes, in order."""
+def letter_panels(axes, x: float = -0.02, y: float = 1.02, first: str = "a", figure_edge: bool = False) -> None:
+    """Bold panel letters `first`, then the next ones, at the top left of each visible axes, in order; with
+    `figure_edge`, at the figure's left edge level with each axes' top (rows of a grid, whatever its width)."""
+    from matplotlib.transforms import blended_transform_factory
     visible = [ax for ax in np.ravel(axes) if ax.get_visible() and ax.axison]
     letters = string.ascii_lowercase[string.ascii_lowercase.index(first):]
     for letter, ax in zip(letters, visible):
-        ax.text(x, y, letter, transform=ax.transAxes, fontsize=8, fontweight="bold", ha="right", va="bottom")
+        where = (blended_transform_factory(ax.figure.transFigure, ax.transAxes), 0.005, "left") if figure_edge else (
+            ax.transAxes, x, "right")
+        ax.text(where[1], y, letter, transform=where[0], fontsize=8, fontweight="bold", ha=where[2], va="bottom")
 
 
 def legend_columns(fig, entries: int) -> int:
@@ -181,6 +185,15 @@ def check_file_name(name: str, what: str = "a figure name") -> None:
         raise ConfigError(f"{what} {name!r} holds a path separator; it is a file-name prefix, files go into --out")
 
 
+def _with_bptt_note(fig, caption: str) -> str:
+    """The caption, saying what "BPTT" is wherever the figure or caption names it without the surrogate gradient."""
+    from matplotlib.text import Text
+    named = "BPTT" in caption or any("BPTT" in text.get_text() for text in fig.findobj(Text))
+    if not named or "surrogate gradient" in caption:
+        return caption
+    return f"{caption} BPTT: backpropagation through time with the surrogate gradient (the spiking network's BP)."
+
+
 def save(fig, out_dir, name: str, caption: str) -> list[Path]:
     """Write `fig` as NAME.pdf and NAME.png (300 dpi) into `out_dir` atomically, and its caption; returns
     both paths. The PDF carries no creation date, so redrawing the same analysis gives the same file."""
@@ -189,7 +202,7 @@ def save(fig, out_dir, name: str, caption: str) -> list[Path]:
     check_file_name(name)
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_contract(fig, name)
-    write_caption(out_dir, name, caption)
+    write_caption(out_dir, name, _with_bptt_note(fig, caption))
     paths = []
     for ext, options in (("pdf", {"metadata": {"Creator": f"bioplaus {__version__}", "CreationDate": None}}),
                          ("png", {"dpi": PNG_DPI, "metadata": {"Software": f"bioplaus {__version__}"}})):

@@ -1,6 +1,7 @@
 """The readout-only control (Lillicrap et al. 2016's "shallow" network): every hidden block stays at its
 initialisation and only the output block learns, by its true gradient. What a rule achieves beyond this
-control is what its hidden-layer updates contribute."""
+control is what its hidden-layer updates contribute. Batch norm's running statistics still follow the data, as
+in every run: they are not learned by any gradient, and the readout sees normalised random features."""
 
 from contextlib import contextmanager
 
