@@ -211,6 +211,6 @@ def cost_section(runs, images, labels, firing: dict, device) -> dict:
         rates = firing.get(name, {}).get("layers", {})
         for layer, summary in rates.items():
             layers[name].setdefault(layer, {})["firing_rate"] = summary["mean"]
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} thread{'s' if torch.get_num_threads() > 1 else ''}"
     return {"step": step_costs(runs, images, labels, device), "layers": layers, "images": len(images), "device": where,
             "warmup": WARMUP, "timed": TIMED}

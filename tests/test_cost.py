@@ -12,6 +12,7 @@ from torch import nn
 from bioplaus_analysis import analyze, read_results
 from bioplaus_analysis.cost import _profiled_peak, _Step, cost_section, layer_operations, spike_counts
 from bioplaus_analysis.figures import DRAW, applicable
+from bioplaus_analysis.figures.style import read_captions
 from bioplaus_analysis.foreign import Foreign
 from trainers import build_model, load_dataset
 
@@ -146,6 +147,11 @@ def test_cost_csv_holds_every_runs_step_and_layers_relative_to_bp(analysed, tmp_
     assert "cost" in applicable(analysed)
     paths = DRAW["cost"](analysed, tmp_path)
     assert [p.name for p in paths] == ["cost.pdf", "cost.png"]
+    results["runs"] = {run: info for run, info in results["runs"].items() if run.startswith("cnn-")}  # every run has BP
+    DRAW["cost"]((results, read_results(analysed)[1]), tmp_path / "cnn")
+    bp = results["cost"]["step"]["cnn-bp"]  # the panels are ratios: the caption gives what they are ratios of
+    assert (f"BP's own step: {bp['ms']:.3g} ms, {bp['peak_bytes'] / 2 ** 20:.3g} MiB, "
+            f"{bp['macs_per_image'] / 1e3:.4g} thousand MACs per image") in read_captions(tmp_path / "cnn")["cost"]
 
 
 def test_a_training_steps_spikes_cost_what_they_cost_in_inference():

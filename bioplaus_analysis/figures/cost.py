@@ -52,16 +52,23 @@ def draw_inference(a, ax, groups) -> None:
     """Spiking runs: each rule's accumulates (spike inputs × fan-out) and multiply-accumulates (analog inputs)
     of inference per image, summed over its weight layers, one dot per seed."""
     layers = a.results["cost"]["layers"]
+    largest = max(sum(v.get(key, 0.0) for v in layers[run].values()) for g in groups for run in g.runs
+                  for key in ("accumulates", "multiply_accumulates"))
+    scale, unit = (1e6, "millions") if largest >= 1e6 else (1e3, "thousands")  # tick labels of 1 and more
     for x, g in enumerate(groups):
         for key, marker in (("accumulates", "o"), ("multiply_accumulates", "s")):
-            values = [sum(v.get(key, 0.0) for v in layers[run].values()) / 1e6 for run in g.runs]
+            values = [sum(v.get(key, 0.0) for v in layers[run].values()) / scale for run in g.runs]
             values = [v for v in values if v > 0]  # a log axis: none of this kind (e.g. no analog input)
             ax.scatter(_spread(x, len(values)), values, s=9, marker=marker, color=g.color, linewidths=0, zorder=3)
     ax.scatter([], [], marker="o", color="0.3", s=9, label="ACs")
     ax.scatter([], [], marker="s", color="0.3", s=9, label="MACs")
     ax.legend(fontsize=6, loc="center right")
     ax.set_yscale("log")  # spikes' accumulates are often a small fraction of the analog layers' MACs
-    ax.set_ylabel("millions per image")
+    from matplotlib.ticker import FuncFormatter
+    plain = FuncFormatter(lambda value, _: f"{value:g}")  # 30, 40, 60 rather than 3 × 10^1 within a decade
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
+    ax.set_ylabel(f"{unit} per image")
     ax.set_xlim(-0.5, len(groups) - 0.5)
     ax.set_title("inference operations")
     ax.set_xticks(range(len(groups)), [g.label for g in groups], rotation=45, ha="right")
@@ -87,6 +94,17 @@ def plot_cost(analysis, out_dir, prefix: str = "") -> list:
         return save(fig, out_dir, f"{prefix}cost", caption)
 
 
+def _reference_note(a, groups, relative: bool) -> str:
+    """' BP's own step: 3.5 ms, 0.70 MiB, 516 k MACs per image (mean over seeds).' where the panels are ratios."""
+    reference = [g for g in groups if bp_run_of(a.results["runs"], g.runs[0]) == g.runs[0]]
+    if not relative or not reference:
+        return ""
+    step = [a.results["cost"]["step"][run] for run in reference[0].runs]
+    ms, mib, macs = (np.mean([s[key] for s in step]) for key in ("ms", "peak_bytes", "macs_per_image"))
+    return (f" {a.reference()}'s own step: {ms:.3g} ms, {mib / 2 ** 20:.3g} MiB, {macs / 1e3:.4g} thousand MACs per "
+            f"image (mean over seeds).")
+
+
 def _caption(a, groups, relative: bool, spiking: bool) -> str:
     cost = a.results["cost"]
     batch = sorted({cost["step"][run]["batch_size"] for g in groups for run in g.runs})
@@ -96,8 +114,8 @@ def _caption(a, groups, relative: bool, spiking: bool) -> str:
             f"{'/'.join(map(str, batch))} images, on {cost['device']}. a: median time of {cost['timed']} steps after "
             f"{cost['warmup']} warm-up steps, the rules interleaved in one process; b: peak memory a step allocates beyond the weights and optimiser "
             "state (CPU: every allocation as PyTorch's profiler records it; CUDA: max_memory_allocated); c: "
-            "multiply-accumulates (MACs) of its matrix products and convolutions (forward, backward, update; "
-            "torch.utils.flop_counter). Dots: seeds; bar: their mean.")
+            "multiply-accumulates (MACs) per image of its matrix products and convolutions (forward, backward, "
+            f"update; torch.utils.flop_counter). Dots: seeds; bar: their mean.{_reference_note(a, groups, relative)}")
     if spiking:
         text += (f" d: operations of inference per image over {cost['images']} test images, summed over the weight "
                  "layers, on a log axis: accumulates (ACs: each input spike reaches its fan-out) and "
