@@ -34,7 +34,7 @@ def test_each_rules_feedback_pathway():
     assert (dfa["learned"], dkp["learned"]) == (False, True)
     assert _arch("readout")["feedback"]["kind"] == "none"
     usf, brsf = _arch("usf")["feedback"], _arch("brsf")["feedback"]  # sign symmetry: sign(W) with its magnitudes
-    assert usf["kind"] == brsf["kind"] == "layer" and usf["symbol"] == "sign(W)" and "redrawn" in brsf["through"]
+    assert usf["kind"] == brsf["kind"] == "layer" and usf["symbol"] == "sign(W)·s" and brsf["symbol"] == "sign(W)∘|R|" and "redrawn" in brsf["through"]
 
 
 def test_a_network_trained_elsewhere_has_no_schematic():

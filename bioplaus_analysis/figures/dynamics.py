@@ -199,7 +199,8 @@ def draw_epoch_paths(a, ax, block: str) -> None:
             for start, end in zip(points[:-1], points[1:]):
                 ax.annotate("", end, start, arrowprops={"arrowstyle": "-|>", "color": g.color, "alpha": alpha,
                                                         "lw": 0.7, "mutation_scale": 5, "shrinkA": 1, "shrinkB": 1})
-            ax.scatter(*points[0], marker="o", s=10, facecolor="white", edgecolor="0.3", linewidths=0.6, zorder=3)
+            ax.scatter(*points[0], marker="o", s=10, facecolor="white", edgecolor="0.3", linewidths=0.6,
+                       zorder=3.5)  # over any last epoch that ends where it started (the readout control)
             ax.scatter(*points[-1], marker="h", s=12, color=g.color, alpha=alpha, linewidths=0, zorder=3)
     ax.set_aspect("equal", adjustable="datalim")
     ax.margins(0.1)
@@ -216,8 +217,8 @@ def _label_star(ax, star, points) -> None:
     if np.abs(offset).max() <= 1.5:
         ax.scatter(*star, marker="*", s=45, color="white", edgecolor="black", linewidths=0.7, zorder=4)
     else:
-        tip = 0.5 + 0.47 * offset / np.abs(offset).max()
-        ax.annotate("labels", xy=tuple(tip), xytext=tuple(0.5 + 0.3 * offset / np.abs(offset).max()),
+        tip = 0.5 + 0.49 * offset / np.abs(offset).max()  # the text near the edge, apart from the paths' middle
+        ax.annotate("labels", xy=tuple(tip), xytext=tuple(0.5 + 0.39 * offset / np.abs(offset).max()),
                     xycoords="axes fraction", textcoords="axes fraction", fontsize=6, ha="center", va="center",
                     arrowprops={"arrowstyle": "-|>", "color": "0.3", "lw": 0.6, "mutation_scale": 6})
 

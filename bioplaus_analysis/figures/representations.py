@@ -258,7 +258,7 @@ def plot_paths_per_rule(analysis, out_dir, prefix: str = "") -> list:
             run = g.runs[0]
             draw_path(ax, points[:-1], g.color, a.layers(run), names=True)
             _anchors(ax, points, {"input": 0, "labels": len(points) - 1})  # the run's own, aligned
-            ax.set_title(f"{g.label} (seed {g.seeds[0]}), stress-1 {a.results['paths']['per_run'][run]['stress']:.2f}",
+            ax.set_title(f"{g.label} (seed {g.seeds[0]})\nstress-1 {a.results['paths']['per_run'][run]['stress']:.2f}",
                          color=g.color, fontsize=6)
             ax.set_xlabel("MDS 1 (radians)")
             ax.margins(0.15)

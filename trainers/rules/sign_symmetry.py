@@ -24,7 +24,7 @@ class USF(FA):
     name = "usf"
     label = "uSF"
     color = "#00A0B0"  # a teal, far from the class palette (Okabe & Ito's sky blue is near its #88CCEE)
-    feedback_symbol = "sign(W)"
+    feedback_symbol = "sign(W)·s"  # on each arrow of the schematic: the three variants apart
     feedback_through = "sign(W)·s per layer,\ns: Glorot's std"
 
     def stored_feedback(self, weight):
@@ -39,6 +39,7 @@ class FRSF(USF):
     name = "frsf"
     label = "frSF"
     color = "#D55E00"  # Okabe & Ito vermillion
+    feedback_symbol = "sign(W)∘|R|"
     feedback_through = "sign(W)∘|R| per layer"
 
     def stored_feedback(self, weight):
@@ -52,6 +53,7 @@ class BRSF(USF):
     name = "brsf"
     label = "brSF"
     color = "#8C6D00"  # a dark yellow (Okabe & Ito's yellow, darkened to read on white)
+    feedback_symbol = "sign(W)∘|R|"  # R: this batch's draw (said under the network)
     feedback_through = "sign(W)∘|R| per layer,\nR redrawn every batch"
 
     def stored_feedback(self, weight):
