@@ -675,3 +675,10 @@ def test_the_firing_legend_gives_the_mean_over_seeds_and_their_range():
     assert _over_seeds([0.12]) == "12%"
     assert _over_seeds([0.10, 0.12, 0.15]) == "12% (10–15)"
     assert _over_seeds([0.001, 0.002]) == "0%"  # the seeds agree at this precision: one number
+
+
+def test_the_tsne_caption_gives_its_perplexity_and_seed():
+    from bioplaus_analysis.figures.representations import _tsne_settings
+    results, arrays = _fixture_results()
+    results["provenance"] = {"sample": {"n": 30}, "seeds": {"embedding": 4}}
+    assert _tsne_settings(load_analysis((results, arrays))).endswith("perplexity 9.66667, seed 4.")  # (30 − 1) / 3

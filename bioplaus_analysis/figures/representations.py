@@ -272,6 +272,16 @@ def plot_paths_per_rule(analysis, out_dir, prefix: str = "") -> list:
         return save(fig, out_dir, f"{prefix}paths-per-rule", caption)
 
 
+def _tsne_settings(a) -> str:
+    """' PCA-initialised t-SNE, perplexity 30, seed 0.' from the analysis's sample size and embedding seed."""
+    from ..embedding import default_perplexity
+    n, seed = a.provenance.get("sample", {}).get("n"), a.provenance.get("seeds", {}).get("embedding")
+    if n is None:
+        return ""
+    return (f" PCA-initialised t-SNE (features wider than 50 first reduced to 50 principal components), perplexity "
+            f"{default_perplexity(n):g}{'' if seed is None else f', seed {seed}'}.")
+
+
 @FIGURES_DRAWN.register("tsne-grid")
 def plot_tsne_grid(analysis, out_dir, prefix: str = "") -> list:
     """The input's t-SNE once, then rules × layers t-SNE embeddings (first seed of each rule), points
@@ -311,5 +321,5 @@ def plot_tsne_grid(analysis, out_dir, prefix: str = "") -> list:
         key.set_axis_off()
         key.legend(handles=handles, title="class", loc="center", ncols=2 if len(handles) > 5 else 1)
         caption = (f"t-SNE of the input (top left) and of every block (rows: rules, first seed), {a.sample_text()}, "
-                   f"points coloured by class; t-SNE axes are arbitrary and unitless.")
+                   f"points coloured by class; t-SNE axes are arbitrary and unitless.{_tsne_settings(a)}")
         return save(fig, out_dir, f"{prefix}tsne-grid", caption)
