@@ -36,7 +36,7 @@ from .stats_table import stats_rows
 from .tidy_tables import write_tidy_tables
 from .foreign import as_analysed
 from .robustness import (accuracy, attack, attack_passes, check_batch, input_gradient, model_rule,
-                         robustness_curves, rule_name)
+                         robustness_curves, rule_name, transfer_eps_of, transfer_matrices, transfer_passes)
 from .rsa import compare_rdms, label_rdm, layer_rdms
 from .rsa_summary import rsa_summary
 from .run_checks import check_finished_runs, check_runs
@@ -280,9 +280,13 @@ def _adversarial_rdms(models, sample, run_rdms, options: AnalysisOptions, arrays
 
 
 def _attack_steps(attackable: dict, options: AnalysisOptions) -> list[tuple]:
-    """(gradient passes, forward passes) of every (attack, run, ε) step `robustness_curves` will make."""
-    return [attack_passes(name, eps, options.pgd_steps, len(attackable), rule_name(model), options.modes, options.eps)
-            for name in options.attacks for model in attackable.values() for eps in options.eps]
+    """(gradient passes, forward passes) of every step `robustness_curves` and `transfer_matrices` will make."""
+    curve_modes = [mode for mode in options.modes if mode != "transfer"]
+    curves = [attack_passes(name, eps, options.pgd_steps, len(attackable), rule_name(model), curve_modes, options.eps)
+              for name in options.attacks for model in attackable.values() for eps in options.eps]
+    transfer = [transfer_passes(name, options.pgd_steps, len(attackable))
+                for name in options.attacks for _ in attackable] if "transfer" in options.modes else []
+    return curves + transfer
 
 
 def robustness(runs: _Runs, attackable, skipped, data, run_rdms, options: AnalysisOptions, arrays, progress) -> dict:
@@ -293,13 +297,19 @@ def robustness(runs: _Runs, attackable, skipped, data, run_rdms, options: Analys
 
     def step(label: str, gradients: float, forwards: float) -> None:
         progress.advance(label, progress.attack_seconds(gradients, forwards))
-    curves, transfer = robustness_curves(attackable, x_eval, y_eval, options.eps, options.attacks, options.modes,
-                                         options.pgd_steps, options.seed, step)
+    curve_modes = tuple(mode for mode in options.modes if mode != "transfer")  # transfer: at one ε, below
+    curves, _ = robustness_curves(attackable, x_eval, y_eval, options.eps, options.attacks, curve_modes,
+                                  options.pgd_steps, options.seed, step)
+    measured = "transfer" in options.modes and curves and options.attacks
+    at = [transfer_eps_of(curves, options.eps, options.attacks[0])] if measured else []
+    transfer = transfer_matrices(attackable, x_eval, y_eval, at, options.attacks, options.pgd_steps, options.seed,
+                                 step) if at else {}
     for attack_name, matrix in transfer.items():
         arrays[f"transfer/{attack_name}"] = matrix
     part["robustness"] = {"eps": list(options.eps), "attacks": list(options.attacks), "modes": list(options.modes),
                           "pgd_steps": options.pgd_steps, "curves": curves, "transfer_order": list(attackable),
-                          "transfer_axes": ["eps", "source (crafted on)", "target (evaluated)"],
+                          "transfer_eps": at, "transfer_axes": ["eps (transfer_eps)", "source (crafted on)",
+                                                                "target (evaluated)"],
                           "skipped": skipped, "note": "feedback mode attacks with the rule's own pseudo-gradient: "
                                                       "it probes gradient masking and is not a robustness measure"}
     with stage("RDMs under attack"):

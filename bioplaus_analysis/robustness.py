@@ -10,6 +10,7 @@ Images are normalised inside the model, so ε means the same pixel budget for ev
 
 import warnings
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -249,6 +250,42 @@ class _Crafter:
         if run not in self.clean:
             self.clean[run] = accuracy(self.models[run], self.images, self.labels)
         return self.clean[run]
+
+
+def transfer_passes(name: str, pgd_steps: int, models: int) -> tuple[int, int]:
+    """(gradient passes, forward passes) over the images of one (attack, source, ε) of `transfer_matrices`:
+    the source's attack crafted again, then scored on every model."""
+    return (1 if name == "fgsm" else pgd_steps), models
+
+
+def transfer_eps_of(curves: dict, eps_grid, attack: str) -> float:
+    """The grid's ε (> 0) where `attack`'s mean white-box accuracy over every run of `curves` is nearest half the
+    clean accuracy: attacks there hurt without saturating, so transfer cells can differ."""
+    grid = list(eps_grid)
+    mean = np.mean([run[attack]["true"] for run in curves.values()], axis=0)
+    clean = mean[grid.index(0.0)] if 0.0 in grid else mean.max()
+    attacked = [i for i, eps in enumerate(grid) if eps > 0] or [0]
+    return grid[min(attacked, key=lambda i: abs(mean[i] - clean / 2))]
+
+
+def transfer_matrices(models: dict, images, labels, eps_list, attacks=ATTACKS, pgd_steps: int = 10, seed: int = 0,
+                      step=None) -> dict:
+    """{attack: array [ε, source, target]}: the accuracy of each target on the images crafted with each source's
+    true gradient, at every ε of `eps_list`; the diagonal is the white-box attack. The analysis measures one ε
+    (`transfer_eps_of`): n² evaluations at every ε of the grid would cost far more than the curves themselves."""
+    _check_attacks(attacks, ("transfer",))
+    names, crafter, transfer = list(models), _Crafter(models, images, labels, pgd_steps, seed), {}
+    for name in attacks:
+        matrix = torch.full((len(eps_list), len(names), len(names)), float("nan"))
+        for s, run in enumerate(names):
+            for k, eps in enumerate(eps_list):
+                adversarial = crafter.craft(name, models[run], eps, "true")
+                for t, target in enumerate(names):
+                    matrix[k, s, t] = crafter.score(target, adversarial, eps)
+                if step is not None:
+                    step(f"{run}: {name} transfer ε={eps:g}", *transfer_passes(name, pgd_steps, len(names)))
+        transfer[name] = matrix.numpy()
+    return transfer
 
 
 def _check_attacks(attacks, modes) -> None:

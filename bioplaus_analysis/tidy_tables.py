@@ -38,6 +38,7 @@ def robustness_rows(results: dict, arrays: dict) -> list[dict]:
             for mode, accuracies in modes.items():
                 rows += [dict(_who(results, run), attack=attack, mode=mode, source=run, eps=e, accuracy=a)
                          for e, a in zip(eps, accuracies)]
+    measured = section.get("transfer_eps") or eps  # one ε (`transfer_eps`); every ε in older analyses
     for attack in section.get("attacks", []):
         matrix = arrays.get(f"transfer/{attack}")  # [ε, source, target]
         if matrix is None:
@@ -45,7 +46,7 @@ def robustness_rows(results: dict, arrays: dict) -> list[dict]:
         for t, target in enumerate(order):
             rows += [dict(_who(results, target), attack=attack, mode="transfer", source=source, eps=e,
                           accuracy=float(matrix[k, s, t]))
-                     for s, source in enumerate(order) if s != t for k, e in enumerate(eps)]
+                     for s, source in enumerate(order) if s != t for k, e in enumerate(measured)]
     return rows
 
 

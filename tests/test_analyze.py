@@ -35,7 +35,8 @@ def test_analyze_writes_results_and_arrays(digits_runs, tmp_path):
     curves = results["robustness"]["curves"]["cnn-dfa"]
     assert set(curves) == {"fgsm", "pgd"} and set(curves["fgsm"]) == {"true", "feedback"}
     assert curves["fgsm"]["true"][0] == results["accuracy"]["cnn-dfa"]
-    assert arrays["transfer/pgd"].shape == (2, 3, 3)
+    assert arrays["transfer/pgd"].shape == (1, 3, 3)  # at one ε, `transfer_eps`
+    assert results["robustness"]["transfer_eps"][0] in results["robustness"]["eps"][1:]
     assert set(results["adversarial_rdm"]["similarity_to_clean"]["cnn-bp"]) == {"conv1", "conv2", "fc1", "out"}
     assert {run["version"] for run in results["runs"].values()} == {__version__}  # each run's bioplaus version
     provenance = results["provenance"]
@@ -161,7 +162,7 @@ def test_runs_without_an_input_gradient_are_analysed_but_not_attacked(digits_run
                   attacks=["fgsm"], progress=False)
     results, arrays = read_results(out)
     assert "has no input gradient" in results["robustness"]["skipped"]["snn-poisson"]
-    assert list(results["robustness"]["curves"]) == ["cnn-dfa"] and arrays["transfer/fgsm"].shape == (2, 1, 1)
+    assert list(results["robustness"]["curves"]) == ["cnn-dfa"] and arrays["transfer/fgsm"].shape == (1, 1, 1)
     assert results["snr"]["snn-poisson"]["fc1"] > 0 and arrays["rdm/snn-poisson"].shape == (2, 40, 40)
 
 

@@ -160,7 +160,7 @@ def test_figures_of_missing_data_raise_one_clear_error(tmp_path):
     results, arrays = _fixture_results(spiking=False)
     with pytest.raises(ConfigError, match="holds no spiking runs"):
         DRAW["spike-raster"]((results, arrays), tmp_path)
-    with pytest.raises(ConfigError, match=r"ε 0.15 is not in the analysis grid \[0.0, 0.1, 0.2\]"):
+    with pytest.raises(ConfigError, match=r"transfer was measured at ε 0, 0.1, 0.2, not 0.15"):
         DRAW["transfer"]((results, arrays), tmp_path, eps=0.15)
     only_bp = _fixture_results(rules=("bp",))
     with pytest.raises(ConfigError, match="needs runs of a rule other than BP"):

@@ -192,3 +192,24 @@ def test_attacks_refuse_a_bad_batch_in_one_line():
             fgsm(model, x, y, 0.1, **options)
         with pytest.raises(ConfigError, match=message):
             pgd(model, x, y, 0.1, steps=1, **options)
+
+
+def test_the_transfer_at_one_eps_equals_the_full_matrix_there_and_its_diagonal_the_white_box_curve(digits_runs,
+                                                                                                 digits_eval):
+    from bioplaus_analysis.robustness import transfer_eps_of, transfer_matrices
+    x, y = digits_eval
+    models = {name: load_run(digits_runs[name])[0] for name in ("cnn-bp", "cnn-dfa", "cnn-dkp")}
+    grid = [0.0, 0.05, 0.1, 0.2]
+    curves, full = robustness_curves(models, x[:40], y[:40], grid, ("fgsm", "pgd"), pgd_steps=2)
+    eps = transfer_eps_of(curves, grid, "fgsm")
+    mean = np.mean([c["fgsm"]["true"] for c in curves.values()], axis=0)  # by hand: nearest half the clean one
+    assert eps == grid[1 + int(np.argmin(np.abs(mean[1:] - mean[0] / 2)))]
+    steps = []
+    one = transfer_matrices(models, x[:40], y[:40], [eps], ("fgsm", "pgd"), pgd_steps=2,
+                            step=lambda label, gradients, forwards: steps.append((label, gradients, forwards)))
+    for attack_name in ("fgsm", "pgd"):
+        assert one[attack_name].shape == (1, 3, 3)
+        np.testing.assert_array_equal(one[attack_name][0], full[attack_name][grid.index(eps)])
+        assert [one[attack_name][0, k, k] for k in range(3)] == [
+            np.float32(curves[run][attack_name]["true"][grid.index(eps)]) for run in models]
+    assert steps[0] == (f"cnn-bp: fgsm transfer ε={eps:g}", 1, 3) and steps[-1][1:] == (2, 3)

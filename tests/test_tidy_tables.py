@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from bioplaus_analysis import analyze, read_results
+from bioplaus_analysis.robustness import transfer_eps_of
 from bioplaus_analysis.tidy_tables import COLUMNS, TABLES
 
 
@@ -27,8 +28,11 @@ def test_each_table_loads_in_one_call_with_its_documented_columns(analysed):
 def test_robustness_rows_are_the_curves_and_the_transfer_matrix(analysed):
     results, arrays = read_results(analysed)
     frame = pd.read_csv(analysed / "robustness.csv")
-    # 3 runs x 2 attacks x 3 eps: true and feedback rows (BP's feedback is its true curve), transfer from 2 others
-    assert len(frame) == 3 * 2 * 3 * 2 + 3 * 2 * 3 * 2
+    # 3 runs x 2 attacks x 3 eps: true and feedback rows (BP's feedback is its true curve); transfer from 2 others
+    # at the one ε where the mean white-box FGSM accuracy is nearest half the clean accuracy
+    assert len(frame) == 3 * 2 * 3 * 2 + 3 * 2 * 1 * 2
+    assert results["robustness"]["transfer_eps"] == [transfer_eps_of(results["robustness"]["curves"], [0, 0.1, 0.2],
+                                                                     "fgsm")]
     row = frame.query("run == 'cnn-dfa' and attack == 'pgd' and mode == 'feedback' and eps == 0.2").iloc[0]
     assert (row["model"], row["rule"], row["seed"]) == ("cnn", "dfa", 0)
     assert row["accuracy"] == results["robustness"]["curves"]["cnn-dfa"]["pgd"]["feedback"][2]
@@ -36,6 +40,7 @@ def test_robustness_rows_are_the_curves_and_the_transfer_matrix(analysed):
     order = results["robustness"]["transfer_order"]
     expected = arrays["transfer/fgsm"][:, order.index("cnn-bp"), order.index("cnn-dkp")]
     np.testing.assert_allclose(crafted.sort_values("eps")["accuracy"], expected)
+    assert list(crafted["eps"]) == results["robustness"]["transfer_eps"]
 
 
 def test_snr_cosine_and_embedding_rows_match_results_json(analysed):

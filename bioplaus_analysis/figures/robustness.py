@@ -5,6 +5,7 @@ drop from clean accuracy."""
 import numpy as np
 
 from ..results import is_true_gradient, load_analysis
+from ..robustness import transfer_eps_of
 from .style import (COLUMN, FIGURES_DRAWN, PAGE, figure_style, legend_columns, letter_panels, new_figure,
                     one_seed_each, require, save, seed_counts, seed_curves, seeds_label, wilson)
 
@@ -131,10 +132,10 @@ def transfer_drop(a, attack: str, eps: float):
     """(rule × rule drop from the target's clean accuracy in points, groups): source rows, target columns; with
     several seeds a last column: each rule attacked from its own other seeds (`other_seed_transfer`)."""
     robustness, groups = _attacked(a)
-    grid = list(robustness["eps"])
-    require(eps in grid, f"ε {eps} is not in the analysis grid {grid}")
+    grid, measured = list(robustness["eps"]), measured_transfer_eps(a)
+    require(eps in measured, f"transfer was measured at ε {', '.join(f'{e:g}' for e in measured)}, not {eps:g}")
     require(0.0 in grid, "the transfer figure needs ε = 0 in the grid (the clean accuracy)")
-    matrix, order = a.arrays[f"transfer/{attack}"][grid.index(eps)], robustness["transfer_order"]
+    matrix, order = a.arrays[f"transfer/{attack}"][measured.index(eps)], robustness["transfer_order"]
     attacked = _rule_matrix(matrix, order, groups)
     clean = clean_accuracy(a, attack, groups)
     drop = (clean[None, :] - attacked) * 100
@@ -224,15 +225,18 @@ def _first_attack(a) -> str:
     return ATTACK_NAMES.get(attack, attack)
 
 
+def measured_transfer_eps(a) -> list[float]:
+    """The ε values the transfer matrices hold: the analysis's one (`transfer_eps`), or every ε of the grid in
+    analyses written before the transfer was measured at one ε."""
+    robustness = a.results["robustness"]
+    return list(robustness.get("transfer_eps") or robustness["eps"])
+
+
 def transfer_eps(a) -> float:
     """The grid's ε (> 0) where the first attack's mean white-box accuracy over all runs is nearest half the
-    clean accuracy: attacks there hurt without saturating, so transfer cells can differ."""
+    clean accuracy (`robustness.transfer_eps_of`): attacks there hurt without saturating, so cells can differ."""
     robustness = a.results["robustness"]
-    grid, attack = list(robustness["eps"]), robustness["attacks"][0]
-    accuracy = np.mean([curves[attack]["true"] for curves in robustness["curves"].values()], axis=0)
-    clean = accuracy[grid.index(0.0)] if 0.0 in grid else accuracy.max()
-    attacked = [i for i, eps in enumerate(grid) if eps > 0] or [0]
-    return grid[min(attacked, key=lambda i: abs(accuracy[i] - clean / 2))]
+    return transfer_eps_of(robustness["curves"], robustness["eps"], robustness["attacks"][0])
 
 
 @FIGURES_DRAWN.register("robustness")
