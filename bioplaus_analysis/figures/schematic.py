@@ -50,7 +50,7 @@ def _feedback(ax, arch, heights, color) -> None:
             ax.annotate("", xy=(0.52, heights[k]), xytext=(0.58, top),
                         arrowprops=dict(arrow, connectionstyle="arc3,rad=-0.3"))
             ax.text(0.55, heights[k] + 0.05, f"B {_shape(shape)}" if shape else "B", color=color, fontsize=6,
-                    va="bottom")
+                    va="bottom", zorder=3, bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})  # over arcs
     pathway = PATHWAYS[kind].format(through=arch["feedback"].get("through", "a B per layer"))
     ax.text(0.3, -0.1, pathway + (", learned" if arch["feedback"]["learned"] else ""), color=color,
             fontsize=6, ha="center", va="top")
