@@ -60,3 +60,19 @@ def test_the_schematic_names_each_rules_pathway_and_wraps_many_rules(tmp_path):
     assert "Readout: none" in caption
     width, height = Image.open(paths[1]).size
     assert height > width * 0.8  # two rows of networks, not nine squeezed into one
+
+
+def test_adfa_is_drawn_and_captioned_apart_from_dfa(tmp_path):
+    """aDFA's B is DFA's; what differs is g(I − θ) in place of the spike derivative, which the schematic says."""
+    import json
+
+    from bioplaus_analysis.figures import draw_figures
+    from bioplaus_analysis.results import Analysis
+    rules = ["dfa", "adfa"]
+    arch = {r: architecture(build_model("snn", r, (1, 8, 8), 10, seed=0, hidden="16"))
+            for r in rules}
+    assert arch["adfa"]["feedback"]["kind"] == arch["dfa"]["feedback"]["kind"] == "direct"
+    results = {"runs": {r: {"model": "snn", "rule": r, "seed": 0} for r in rules}, "architecture": arch}
+    draw_figures(Analysis(results, {}), tmp_path, names=["schematic"], progress=False)
+    caption = json.loads((tmp_path / "captions.json").read_text())["schematic"]
+    assert "DFA; aDFA, B, times g(I − θ) for the spike derivative." in caption

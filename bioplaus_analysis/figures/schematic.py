@@ -9,7 +9,7 @@ from .style import FIGURES_DRAWN, PAGE, figure_style, new_figure, require, save
 
 SCHEMATIC_COLUMNS = 5  # rules per row at most
 PATHWAYS = {"transpose": "back through $W^T$", "layer": "back through\n{through}",
-            "direct": "output error to\neach block's B", "none": "none: hidden\nblocks frozen"}
+            "direct": "output error to\neach block's {through}", "none": "none: hidden\nblocks frozen"}
 
 
 def _shape(shape) -> str:
@@ -51,7 +51,8 @@ def _feedback(ax, arch, heights, color) -> None:
                         arrowprops=dict(arrow, connectionstyle="arc3,rad=-0.3"))
             ax.text(0.55, heights[k] + 0.05, f"B {_shape(shape)}" if shape else "B", color=color, fontsize=6,
                     va="bottom", zorder=3, bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})  # over arcs
-    pathway = PATHWAYS[kind].format(through=arch["feedback"].get("through", "a B per layer"))
+    through = arch["feedback"].get("through", "a B per layer")
+    pathway = PATHWAYS[kind].format(through="B" if kind == "direct" and through == "a B per layer" else through)
     ax.text(0.3, -0.1, pathway + (", learned" if arch["feedback"]["learned"] else ""), color=color,
             fontsize=6, ha="center", va="top")
 
@@ -61,7 +62,8 @@ def _pathways(arch, groups) -> str:
     kinds = {}
     for g in groups:
         feedback = arch[g.runs[0]]["feedback"]
-        through = feedback.get("through", "a B per layer").replace("\n", " ") if feedback["kind"] == "layer" else ""
+        through = feedback.get("through", "a B per layer").replace("\n", " ")
+        through = "" if feedback["kind"] != "layer" and through == "a B per layer" else through  # a rule's own words
         learned = ", learned" if feedback["learned"] else ""
         kinds.setdefault(feedback["kind"], []).append(f"{g.label}{', ' + through if through else ''}{learned}")
     sentences = {"transpose": "{}: the transposed forward weights W^T.",

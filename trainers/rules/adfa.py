@@ -13,3 +13,4 @@ class ADFA(DFA):
     color = "#CC79A7"  # Okabe & Ito reddish purple
     uses_g = True
     spiking = True  # g replaces a spiking neuron's derivative
+    feedback_through = "B, times g(I − θ)\nfor the spike derivative"  # the schematic's words for it
