@@ -1,7 +1,7 @@
 """bioplaus analysis: reads trained runs and dissects them; home of the `bioplaus` command.
 
 One function per analysis: `record_features`, `layer_rdms`, `representational_paths`, `embed`,
-`gradient_snr`, `bp_cosines`, `fgsm`, `pgd`, `robustness_curves`; `analyze` runs them all on a
+`gradient_snr`, `bp_cosines`, `fgsm`, `pgd`, `robustness_curves`, `transfer_matrices`; `analyze` runs them all on a
 set of runs and writes results.json + arrays.npz (`read_results` reads them back); the subpackage
 `figures` draws from those files; `compare` trains, analyses and draws in one call. They are
 imported on first use, so `bioplaus train` does not load scikit-learn and rsatoolbox.
@@ -25,7 +25,7 @@ _HOMES = {
     "representational_paths": "trajectories",
     "read_results": "results",
     "accuracy": "robustness", "fgsm": "robustness", "input_gradient": "robustness", "pgd": "robustness",
-    "robustness_curves": "robustness",
+    "robustness_curves": "robustness", "transfer_matrices": "robustness",
     "angles": "rsa", "compare_rdms": "rsa", "label_rdm": "rsa", "layer_rdms": "rsa", "rdm_matrix": "rsa",
 }
 __all__ = ["CompareOptions", "__version__", "compare", *sorted(_HOMES)]
