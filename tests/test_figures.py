@@ -682,3 +682,22 @@ def test_the_tsne_caption_gives_its_perplexity_and_seed():
     results, arrays = _fixture_results()
     results["provenance"] = {"sample": {"n": 30}, "seeds": {"embedding": 4}}
     assert _tsne_settings(load_analysis((results, arrays))).endswith("perplexity 9.66667, seed 4.")  # (30 − 1) / 3
+
+
+def test_the_robustness_figure_draws_the_feedback_path_in_its_own_row(analysis_dir, tmp_path):
+    """Many rules' solid and dashed curves in one panel tangle: true (here surrogate) gradient above, feedback below."""
+    from bioplaus_analysis.figures.robustness import draw_attack
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    a = load_analysis(analysis_dir)
+    fig, (top, bottom) = plt.subplots(1, 2)
+    draw_attack(a, top, "fgsm", ("true",))
+    draw_attack(a, bottom, "fgsm", ("feedback",))
+    assert {line.get_linestyle() for line in top.get_lines()} == {"-"}
+    assert {line.get_linestyle() for line in bottom.get_lines()} == {"--"}
+    plt.close(fig)
+    DRAW["robustness"](analysis_dir, tmp_path)
+    assert read_captions(tmp_path)["robustness"].startswith(
+        "a: FGSM, surrogate gradient (solid); b: PGD, surrogate gradient (solid); c: FGSM, each rule's feedback path "
+        "(dashed); d: PGD, each rule's feedback path (dashed). ")

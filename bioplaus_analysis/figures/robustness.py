@@ -23,17 +23,17 @@ def _images(a) -> int:
     return int(a.provenance.get("eval_sample", {}).get("n", 0))
 
 
-def draw_attack(a, ax, attack: str) -> list:
+def draw_attack(a, ax, attack: str, modes=("true", "feedback")) -> list:
     """Accuracy under `attack` vs ε per rule: true gradient solid with markers, the rule's feedback path
     dashed (not for BP, whose feedback path is the true gradient); with several seeds each seed a thin line and
     the band the 95 % t interval of their mean (the seeds' variance), with one the 95 % Wilson interval over the
-    images. Returns the solid lines."""
+    images; only the curves of `modes`. Returns the lines of the first mode drawn."""
     robustness, groups = _attacked(a)
     eps, n = np.array(robustness["eps"]), _images(a)
     lines = []
     for g in groups:
         for mode, style in (("true", "-"), ("feedback", "--")):
-            if mode == "feedback" and is_true_gradient(g.rule) or not all(
+            if mode not in modes or mode == "feedback" and is_true_gradient(g.rule) or not all(
                     mode in robustness["curves"][run][attack] for run in g.runs):  # no feedback path: no rule
                 continue
             accuracy = np.array([robustness["curves"][run][attack][mode] for run in g.runs], dtype=float) * 100
@@ -46,7 +46,7 @@ def draw_attack(a, ax, attack: str) -> list:
                 if n:
                     low, high = wilson(np.round(accuracy[0] / 100 * n), n)
                     ax.fill_between(eps, low * 100, high * 100, color=g.color, alpha=0.15, linewidth=0)
-            lines += [line] if mode == "true" else []
+            lines += [line] if mode == modes[0] else []
     steps = f", {robustness['pgd_steps']} steps" if attack == "pgd" else ""
     ax.set_title(f"{ATTACK_NAMES.get(attack, attack)}{steps}")
     ax.set_xlabel("ε (L∞, pixels in [0, 1])")
@@ -245,13 +245,27 @@ def plot_robustness(analysis, out_dir, prefix: str = "") -> list:
     95 % Wilson intervals."""
     a = load_analysis(analysis)
     attacks = a.results["robustness"]["attacks"] if a.results.get("robustness") else []
+    rows = [("true",), ("feedback",)] if has_feedback_curves(a) else [("true",)]  # apart: many rules stay readable
     with figure_style() as plt:
-        fig, axes = new_figure(plt, COLUMN if len(attacks) == 1 else PAGE, 2.1, 1, max(1, len(attacks)), sharey=True)
-        lines = [draw_attack(a, ax, attack) for ax, attack in zip(axes[0], attacks)][0]
+        fig, axes = new_figure(plt, COLUMN if len(attacks) == 1 else PAGE, 2.1 * len(rows), len(rows),
+                               max(1, len(attacks)), sharey=True)
+        lines = [draw_attack(a, ax, attack, modes) for row, modes in zip(axes, rows)
+                 for ax, attack in zip(row, attacks)][0]
         fig.legend(handles=lines + mode_handles(a), loc="outside lower center",
                    ncols=legend_columns(fig, len(lines) + 2))
-        letter_panels(axes) if len(attacks) > 1 else None
-        return save(fig, out_dir, f"{prefix}robustness", attack_panels(attacks) + attack_caption(a))
+        letter_panels(axes) if axes.size > 1 else None
+        return save(fig, out_dir, f"{prefix}robustness", robustness_caption(a, attacks, len(rows)))
+
+
+def robustness_caption(a, attacks, rows: int) -> str:
+    """The panels in order (each attack with the true gradient, then each through the feedback path), then
+    `attack_caption`."""
+    if rows == 1:
+        return attack_panels(attacks) + attack_caption(a)
+    names = [ATTACK_NAMES.get(attack, attack) for attack in attacks]
+    solid = "surrogate gradient (solid)" if a.spiking() else "true gradient (solid)"
+    panels = [f"{name}, {how}" for how in (solid, "each rule's feedback path (dashed)") for name in names]
+    return "; ".join(f"{chr(ord('a') + k)}: {text}" for k, text in enumerate(panels)) + ". " + attack_caption(a)
 
 
 @FIGURES_DRAWN.register("transfer")
