@@ -701,3 +701,21 @@ def test_the_robustness_figure_draws_the_feedback_path_in_its_own_row(analysis_d
     assert read_captions(tmp_path)["robustness"].startswith(
         "a: FGSM, surrogate gradient (solid); b: PGD, surrogate gradient (solid); c: FGSM, each rule's feedback path "
         "(dashed); d: PGD, each rule's feedback path (dashed). ")
+
+
+def test_a_rules_joint_path_runs_through_its_blocks_mean_position_over_seeds(analysis_dir):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from bioplaus_analysis.figures.representations import draw_joint_paths
+    a = load_analysis(analysis_dir)
+    coords, items = a.arrays["paths/joint/coords"], a.results["paths"]["joint"]["items"]
+    fig, ax = plt.subplots()
+    draw_joint_paths(a, ax)
+    ends = [tuple(np.round(arrow.xy, 9)) for arrow in ax.texts]  # each arrow's head: one per block per rule
+    for g in a.groups():
+        for layer in LAYERS:
+            mean = np.mean([coords[items.index(f"{run}/{layer}")] for run in g.runs], axis=0)
+            assert tuple(np.round(mean, 9)) in ends
+    assert len(ends) == len(a.groups()) * len(LAYERS)  # one path per rule, not one per seed
+    plt.close(fig)

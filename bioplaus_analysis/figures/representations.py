@@ -165,15 +165,19 @@ def _anchors(ax, coords, where) -> None:
 
 
 def draw_joint_paths(a, ax) -> list:
-    """Every run's path in the joint MDS (one colour per rule, seeds lighter), input and label RDM as
-    anchors; returns legend handles (rules, layer markers, anchors)."""
+    """Each rule's path in the joint MDS through its blocks' mean position over seeds, each seed's blocks as light
+    markers around it (45 paths of arrows are unreadable), input and label RDM as anchors; returns legend handles
+    (rules, layer markers, anchors)."""
     from matplotlib.lines import Line2D
     coords, where = _joint(a)
     groups = a.groups()
     for g in groups:
-        for k, run in enumerate(g.runs):
-            draw_path(ax, _path_points(coords, where, run, a.layers(run)), g.color, a.layers(run),
-                      1.0 if k == 0 else 0.4)
+        blocks = a.layers(g.runs[0])
+        paths = np.array([_path_points(coords, where, run, blocks) for run in g.runs])  # [seed, input + blocks, 2]
+        for path in paths if len(paths) > 1 else ():
+            for block, point in zip(blocks, path[1:]):
+                ax.scatter(*point, marker=block_marker(block), s=6, color=g.color, alpha=0.35, linewidths=0, zorder=2)
+        draw_path(ax, paths.mean(0), g.color, blocks)
     _anchors(ax, coords, where)
     ax.set_xlabel("MDS 1 (radians)")
     ax.set_ylabel("MDS 2 (radians)")
@@ -228,7 +232,8 @@ def paths_caption(a) -> str:
             f"between RDMs, embedded in 2-D by metric MDS (stress-1 {a.results['paths']['joint']['stress']:.3f}). "
             f"Each path runs from the input RDM (square) through the blocks (one marker per block name, the same in "
             f"every figure; arrows give the direction) towards the label RDM (star); {a.sample_text()}; {a.seeds_text()}"
-            + ("; seeds after the first are lighter." if any(len(g.runs) > 1 for g in a.groups()) else "."))
+            + ("; a rule's path joins its blocks' mean positions over seeds, each seed's blocks the light markers "
+               "around them." if any(len(g.runs) > 1 for g in a.groups()) else "."))
 
 
 def _equal_aspect_height(paths, panel_width: float) -> float:
