@@ -167,7 +167,7 @@ def draw_transfer(a, ax, attack: str, eps: float, colorbar: bool = True, limits=
     labels = [g.label for g in groups]
     clean = clean_accuracy(a, attack, groups) * 100  # under each target: the accuracy its drop is counted from
     columns = [f"{label} ({c:.0f})" for label, c in zip(labels, clean)] + [
-        "same rule, other seed"] * (drop.shape[1] - len(groups))
+        "other seed"] * (drop.shape[1] - len(groups))  # the caption: the same rule from its other seeds
     low, top = limits or transfer_range(a, [attack], eps)
     numbers = [["" if np.isnan(v) else f"{v:.0f}".replace("-0", "0") if abs(v) < 0.5 else f"{v:.0f}" for v in row]
                for row in np.asarray(drop, dtype=float)]  # a drop that rounds to zero reads 0, not -0
@@ -209,8 +209,8 @@ def _cells_note(groups) -> str:
         return (f"diagonal: white box on the rule's own network; off-diagonal: the source's attack on the target's "
                 f"network ({seed_counts(groups)})")
     return (f"diagonal: white box on the rule's own models; off-diagonal: mean over (source, target) run pairs, "
-            f"cells are means over seeds ({seed_counts(groups)}); last column: each rule attacked from its own other "
-            f"seeds' networks, the transfer baseline of its white-box cell")
+            f"cells are means over seeds ({seed_counts(groups)}); last column (other seed): each rule attacked from its "
+            f"own other seeds' networks, the transfer baseline of its white-box cell")
 
 
 def _eps_choice(a, eps: float) -> str:
