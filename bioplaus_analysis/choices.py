@@ -24,6 +24,9 @@ def comparison_label(method: str) -> str:
 
 EMBEDDINGS = ("tsne", "pca", "mds")
 ATTACKS = ("fgsm", "pgd")
+# The default ε grids (`robustness.default_eps`), here so that the command line's help shows them without torch
+MNIST_LIKE_EPS = (0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3)
+CIFAR10_EPS = (0.0, 1 / 255, 2 / 255, 4 / 255, 6 / 255, 8 / 255)
 MODES = ("true", "feedback", "transfer")
 FIGURES = ("main-learning", "main-robustness", "main-representations", "schematic", "training-curves", "rdm-grid", "rsa-summary", "paths-per-rule", "tsne-grid", "gradient-snr", "cosine-to-bp",
            "robustness", "transfer", "firing-rates", "spike-raster", "weight-alignment", "representation-dynamics",

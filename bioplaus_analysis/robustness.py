@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from trainers import BioplausWarning, ConfigError, eval_mode, evaluate, get_rule, model_device, unknown_name
 from trainers.precision import full_precision
 
-from .choices import ATTACKS, MODES
+from .choices import ATTACKS, CIFAR10_EPS, MNIST_LIKE_EPS, MODES
 from .outputs import logits_of, refuse_untrusted_gradient
 from .registry import Registry
 
@@ -25,12 +25,10 @@ from .registry import Registry
 ATTACK_METHODS = Registry("attack", ATTACKS)
 
 def default_eps(dataset: str) -> list[float]:
-    """The ε grid of a dataset family, dense where accuracy falls: for MNIST-like data steps of 0.01 up to 0.03
-    (Fashion-MNIST's PGD accuracy is near its floor by 0.05), then 0.05, 0.075, 0.1, 0.15 (MNIST's fall) and a
-    coarse 0.2, 0.3; for CIFAR-10 0–8/255."""
-    if dataset == "cifar10":
-        return [0.0, 1 / 255, 2 / 255, 4 / 255, 6 / 255, 8 / 255]
-    return [0.0, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3]
+    """The ε grid of a dataset family, dense where accuracy falls: for MNIST-like data steps of 0.01 up to 0.05
+    (a Fashion-MNIST CNN's PGD accuracy falls from 93 % to 6 % over them), then 0.075, 0.1, 0.15 (MNIST's fall)
+    and a coarse 0.2, 0.3; for CIFAR-10 0–8/255."""
+    return list(CIFAR10_EPS if dataset == "cifar10" else MNIST_LIKE_EPS)
 
 
 def check_eps(eps) -> float:

@@ -140,6 +140,15 @@ def test_every_command_prints_its_help(capsys):
         assert out.startswith(f"usage: bioplaus {command}") and "--help" in out, command
 
 
+def test_the_eps_help_gives_the_grid_the_analysis_uses(capsys):
+    from bioplaus_analysis.robustness import default_eps
+    with pytest.raises(SystemExit):
+        main(["analyze", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help over lines
+    assert f"default for MNIST-like data {', '.join(f'{e:g}' for e in default_eps('fashion-mnist'))}:" in text
+    assert "0.03, 0.04, 0.05" in text
+
+
 @pytest.mark.parametrize("argv, message", [
     (["train", "--lr", "-1"], "--lr must be a positive finite number, got -1.0"),
     (["tune", "--model", "cnn", "--rule", "bp", "--finalists", "-1"], "--finalists must be a positive integer"),

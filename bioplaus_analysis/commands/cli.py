@@ -18,7 +18,7 @@ from trainers import (DATASETS, DEFAULT_DEVICE, DEVICES, ENCODERS, MODELS, NEURO
 from trainers.rules import DEFAULT_RULES
 from trainers.store.runfiles import epochs_done, read_config, read_metrics
 
-from ..choices import ATTACKS, COMPARISONS, EMBEDDINGS, FIGURES, MODES, RDM_METHODS
+from ..choices import ATTACKS, COMPARISONS, EMBEDDINGS, FIGURES, MNIST_LIKE_EPS, MODES, RDM_METHODS
 from .cli_options import Option, add_options, csv_list, values_of
 from .compare import CompareOptions
 from .reproduce import GRID, SEEDS
@@ -62,8 +62,9 @@ SAMPLE_OPTIONS = (
     Option("per_class", "test images per class for RDMs and embeddings", int),
     Option("eval_per_class", "test images per class for SNR, cosine and attacks (default 20 on digits and "
                              "mnist-5k, else 50)", int),
-    Option("eps", "attack budgets in pixel units, e.g. 0,0.1,0.2 (default for MNIST-like data 0, 0.01, 0.02, 0.03, "
-                  "0.05, 0.075, 0.1, 0.15, 0.2, 0.3: dense where accuracy falls; 0-8/255 for CIFAR-10)", float,
+    Option("eps", "attack budgets in pixel units, e.g. 0,0.1,0.2 (default for MNIST-like data "
+                  f"{', '.join(f'{eps:g}' for eps in MNIST_LIKE_EPS)}: dense where accuracy falls; 0-8/255 for "
+                  "CIFAR-10)", float,
            csv=True),
     Option("pgd_steps", type=int),
     Option("data_dir", "folder holding the dataset files (as for train)"),
