@@ -683,23 +683,22 @@ def test_the_tsne_caption_gives_its_perplexity_and_seed():
     assert _tsne_settings(load_analysis((results, arrays))).endswith("perplexity 9.66667, seed 4.")  # (30 − 1) / 3
 
 
-def test_the_robustness_figure_draws_the_feedback_path_in_its_own_row(analysis_dir, tmp_path):
-    """Many rules' solid and dashed curves in one panel tangle: true (here surrogate) gradient above, feedback below."""
-    from bioplaus_analysis.figures.robustness import draw_attack
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    a = load_analysis(analysis_dir)
-    fig, (top, bottom) = plt.subplots(1, 2)
-    draw_attack(a, top, "fgsm", ("true",))
-    draw_attack(a, bottom, "fgsm", ("feedback",))
-    assert {line.get_linestyle() for line in top.get_lines()} == {"-"}
-    assert {line.get_linestyle() for line in bottom.get_lines()} == {"--"}
-    plt.close(fig)
+def test_the_robustness_figure_draws_the_feedback_path_in_its_own_row(analysis_dir, tmp_path, monkeypatch):
+    """Many rules' solid and dashed curves in one panel tangle: true (here surrogate) gradient above, feedback below;
+    no second row where no rule has a feedback path of its own (BP's is its true gradient, the readout has none)."""
+    import bioplaus_analysis.figures.robustness as robustness
+    drawn, save_figure = [], robustness.save
+    monkeypatch.setattr(robustness, "save", lambda fig, *args: drawn.append(
+        [{line.get_linestyle() for line in ax.get_lines()} for ax in fig.axes]) or save_figure(fig, *args))
     DRAW["robustness"](analysis_dir, tmp_path)
+    assert drawn[-1] == [{"-"}, {"-"}, {"--"}, {"--"}]
     assert read_captions(tmp_path)["robustness"].startswith(
         "a: FGSM, surrogate gradient (solid); b: PGD, surrogate gradient (solid); c: FGSM, each rule's feedback path "
         "(dashed); d: PGD, each rule's feedback path (dashed). ")
+    DRAW["robustness"](_fixture_results(rules=("bp", "readout")), tmp_path / "control")
+    assert drawn[-1] == [{"-"}, {"-"}]
+    caption = read_captions(tmp_path / "control")["robustness"]
+    assert caption.startswith("a: FGSM; b: PGD. ") and "feedback path" not in caption
 
 
 def test_a_rules_joint_path_runs_through_its_blocks_mean_position_over_seeds(analysis_dir):
@@ -718,3 +717,22 @@ def test_a_rules_joint_path_runs_through_its_blocks_mean_position_over_seeds(ana
             assert tuple(np.round(mean, 9)) in ends
     assert len(ends) == len(a.groups()) * len(LAYERS)  # one path per rule, not one per seed
     plt.close(fig)
+
+
+def test_figures_of_a_transfer_measured_at_one_eps(tmp_path):
+    results, arrays = _fixture_results()
+    results["robustness"]["transfer_eps"] = [0.1]
+    for attack in ("fgsm", "pgd"):
+        arrays[f"transfer/{attack}"] = arrays[f"transfer/{attack}"][1:2]  # the ε = 0.1 slice alone
+    a = load_analysis((results, arrays))
+    assert transfer_drop(a, "fgsm", 0.1)[0][:, :2] == pytest.approx(
+        (0.9 - _rule_matrix(arrays["transfer/fgsm"][0], results["robustness"]["transfer_order"], a.groups())) * 100)
+    assert [p.name for p in DRAW["transfer"]((results, arrays), tmp_path)] == ["transfer.pdf", "transfer.png"]
+    DRAW["main-robustness"]((results, arrays), tmp_path)
+    with pytest.raises(ConfigError, match="transfer was measured at ε 0.1, not 0.2"):
+        transfer_drop(a, "fgsm", 0.2)
+
+
+def test_an_analysis_of_bp_and_the_readout_control_has_no_cosine_or_bias_variance_figure():
+    names = applicable(load_analysis(_fixture_results(rules=("bp", "readout"), spiking=False)))
+    assert "cosine-to-bp" not in names and "bias-variance" not in names and "gradient-snr" in names

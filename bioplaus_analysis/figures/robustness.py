@@ -4,7 +4,7 @@ drop from clean accuracy."""
 
 import numpy as np
 
-from ..results import is_true_gradient, load_analysis
+from ..results import is_true_gradient, load_analysis, updates_hidden
 from ..robustness import transfer_eps_of
 from .style import (COLUMN, FIGURES_DRAWN, PAGE, figure_style, legend_columns, letter_panels, new_figure,
                     one_seed_each, require, save, seed_counts, seed_curves, seeds_label, wilson)
@@ -56,8 +56,11 @@ def draw_attack(a, ax, attack: str, modes=("true", "feedback")) -> list:
 
 
 def has_feedback_curves(a) -> bool:
-    """Whether any run was attacked through a feedback path (not networks trained elsewhere: they have no rule)."""
-    return any("feedback" in modes for curves in a.results["robustness"]["curves"].values() for modes in curves.values())
+    """Whether a run was attacked through a feedback path of its own: not BP's (its true gradient), not the readout
+    control's (none), not a network trained elsewhere (no rule)."""
+    curves = a.results["robustness"]["curves"]
+    return any("feedback" in modes for g in a.compared_groups() for run in g.runs if run in curves
+               for modes in curves[run].values())
 
 
 def mode_handles(a) -> list:
@@ -81,9 +84,11 @@ def attack_caption(a) -> str:
     _, groups = _attacked(a)
     true = ("the surrogate gradient of the spiking network (its true gradient is zero almost everywhere)"
             if a.spiking() else "the true input gradient (white box)")
+    readout = [g.label for g in groups if not updates_hidden(g.rule)]
     feedback = (f" and with each rule's own feedback path (dashed; a gradient-masking probe, not robustness). "
-                f"{a.reference()} has no dashed line (its feedback path is the gradient of the solid line), nor has the "
-                f"readout control (no feedback path)." if has_feedback_curves(a) else ".")
+                f"{a.reference()} has no dashed line (its feedback path is the gradient of the solid line)"
+                + (f", nor has {', '.join(readout)} (no feedback path)." if readout else ".")
+                if has_feedback_curves(a) else ".")
     return (f"Accuracy under attack vs ε on {a.sample_text('eval_sample')}: attacks with {true} (solid)"
             f"{feedback} {pgd_note(a)}{_band_note(groups)}")
 
@@ -199,8 +204,8 @@ def transfer_caption(a, eps: float) -> str:
     kind = "surrogate-gradient" if a.spiking() else "true-gradient"
     return (f"Transfer of {kind} attacks at ε = {eps:g}: drop of the target's accuracy from its clean accuracy "
             f"(percentage points) on {a.sample_text('eval_sample')}; {_cells_note(groups)}{_eps_choice(a, eps)}; "
-            f"under each target, in brackets, its clean accuracy (%); colour from 0 to the largest drop, one scale for "
-            f"every transfer panel.")
+            f"under each target, in brackets, its clean accuracy (%); colour from 0 (or the most negative drop) to the "
+            f"largest drop, one scale for every transfer panel.")
 
 
 def _cells_note(groups) -> str:
@@ -233,16 +238,18 @@ def measured_transfer_eps(a) -> list[float]:
 
 
 def transfer_eps(a) -> float:
-    """The grid's ε (> 0) where the first attack's mean white-box accuracy over all runs is nearest half the
-    clean accuracy (`robustness.transfer_eps_of`): attacks there hurt without saturating, so cells can differ."""
+    """The ε the analysis measured the transfer at; in older analyses (every ε) the grid's ε (> 0) where the first
+    attack's mean white-box accuracy is nearest half the clean one (`robustness.transfer_eps_of`)."""
     robustness = a.results["robustness"]
+    if robustness.get("transfer_eps"):
+        return robustness["transfer_eps"][0]
     return transfer_eps_of(robustness["curves"], robustness["eps"], robustness["attacks"][0])
 
 
 @FIGURES_DRAWN.register("robustness")
 def plot_robustness(analysis, out_dir, prefix: str = "") -> list:
-    """Accuracy vs ε per attack: true-gradient attacks (solid) and the rule's feedback path (dashed), with
-    95 % Wilson intervals."""
+    """Accuracy vs ε per attack: true-gradient attacks (solid) in the top row, each rule's feedback path (dashed)
+    below, every seed with a t interval over seeds (one seed: Wilson over images)."""
     a = load_analysis(analysis)
     attacks = a.results["robustness"]["attacks"] if a.results.get("robustness") else []
     rows = [("true",), ("feedback",)] if has_feedback_curves(a) else [("true",)]  # apart: many rules stay readable

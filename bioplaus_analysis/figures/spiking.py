@@ -48,7 +48,8 @@ def _over_seeds(fractions) -> str:
 
 @FIGURES_DRAWN.register("firing-rates")
 def plot_firing_rates(analysis, out_dir, prefix: str = "") -> list:
-    """Per hidden layer: histograms of each rule's per-neuron firing rates, with the silent fraction per seed."""
+    """Per hidden layer: histograms of each rule's per-neuron firing rates; the legend gives each rule's silent
+    fraction and its fraction at the rate ceiling (mean over seeds, with their range)."""
     a = load_analysis(analysis)
     firing, groups = _spiking(a)
     first = firing[groups[0].runs[0]]
