@@ -43,15 +43,15 @@ test: PEERS := snntorch==1.0.0 spikingjelly==2.0.0 loguru
 test: setup
 	$(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-# The reproduction table (README): 108 minutes on 2 CPU cores (JOBS=2) for the four rules per model of three seeds;
-# the grid now has five seeds, sign symmetry, KP and the readout control (not yet timed); resumes where it stopped.
+# The reproduction table (README): 70 runs (CNN 9 rules, SNN 5, seeds 0-4); at one thread per run a CNN run takes
+# 10-14 minutes (the readout control 5-9), an SNN run 4-14, about 6 hours on 2 CPU cores; resumes where it stopped.
 reproduce: setup
 	$(BIN)/bioplaus reproduce --out runs/reproduce --jobs $(JOBS) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) \
 		$(if $(RULES),--rules $(RULES))
 
 # The reference gallery in figures/: Fashion-MNIST, 5 seeds, CNN 10 and SNN 15 epochs (the recipes' plateau). It reuses the runs of
-# `make reproduce` (runs/reproduce) and trains what is missing: 108 minutes of training and about 15 of
-# analysis on 2 CPU cores (JOBS=2) from nothing; about a minute to redraw from a finished analysis.
+# `make reproduce` (runs/reproduce) and trains what is missing (see reproduce), then analyses each model (JOBS=1: one
+# analysis at a time on both cores; an analysed model is reused); about a minute to redraw from a finished analysis.
 # Every rule of the reproduction grid, each where it trains (sign symmetry and KP: the CNN).
 GALLERY_RULES := bp,fa,dfa,dkp,adfa,usf,frsf,brsf,kp,readout
 figures: setup
