@@ -170,10 +170,15 @@ class Analysis(NamedTuple):
 
     def reference(self, short: bool = True) -> str:
         """What every cosine and "relative to" compares with: "BP", or for spiking runs "BPTT" (short) and
-        "the BPTT surrogate gradient"; the long form otherwise "the true BP gradient"."""
+        "the BPTT surrogate gradient"; the long form otherwise "the true BP gradient"; both named in an analysis
+        of spiking and non-spiking networks together."""
+        spiking = [_spiking_run(run) for run in self.results["runs"].values()]
+        if any(spiking) and not all(spiking):
+            return ("BP/BPTT" if short else  # a mixed analysis's own words; `compare` analyses each model apart
+                    "the true BP gradient (for the spiking networks the BPTT surrogate gradient)")
         if short:
-            return "BPTT" if self.spiking() else "BP"
-        return "the BPTT surrogate gradient" if self.spiking() else "the true BP gradient"
+            return "BPTT" if any(spiking) else "BP"
+        return "the BPTT surrogate gradient" if any(spiking) else "the true BP gradient"
 
     @property
     def provenance(self) -> dict:

@@ -736,3 +736,12 @@ def test_figures_of_a_transfer_measured_at_one_eps(tmp_path):
 def test_an_analysis_of_bp_and_the_readout_control_has_no_cosine_or_bias_variance_figure():
     names = applicable(load_analysis(_fixture_results(rules=("bp", "readout"), spiking=False)))
     assert "cosine-to-bp" not in names and "bias-variance" not in names and "gradient-snr" in names
+
+
+def test_an_analysis_of_spiking_and_other_networks_names_both_references():
+    results, arrays = _fixture_results()
+    a = load_analysis((results, arrays))
+    assert (a.reference(), a.reference(False)) == ("BPTT", "the BPTT surrogate gradient")
+    results["runs"]["snn-bp-s0"]["model"] = "cnn"  # one network that does not spike
+    mixed = load_analysis((results, arrays))
+    assert mixed.reference() == "BP/BPTT" and "for the spiking networks the BPTT" in mixed.reference(False)
