@@ -279,10 +279,15 @@ def _adversarial_rdms(models, sample, run_rdms, options: AnalysisOptions, arrays
             "similarity_to_clean": similarity}
 
 
+def _curve_modes(options: AnalysisOptions) -> tuple:
+    """The modes `robustness_curves` measures at every ε: all but `transfer`, which is measured at one ε."""
+    return tuple(mode for mode in options.modes if mode != "transfer")
+
+
 def _attack_steps(attackable: dict, options: AnalysisOptions) -> list[tuple]:
     """(gradient passes, forward passes) of every step `robustness_curves` and `transfer_matrices` will make."""
-    curve_modes = [mode for mode in options.modes if mode != "transfer"]
-    curves = [attack_passes(name, eps, options.pgd_steps, len(attackable), rule_name(model), curve_modes, options.eps)
+    curves = [attack_passes(name, eps, options.pgd_steps, len(attackable), rule_name(model), _curve_modes(options),
+                            options.eps)
               for name in options.attacks for model in attackable.values() for eps in options.eps]
     transfer = [transfer_passes(name, options.pgd_steps, len(attackable))
                 for name in options.attacks for _ in attackable] if "transfer" in options.modes else []
@@ -297,8 +302,7 @@ def robustness(runs: _Runs, attackable, skipped, data, run_rdms, options: Analys
 
     def step(label: str, gradients: float, forwards: float) -> None:
         progress.advance(label, progress.attack_seconds(gradients, forwards))
-    curve_modes = tuple(mode for mode in options.modes if mode != "transfer")  # transfer: at one ε, below
-    curves, _ = robustness_curves(attackable, x_eval, y_eval, options.eps, options.attacks, curve_modes,
+    curves, _ = robustness_curves(attackable, x_eval, y_eval, options.eps, options.attacks, _curve_modes(options),
                                   options.pgd_steps, options.seed, step)
     measured = "transfer" in options.modes and curves and options.attacks
     at = [transfer_eps_of(curves, options.eps, options.attacks[0])] if measured else []

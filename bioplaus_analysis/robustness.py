@@ -266,6 +266,12 @@ def transfer_eps_of(curves: dict, eps_grid, attack: str) -> float:
     return grid[min(attacked, key=lambda i: abs(mean[i] - clean / 2))]
 
 
+def transfer_eps_measured(section: dict) -> list[float]:
+    """The ε values the transfer matrices of a results.json robustness section hold: its one (`transfer_eps`), or
+    every ε of the grid in analyses written before the transfer was measured at one ε."""
+    return list(section.get("transfer_eps") or section.get("eps", []))
+
+
 def transfer_matrices(models: dict, images, labels, eps_list, attacks=ATTACKS, pgd_steps: int = 10, seed: int = 0,
                       step=None) -> dict:
     """{attack: array [ε, source, target]}: the accuracy of each target on the images crafted with each source's

@@ -21,6 +21,7 @@ from pathlib import Path
 from trainers.store.runfiles import atomic_write
 
 from .embedding import QUALITY
+from .robustness import transfer_eps_measured
 
 TABLES = ("robustness", "snr", "cosine", "embedding", "dynamics", "cost")
 
@@ -38,7 +39,7 @@ def robustness_rows(results: dict, arrays: dict) -> list[dict]:
             for mode, accuracies in modes.items():
                 rows += [dict(_who(results, run), attack=attack, mode=mode, source=run, eps=e, accuracy=a)
                          for e, a in zip(eps, accuracies)]
-    measured = section.get("transfer_eps") or eps  # one ε (`transfer_eps`); every ε in older analyses
+    measured = transfer_eps_measured(section)
     for attack in section.get("attacks", []):
         matrix = arrays.get(f"transfer/{attack}")  # [ε, source, target]
         if matrix is None:

@@ -5,7 +5,7 @@ drop from clean accuracy."""
 import numpy as np
 
 from ..results import is_true_gradient, load_analysis, updates_hidden
-from ..robustness import transfer_eps_of
+from ..robustness import transfer_eps_measured, transfer_eps_of
 from .style import (COLUMN, FIGURES_DRAWN, PAGE, figure_style, legend_columns, letter_panels, new_figure,
                     one_seed_each, require, save, seed_counts, seed_curves, seeds_label, wilson)
 
@@ -72,12 +72,12 @@ def mode_handles(a) -> list:
     return handles
 
 
-def attack_panels(attacks) -> str:
-    """"a: FGSM; b: PGD. " for a figure with one panel per attack (nothing for one attack)."""
-    if len(attacks) < 2:
-        return ""
+def attack_panels(attacks, modes=("",)) -> str:
+    """"a: FGSM; b: PGD. " for a figure with one panel per attack (nothing for one attack); with `modes`, a row of
+    panels per mode ("a: FGSM, true gradient (solid); …")."""
     names = [ATTACK_NAMES.get(attack, attack) for attack in attacks]
-    return "; ".join(f"{chr(ord('a') + k)}: {name}" for k, name in enumerate(names)) + ". "
+    panels = [f"{name}, {mode}" if mode else name for mode in modes for name in names]
+    return "; ".join(f"{chr(ord('a') + k)}: {text}" for k, text in enumerate(panels)) + ". " if len(panels) > 1 else ""
 
 
 def attack_caption(a) -> str:
@@ -231,10 +231,8 @@ def _first_attack(a) -> str:
 
 
 def measured_transfer_eps(a) -> list[float]:
-    """The ε values the transfer matrices hold: the analysis's one (`transfer_eps`), or every ε of the grid in
-    analyses written before the transfer was measured at one ε."""
-    robustness = a.results["robustness"]
-    return list(robustness.get("transfer_eps") or robustness["eps"])
+    """The ε values the analysis's transfer matrices hold (`robustness.transfer_eps_measured`)."""
+    return transfer_eps_measured(a.results["robustness"])
 
 
 def transfer_eps(a) -> float:
@@ -269,10 +267,8 @@ def robustness_caption(a, attacks, rows: int) -> str:
     `attack_caption`."""
     if rows == 1:
         return attack_panels(attacks) + attack_caption(a)
-    names = [ATTACK_NAMES.get(attack, attack) for attack in attacks]
     solid = "surrogate gradient (solid)" if a.spiking() else "true gradient (solid)"
-    panels = [f"{name}, {how}" for how in (solid, "each rule's feedback path (dashed)") for name in names]
-    return "; ".join(f"{chr(ord('a') + k)}: {text}" for k, text in enumerate(panels)) + ". " + attack_caption(a)
+    return attack_panels(attacks, (solid, "each rule's feedback path (dashed)")) + attack_caption(a)
 
 
 @FIGURES_DRAWN.register("transfer")
