@@ -23,6 +23,7 @@ from trainers.precision import deterministic_algorithms, device_record
 from trainers.store.runfiles import epochs_done, read_metrics, state_digest, training_cosines, training_history
 
 from .architecture import architecture
+from .choices import COSINE_BATCH
 from .cost import cost_section
 from .dynamics import alignment_history, representation_dynamics
 from .embedding import QUALITY, embed
@@ -232,7 +233,7 @@ def gradients(runs: _Runs, x_eval, y_eval, options: AnalysisOptions, progress) -
         if model_rule(model) is None:
             continue  # trained elsewhere: no rule whose updates to measure
         part["snr"][name] = gradient_snr(model, x_eval, y_eval, eps=options.snr_eps)
-        part["cosine"][name] = {"analysis": bp_cosines(model, x_eval, y_eval),
+        part["cosine"][name] = {"analysis": bp_cosines(model, x_eval, y_eval, batch_size=COSINE_BATCH),
                                 "training": training_cosines(runs.dirs[name]) if runs.dirs[name] else {}}
         progress.advance(f"{name}: gradient SNR, cosine to BP", GRADIENT_SECTION_PASSES * progress.pass_seconds)
     planned = len(runs.models) * GRADIENT_SECTION_PASSES * progress.pass_seconds

@@ -31,3 +31,7 @@ MODES = ("true", "feedback", "transfer")
 FIGURES = ("main-learning", "main-robustness", "main-representations", "schematic", "training-curves", "rdm-grid", "rsa-summary", "paths-per-rule", "tsne-grid", "gradient-snr", "cosine-to-bp",
            "robustness", "transfer", "firing-rates", "spike-raster", "weight-alignment", "representation-dynamics",
            "bias-variance", "cost")
+
+# Images per batch of the cosine to BP after training: the size of the batch measured while training (`cos_batch`
+# 256 rounded down to whole classes: 25 of each of 10), every class alike in both.
+COSINE_BATCH = 250

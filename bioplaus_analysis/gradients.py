@@ -220,15 +220,17 @@ def gradient_snr_loop(model, images, labels, eps: float = 1e-8, update=None) -> 
 
 def bp_cosines(model, images, labels, batch_size: int = 100, update=None) -> dict[str, dict]:
     """{block: {"mean", "sem", "n_batches"}} of cos(rule update, BP gradient) over batches, at the
-    model's weights in eval mode (the same network, weights and batch for both). `update(model, images,
-    labels)` → {parameter name: update}: a rule of your own on any module, compared per weight group."""
-    if len(images) < batch_size:
-        batch_size = len(images)
+    model's weights in eval mode (the same network, weights and batch for both). Batch k takes every n-th image
+    from the k-th, so that on a class-grouped sample (the analysis's) every batch holds every class alike, as
+    the batch measured while training does. `update(model, images, labels)` → {parameter name: update}: a rule
+    of your own on any module, compared per weight group."""
+    batch_size = min(batch_size, len(images))
+    batches = len(images) // batch_size
     per_block, groups = defaultdict(list), weight_groups(model, weights_only=False)
     with eval_mode(model):
-        for start in range(0, len(images) - batch_size + 1, batch_size):
-            batch = block_cosines(model, images[start:start + batch_size], labels[start:start + batch_size],
-                                  update, groups)
+        for k in range(batches):
+            index = torch.arange(k, len(images), batches, device=images.device)[:batch_size]
+            batch = block_cosines(model, images[index], labels[index], update, groups)
             for name, value in batch.items():
                 per_block[name].append(value)
     out = {}

@@ -689,14 +689,16 @@ def test_the_robustness_figure_draws_the_feedback_path_in_its_own_row(analysis_d
     import bioplaus_analysis.figures.robustness as robustness
     drawn, save_figure = [], robustness.save
     monkeypatch.setattr(robustness, "save", lambda fig, *args: drawn.append(
-        [{line.get_linestyle() for line in ax.get_lines()} for ax in fig.axes]) or save_figure(fig, *args))
+        [({line.get_linestyle() for line in ax.get_lines()}, ax.get_title()) for ax in fig.axes])
+        or save_figure(fig, *args))
     DRAW["robustness"](analysis_dir, tmp_path)
-    assert drawn[-1] == [{"-"}, {"-"}, {"--"}, {"--"}]
+    assert drawn[-1] == [({"-"}, "FGSM, surrogate gradient"), ({"-"}, "PGD, 3 steps, surrogate gradient"),
+                         ({"--"}, "FGSM, each rule's feedback path"), ({"--"}, "PGD, 3 steps, each rule's feedback path")]
     assert read_captions(tmp_path)["robustness"].startswith(
         "a: FGSM, surrogate gradient (solid); b: PGD, surrogate gradient (solid); c: FGSM, each rule's feedback path "
         "(dashed); d: PGD, each rule's feedback path (dashed). ")
     DRAW["robustness"](_fixture_results(rules=("bp", "readout")), tmp_path / "control")
-    assert drawn[-1] == [{"-"}, {"-"}]
+    assert [styles for styles, _ in drawn[-1]] == [{"-"}, {"-"}] and "gradient" not in drawn[-1][0][1]
     caption = read_captions(tmp_path / "control")["robustness"]
     assert caption.startswith("a: FGSM; b: PGD. ") and "feedback path" not in caption
 
@@ -745,3 +747,15 @@ def test_an_analysis_of_spiking_and_other_networks_names_both_references():
     results["runs"]["snn-bp-s0"]["model"] = "cnn"  # one network that does not spike
     mixed = load_analysis((results, arrays))
     assert mixed.reference() == "BP/BPTT" and "for the spiking networks the BPTT" in mixed.reference(False)
+
+
+def test_a_page_wide_legend_fills_its_columns_evenly():
+    """Seven entries take two rows of 4 and 3, not six columns with one entry left alone under the first."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from bioplaus_analysis.figures.style import COLUMN, PAGE, legend_columns
+    wide, narrow = plt.figure(figsize=(PAGE, 2)), plt.figure(figsize=(COLUMN, 2))
+    assert [legend_columns(wide, n) for n in (1, 5, 6, 7, 11, 12, 13)] == [1, 5, 6, 4, 6, 6, 5]
+    assert [legend_columns(narrow, n) for n in (1, 7)] == [1, 2]
+    plt.close(wide), plt.close(narrow)

@@ -82,6 +82,22 @@ def test_bp_cosine_is_one_for_bp_and_for_dfa_last_layer(digits_runs, device):
     assert not dfa.training  # restored
 
 
+def test_every_cosine_batch_holds_every_class_alike_on_a_class_grouped_sample(digits_runs):
+    """The analysis's sample is grouped by class: contiguous batches would each hold two classes of ten, a
+    different quantity from the class-balanced batch measured while training."""
+    model, _ = load_run(digits_runs["cnn-dfa"])
+    x, y = _batch((1, 8, 8), n=60)
+    order = torch.argsort(y, stable=True)
+    x, y = x[order], y[order]  # 6 of each class, grouped
+    seen = []
+    def update(m, images, labels):
+        seen.append(torch.bincount(labels, minlength=10).tolist())
+        return rule_update(m, images, labels)
+    cosines = bp_cosines(model, x, y, batch_size=20, update=update)
+    assert seen == [[2] * 10] * 3 and cosines["fc1"]["n_batches"] == 3
+    assert cosines["fc1"]["mean"] == pytest.approx(bp_cosines(model, x, y, batch_size=20)["fc1"]["mean"])
+
+
 @pytest.mark.parametrize("stride, padding, dilation", [(1, 0, 1), (2, 1, 1), (1, 2, 2)])
 def test_conv_row_gradients_match_autograd(stride, padding, dilation):
     from bioplaus_analysis.gradients import _conv_row_grads

@@ -72,3 +72,23 @@ def test_an_analysis_reports_the_summary_with_paired_tests_and_draws_it(analysed
     assert sorted(r["rule"] for r in paired) == ["dfa", "fa"] and all(r["n"] == 1 for r in paired)
     paths = DRAW["rsa-summary"](analysed, tmp_path)
     assert [p.name for p in paths] == ["rsa-summary.pdf", "rsa-summary.png"]
+
+
+def test_each_rule_s_untrained_baseline_is_drawn_under_its_own_dots(analysed):
+    """Rules whose recipes initialise differently start from different levels: one dash per rule and block."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from bioplaus_analysis.figures.rsa_summary import _blocks, _dodge, _untrained
+    from bioplaus_analysis.results import load_analysis
+    a = load_analysis(analysed)
+    groups = a.groups()
+    blocks = _blocks(a, groups)
+    fig, ax = plt.subplots()
+    _untrained(a, ax, blocks, groups)
+    dashes = {(round(float(np.mean(line.get_xdata())), 6), float(line.get_ydata()[0])) for line in ax.get_lines()}
+    table = a.results["rsa"]["untrained_labels"]
+    expected = {(round(_dodge(i, j, len(groups)), 6), table[g.runs[0]][block])
+                for j, g in enumerate(groups) for i, block in enumerate(blocks)}
+    plt.close(fig)
+    assert dashes == expected and len(dashes) == len(groups) * len(blocks)

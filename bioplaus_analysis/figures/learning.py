@@ -4,6 +4,7 @@ main figures (`figures.main`) compose the same panels."""
 
 import numpy as np
 
+from ..choices import COSINE_BATCH
 from ..results import load_analysis, updates_hidden
 from .style import (COLUMN, FIGURES_DRAWN, PAGE, curve_note, error_note, figure_style, legend_columns, letter_panels,
                     mean_interval, new_figure, require, round_ticks, save, seed_curves, seeds_label)
@@ -245,7 +246,8 @@ def plot_bias_variance(analysis, out_dir, prefix: str = "") -> list:
         caption = (f"Bias and variance of each rule's update per block: cosine to {a.reference()}, after training "
                    f"(x): to {a.reference(False)} of the same network at the same weights, 1 is unbiased (dotted); "
                    f"against the gradient signal-to-noise ratio of its per-sample updates (y; higher is less noisy); "
-                   f"both on {a.sample_text('eval_sample')} after training (the cosine while training is measured on "
-                   f"a validation batch instead); one point per seed, {a.seeds_text()}, no error bars; each block on "
+                   f"both on {a.sample_text('eval_sample')} after training (the cosine: the mean over batches of up to "
+                   f"{COSINE_BATCH} that hold every class alike, like the batch measured while training, which holds "
+                   f"validation images instead); one point per seed, {a.seeds_text()}, no error bars; each block on "
                    f"its own axes.{_left_out_note(a, layers)}{a.no_hidden_update_note()}")
         return save(fig, out_dir, f"{prefix}bias-variance", caption)

@@ -93,8 +93,8 @@ def plot_rdm_grid(analysis, out_dir, prefix: str = "") -> list:
             for col, layer in enumerate(a.layers(g.runs[0])):
                 row[col].set_visible(True)
                 draw_rdm(a, row[col], mean[col], layer, "y" if col == 0 else "none", every)
-            label = seeds_label(g) if every == 1 else seeds_label(g).replace(" (", "\n(")  # small rows: two lines
-            row[0].set_ylabel(label, color=g.color, fontweight="bold", fontsize=6)
+            first = a.layers(g.runs[0])[0]  # the rule in its first panel's title: a y label would sit past the class names
+            row[0].set_title(f"{seeds_label(g)}: {first}", color=g.color, fontweight="bold", fontsize=6)
         letter_panels(axes[:, 0], figure_edge=True)  # one letter per row: the references, then each rule
         _rdm_colorbar(a, fig, axes, image)
         return save(fig, out_dir, f"{prefix}rdm-grid", rdm_caption(a))

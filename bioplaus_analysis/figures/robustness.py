@@ -23,7 +23,7 @@ def _images(a) -> int:
     return int(a.provenance.get("eval_sample", {}).get("n", 0))
 
 
-def draw_attack(a, ax, attack: str, modes=("true", "feedback")) -> list:
+def draw_attack(a, ax, attack: str, modes=("true", "feedback"), subtitle: str = "") -> list:
     """Accuracy under `attack` vs ε per rule: true gradient solid with markers, the rule's feedback path
     dashed (not for BP, whose feedback path is the true gradient); with several seeds each seed a thin line and
     the band the 95 % t interval of their mean (the seeds' variance), with one the 95 % Wilson interval over the
@@ -48,7 +48,7 @@ def draw_attack(a, ax, attack: str, modes=("true", "feedback")) -> list:
                     ax.fill_between(eps, low * 100, high * 100, color=g.color, alpha=0.15, linewidth=0)
             lines += [line] if mode == modes[0] else []
     steps = f", {robustness['pgd_steps']} steps" if attack == "pgd" else ""
-    ax.set_title(f"{ATTACK_NAMES.get(attack, attack)}{steps}")
+    ax.set_title(f"{ATTACK_NAMES.get(attack, attack)}{steps}" + (f", {subtitle}" if subtitle else ""))
     ax.set_xlabel("ε (L∞, pixels in [0, 1])")
     ax.set_ylabel("accuracy under attack (%)")
     ax.set_ylim(-2, 102)
@@ -63,10 +63,14 @@ def has_feedback_curves(a) -> bool:
                for modes in curves[run].values())
 
 
+def mode_name(a, mode: str) -> str:
+    """What attacks in `mode` follow: the true (spiking: surrogate) gradient, or each rule's feedback path."""
+    return "each rule's feedback path" if mode == "feedback" else "surrogate gradient" if a.spiking() else "true gradient"
+
+
 def mode_handles(a) -> list:
     from matplotlib.lines import Line2D
-    handles = [Line2D([], [], color="0.3", linestyle="-",
-                      label="surrogate gradient" if a.spiking() else "true gradient")]
+    handles = [Line2D([], [], color="0.3", linestyle="-", label=mode_name(a, "true"))]
     if has_feedback_curves(a):
         handles.append(Line2D([], [], color="0.3", linestyle="--", label="rule's feedback path"))
     return handles
@@ -254,7 +258,8 @@ def plot_robustness(analysis, out_dir, prefix: str = "") -> list:
     with figure_style() as plt:
         fig, axes = new_figure(plt, COLUMN if len(attacks) == 1 else PAGE, 2.1 * len(rows), len(rows),
                                max(1, len(attacks)), sharey=True)
-        lines = [draw_attack(a, ax, attack, modes) for row, modes in zip(axes, rows)
+        subtitles = [mode_name(a, modes[0]) if len(rows) > 1 else "" for modes in rows]  # which row is which
+        lines = [draw_attack(a, ax, attack, modes, subtitle) for row, modes, subtitle in zip(axes, rows, subtitles)
                  for ax, attack in zip(row, attacks)][0]
         fig.legend(handles=lines + mode_handles(a), loc="outside lower center",
                    ncols=legend_columns(fig, len(lines) + 2))

@@ -54,14 +54,16 @@ def draw_rsa(a, ax, key: str, groups, blocks) -> list:
 
 
 def _untrained(a, ax, blocks, groups) -> list:
-    """A grey line per block at the untrained networks' label similarity (their mean over runs)."""
-    table = a.results["rsa"]["untrained_labels"]
-    handles = []
-    for i, block in enumerate(blocks):
-        values = [table[run][block] for g in groups for run in g.runs if block in table.get(run, {})]
-        if values:
-            handles = ax.plot([i - 0.45, i + 0.45], [np.mean(values)] * 2, color="0.55", linestyle="--",
-                              linewidth=0.8, label="untrained (initialisation)", zorder=1)
+    """A grey dash under each rule's dots at its own networks' label similarity as training started (mean over its
+    runs): rules whose recipes initialise differently start from different levels."""
+    table, handles = a.results["rsa"]["untrained_labels"], []
+    for j, g in enumerate(groups):
+        for i, block in enumerate(blocks):
+            values = [table[run][block] for run in g.runs if block in table.get(run, {})]
+            if values:
+                x, half = _dodge(i, j, len(groups)), 0.4 / len(groups)
+                handles = ax.plot([x - half, x + half], [np.mean(values)] * 2, color="0.55", linestyle="--",
+                                  linewidth=0.8, label="untrained (initialisation)", zorder=1)
     return handles
 
 
@@ -104,7 +106,8 @@ def _caption(a, label_method: str, method: str, to_bp: bool) -> str:
     text = (f"RDM similarity per block on {a.sample_text()}, {a.seeds_text()}; each seed a dot, the mean a bar. "
             f"{'a: ' if to_bp else ''}To the label RDM (0 same class, 1 otherwise), by {label_method} of the RDMs' "
             f"upper triangles (no credit for ties, which the label RDM is full of); "
-            f"dashed grey: the same networks as their training started (untrained baseline); *: differs from {bp}'s, "
+            f"dashed grey, under each rule: its own networks as their training started (untrained baseline, mean over "
+            f"its seeds; rules whose recipes initialise differently start from different levels); *: differs from {bp}'s, "
             f"paired t over seeds, Holm-adjusted p < {SIGNIFICANT:g} over every paired test in stats.csv.")
     if to_bp:
         text += (f" b: to the RDM of the {bp} run of the same seed, by {method} ({bp} itself is 1 and not drawn); "

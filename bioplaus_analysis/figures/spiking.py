@@ -71,8 +71,9 @@ def plot_firing_rates(analysis, out_dir, prefix: str = "") -> list:
                    f"holds the silent neurons (never spiked) with the rarely firing ones; the legend gives the "
                    f"silent fraction, its mean over seeds with the seeds' range in brackets."
                    + (f" Dotted: the highest rate a neuron can reach ({first['rate_ceiling']:.2f}: a spike, then its "
-                      f"refractory steps); the legend gives the fraction of neurons at it, likewise (saturated: "
-                      f"their rate cannot rise further)." if first.get("rate_ceiling") else ""))
+                      f"refractory steps); the legend gives the fraction of neurons at it on every image, likewise "
+                      f"(saturated: their rate cannot rise further; the last bin also holds the neurons just "
+                      f"below it)." if first.get("rate_ceiling") else ""))
         return save(fig, out_dir, f"{prefix}firing-rates", caption)
 
 

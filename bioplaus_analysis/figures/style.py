@@ -107,9 +107,12 @@ def letter_panels(axes, x: float = -0.02, y: float = 1.02, first: str = "a", fig
 
 
 def legend_columns(fig, entries: int) -> int:
-    """Columns of a legend below a figure: one row on a page-wide figure, two columns on a column-wide one
-    (a row of "aDFA (3 seeds)" entries is wider than 3.3 in)."""
-    return min(entries, 6) if fig.get_figwidth() >= PAGE else min(entries, 2)
+    """Columns of a legend below a figure: on a page-wide figure at most 6, in as few rows as that allows and
+    every column as full (7 entries: 4 + 3, not 6 with one entry left alone below the first); two columns on a
+    column-wide one (a row of "aDFA (3 seeds)" entries is wider than 3.3 in)."""
+    if fig.get_figwidth() < PAGE:
+        return min(entries, 2)
+    return math.ceil(entries / math.ceil(entries / 6)) if entries else 1
 
 
 def new_figure(plt, width: float, height: float, rows: int = 1, columns: int = 1, **kwargs):
