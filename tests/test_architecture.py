@@ -76,3 +76,21 @@ def test_adfa_is_drawn_and_captioned_apart_from_dfa(tmp_path):
     draw_figures(Analysis(results, {}), tmp_path, names=["schematic"], progress=False)
     caption = json.loads((tmp_path / "captions.json").read_text())["schematic"]
     assert "DFA; aDFA, B, times g(I − θ) for the spike derivative." in caption
+
+
+def test_a_direct_pathway_runs_from_the_output_box_to_each_hidden_blocks_box():
+    """The arcs start at the output block's box and end at each hidden block's, with their B shape below the
+    arrowhead (drawn in axes fractions they had started in empty space and stopped short)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from bioplaus_analysis.figures.schematic import _boxes, _feedback
+    arch = _arch("dfa")
+    fig, ax = plt.subplots()
+    _feedback(ax, arch, _boxes(ax, arch), "blue")
+    arcs = [t for t in ax.texts if getattr(t, "arrow_patch", None) is not None and t.arrowprops.get("color") == "blue"]
+    blocks = [block for block, _ in arch["blocks"]]
+    assert [ax.boxes.index(arc.xycoords) for arc in arcs] == [1, 2, 3] and all(arc.anncoords is ax.boxes[-1] for arc in arcs)
+    labels = [t.get_text() for t in ax.texts if getattr(t, "arrow_patch", None) is None and t.get_text().startswith("B ")]
+    assert labels == [f"B {'×'.join(map(str, arch['feedback']['matrices'][b]))}" for b in blocks[:-1]]
+    plt.close(fig)

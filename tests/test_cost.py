@@ -152,6 +152,12 @@ def test_cost_csv_holds_every_runs_step_and_layers_relative_to_bp(analysed, tmp_
     bp = results["cost"]["step"]["cnn-bp"]  # the panels are ratios: the caption gives what they are ratios of
     assert (f"BP's own step: {bp['ms']:.3g} ms, {bp['peak_bytes'] / 2 ** 20:.3g} MiB, "
             f"{bp['macs_per_image'] / 1e3:.4g} thousand MACs per image") in read_captions(tmp_path / "cnn")["cost"]
+    caption = read_captions(tmp_path / "cnn")["cost"]  # measured on the CPU: that measure alone is named
+    assert results["cost"]["device"].startswith("CPU") and "profiler" in caption and "max_memory_allocated" not in caption
+    results["cost"]["device"] = "NVIDIA H100 80GB HBM3"
+    DRAW["cost"]((results, read_results(analysed)[1]), tmp_path / "gpu")
+    caption = read_captions(tmp_path / "gpu")["cost"]
+    assert "torch.cuda.max_memory_allocated" in caption and "profiler" not in caption
 
 
 def test_a_training_steps_spikes_cost_what_they_cost_in_inference():

@@ -334,6 +334,28 @@ def test_epoch_paths_keep_every_epoch_in_view():
     assert (coords[:, 1] > y0).all() and (coords[:, 1] < y1).all()
 
 
+def test_a_rules_epoch_path_runs_through_its_seeds_mean_position_per_epoch():
+    """25 runs' arrows epoch by epoch could not be read: one arrowed path per rule, its seeds as thin lines."""
+    results, arrays = _fixture_results()
+    a = load_analysis((results, arrays))
+    path = results["dynamics"]["paths"]["fc1"]
+    coords = arrays["dynamics/fc1/coords"]
+    from bioplaus_analysis.figures.dynamics import draw_epoch_paths
+    with figure_style() as plt:
+        fig, ax = plt.subplots()
+        draw_epoch_paths(a, ax, "fc1")
+        heads = {tuple(np.round(arrow.xy, 9)) for arrow in ax.texts if arrow.arrow_patch is not None}
+        thin = len(ax.get_lines())
+        plt.close(fig)
+    expected = set()
+    for g in a.groups():
+        seeds = [coords[[k for k, item in enumerate(path["items"]) if item.rsplit("/", 1)[0] == run]] for run in g.runs]
+        mean = np.mean(seeds, axis=0)
+        expected |= {tuple(np.round(point, 9)) for point in mean[1:]}
+        assert len(g.runs) > 1
+    assert heads == expected and thin == sum(len(g.runs) for g in a.groups())
+
+
 def test_a_raster_shows_neurons_spread_over_the_firing_ranking_not_only_the_saturated_top():
     from bioplaus_analysis.figures.spiking import raster_neurons
     spikes = np.arange(100) % 11  # neuron i fires i mod 11 times; neurons 0, 11, 22, ... are silent
@@ -759,3 +781,16 @@ def test_a_page_wide_legend_fills_its_columns_evenly():
     assert [legend_columns(wide, n) for n in (1, 5, 6, 7, 11, 12, 13)] == [1, 5, 6, 4, 6, 6, 5]
     assert [legend_columns(narrow, n) for n in (1, 7)] == [1, 2]
     plt.close(wide), plt.close(narrow)
+
+
+def test_the_raster_names_its_image_s_class(tmp_path, monkeypatch):
+    import bioplaus_analysis.figures.spiking as spiking
+    from bioplaus_analysis.figures.style import class_names
+    results, arrays = _fixture_results()
+    results["dataset"] = "fashion-mnist"
+    for info in results["firing"].values():
+        info["raster_image"] = {"test_index": 7, "label": 9}
+    titles, save_figure = [], spiking.save
+    monkeypatch.setattr(spiking, "save", lambda fig, *args: titles.append(fig.axes[0].get_title()) or save_figure(fig, *args))
+    DRAW["spike-raster"]((results, arrays), tmp_path)
+    assert titles == [f"test image 7\n{class_names('fashion-mnist', [9])[0]}"] and "class" not in titles[0]

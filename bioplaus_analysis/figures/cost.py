@@ -109,6 +109,12 @@ def _reference_note(a, groups, relative: bool) -> str:
     return "".join(notes)
 
 
+def _memory_note(device: str) -> str:
+    """How peak memory was measured where the steps ran: the analysis records "CPU, n threads" or a GPU's name."""
+    return ("every allocation as PyTorch's profiler records it" if str(device).startswith("CPU")
+            else "torch.cuda.max_memory_allocated")
+
+
 def _caption(a, groups, relative: bool, spiking: bool) -> str:
     cost = a.results["cost"]
     batch = sorted({cost["step"][run]["batch_size"] for g in groups for run in g.runs})
@@ -117,7 +123,7 @@ def _caption(a, groups, relative: bool, spiking: bool) -> str:
     text = (f"One training step of each rule, {versus}; each run's own optimiser and learning rates on a batch of "
             f"{'/'.join(map(str, batch))} images, on {cost['device']}. a: median time of {cost['timed']} steps after "
             f"{cost['warmup']} warm-up steps, the rules interleaved in one process; b: peak memory a step allocates beyond the weights and optimiser "
-            "state (CPU: every allocation as PyTorch's profiler records it; CUDA: max_memory_allocated); c: "
+            f"state ({_memory_note(cost['device'])}); c: "
             "multiply-accumulates (MACs) per image of its matrix products and convolutions (forward, backward, "
             f"update; torch.utils.flop_counter). Dots: seeds; bar: their mean.{_reference_note(a, groups, relative)}")
     if spiking:

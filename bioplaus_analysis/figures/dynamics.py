@@ -184,24 +184,27 @@ def _change_axis(ax, lines, note_start, start) -> None:
 
 
 def draw_epoch_paths(a, ax, block: str) -> None:
-    """Every run's path over epochs in the block's joint MDS: a circle at initialisation, arrows epoch by
-    epoch, a filled hexagon at the end; the label RDM as a star."""
+    """Each rule's path over epochs in the block's joint MDS through its seeds' mean position per epoch (arrows,
+    a filled hexagon at the end), each seed's own path a thin line from its white circle (initialisation); the
+    label RDM as a star. Every seed's arrows at once (25 runs × 15 epochs) could not be read."""
     path = a.results["dynamics"]["paths"][block]
     coords = a.arrays[f"dynamics/{block}/coords"]
     where = {item: k for k, item in enumerate(path["items"])}
     for g in a.groups():
-        for k, run in enumerate(g.runs):
-            points = np.array([coords[where[i]] for i in path["items"] if i.rsplit("/", 1)[0] == run])
-            if not len(points):
-                continue
-            alpha = 1.0 if k == 0 else 0.45
+        seeds = [np.array([coords[where[i]] for i in path["items"] if i.rsplit("/", 1)[0] == run]) for run in g.runs]
+        seeds = [points for points in seeds if len(points)]
+        if not seeds:
+            continue
+        for points in seeds:
             ax.update_datalim(points)  # arrows (annotations) do not widen the axes; every epoch must be in view
-            for start, end in zip(points[:-1], points[1:]):
-                ax.annotate("", end, start, arrowprops={"arrowstyle": "-|>", "color": g.color, "alpha": alpha,
-                                                        "lw": 0.7, "mutation_scale": 5, "shrinkA": 1, "shrinkB": 1})
+            ax.plot(*points.T, color=g.color, alpha=0.3, linewidth=0.5) if len(seeds) > 1 else None
             ax.scatter(*points[0], marker="o", s=10, facecolor="white", edgecolor="0.3", linewidths=0.6,
                        zorder=3.5)  # over any last epoch that ends where it started (the readout control)
-            ax.scatter(*points[-1], marker="h", s=12, color=g.color, alpha=alpha, linewidths=0, zorder=3)
+        mean = np.mean([points[:min(map(len, seeds))] for points in seeds], axis=0)
+        for start, end in zip(mean[:-1], mean[1:]):
+            ax.annotate("", end, start, arrowprops={"arrowstyle": "-|>", "color": g.color, "lw": 0.8,
+                                                    "mutation_scale": 5, "shrinkA": 1, "shrinkB": 1})
+        ax.scatter(*mean[-1], marker="h", s=14, color=g.color, linewidths=0, zorder=3)
     ax.set_aspect("equal", adjustable="datalim")
     ax.margins(0.1)
     _label_star(ax, coords[where["labels"]], np.array([coords[where[i]] for i in path["items"] if i != "labels"]))
@@ -218,7 +221,7 @@ def _label_star(ax, star, points) -> None:
         ax.scatter(*star, marker="*", s=45, color="white", edgecolor="black", linewidths=0.7, zorder=4)
     else:
         tip = 0.5 + 0.49 * offset / np.abs(offset).max()  # the text near the edge, apart from the paths' middle
-        ax.annotate("labels", xy=tuple(tip), xytext=tuple(0.5 + 0.39 * offset / np.abs(offset).max()),
+        ax.annotate("labels", xy=tuple(tip), xytext=tuple(0.5 + 0.3 * offset / np.abs(offset).max()),
                     xycoords="axes fraction", textcoords="axes fraction", fontsize=6, ha="center", va="center",
                     arrowprops={"arrowstyle": "-|>", "color": "0.3", "lw": 0.6, "mutation_scale": 6})
 
@@ -255,9 +258,12 @@ def dynamics_caption(a, rows) -> str:
     if "bp" in rows:
         text += (f"; b: change of the similarity to the RDM of the {a.reference()} run of the same seed at the same "
                  f"epoch, {b_note}")
-    text += (f"; {'c' if 'bp' in rows else 'b'}: every run's path over epochs in one MDS per block of all runs' "
-             "epoch RDMs and the label RDM (star; an arrow labelled labels points to it where it lies off the "
-             f"panel), from a white circle (initialisation, {circle_note}) to a hexagon (last epoch), the MDS's "
+    several = any(len(g.runs) > 1 for g in a.groups())
+    text += (f"; {'c' if 'bp' in rows else 'b'}: one MDS per block of all runs' epoch RDMs and the label RDM "
+             "(star; an arrow labelled labels points to it where it lies off the panel), each rule's path over "
+             + ("epochs through its seeds' mean position (arrows; each seed's own path a thin line) " if several
+                else "epochs ")
+             + f"from a white circle (initialisation, {circle_note}) to a hexagon (last epoch), the MDS's "
              f"stress-1 under each panel; the similarity panels each on their own scale, with its power of ten; "
              f"{curve_note(a.groups())}.")
     return text

@@ -208,7 +208,7 @@ def transfer_caption(a, eps: float) -> str:
     kind = "surrogate-gradient" if a.spiking() else "true-gradient"
     return (f"Transfer of {kind} attacks at ε = {eps:g}: drop of the target's accuracy from its clean accuracy "
             f"(percentage points) on {a.sample_text('eval_sample')}; {_cells_note(groups)}{_eps_choice(a, eps)}; "
-            f"under each target, in brackets, its clean accuracy (%); colour from 0 (or the most negative drop) to the "
+            f"under each target, in brackets, its clean accuracy on these images (%); colour from 0 (or the most negative drop) to the "
             f"largest drop, one scale for every transfer panel.")
 
 

@@ -22,9 +22,9 @@ def _boxes(ax, arch) -> list[float]:
     texts = [f"input\n{_shape(arch['input'])}"] + [
         f"{block}\n" + "\n".join(_shape(shape) for _, shape in layers) for block, layers in arch["blocks"]]
     heights = [i / (len(names) - 1) for i in range(len(names))]
-    for y, text in zip(heights, texts):
-        ax.text(0.3, y, text, ha="center", va="center", fontsize=6,
-                bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": "0.3", "linewidth": 0.6})
+    ax.boxes = [ax.text(0.3, y, text, ha="center", va="center", fontsize=6, bbox={
+        "boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": "0.3", "linewidth": 0.6}) for y, text in
+        zip(heights, texts)]  # the direct pathways' arcs run from box to box
     for low, high in zip(heights[:-1], heights[1:]):
         ax.annotate("", xy=(0.18, high - 0.07), xytext=(0.18, low + 0.07),
                     arrowprops={"arrowstyle": "->", "color": "0.2", "linewidth": 0.7})
@@ -44,13 +44,13 @@ def _feedback(ax, arch, heights, color) -> None:
                 ax.text(0.5, (heights[k] + heights[k + 1]) / 2, "$W^T$" if kind == "transpose" else symbol, color=color,
                         fontsize=6, va="center")
     elif kind == "direct":
-        top = heights[-1]
-        for k, block in enumerate(blocks[:-1], start=1):
+        for k, block in enumerate(blocks[:-1], start=1):  # from the output box's right edge to the block's
             shape = arch["feedback"]["matrices"].get(block)
-            ax.annotate("", xy=(0.52, heights[k]), xytext=(0.58, top),
-                        arrowprops=dict(arrow, connectionstyle="arc3,rad=-0.3"))
-            ax.text(0.55, heights[k] + 0.05, f"B {_shape(shape)}" if shape else "B", color=color, fontsize=6,
-                    va="bottom", zorder=3, bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})  # over arcs
+            ax.annotate("", xy=(1, 0.5), xycoords=ax.boxes[k], xytext=(1, 0.5), textcoords=ax.boxes[-1],
+                        arrowprops=dict(arrow, connectionstyle="arc3,rad=-0.4", shrinkA=4, shrinkB=4))
+            ax.annotate(f"B {_shape(shape)}" if shape else "B", xy=(1, 0.5), xycoords=ax.boxes[k], color=color,
+                        xytext=(5, -5), textcoords="offset points", fontsize=6, va="top", zorder=3,
+                        bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})  # under the arrowhead, over arcs
     through = arch["feedback"].get("through", "a B per layer")
     pathway = PATHWAYS[kind].format(through="B" if kind == "direct" and through == "a B per layer" else through)
     ax.text(0.3, -0.1, pathway + (", learned" if arch["feedback"]["learned"] else ""), color=color,
@@ -93,9 +93,9 @@ def plot_schematic(analysis, out_dir, prefix: str = "") -> list:
         for ax, g in zip(axes.flat, groups):
             network = arch[g.runs[0]]
             _feedback(ax, network, _boxes(ax, network), g.color)
-            ax.set_title(g.label, color=g.color, fontsize=7)
+            ax.text(0.3, 1.12, g.label, color=g.color, fontsize=7, ha="center", va="bottom")  # over its boxes
             ax.set_xlim(0, 1)
-            ax.set_ylim(-0.3, 1.1)
+            ax.set_ylim(-0.3, 1.2)
             ax.axis("off")
         caption = ("Each rule's network as analysed (first seed), input at the bottom, output block (the logits) at the "
                    "top; each block with its weight layers' shapes (out × in[ × kernel]); black: the forward pass; in "

@@ -4,7 +4,7 @@ spike rasters (ticks, neurons sorted by rate) of one test image shown beside the
 import numpy as np
 
 from ..results import load_analysis
-from .style import COLUMN, FIGURES_DRAWN, PAGE, figure_style, letter_panels, new_figure, require, save
+from .style import COLUMN, FIGURES_DRAWN, PAGE, class_names, figure_style, letter_panels, new_figure, require, save
 
 RASTER_NEURONS = 50  # neurons per raster, the most active first: at print size each keeps its own row
 
@@ -112,7 +112,9 @@ def plot_spike_raster(analysis, out_dir, prefix: str = "") -> list:
         if "raster/image" in a.arrays:
             pixels = a.arrays["raster/image"]
             axes[0, 0].imshow(pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0), cmap="gray_r")
-        axes[0, 0].set_title(f"test image {image.get('test_index', '?')}\nclass {image.get('label', '?')}", fontsize=6)
+        label = image.get("label")
+        name = "?" if label is None else class_names(a.results["dataset"], [label])[0]
+        axes[0, 0].set_title(f"test image {image.get('test_index', '?')}\n{name}", fontsize=6)
         axes[0, 0].set_xticks([])
         axes[0, 0].set_yticks([])
         for spine in axes[0, 0].spines.values():  # no frame, but still a panel (letter a)
