@@ -178,3 +178,20 @@ def test_a_training_steps_spikes_cost_what_they_cost_in_inference():
     expected = {layer: c["accumulates"] for layer, c in inference.items()}
     assert per_step["bp"] == pytest.approx(expected) and per_step["dfa"] == pytest.approx(expected)
     assert expected["fc2"] > 0 and expected["out"] > 0
+
+
+def test_a_log_axis_over_decades_is_labelled_in_plain_numbers():
+    """24 to 784 thousand: 100 at the major tick, and 20, 50, 200, 500 between, not 2 × 10^1 or 10^2."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from bioplaus_analysis.figures.cost import _plain_log_ticks
+    fig, ax = plt.subplots()
+    ax.set_yscale("log")
+    ax.set_ylim(20, 800)
+    _plain_log_ticks(ax.yaxis, 784 / 24)
+    fig.canvas.draw()
+    labels = {t.get_text() for t in ax.get_yticklabels(minor=False) + ax.get_yticklabels(minor=True)
+              if 20 <= t.get_position()[1] <= 800} - {""}  # the ticks in view
+    plt.close(fig)
+    assert labels == {"20", "50", "100", "200", "500"}

@@ -1,6 +1,8 @@
 """What learning costs: one training step's time, peak memory and multiply-accumulates per rule (relative to
 BP's of the same seed where the analysis has BP), and for spiking runs the operations of inference per image."""
 
+import math
+
 import numpy as np
 
 from ..results import load_analysis
@@ -65,15 +67,22 @@ def draw_inference(a, ax, groups) -> None:
     ax.scatter([], [], marker="s", color="0.3", s=9, label="MACs")
     ax.legend(fontsize=6, loc="center right")
     ax.set_yscale("log")  # spikes' accumulates are often a small fraction of the analog layers' MACs
-    if max(totals) / min(totals) < 10:  # within a decade the log axis has no major tick to label: label its minor
-        from matplotlib.ticker import FuncFormatter
-        plain = FuncFormatter(lambda value, _: f"{value:g}")  # 30, 40, 60 rather than 3 × 10^1
-        ax.yaxis.set_major_formatter(plain)
-        ax.yaxis.set_minor_formatter(plain)
+    _plain_log_ticks(ax.yaxis, max(totals) / min(totals))
     ax.set_ylabel(f"{unit} per image")
     ax.set_xlim(-0.5, len(groups) - 0.5)
     ax.set_title("inference operations")
     ax.set_xticks(range(len(groups)), [g.label for g in groups], rotation=45, ha="right")
+
+
+def _plain_log_ticks(axis, span: float) -> None:
+    """A log axis labelled in plain numbers (30, 100 rather than 3 × 10^1, 10^2): within a decade every minor
+    tick, which is all there is to label; over a wider span the 2s and 5s of each decade between the 1s."""
+    from matplotlib.ticker import FuncFormatter
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    leading = FuncFormatter(lambda value, _: f"{value:g}" if value > 0 and round(
+        value / 10 ** math.floor(math.log10(value))) in (2, 5) else "")
+    axis.set_major_formatter(plain)
+    axis.set_minor_formatter(plain if span < 10 else leading)
 
 
 @FIGURES_DRAWN.register("cost")
