@@ -87,10 +87,11 @@ def test_a_direct_pathway_runs_from_the_output_box_to_each_hidden_blocks_box():
     from bioplaus_analysis.figures.schematic import _boxes, _feedback
     arch = _arch("dfa")
     fig, ax = plt.subplots()
-    _feedback(ax, arch, _boxes(ax, arch), "blue")
+    heights, boxes = _boxes(ax, arch)
+    _feedback(ax, arch, heights, boxes, "blue")
     arcs = [t for t in ax.texts if getattr(t, "arrow_patch", None) is not None and t.arrowprops.get("color") == "blue"]
     blocks = [block for block, _ in arch["blocks"]]
-    assert [ax.boxes.index(arc.xycoords) for arc in arcs] == [1, 2, 3] and all(arc.anncoords is ax.boxes[-1] for arc in arcs)
+    assert [boxes.index(arc.xycoords) for arc in arcs] == [1, 2, 3] and all(arc.anncoords is boxes[-1] for arc in arcs)
     labels = [t.get_text() for t in ax.texts if getattr(t, "arrow_patch", None) is None and t.get_text().startswith("B ")]
     assert labels == [f"B {'×'.join(map(str, arch['feedback']['matrices'][b]))}" for b in blocks[:-1]]
     plt.close(fig)

@@ -197,7 +197,8 @@ def draw_epoch_paths(a, ax, block: str) -> None:
             continue
         for points in seeds:
             ax.update_datalim(points)  # arrows (annotations) do not widen the axes; every epoch must be in view
-            ax.plot(*points.T, color=g.color, alpha=0.3, linewidth=0.5) if len(seeds) > 1 else None
+            if len(seeds) > 1:
+                ax.plot(*points.T, color=g.color, alpha=0.3, linewidth=0.5)
             ax.scatter(*points[0], marker="o", s=10, facecolor="white", edgecolor="0.3", linewidths=0.6,
                        zorder=3.5)  # over any last epoch that ends where it started (the readout control)
         mean = np.mean([points[:min(map(len, seeds))] for points in seeds], axis=0)

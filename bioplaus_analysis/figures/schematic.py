@@ -16,22 +16,23 @@ def _shape(shape) -> str:
     return "×".join(map(str, shape))
 
 
-def _boxes(ax, arch) -> list[float]:
-    """The input and every block as a box, bottom to top, with forward arrows; returns each box's height."""
+def _boxes(ax, arch) -> tuple[list[float], list]:
+    """The input and every block as a box, bottom to top, with forward arrows; returns each box's height and the
+    boxes themselves (the direct pathways' arcs run from box to box)."""
     names = ["input"] + [block for block, _ in arch["blocks"]]
     texts = [f"input\n{_shape(arch['input'])}"] + [
         f"{block}\n" + "\n".join(_shape(shape) for _, shape in layers) for block, layers in arch["blocks"]]
     heights = [i / (len(names) - 1) for i in range(len(names))]
-    ax.boxes = [ax.text(0.3, y, text, ha="center", va="center", fontsize=6, bbox={
+    boxes = [ax.text(0.3, y, text, ha="center", va="center", fontsize=6, bbox={
         "boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": "0.3", "linewidth": 0.6}) for y, text in
-        zip(heights, texts)]  # the direct pathways' arcs run from box to box
+        zip(heights, texts)]
     for low, high in zip(heights[:-1], heights[1:]):
         ax.annotate("", xy=(0.18, high - 0.07), xytext=(0.18, low + 0.07),
                     arrowprops={"arrowstyle": "->", "color": "0.2", "linewidth": 0.7})
-    return heights
+    return heights, boxes
 
 
-def _feedback(ax, arch, heights, color) -> None:
+def _feedback(ax, arch, heights, boxes, color) -> None:
     """The rule's error pathway in its colour on the right of the boxes."""
     kind, blocks = arch["feedback"]["kind"], [block for block, _ in arch["blocks"]]
     symbol = arch["feedback"].get("symbol", "B")  # analyses before rules named their pathway: B
@@ -46,9 +47,9 @@ def _feedback(ax, arch, heights, color) -> None:
     elif kind == "direct":
         for k, block in enumerate(blocks[:-1], start=1):  # from the output box's right edge to the block's
             shape = arch["feedback"]["matrices"].get(block)
-            ax.annotate("", xy=(1, 0.5), xycoords=ax.boxes[k], xytext=(1, 0.5), textcoords=ax.boxes[-1],
+            ax.annotate("", xy=(1, 0.5), xycoords=boxes[k], xytext=(1, 0.5), textcoords=boxes[-1],
                         arrowprops=dict(arrow, connectionstyle="arc3,rad=-0.4", shrinkA=4, shrinkB=4))
-            ax.annotate(f"B {_shape(shape)}" if shape else "B", xy=(1, 0.5), xycoords=ax.boxes[k], color=color,
+            ax.annotate(f"B {_shape(shape)}" if shape else "B", xy=(1, 0.5), xycoords=boxes[k], color=color,
                         xytext=(5, -5), textcoords="offset points", fontsize=6, va="top", zorder=3,
                         bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})  # under the arrowhead, over arcs
     through = arch["feedback"].get("through", "a B per layer")
@@ -92,7 +93,7 @@ def plot_schematic(analysis, out_dir, prefix: str = "") -> list:
             ax.axis("off")
         for ax, g in zip(axes.flat, groups):
             network = arch[g.runs[0]]
-            _feedback(ax, network, _boxes(ax, network), g.color)
+            _feedback(ax, network, *_boxes(ax, network), g.color)
             ax.text(0.3, 1.12, g.label, color=g.color, fontsize=7, ha="center", va="bottom")  # over its boxes
             ax.set_xlim(0, 1)
             ax.set_ylim(-0.3, 1.2)
