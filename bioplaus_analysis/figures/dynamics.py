@@ -205,7 +205,7 @@ def draw_epoch_paths(a, ax, block: str) -> None:
         for start, end in zip(mean[:-1], mean[1:]):
             ax.annotate("", end, start, arrowprops={"arrowstyle": "-|>", "color": g.color, "lw": 0.8,
                                                     "mutation_scale": 5, "shrinkA": 1, "shrinkB": 1})
-        ax.scatter(*mean[-1], marker="h", s=14, color=g.color, linewidths=0, zorder=3)
+        ax.scatter(*mean[-1], marker="h", s=20, color=g.color, linewidths=0, zorder=3)
     ax.set_aspect("equal", adjustable="datalim")
     ax.margins(0.1)
     _label_star(ax, coords[where["labels"]], np.array([coords[where[i]] for i in path["items"] if i != "labels"]))
@@ -262,9 +262,11 @@ def dynamics_caption(a, rows) -> str:
     several = any(len(g.runs) > 1 for g in a.groups())
     text += (f"; {'c' if 'bp' in rows else 'b'}: one MDS per block of all runs' epoch RDMs and the label RDM "
              "(star; an arrow labelled labels points to it where it lies off the panel), each rule's path over "
-             + ("epochs through its seeds' mean position (arrows; each seed's own path a thin line) " if several
-                else "epochs ")
-             + f"from a white circle (initialisation, {circle_note}) to a hexagon (last epoch), the MDS's "
+             + ("epochs through its seeds' mean position (arrows, from their mean start to a hexagon at the last "
+                f"epoch; each seed's own path a thin line from its white circle, its initialisation, {circle_note}), "
+                if several else f"epochs from a white circle (initialisation, {circle_note}) to a hexagon (last "
+                f"epoch), ")
+             + "the MDS's "
              f"stress-1 under each panel; the similarity panels each on their own scale, with its power of ten; "
              f"{curve_note(a.groups())}.")
     return text

@@ -268,8 +268,7 @@ def plot_paths_per_rule(analysis, out_dir, prefix: str = "") -> list:
             ax.set_xlabel("MDS 1 (radians)")
             ax.margins(0.15)
             ax.set_aspect("equal", adjustable="box")  # radians the same length on both axes, as in the joint MDS
-        for ax in axes[:, 0]:
-            ax.set_ylabel("MDS 2 (radians)")
+        fig.supylabel("MDS 2 (radians)", fontsize=7)  # once for the grid: a label per row fell off the page's edge
         letter_panels(axes) if len(groups) > 1 else None
         caption = (f"Each rule's path in its own MDS (first seed), rotated, reflected and scaled onto the joint "
                    f"embedding by Procrustes so that panels share axes: input (square) → blocks (named) → label RDM "
