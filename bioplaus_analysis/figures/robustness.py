@@ -272,8 +272,8 @@ def robustness_caption(a, attacks, rows: int) -> str:
     `attack_caption`."""
     if rows == 1:
         return attack_panels(attacks) + attack_caption(a)
-    solid = "surrogate gradient (solid)" if a.spiking() else "true gradient (solid)"
-    return attack_panels(attacks, (solid, "each rule's feedback path (dashed)")) + attack_caption(a)
+    return attack_panels(attacks, (f"{mode_name(a, 'true')} (solid)", f"{mode_name(a, 'feedback')} (dashed)")) + \
+        attack_caption(a)
 
 
 @FIGURES_DRAWN.register("transfer")

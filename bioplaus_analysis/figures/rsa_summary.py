@@ -31,6 +31,11 @@ def _dodge(i: int, j: int, count: int) -> float:
     return i + (j - (count - 1) / 2) * width
 
 
+def _seed_values(table: dict, g, block: str) -> list[float]:
+    """The group's runs' values of `block` in a per-run table of the RSA section (runs without it left out)."""
+    return [table[run][block] for run in g.runs if block in table.get(run, {})]
+
+
 def draw_rsa(a, ax, key: str, groups, blocks) -> list:
     """One column of dots (seeds) and a bar (their mean) per rule within each block, from `a.results["rsa"][key]`;
     returns the legend handles."""
@@ -38,7 +43,7 @@ def draw_rsa(a, ax, key: str, groups, blocks) -> list:
     for j, g in enumerate(groups):
         dots = None
         for i, block in enumerate(blocks):
-            values = [table[run][block] for run in g.runs if block in table.get(run, {})]
+            values = _seed_values(table, g, block)
             if not values:
                 continue
             x = _dodge(i, j, len(groups))
@@ -59,7 +64,7 @@ def _untrained(a, ax, blocks, groups) -> list:
     table, handles = a.results["rsa"]["untrained_labels"], []
     for j, g in enumerate(groups):
         for i, block in enumerate(blocks):
-            values = [table[run][block] for run in g.runs if block in table.get(run, {})]
+            values = _seed_values(table, g, block)
             if values:
                 x, half = _dodge(i, j, len(groups)), 0.4 / len(groups)
                 handles = ax.plot([x - half, x + half], [np.mean(values)] * 2, color="0.55", linestyle="--",
